@@ -1,0 +1,22 @@
+//! The wire format every part of leadstream shares.
+//!
+//! - [`event`]: the inbound event, in the shape of Segment's HTTP tracking API, and the batch
+//!   envelope that carries it.
+//! - [`kinds`]: the named marketing event kinds and the properties each one requires.
+//! - [`validate`]: turns untrusted JSON into a checked [`event::Event`], naming the field at fault.
+//! - [`record`]: the versioned message written to the log (Kafka or the embedded log).
+//! - [`profile`]: the behavioural profile and score types the scorer keeps and the query API serves.
+//! - [`json_schema`]: JSON Schema for the HTTP inputs, generated from these types.
+
+pub mod event;
+pub mod json_schema;
+pub mod kinds;
+pub mod profile;
+pub mod record;
+pub mod validate;
+
+pub use event::{BatchRequest, Campaign, Context, Event, EventType, Page};
+pub use kinds::EventKind;
+pub use profile::{LifecycleStage, Profile};
+pub use record::{LogRecord, SCHEMA_VERSION};
+pub use validate::{Rejection, validate_event};

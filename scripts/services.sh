@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs (only when missing) and starts, on loopback only, the real servers the
+# integration tests talk to: a Kafka-API broker (tansu, memory storage) on
+# 127.0.0.1:9092 and ClickHouse (HTTP on 127.0.0.1:8123).
+# Idempotent: a server that already answers is left alone.
+set -euo pipefail
+
+KAFKA_ADDR=${LEADSTREAM_TEST_KAFKA:-127.0.0.1:9092}
+CH_URL=${LEADSTREAM_TEST_CLICKHOUSE:-http://127.0.0.1:8123}
+STATE_DIR=${LEADSTREAM_SERVICES_DIR:-/tmp/leadstream-services}
+mkdir -p "$STATE_DIR"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { echo "[services] $*" >&2; }
+
+port_open() { # host:port
+  local host=${1%:*} port=${1##*:}
+  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+
+ensure_clickhouse() {
+  if curl -fsS "$CH_URL/ping" >/dev/null 2>&1; then log "clickhouse already up at $CH_URL"; return; fi
+  if ! command -v clickhouse-server >/dev/null 2>&1; then
+    log "installing clickhouse-server (apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+  fi
+  log "starting clickhouse-server"
+  mkdir -p /var/lib/clickhouse /var/log/clickhouse-server
+  (cd /var/lib/clickhouse && nohup clickhouse-server --config-file=/etc/clickhouse-server/config.xml \
+      >"$STATE_DIR/clickhouse.out" 2>&1 &)
+  for _ in $(seq 1 120); do
+    curl -fsS "$CH_URL/ping" >/dev/null 2>&1 && { log "clickhouse up"; return; }
+    sleep 0.5
+  done
+  log "clickhouse did not come up; last output:"; tail -20 "$STATE_DIR/clickhouse.out" >&2; exit 1
+}
+
+ensure_tansu() {
+  if port_open "$KAFKA_ADDR"; then log "kafka api already up at $KAFKA_ADDR"; return; fi
+  if ! command -v tansu >/dev/null 2>&1; then
+    log "installing tansu from crates.io (takes ~8 minutes on 2 cores)"
+    cargo install tansu --features dynostore,libsql
+  fi
+  log "starting tansu broker"
+  nohup tansu broker --listener-url "tcp://$KAFKA_ADDR" --advertised-listener-url "tcp://$KAFKA_ADDR" \
+      --storage-engine memory://tansu/ >"$STATE_DIR/tansu.out" 2>&1 &
+  for _ in $(seq 1 120); do
+    port_open "$KAFKA_ADDR" && { log "tansu up"; return; }
+    sleep 0.5
+  done
+  log "tansu did not come up; last output:"; tail -20 "$STATE_DIR/tansu.out" >&2; exit 1
+}
+
+ensure_clickhouse
+ensure_tansu
