@@ -1,1 +1,22 @@
-pub fn placeholder() {}
+//! The seams every leadstream service stands on.
+//!
+//! - [`config`]: one typed, validated configuration for every binary.
+//! - [`workspaces`]: write keys and API tokens, and the embedded registry file.
+//! - [`log`]: the event log traits and their Kafka and embedded (redb) implementations.
+//! - [`store`]: the profile store trait and its ClickHouse and embedded (Parquet + polars) ones.
+//! - [`backends`]: builds the right implementations from the config's `mode`.
+//! - [`telemetry`]: structured logs, Prometheus text, heartbeats for `/health`.
+//! - [`http`]: the one JSON error shape every API answers with.
+//! - [`shutdown`]: signals to a cancellation token.
+
+pub mod backends;
+pub mod config;
+pub mod http;
+pub mod log;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+pub mod workspaces;
+
+pub use backends::Backends;
+pub use config::{Config, Mode};

@@ -145,7 +145,9 @@ impl Event {
 
     /// The event time: `timestamp`, else `originalTimestamp`, else `receivedAt`.
     pub fn event_time(&self) -> Option<DateTime<Utc>> {
-        self.timestamp.or(self.original_timestamp).or(self.received_at)
+        self.timestamp
+            .or(self.original_timestamp)
+            .or(self.received_at)
     }
 }
 

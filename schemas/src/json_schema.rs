@@ -28,7 +28,10 @@ fn constrain_event(schema: &mut Schema, generator: &mut SchemaGenerator) {
         "then": {"required": ["event"], "properties": {"event": {"type": "string", "pattern": "\\S"}}}
     }));
     for (name, aliases, props) in EventKind::property_schemas(generator) {
-        let names: Vec<Value> = std::iter::once(name).chain(aliases).map(|n| json!(n)).collect();
+        let names: Vec<Value> = std::iter::once(name)
+            .chain(aliases)
+            .map(|n| json!(n))
+            .collect();
         rules.push(json!({
             "if": {"properties": {"type": {"const": "track"}, "event": {"enum": names}}, "required": ["type", "event"]},
             "then": {"properties": {"properties": props}, "required": ["properties"]}
@@ -59,7 +62,8 @@ pub fn batch_schema() -> Schema {
     // `subschema_for` gives a `$ref`; constrain the definition itself.
     let mut defs = generator.take_definitions(true);
     if let Some(def) = defs.get_mut("Event") {
-        let mut def_schema: Schema = serde_json::from_value(def.take()).unwrap_or_else(|_| json_schema!({}));
+        let mut def_schema: Schema =
+            serde_json::from_value(def.take()).unwrap_or_else(|_| json_schema!({}));
         constrain_event(&mut def_schema, &mut generator);
         *def = def_schema.to_value();
         defs.extend(generator.take_definitions(true));
@@ -75,5 +79,8 @@ pub fn batch_schema() -> Schema {
 /// Pretty JSON of both schemas, keyed by their published file names.
 pub fn published() -> Vec<(&'static str, String)> {
     let pretty = |s: Schema| serde_json::to_string_pretty(&s).unwrap_or_default() + "\n";
-    vec![("event.schema.json", pretty(event_schema())), ("batch.schema.json", pretty(batch_schema()))]
+    vec![
+        ("event.schema.json", pretty(event_schema())),
+        ("batch.schema.json", pretty(batch_schema())),
+    ]
 }

@@ -104,7 +104,13 @@ kinds! {
 fn normalize(name: &str) -> String {
     name.trim()
         .chars()
-        .map(|c| if c == '_' || c == '-' { ' ' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == '_' || c == '-' {
+                ' '
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect::<String>()
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -144,14 +150,19 @@ impl EventKind {
     }
 }
 
-fn check<T: DeserializeOwned + Validate>(properties: &Map<String, Value>) -> Result<(), (String, String)> {
+fn check<T: DeserializeOwned + Validate>(
+    properties: &Map<String, Value>,
+) -> Result<(), (String, String)> {
     // Deserializing from a borrowed map clones only what the struct reads.
     let value = Value::Object(properties.clone());
     let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         // serde reports a missing field at the parent path; put the field name into the path.
-        match inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+        match inner
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
             Some(field) => (field.to_string(), "is required".to_string()),
             None => (if path == "." { String::new() } else { path }, inner),
         }
@@ -307,15 +318,28 @@ mod tests {
     use serde_json::json;
 
     fn track(name: &str) -> Event {
-        serde_json::from_value(json!({"type": "track", "event": name, "userId": "u"})).expect("event")
+        serde_json::from_value(json!({"type": "track", "event": name, "userId": "u"}))
+            .expect("event")
     }
 
     #[test]
     fn names_classify_case_and_separator_insensitively() {
-        assert_eq!(EventKind::classify(&track("Email Opened")), EventKind::EmailOpened);
-        assert_eq!(EventKind::classify(&track("email_opened")), EventKind::EmailOpened);
-        assert_eq!(EventKind::classify(&track("Order Completed")), EventKind::PurchaseCompleted);
-        assert_eq!(EventKind::classify(&track("Email Link Clicked")), EventKind::EmailClicked);
+        assert_eq!(
+            EventKind::classify(&track("Email Opened")),
+            EventKind::EmailOpened
+        );
+        assert_eq!(
+            EventKind::classify(&track("email_opened")),
+            EventKind::EmailOpened
+        );
+        assert_eq!(
+            EventKind::classify(&track("Order Completed")),
+            EventKind::PurchaseCompleted
+        );
+        assert_eq!(
+            EventKind::classify(&track("Email Link Clicked")),
+            EventKind::EmailClicked
+        );
         assert_eq!(EventKind::classify(&track("Signed Up")), EventKind::Custom);
     }
 
@@ -330,7 +354,11 @@ mod tests {
     #[test]
     fn purchase_requires_revenue_currency_and_order() {
         let ok = json!({"order_id": "o1", "revenue": 10.5, "currency": "EUR"});
-        assert!(EventKind::PurchaseCompleted.check_properties(ok.as_object().expect("obj")).is_ok());
+        assert!(
+            EventKind::PurchaseCompleted
+                .check_properties(ok.as_object().expect("obj"))
+                .is_ok()
+        );
         let missing = json!({"order_id": "o1", "currency": "EUR"});
         let err = EventKind::PurchaseCompleted
             .check_properties(missing.as_object().expect("obj"))

@@ -36,7 +36,11 @@ pub enum DecodeError {
 
 impl LogRecord {
     pub fn new(workspace: impl Into<String>, event: Event) -> Self {
-        LogRecord { v: SCHEMA_VERSION, workspace: workspace.into(), event }
+        LogRecord {
+            v: SCHEMA_VERSION,
+            workspace: workspace.into(),
+            event,
+        }
     }
 
     /// The partitioning key: `"{workspace}/{anonymousId or userId}"`.
@@ -72,8 +76,10 @@ mod tests {
 
     #[test]
     fn round_trips_and_keys_by_device() {
-        let event: Event =
-            serde_json::from_value(json!({"type": "identify", "anonymousId": "a1", "userId": "u1"})).expect("event");
+        let event: Event = serde_json::from_value(
+            json!({"type": "identify", "anonymousId": "a1", "userId": "u1"}),
+        )
+        .expect("event");
         let record = LogRecord::new("acme", event);
         assert_eq!(record.key(), "acme/a1");
         assert_eq!(LogRecord::decode(&record.encode()).expect("decode"), record);
@@ -82,7 +88,13 @@ mod tests {
     #[test]
     fn refuses_newer_versions_and_garbage() {
         let newer = br#"{"v": 99, "workspace": "w", "event": {"type": "track"}}"#;
-        assert!(matches!(LogRecord::decode(newer), Err(DecodeError::TooNew(99))));
-        assert!(matches!(LogRecord::decode(b"\xff"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            LogRecord::decode(newer),
+            Err(DecodeError::TooNew(99))
+        ));
+        assert!(matches!(
+            LogRecord::decode(b"\xff"),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 }

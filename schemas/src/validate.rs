@@ -17,7 +17,10 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Rejection { field: field.into(), problem: problem.into() }
+        Rejection {
+            field: field.into(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -30,9 +33,15 @@ pub fn validate_event(value: Value) -> Result<Event, Rejection> {
     let event: Event = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        match inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+        match inner
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
             Some(field) => Rejection::new(join(&path, field), "is required"),
-            None => Rejection::new(if path == "." { String::new() } else { path }, clean(&inner)),
+            None => Rejection::new(
+                if path == "." { String::new() } else { path },
+                clean(&inner),
+            ),
         }
     })?;
     check_event(&event)?;
@@ -41,8 +50,13 @@ pub fn validate_event(value: Value) -> Result<Event, Rejection> {
 
 /// The semantic checks on an already typed event.
 pub fn check_event(event: &Event) -> Result<(), Rejection> {
-    if non_empty(event.user_id.as_deref()).is_none() && non_empty(event.anonymous_id.as_deref()).is_none() {
-        return Err(Rejection::new("userId", "one of userId or anonymousId is required"));
+    if non_empty(event.user_id.as_deref()).is_none()
+        && non_empty(event.anonymous_id.as_deref()).is_none()
+    {
+        return Err(Rejection::new(
+            "userId",
+            "one of userId or anonymousId is required",
+        ));
     }
     match event.event_type {
         crate::EventType::Track if non_empty(event.event.as_deref()).is_none() => {
@@ -52,7 +66,10 @@ pub fn check_event(event: &Event) -> Result<(), Rejection> {
             return Err(Rejection::new("groupId", "is required for a group call"));
         }
         crate::EventType::Alias if non_empty(event.previous_id.as_deref()).is_none() => {
-            return Err(Rejection::new("previousId", "is required for an alias call"));
+            return Err(Rejection::new(
+                "previousId",
+                "is required for an alias call",
+            ));
         }
         _ => {}
     }
@@ -85,13 +102,15 @@ mod tests {
 
     #[test]
     fn accepts_a_minimal_track() {
-        let e = validate_event(json!({"type": "track", "event": "Signed Up", "anonymousId": "a1"})).expect("valid");
+        let e = validate_event(json!({"type": "track", "event": "Signed Up", "anonymousId": "a1"}))
+            .expect("valid");
         assert_eq!(e.person_id(), Some("a1"));
     }
 
     #[test]
     fn user_id_wins_over_anonymous_id() {
-        let e = validate_event(json!({"type": "identify", "anonymousId": "a1", "userId": "u1"})).expect("valid");
+        let e = validate_event(json!({"type": "identify", "anonymousId": "a1", "userId": "u1"}))
+            .expect("valid");
         assert_eq!(e.person_id(), Some("u1"));
     }
 
@@ -99,14 +118,29 @@ mod tests {
     fn names_the_field_at_fault() {
         let cases = [
             (json!({"type": "track", "event": "x"}), "userId"),
-            (json!({"type": "track", "event": "x", "userId": ""}), "userId"),
+            (
+                json!({"type": "track", "event": "x", "userId": ""}),
+                "userId",
+            ),
             (json!({"type": "launch", "userId": "u"}), "type"),
             (json!({"userId": "u"}), "type"),
             (json!({"type": "track", "userId": "u"}), "event"),
-            (json!({"type": "track", "event": "x", "userId": 5}), "userId"),
-            (json!({"type": "track", "event": "x", "userId": "u", "timestamp": "yesterday"}), "timestamp"),
-            (json!({"type": "track", "event": "x", "userId": "u", "context": {"page": {"url": 3}}}), "context.page.url"),
-            (json!({"type": "track", "event": "Order Completed", "userId": "u", "properties": {"order_id": "1", "currency": "EUR"}}), "properties.revenue"),
+            (
+                json!({"type": "track", "event": "x", "userId": 5}),
+                "userId",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": "u", "timestamp": "yesterday"}),
+                "timestamp",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": "u", "context": {"page": {"url": 3}}}),
+                "context.page.url",
+            ),
+            (
+                json!({"type": "track", "event": "Order Completed", "userId": "u", "properties": {"order_id": "1", "currency": "EUR"}}),
+                "properties.revenue",
+            ),
             (json!({"type": "group", "userId": "u"}), "groupId"),
             (json!({"type": "alias", "userId": "u"}), "previousId"),
             (json!(["not", "an", "object"]), ""),
@@ -120,8 +154,13 @@ mod tests {
 
     #[test]
     fn unknown_type_lists_the_known_ones() {
-        let err = validate_event(json!({"type": "launch", "userId": "u"})).expect_err("unknown type");
-        assert!(err.problem.contains("unknown variant `launch`"), "{}", err.problem);
+        let err =
+            validate_event(json!({"type": "launch", "userId": "u"})).expect_err("unknown type");
+        assert!(
+            err.problem.contains("unknown variant `launch`"),
+            "{}",
+            err.problem
+        );
         assert!(err.problem.contains("track"), "{}", err.problem);
     }
 }

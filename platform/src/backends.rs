@@ -1,0 +1,117 @@
+//! Builds the log and store implementations the config's `mode` asks for. Services receive trait
+//! objects and never know which they hold.
+
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use crate::config::{Config, Mode};
+use crate::log::embedded::EmbeddedLog;
+use crate::log::kafka::{KafkaConsumer, KafkaLog, ensure_topic};
+use crate::log::{EventLog, LogConsumer, LogError};
+use crate::store::clickhouse::ClickhouseStore;
+use crate::store::embedded::EmbeddedStore;
+use crate::store::{Store, StoreError};
+use crate::workspaces::{CreatedWorkspace, Registry, RegistryError, RegistryFile};
+
+/// The consumer group name of the scorer on the embedded log.
+pub const EMBEDDED_SCORER_GROUP: &str = "scorer";
+
+/// Lazily opened backends, shared by the services of one process.
+pub struct Backends {
+    config: Config,
+    embedded_log: OnceCell<EmbeddedLog>,
+    store: OnceCell<Arc<dyn Store>>,
+}
+
+impl Backends {
+    pub fn new(config: Config) -> Backends {
+        Backends {
+            config,
+            embedded_log: OnceCell::new(),
+            store: OnceCell::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    async fn embedded(&self) -> Result<&EmbeddedLog, LogError> {
+        let dir = self.config.data_dir.join("log");
+        self.embedded_log
+            .get_or_try_init(|| async move { EmbeddedLog::open(&dir) })
+            .await
+    }
+
+    /// The producing side of the log.
+    pub async fn log(&self) -> Result<Arc<dyn EventLog>, LogError> {
+        match self.config.mode {
+            Mode::Embedded => Ok(Arc::new(self.embedded().await?.clone())),
+            Mode::Distributed => {
+                if self.config.kafka.create_topics {
+                    ensure_topic(&self.config.kafka, &self.config.kafka.events_topic).await?;
+                }
+                Ok(Arc::new(KafkaLog::new(&self.config.kafka)?))
+            }
+        }
+    }
+
+    /// The consuming side of the log, for the scorer.
+    pub async fn consumer(&self) -> Result<Box<dyn LogConsumer>, LogError> {
+        match self.config.mode {
+            Mode::Embedded => Ok(Box::new(
+                self.embedded().await?.consumer(EMBEDDED_SCORER_GROUP)?,
+            )),
+            Mode::Distributed => {
+                if self.config.kafka.create_topics {
+                    ensure_topic(&self.config.kafka, &self.config.kafka.events_topic).await?;
+                }
+                Ok(Box::new(KafkaConsumer::new(&self.config.kafka)?))
+            }
+        }
+    }
+
+    /// The profile store.
+    pub async fn store(&self) -> Result<Arc<dyn Store>, StoreError> {
+        self.store
+            .get_or_try_init(|| async {
+                let store: Arc<dyn Store> = match self.config.mode {
+                    Mode::Embedded => {
+                        Arc::new(EmbeddedStore::open(&self.config.data_dir.join("store"))?)
+                    }
+                    Mode::Distributed => {
+                        Arc::new(ClickhouseStore::connect(&self.config.clickhouse).await?)
+                    }
+                };
+                Ok(store)
+            })
+            .await
+            .cloned()
+    }
+
+    /// The workspaces: declared in the config, plus (embedded) the data directory's registry.
+    /// In embedded mode with none at all, creates `default` and returns its credentials once.
+    pub fn workspaces(&self) -> Result<(Registry, Option<CreatedWorkspace>), RegistryError> {
+        let file = RegistryFile::in_dir(&self.config.data_dir);
+        let stored = if self.config.mode == Mode::Embedded {
+            file.read()?
+        } else {
+            Vec::new()
+        };
+        let mut created = None;
+        let stored = if self.config.mode == Mode::Embedded
+            && stored.is_empty()
+            && self.config.workspaces.is_empty()
+        {
+            created = Some(file.create("default", &[])?);
+            file.read()?
+        } else {
+            stored
+        };
+        Ok((
+            Registry::from_parts(&self.config.workspaces, &stored),
+            created,
+        ))
+    }
+}

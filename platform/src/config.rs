@@ -1,0 +1,465 @@
+//! Typed configuration, layered file < environment (`LEADSTREAM__SECTION__KEY`) < flags, and
+//! validated before any I/O. One file shape serves every binary: the all-in-one `leadstream` and
+//! each service on its own read the sections they need.
+//!
+//! ```toml
+//! mode = "embedded"            # or "distributed"
+//! data_dir = "./leadstream-data"
+//!
+//! [ingest]
+//! listen = "127.0.0.1:8080"
+//!
+//! [kafka]                      # distributed mode only
+//! brokers = "127.0.0.1:9092"   # librdkafka bootstrap.servers
+//!
+//! [clickhouse]                 # distributed mode only
+//! url = "http://127.0.0.1:8123"
+//!
+//! [[workspaces]]
+//! name = "acme"
+//! write_keys = ["wk_live_..."]
+//! api_tokens = ["tok_..."]
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+/// Which implementations of the log and the store a process uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// An embedded durable log and local Parquet storage under `data_dir`: no infrastructure.
+    #[default]
+    Embedded,
+    /// Kafka and ClickHouse.
+    Distributed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub mode: Mode,
+    /// Where embedded mode keeps its log, its storage and its workspace registry.
+    pub data_dir: PathBuf,
+    /// Log format: `text` for people, `json` for machines.
+    pub log_format: LogFormat,
+    pub ingest: IngestConfig,
+    pub scorer: ScorerConfig,
+    pub query: QueryConfig,
+    pub kafka: KafkaConfig,
+    pub clickhouse: ClickhouseConfig,
+    pub workspaces: Vec<WorkspaceConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Embedded,
+            data_dir: PathBuf::from("./leadstream-data"),
+            log_format: LogFormat::Text,
+            ingest: IngestConfig::default(),
+            scorer: ScorerConfig::default(),
+            query: QueryConfig::default(),
+            kafka: KafkaConfig::default(),
+            clickhouse: ClickhouseConfig::default(),
+            workspaces: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    pub listen: SocketAddr,
+    /// Largest accepted event, in bytes (Segment: 32 KB).
+    pub max_event_bytes: usize,
+    /// Largest accepted request body, in bytes (Segment: 500 KB).
+    pub max_batch_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_event_bytes: 32 * 1024,
+            max_batch_bytes: 500 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScorerConfig {
+    /// Health and metrics endpoint of a scorer that runs on its own.
+    pub listen: SocketAddr,
+    /// Write to the store (and then commit the log position) at least this often.
+    pub flush_interval_ms: u64,
+    /// … or when this many events are pending.
+    pub flush_max_events: usize,
+    /// Score at which a person becomes a marketing-qualified lead.
+    pub mql_threshold: f64,
+}
+
+impl Default for ScorerConfig {
+    fn default() -> Self {
+        ScorerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8082)),
+            flush_interval_ms: 1000,
+            flush_max_events: 10_000,
+            mql_threshold: 50.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// librdkafka `bootstrap.servers`.
+    pub brokers: String,
+    /// Topic the collector writes events to and the scorer reads.
+    pub events_topic: String,
+    /// librdkafka `group.id` of the scorers.
+    pub consumer_group: String,
+    /// Create the topic at start when missing (with `partitions`).
+    pub create_topics: bool,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// librdkafka `compression.type`.
+    pub compression: String,
+    /// librdkafka `linger.ms`.
+    pub linger_ms: u32,
+    /// librdkafka `message.timeout.ms`: how long a send may wait for the broker before it fails.
+    pub message_timeout_ms: u32,
+    /// librdkafka `queue.buffering.max.messages`.
+    pub queue_max_messages: u32,
+    /// librdkafka `session.timeout.ms` of the consumer.
+    pub session_timeout_ms: u32,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            events_topic: "leadstream.events".into(),
+            consumer_group: "leadstream-scorer".into(),
+            create_topics: true,
+            partitions: 6,
+            replication_factor: 1,
+            compression: "lz4".into(),
+            linger_ms: 5,
+            message_timeout_ms: 30_000,
+            queue_max_messages: 100_000,
+            session_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The one place Kafka settings become librdkafka settings. Producer: `acks=all` and the
+    /// idempotent producer; consumer: no auto-commit and no auto offset store (offsets are stored
+    /// after the write they cover).
+    pub fn client_config(&self, role: KafkaRole) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        match role {
+            KafkaRole::Producer => {
+                c.set("acks", "all")
+                    .set("enable.idempotence", "true")
+                    .set("compression.type", &self.compression)
+                    .set("linger.ms", self.linger_ms.to_string())
+                    .set("message.timeout.ms", self.message_timeout_ms.to_string())
+                    .set(
+                        "queue.buffering.max.messages",
+                        self.queue_max_messages.to_string(),
+                    );
+            }
+            KafkaRole::Consumer => {
+                c.set("group.id", &self.consumer_group)
+                    .set("enable.auto.commit", "false")
+                    .set("enable.auto.offset.store", "false")
+                    .set("auto.offset.reset", "earliest")
+                    .set("session.timeout.ms", self.session_timeout_ms.to_string());
+            }
+            KafkaRole::Admin => {}
+        }
+        c
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KafkaRole {
+    Producer,
+    Consumer,
+    Admin,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickhouseConfig {
+    /// HTTP interface.
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// Create the database and run migrations at start.
+    pub migrate: bool,
+}
+
+impl Default for ClickhouseConfig {
+    fn default() -> Self {
+        ClickhouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            database: "leadstream".into(),
+            user: "default".into(),
+            password: String::new(),
+            migrate: true,
+        }
+    }
+}
+
+/// A workspace declared in the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    pub name: String,
+    /// Keys the collector accepts for this workspace.
+    #[serde(default)]
+    pub write_keys: Vec<String>,
+    /// Bearer tokens the query API accepts for this workspace (plain text here; kept hashed in memory).
+    #[serde(default)]
+    pub api_tokens: Vec<String>,
+    /// SHA-256 (hex) of tokens, for configs that should not hold tokens in the clear.
+    #[serde(default)]
+    pub api_token_sha256: Vec<String>,
+}
+
+/// An invalid configuration, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("config key `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Loads defaults < `file` (when it exists, or must exist when `file_required`) <
+    /// `LEADSTREAM__SECTION__KEY` environment variables, then validates.
+    pub fn load(file: &Path, file_required: bool) -> Result<Config, ConfigError> {
+        if file_required && !file.exists() {
+            return Err(invalid(
+                "--config",
+                format!("file {} does not exist", file.display()),
+            ));
+        }
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("LEADSTREAM__").split("__").lowercase(true))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.ingest.max_event_bytes == 0 {
+            return Err(invalid("ingest.max_event_bytes", "must be above 0"));
+        }
+        if self.ingest.max_batch_bytes < self.ingest.max_event_bytes {
+            return Err(invalid(
+                "ingest.max_batch_bytes",
+                "must be at least ingest.max_event_bytes",
+            ));
+        }
+        if self.scorer.flush_interval_ms == 0 {
+            return Err(invalid("scorer.flush_interval_ms", "must be above 0"));
+        }
+        if self.scorer.flush_max_events == 0 {
+            return Err(invalid("scorer.flush_max_events", "must be above 0"));
+        }
+        if !self.scorer.mql_threshold.is_finite() {
+            return Err(invalid("scorer.mql_threshold", "must be a finite number"));
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut keys = std::collections::HashSet::new();
+        for (i, ws) in self.workspaces.iter().enumerate() {
+            if !crate::workspaces::valid_name(&ws.name) {
+                return Err(invalid(
+                    &format!("workspaces[{i}].name"),
+                    "must be 1-64 characters of a-z, 0-9, '-' and '_'",
+                ));
+            }
+            if !names.insert(ws.name.clone()) {
+                return Err(invalid(
+                    &format!("workspaces[{i}].name"),
+                    format!("`{}` is declared twice", ws.name),
+                ));
+            }
+            for k in &ws.write_keys {
+                if k.len() < 8 {
+                    return Err(invalid(
+                        &format!("workspaces[{i}].write_keys"),
+                        "keys must be at least 8 characters",
+                    ));
+                }
+                if !keys.insert(k.clone()) {
+                    return Err(invalid(
+                        &format!("workspaces[{i}].write_keys"),
+                        "a key belongs to one workspace only",
+                    ));
+                }
+            }
+            for t in &ws.api_tokens {
+                if t.len() < 16 {
+                    return Err(invalid(
+                        &format!("workspaces[{i}].api_tokens"),
+                        "tokens must be at least 16 characters",
+                    ));
+                }
+            }
+            for h in &ws.api_token_sha256 {
+                if h.len() != 64 || hex::decode(h).is_err() {
+                    return Err(invalid(
+                        &format!("workspaces[{i}].api_token_sha256"),
+                        "must be 64 hex digits",
+                    ));
+                }
+            }
+        }
+        if self.mode == Mode::Distributed {
+            if self.kafka.brokers.trim().is_empty() {
+                return Err(invalid("kafka.brokers", "is required in distributed mode"));
+            }
+            if self.kafka.events_topic.trim().is_empty() {
+                return Err(invalid(
+                    "kafka.events_topic",
+                    "is required in distributed mode",
+                ));
+            }
+            if self.kafka.partitions < 1 {
+                return Err(invalid("kafka.partitions", "must be at least 1"));
+            }
+            if !(self.clickhouse.url.starts_with("http://")
+                || self.clickhouse.url.starts_with("https://"))
+            {
+                return Err(invalid(
+                    "clickhouse.url",
+                    "must be an http:// or https:// URL",
+                ));
+            }
+            if !crate::store::clickhouse::valid_identifier(&self.clickhouse.database) {
+                return Err(invalid(
+                    "clickhouse.database",
+                    "must be letters, digits and '_', not starting with a digit",
+                ));
+            }
+            if self.workspaces.is_empty() {
+                return Err(invalid(
+                    "workspaces",
+                    "distributed mode needs its workspaces declared in the config, so that every instance \
+                     shares them (`leadstream workspace create NAME` prints a block to paste)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let c = Config::default();
+        c.validate().expect("valid");
+        assert_eq!(c.mode, Mode::Embedded);
+        assert_eq!(c.ingest.listen.port(), 8080);
+        assert_eq!(c.query.listen.port(), 8081);
+    }
+
+    #[test]
+    fn distributed_requires_declared_workspaces() {
+        let c = Config {
+            mode: Mode::Distributed,
+            ..Config::default()
+        };
+        let err = c.validate().expect_err("no workspaces");
+        assert!(err.to_string().contains("`workspaces`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let mut c = Config::default();
+        c.ingest.max_batch_bytes = 10;
+        assert!(
+            c.validate()
+                .expect_err("too small")
+                .to_string()
+                .contains("ingest.max_batch_bytes")
+        );
+        let mut c = Config::default();
+        c.workspaces.push(WorkspaceConfig {
+            name: "Bad Name".into(),
+            write_keys: vec![],
+            api_tokens: vec![],
+            api_token_sha256: vec![],
+        });
+        assert!(
+            c.validate()
+                .expect_err("bad name")
+                .to_string()
+                .contains("workspaces[0].name")
+        );
+    }
+
+    #[test]
+    fn file_and_unknown_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("leadstream.toml");
+        std::fs::write(
+            &path,
+            "mode = \"embedded\"\n[ingest]\nlisten = \"127.0.0.1:9999\"\n",
+        )
+        .expect("write");
+        let c = Config::load(&path, true).expect("load");
+        assert_eq!(c.ingest.listen.port(), 9999);
+        std::fs::write(&path, "[ingest]\nlistne = \"127.0.0.1:9999\"\n").expect("write");
+        let err = Config::load(&path, true).expect_err("unknown key");
+        assert!(err.to_string().contains("listne"), "{err}");
+        assert!(Config::load(&dir.path().join("missing.toml"), true).is_err());
+    }
+}

@@ -1,0 +1,54 @@
+//! The one JSON error shape every leadstream API answers with:
+//!
+//! ```json
+//! {"error": {"code": "invalid_event", "message": "one of userId or anonymousId is required", "field": "batch[2].userId"}}
+//! ```
+//!
+//! Each service's `error.rs` maps its error enum to a status and this body.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `malformed_json`, `invalid_event`, `unauthorized`, …
+    pub code: &'static str,
+    pub message: String,
+    /// The field at fault, as a path into the request body, where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// A JSON error response; `retry_after` adds `Retry-After` (seconds).
+pub fn error_response(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+    field: Option<String>,
+    retry_after: Option<u64>,
+) -> Response {
+    let mut response = (
+        status,
+        Json(ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+                field,
+            },
+        }),
+    )
+        .into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}

@@ -1,0 +1,244 @@
+//! The Kafka log: the collector produces to `kafka.events_topic`, the scorers consume it as the
+//! consumer group `kafka.consumer_group`.
+//!
+//! Wire protocol: one Kafka message per event; key `"{workspace}/{person}"` (UTF-8), value the
+//! JSON [`leadstream_schemas::LogRecord`]. The producer is idempotent with `acks=all`, so a send
+//! that returns `Ok` is on every in-sync replica and ordered per key. The consumer neither
+//! auto-commits nor auto-stores offsets: [`KafkaConsumer::commit`] commits synchronously the
+//! positions of a batch after the store write that covers it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{Delivered, EventLog, LogConsumer, LogError, LogMessage};
+use crate::config::{KafkaConfig, KafkaRole};
+
+/// The one place rdkafka errors are classified: retryable (broker down, queue full, timeouts) or
+/// final (the message itself is refused).
+pub fn classify(e: &KafkaError) -> LogError {
+    let code = match e {
+        KafkaError::MessageProduction(c) => Some(*c),
+        other => other.rdkafka_error_code(),
+    };
+    match code {
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::UnknownTopic
+            | RDKafkaErrorCode::InvalidTopic,
+        ) => LogError::Rejected(e.to_string()),
+        _ => LogError::Unavailable(e.to_string()),
+    }
+}
+
+/// Producer side.
+#[derive(Clone)]
+pub struct KafkaLog {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl KafkaLog {
+    pub fn new(config: &KafkaConfig) -> Result<KafkaLog, LogError> {
+        let producer: FutureProducer = config
+            .client_config(KafkaRole::Producer)
+            .create()
+            .map_err(|e| classify(&e))?;
+        Ok(KafkaLog {
+            producer,
+            topic: config.events_topic.clone(),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+}
+
+#[async_trait]
+impl EventLog for KafkaLog {
+    async fn append(&self, messages: Vec<LogMessage>) -> Result<(), LogError> {
+        let mut pending = Vec::with_capacity(messages.len());
+        for m in &messages {
+            let mut record = FutureRecord::to(&self.topic)
+                .key(m.key.as_bytes())
+                .payload(m.payload.as_slice());
+            let mut backoff = Duration::from_millis(5);
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        pending.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // The local queue is full: wait for deliveries to drain it, then retry.
+                        if backoff > Duration::from_secs(2) {
+                            return Err(LogError::Unavailable("producer queue full".into()));
+                        }
+                        record = back;
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                    }
+                    Err((e, _)) => return Err(classify(&e)),
+                }
+            }
+        }
+        for result in join_all(pending).await {
+            match result {
+                Ok(Ok(_delivery)) => {}
+                Ok(Err((e, _msg))) => return Err(classify(&e)),
+                Err(_canceled) => return Err(LogError::Closed),
+            }
+        }
+        Ok(())
+    }
+
+    async fn check(&self) -> Result<(), LogError> {
+        let (producer, topic) = (self.producer.clone(), self.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            let md = producer
+                .client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(3))
+                .map_err(|e| classify(&e))?;
+            match md.topics().iter().find(|t| t.name() == topic) {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
+                _ => Err(LogError::Unavailable(format!(
+                    "topic {topic} has no partitions"
+                ))),
+            }
+        })
+        .await
+        .map_err(|_| LogError::Closed)?
+    }
+
+    async fn flush(&self, timeout: Duration) -> Result<(), LogError> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || producer.flush(timeout).map_err(|e| classify(&e)))
+            .await
+            .map_err(|_| LogError::Closed)?
+    }
+}
+
+/// Creates `config.events_topic` when it does not exist.
+pub async fn ensure_topic(config: &KafkaConfig, topic: &str) -> Result<(), LogError> {
+    let admin: AdminClient<DefaultClientContext> = config
+        .client_config(KafkaRole::Admin)
+        .create()
+        .map_err(|e| classify(&e))?;
+    let new = NewTopic::new(
+        topic,
+        config.partitions,
+        TopicReplication::Fixed(config.replication_factor),
+    );
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics([&new], &opts)
+        .await
+        .map_err(|e| classify(&e))?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => {
+                return Err(LogError::Unavailable(format!("creating topic {t}: {code}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a topic (tests clean up after themselves).
+pub async fn delete_topic(config: &KafkaConfig, topic: &str) -> Result<(), LogError> {
+    let admin: AdminClient<DefaultClientContext> = config
+        .client_config(KafkaRole::Admin)
+        .create()
+        .map_err(|e| classify(&e))?;
+    admin
+        .delete_topics(&[topic], &AdminOptions::new())
+        .await
+        .map_err(|e| classify(&e))?;
+    Ok(())
+}
+
+/// Consumer side: a member of the scorers' consumer group.
+pub struct KafkaConsumer {
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+}
+
+impl KafkaConsumer {
+    pub fn new(config: &KafkaConfig) -> Result<KafkaConsumer, LogError> {
+        let consumer: StreamConsumer = config
+            .client_config(KafkaRole::Consumer)
+            .create()
+            .map_err(|e| classify(&e))?;
+        consumer
+            .subscribe(&[&config.events_topic])
+            .map_err(|e| classify(&e))?;
+        Ok(KafkaConsumer {
+            consumer: Arc::new(consumer),
+            topic: config.events_topic.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl LogConsumer for KafkaConsumer {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError> {
+        let mut out = Vec::new();
+        let to_delivered = |m: &rdkafka::message::BorrowedMessage<'_>| Delivered {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        };
+        match tokio::time::timeout(wait, self.consumer.recv()).await {
+            Err(_elapsed) => return Ok(out),
+            Ok(Err(e)) => return Err(classify(&e)),
+            Ok(Ok(m)) => out.push(to_delivered(&m)),
+        }
+        // Take what is already buffered, without waiting again.
+        while out.len() < max {
+            match tokio::time::timeout(Duration::from_millis(1), self.consumer.recv()).await {
+                Ok(Ok(m)) => out.push(to_delivered(&m)),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "kafka consumer error while batching");
+                    break;
+                }
+                Err(_elapsed) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn commit(&mut self, delivered: &[Delivered]) -> Result<(), LogError> {
+        let positions = super::next_positions(delivered);
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (partition, next) in positions {
+            tpl.add_partition_offset(&self.topic, partition, Offset::Offset(next))
+                .map_err(|e| classify(&e))?;
+        }
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || {
+            consumer
+                .commit(&tpl, CommitMode::Sync)
+                .map_err(|e| classify(&e))
+        })
+        .await
+        .map_err(|_| LogError::Closed)?
+    }
+}

@@ -1,0 +1,103 @@
+//! The event log: what the collector appends to and the scorer consumes, with offsets.
+//!
+//! Two implementations of the same traits: [`kafka`] (a topic, partitions, a consumer group) and
+//! [`embedded`] (a redb file under the data directory, one partition, a persisted cursor per
+//! consumer group). Routing policy (which key) is decided by the caller; the log is mechanism.
+//!
+//! Contract:
+//! - [`EventLog::append`] returns only when every message is durable (broker acknowledged with
+//!   `acks=all`, or fsynced), in order per key. An `Err` means none of the batch may be
+//!   acknowledged to the client; some of it may still have been written (at-least-once), which is
+//!   why events carry a `messageId`.
+//! - [`LogConsumer::poll`] hands out messages after the last committed position;
+//!   [`LogConsumer::commit`] stores a batch's positions so a restart resumes after them.
+
+pub mod embedded;
+pub mod kafka;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// A message to append: the partitioning key and the payload.
+#[derive(Debug, Clone)]
+pub struct LogMessage {
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+/// A message read from the log, with its position.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+}
+
+/// Failures of the log, classified for retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The broker or disk is unavailable or slow; retry later (HTTP 503).
+    #[error("log unavailable: {0}")]
+    Unavailable(String),
+    /// The message can never be written (too large, invalid topic): drop it with a reason.
+    #[error("log refused the message: {0}")]
+    Rejected(String),
+    /// The log is shutting down.
+    #[error("log is closed")]
+    Closed,
+}
+
+impl LogError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, LogError::Unavailable(_))
+    }
+}
+
+/// The producing side.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Appends `messages` and returns once all are durable.
+    async fn append(&self, messages: Vec<LogMessage>) -> Result<(), LogError>;
+    /// Whether appends can currently succeed (for `/ready`).
+    async fn check(&self) -> Result<(), LogError>;
+    /// Waits for everything in flight, up to `timeout` (shutdown).
+    async fn flush(&self, timeout: Duration) -> Result<(), LogError>;
+}
+
+/// The consuming side.
+#[async_trait]
+pub trait LogConsumer: Send + 'static {
+    /// Up to `max` messages, waiting up to `wait` for the first one.
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError>;
+    /// Commits the positions of `delivered`, so a restart resumes after them.
+    async fn commit(&mut self, delivered: &[Delivered]) -> Result<(), LogError>;
+}
+
+/// The next offset to read per partition after `delivered`: highest offset + 1.
+pub fn next_positions(delivered: &[Delivered]) -> Vec<(i32, i64)> {
+    let mut next: std::collections::BTreeMap<i32, i64> = std::collections::BTreeMap::new();
+    for d in delivered {
+        let e = next.entry(d.partition).or_insert(d.offset + 1);
+        *e = (*e).max(d.offset + 1);
+    }
+    next.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_positions_take_the_highest_per_partition() {
+        let d = |partition, offset| Delivered {
+            partition,
+            offset,
+            key: None,
+            payload: vec![],
+        };
+        let got = next_positions(&[d(0, 4), d(1, 9), d(0, 7), d(0, 5)]);
+        assert_eq!(got, vec![(0, 8), (1, 10)]);
+    }
+}

@@ -1,0 +1,275 @@
+//! The ClickHouse store, over the HTTP interface with the official `clickhouse` crate.
+//!
+//! Wire protocol: rows travel as `RowBinary` (validation is off: ClickHouse 18.16, which the tests
+//! run against, has no `RowBinaryWithNamesAndTypes`). Every statement here runs on 18.16 and on
+//! current releases: no `LowCardinality`, `DateTime64`, window functions or `Map`. Times are `Int64`
+//! milliseconds; JSON-valued columns are `String`.
+//!
+//! Schema changes are numbered, idempotent migrations ([`MIGRATIONS`]), recorded in
+//! `schema_migrations`. Values are bound with `.bind()` and identifiers with `sql::Identifier`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use clickhouse::sql::Identifier;
+use clickhouse::{Client, inserter::Inserter};
+use leadstream_schemas::Profile;
+use tokio::sync::Mutex;
+
+use super::{EventRow, ProfileRow, Store, StoreError, latest_versions};
+use crate::config::ClickhouseConfig;
+
+/// Numbered migrations; each statement is idempotent (`IF NOT EXISTS`).
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "events",
+        "CREATE TABLE IF NOT EXISTS events (
+            workspace String,
+            message_id String,
+            profile_id String,
+            anonymous_id String,
+            user_id String,
+            event_type String,
+            kind String,
+            event String,
+            properties String,
+            traits String,
+            context String,
+            timestamp_ms Int64,
+            received_at_ms Int64
+        ) ENGINE = MergeTree()
+        PARTITION BY toYYYYMM(toDateTime(intDiv(timestamp_ms, 1000)))
+        ORDER BY (workspace, profile_id, timestamp_ms)",
+    ),
+    (
+        2,
+        "profiles",
+        "CREATE TABLE IF NOT EXISTS profiles (
+            workspace String,
+            profile_id String,
+            version UInt64,
+            traits String,
+            counts String,
+            event_count UInt64,
+            score Float64,
+            lifecycle_stage String,
+            first_seen_ms Int64,
+            last_seen_ms Int64,
+            updated_at_ms Int64
+        ) ENGINE = ReplacingMergeTree(version)
+        ORDER BY (workspace, profile_id)",
+    ),
+];
+
+/// ClickHouse identifiers leadstream accepts from config: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn valid_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 128
+}
+
+/// The one place ClickHouse errors are classified. Network failures, timeouts and server-side
+/// overload are retryable; a refused statement or bad data is not.
+pub fn classify(e: clickhouse::error::Error) -> StoreError {
+    use clickhouse::error::Error as E;
+    match &e {
+        E::Network(_) | E::TimedOut => StoreError::Unavailable(e.to_string()),
+        E::BadResponse(text) => {
+            // Codes: 159 timeout, 202 too many simultaneous queries, 203 no free connection,
+            // 209 socket timeout, 210 network error, 241 memory limit, 242 table read-only,
+            // 252 too many parts, 319 unknown status of insert, 425 system error.
+            let retryable = [
+                "Code: 159",
+                "Code: 202",
+                "Code: 203",
+                "Code: 209",
+                "Code: 210",
+                "Code: 241",
+                "Code: 242",
+                "Code: 252",
+                "Code: 319",
+                "Code: 425",
+            ];
+            if retryable.iter().any(|c| text.contains(c)) {
+                StoreError::Unavailable(e.to_string())
+            } else {
+                StoreError::Invalid(e.to_string())
+            }
+        }
+        _ => StoreError::Invalid(e.to_string()),
+    }
+}
+
+struct Inserters {
+    events: Inserter<EventRow>,
+    profiles: Inserter<ProfileRow>,
+}
+
+impl Inserters {
+    fn new(client: &Client) -> Inserters {
+        // One `INSERT` per flush of the scorer; large flushes are split by rows.
+        Inserters {
+            events: client.inserter::<EventRow>("events").with_max_rows(100_000),
+            profiles: client
+                .inserter::<ProfileRow>("profiles")
+                .with_max_rows(100_000),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ClickhouseStore {
+    client: Client,
+    inserters: Arc<Mutex<Inserters>>,
+}
+
+impl ClickhouseStore {
+    /// Connects, and when `config.migrate` creates the database and applies migrations.
+    pub async fn connect(config: &ClickhouseConfig) -> Result<ClickhouseStore, StoreError> {
+        if !valid_identifier(&config.database) {
+            return Err(StoreError::Invalid(format!(
+                "clickhouse.database `{}` is not a valid identifier",
+                config.database
+            )));
+        }
+        let server = Client::default()
+            .with_url(&config.url)
+            .with_user(&config.user)
+            .with_password(&config.password)
+            .with_validation(false);
+        if config.migrate {
+            server
+                .query("CREATE DATABASE IF NOT EXISTS ?")
+                .bind(Identifier(&config.database))
+                .execute()
+                .await
+                .map_err(classify)?;
+        }
+        let client = server.with_database(&config.database);
+        if config.migrate {
+            migrate(&client).await?;
+        }
+        Ok(ClickhouseStore {
+            inserters: Arc::new(Mutex::new(Inserters::new(&client))),
+            client,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Applies the migrations not yet recorded.
+pub async fn migrate(client: &Client) -> Result<(), StoreError> {
+    client
+        .query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at_ms Int64) \
+             ENGINE = MergeTree() ORDER BY version",
+        )
+        .execute()
+        .await
+        .map_err(classify)?;
+    let applied: Vec<u32> = client
+        .query("SELECT version FROM schema_migrations")
+        .fetch_all::<u32>()
+        .await
+        .map_err(classify)?;
+    for (version, name, statement) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        client.query(statement).execute().await.map_err(classify)?;
+        client
+            .query("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?, ?, ?)")
+            .bind(*version)
+            .bind(*name)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute()
+            .await
+            .map_err(classify)?;
+        tracing::info!(version, name, "applied clickhouse migration");
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for ClickhouseStore {
+    async fn write(
+        &self,
+        events: Vec<EventRow>,
+        profiles: Vec<ProfileRow>,
+    ) -> Result<(), StoreError> {
+        let mut inserters = self.inserters.lock().await;
+        let result: Result<(), clickhouse::error::Error> = async {
+            for row in &events {
+                inserters.events.write(row).await?;
+            }
+            inserters.events.force_commit().await?;
+            for row in &profiles {
+                inserters.profiles.write(row).await?;
+            }
+            inserters.profiles.force_commit().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            // A failed inserter may hold a half-sent INSERT: start afresh, the caller retries.
+            *inserters = Inserters::new(&self.client);
+            return Err(classify(e));
+        }
+        Ok(())
+    }
+
+    async fn profile(
+        &self,
+        workspace: &str,
+        profile_id: &str,
+    ) -> Result<Option<Profile>, StoreError> {
+        let row = self
+            .client
+            .query("SELECT ?fields FROM profiles WHERE workspace = ? AND profile_id = ? ORDER BY version DESC LIMIT 1")
+            .bind(workspace)
+            .bind(profile_id)
+            .fetch_optional::<ProfileRow>()
+            .await
+            .map_err(classify)?;
+        row.map(Profile::try_from).transpose()
+    }
+
+    async fn load_profiles(&self) -> Result<Vec<Profile>, StoreError> {
+        let rows = self
+            .client
+            .query("SELECT ?fields FROM profiles FINAL")
+            .fetch_all::<ProfileRow>()
+            .await
+            .map_err(classify)?;
+        latest_versions(rows)
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        self.client
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert!(valid_identifier("leadstream"));
+        assert!(valid_identifier("_t1"));
+        assert!(!valid_identifier("1t"));
+        assert!(!valid_identifier("a-b"));
+        assert!(!valid_identifier("a; DROP TABLE x"));
+        assert!(!valid_identifier(""));
+    }
+}

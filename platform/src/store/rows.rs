@@ -1,0 +1,116 @@
+//! The rows both stores hold, column for column.
+
+use leadstream_schemas::{EventKind, LifecycleStage, LogRecord, Profile};
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// One stored event. JSON-valued fields are JSON text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+pub struct EventRow {
+    pub workspace: String,
+    pub message_id: String,
+    pub profile_id: String,
+    pub anonymous_id: String,
+    pub user_id: String,
+    pub event_type: String,
+    pub kind: String,
+    pub event: String,
+    pub properties: String,
+    pub traits: String,
+    pub context: String,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    pub received_at_ms: i64,
+}
+
+impl EventRow {
+    /// The row for a log record, attributed to `profile_id`.
+    pub fn from_record(record: &LogRecord, profile_id: &str) -> EventRow {
+        let e = &record.event;
+        let ms =
+            |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp_millis()).unwrap_or(0);
+        EventRow {
+            workspace: record.workspace.clone(),
+            message_id: e.message_id.clone().unwrap_or_default(),
+            profile_id: profile_id.to_string(),
+            anonymous_id: e.anonymous_id.clone().unwrap_or_default(),
+            user_id: e.user_id.clone().unwrap_or_default(),
+            event_type: e.event_type.as_str().to_string(),
+            kind: EventKind::classify(e).key().to_string(),
+            event: e
+                .event
+                .clone()
+                .or_else(|| e.name.clone())
+                .unwrap_or_default(),
+            properties: serde_json::to_string(&e.properties).unwrap_or_default(),
+            traits: serde_json::to_string(&e.traits).unwrap_or_default(),
+            context: serde_json::to_string(&e.context).unwrap_or_default(),
+            timestamp_ms: ms(e.event_time()),
+            received_at_ms: ms(e.received_at),
+        }
+    }
+}
+
+/// One stored profile version. `traits` and `counts` are JSON text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+pub struct ProfileRow {
+    pub workspace: String,
+    pub profile_id: String,
+    pub version: u64,
+    pub traits: String,
+    pub counts: String,
+    pub event_count: u64,
+    pub score: f64,
+    pub lifecycle_stage: String,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl From<&Profile> for ProfileRow {
+    fn from(p: &Profile) -> Self {
+        ProfileRow {
+            workspace: p.workspace.clone(),
+            profile_id: p.profile_id.clone(),
+            version: p.version,
+            traits: serde_json::to_string(&p.traits).unwrap_or_default(),
+            counts: serde_json::to_string(&p.counts).unwrap_or_default(),
+            event_count: p.event_count,
+            score: p.score,
+            lifecycle_stage: p.lifecycle_stage.as_str().to_string(),
+            first_seen_ms: p.first_seen_ms,
+            last_seen_ms: p.last_seen_ms,
+            updated_at_ms: p.updated_at_ms,
+        }
+    }
+}
+
+impl TryFrom<ProfileRow> for Profile {
+    type Error = StoreError;
+    fn try_from(r: ProfileRow) -> Result<Self, StoreError> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Invalid(format!(
+                "profile {}/{}: {what}: {e}",
+                r.workspace, r.profile_id
+            ))
+        };
+        let traits = serde_json::from_str(&r.traits).map_err(|e| bad("traits", &e))?;
+        let counts = serde_json::from_str(&r.counts).map_err(|e| bad("counts", &e))?;
+        let lifecycle_stage = LifecycleStage::parse(&r.lifecycle_stage)
+            .ok_or_else(|| bad("lifecycle_stage", &r.lifecycle_stage))?;
+        Ok(Profile {
+            workspace: r.workspace,
+            profile_id: r.profile_id,
+            version: r.version,
+            traits,
+            counts,
+            event_count: r.event_count,
+            score: r.score,
+            lifecycle_stage,
+            first_seen_ms: r.first_seen_ms,
+            last_seen_ms: r.last_seen_ms,
+            updated_at_ms: r.updated_at_ms,
+        })
+    }
+}

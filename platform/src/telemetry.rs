@@ -1,0 +1,104 @@
+//! Structured logs, Prometheus text, and heartbeats behind `/health`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus::{Encoder, TextEncoder};
+
+use crate::config::LogFormat;
+
+/// Sets up `tracing` once per process; `RUST_LOG` filters (default `info`).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// `GET /metrics`: every metric of the process's default registry, as Prometheus text.
+pub async fn metrics_handler() -> Response {
+    let mut buf = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&prometheus::gather(), &mut buf) {
+        tracing::error!(error = %e, "encoding metrics failed");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], buf).into_response()
+}
+
+/// Long-running loops report in; `/health` fails when one has not within its deadline.
+#[derive(Clone, Default)]
+pub struct Heartbeats {
+    inner: Arc<Mutex<HashMap<&'static str, (Instant, Duration)>>>,
+}
+
+impl Heartbeats {
+    /// Registers (or refreshes) `component`, which must beat again within `deadline`.
+    pub fn beat(&self, component: &'static str, deadline: Duration) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.insert(component, (Instant::now(), deadline));
+        }
+    }
+
+    /// Removes a component that stopped on purpose.
+    pub fn retire(&self, component: &'static str) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.remove(component);
+        }
+    }
+
+    /// Components that missed their deadline.
+    pub fn stalled(&self) -> Vec<&'static str> {
+        let Ok(m) = self.inner.lock() else {
+            return vec!["heartbeats"];
+        };
+        let mut out: Vec<_> = m
+            .iter()
+            .filter(|(_, (at, d))| at.elapsed() > *d)
+            .map(|(c, _)| *c)
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// `/health`: 200 while every loop reports in, 503 naming the stalled ones otherwise.
+    pub fn response(&self) -> Response {
+        let stalled = self.stalled();
+        if stalled.is_empty() {
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({"status": "ok"})),
+            )
+                .into_response()
+        } else {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "stalled", "stalled": stalled})),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stalled_components_are_named() {
+        let h = Heartbeats::default();
+        h.beat("fast", Duration::from_secs(60));
+        h.beat("slow", Duration::from_millis(0));
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(h.stalled(), vec!["slow"]);
+        h.retire("slow");
+        assert!(h.stalled().is_empty());
+    }
+}

@@ -1,0 +1,270 @@
+//! Workspaces, their write keys (collector) and API tokens (query API).
+//!
+//! Workspaces come from the config file and, in embedded mode, from `workspaces.json` in the data
+//! directory, which the first start creates (a `default` workspace) and `leadstream workspace
+//! create` extends. Tokens are kept only as SHA-256 hashes; a new token is shown once, when made.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::WorkspaceConfig;
+
+pub const REGISTRY_FILE: &str = "workspaces.json";
+
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn random_secret(prefix: &str) -> String {
+    let bytes: [u8; 20] = rand::rng().random();
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// One workspace as the registry file stores it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredWorkspace {
+    pub name: String,
+    pub write_keys: Vec<String>,
+    pub api_token_sha256: Vec<String>,
+}
+
+/// A newly created workspace, with its token in the clear (the only time it is).
+#[derive(Debug, Clone)]
+pub struct CreatedWorkspace {
+    pub name: String,
+    pub write_key: String,
+    pub api_token: String,
+}
+
+impl CreatedWorkspace {
+    /// The block to paste into `leadstream.toml`.
+    pub fn toml_block(&self) -> String {
+        format!(
+            "[[workspaces]]\nname = \"{}\"\nwrite_keys = [\"{}\"]\napi_token_sha256 = [\"{}\"]\n",
+            self.name,
+            self.write_key,
+            hash_token(&self.api_token)
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("workspace registry {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("workspace registry {path} is not valid: {source}")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("workspace name `{0}` must be 1-64 characters of a-z, 0-9, '-' and '_'")]
+    BadName(String),
+    #[error("workspace `{0}` exists already")]
+    Exists(String),
+}
+
+/// Lookup from credentials to workspace name.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    by_write_key: HashMap<String, String>,
+    by_token_hash: HashMap<String, String>,
+    names: Vec<String>,
+}
+
+impl Registry {
+    pub fn from_parts(declared: &[WorkspaceConfig], stored: &[StoredWorkspace]) -> Registry {
+        let mut r = Registry::default();
+        for ws in declared {
+            r.names.push(ws.name.clone());
+            for k in &ws.write_keys {
+                r.by_write_key.insert(k.clone(), ws.name.clone());
+            }
+            for t in &ws.api_tokens {
+                r.by_token_hash.insert(hash_token(t), ws.name.clone());
+            }
+            for h in &ws.api_token_sha256 {
+                r.by_token_hash
+                    .insert(h.to_ascii_lowercase(), ws.name.clone());
+            }
+        }
+        for ws in stored {
+            if !r.names.contains(&ws.name) {
+                r.names.push(ws.name.clone());
+            }
+            for k in &ws.write_keys {
+                r.by_write_key
+                    .entry(k.clone())
+                    .or_insert_with(|| ws.name.clone());
+            }
+            for h in &ws.api_token_sha256 {
+                r.by_token_hash
+                    .entry(h.clone())
+                    .or_insert_with(|| ws.name.clone());
+            }
+        }
+        r
+    }
+
+    /// The workspace a write key belongs to.
+    pub fn workspace_for_write_key(&self, key: &str) -> Option<&str> {
+        self.by_write_key.get(key).map(String::as_str)
+    }
+
+    /// The workspace an API token belongs to.
+    pub fn workspace_for_token(&self, token: &str) -> Option<&str> {
+        self.by_token_hash
+            .get(&hash_token(token))
+            .map(String::as_str)
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The registry file in an embedded data directory.
+pub struct RegistryFile {
+    path: PathBuf,
+}
+
+impl RegistryFile {
+    pub fn in_dir(data_dir: &Path) -> RegistryFile {
+        RegistryFile {
+            path: data_dir.join(REGISTRY_FILE),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn read(&self) -> Result<Vec<StoredWorkspace>, RegistryError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| RegistryError::Corrupt {
+                path: self.path.clone(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(source) => Err(RegistryError::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    fn write(&self, all: &[StoredWorkspace]) -> Result<(), RegistryError> {
+        let io = |source| RegistryError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(all).unwrap_or_default();
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        std::fs::rename(&tmp, &self.path).map_err(io)
+    }
+
+    /// Creates a workspace with a fresh write key and API token and saves it.
+    pub fn create(&self, name: &str, taken: &[String]) -> Result<CreatedWorkspace, RegistryError> {
+        if !valid_name(name) {
+            return Err(RegistryError::BadName(name.to_string()));
+        }
+        let mut all = self.read()?;
+        if all.iter().any(|w| w.name == name) || taken.iter().any(|t| t == name) {
+            return Err(RegistryError::Exists(name.to_string()));
+        }
+        let created = new_workspace(name);
+        all.push(StoredWorkspace {
+            name: created.name.clone(),
+            write_keys: vec![created.write_key.clone()],
+            api_token_sha256: vec![hash_token(&created.api_token)],
+        });
+        self.write(&all)?;
+        Ok(created)
+    }
+}
+
+/// A fresh workspace's credentials, not saved anywhere.
+pub fn new_workspace(name: &str) -> CreatedWorkspace {
+    CreatedWorkspace {
+        name: name.to_string(),
+        write_key: random_secret("wk_"),
+        api_token: random_secret("lst_"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_persists_and_resolves_without_keeping_the_token() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = RegistryFile::in_dir(dir.path());
+        let created = file.create("default", &[]).expect("create");
+        assert!(matches!(
+            file.create("default", &[]),
+            Err(RegistryError::Exists(_))
+        ));
+        assert!(matches!(
+            file.create("Nope!", &[]),
+            Err(RegistryError::BadName(_))
+        ));
+        let text = std::fs::read_to_string(file.path()).expect("read");
+        assert!(
+            !text.contains(&created.api_token),
+            "token stored in the clear"
+        );
+        let r = Registry::from_parts(&[], &file.read().expect("read"));
+        assert_eq!(
+            r.workspace_for_write_key(&created.write_key),
+            Some("default")
+        );
+        assert_eq!(r.workspace_for_token(&created.api_token), Some("default"));
+        assert_eq!(r.workspace_for_token("wrong"), None);
+    }
+
+    #[test]
+    fn declared_workspaces_accept_plain_and_hashed_tokens() {
+        let declared = vec![WorkspaceConfig {
+            name: "acme".into(),
+            write_keys: vec!["wk_acme_1234".into()],
+            api_tokens: vec!["plain-token-0123456789".into()],
+            api_token_sha256: vec![hash_token("hashed-token-0123456789")],
+        }];
+        let r = Registry::from_parts(&declared, &[]);
+        assert_eq!(r.workspace_for_write_key("wk_acme_1234"), Some("acme"));
+        assert_eq!(
+            r.workspace_for_token("plain-token-0123456789"),
+            Some("acme")
+        );
+        assert_eq!(
+            r.workspace_for_token("hashed-token-0123456789"),
+            Some("acme")
+        );
+    }
+}
