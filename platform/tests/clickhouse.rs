@@ -1,0 +1,125 @@
+//! The ClickHouse store against the real server (18.16 in CI): migrations apply twice without
+//! harm, writes are read back, the newest profile version wins, workspaces stay apart.
+
+mod common;
+
+use leadstream_platform::store::clickhouse::ClickhouseStore;
+use leadstream_platform::store::{EventRow, ProfileRow, Store};
+use leadstream_schemas::{LifecycleStage, Profile};
+
+fn profile(ws: &str, id: &str, version: u64, score: f64) -> ProfileRow {
+    let mut p = Profile::new(ws, id);
+    p.version = version;
+    p.score = score;
+    p.lifecycle_stage = LifecycleStage::Mql;
+    p.traits
+        .insert("email".into(), serde_json::json!("a@example.com"));
+    p.counts.insert("page_viewed".into(), version);
+    ProfileRow::from(&p)
+}
+
+#[tokio::test]
+async fn profiles_round_trip_and_newest_version_wins() {
+    let config = common::clickhouse_config();
+    let store = ClickhouseStore::connect(&config)
+        .await
+        .expect("connect and migrate");
+    // Migrations are idempotent: connecting again applies nothing and fails nothing.
+    let store2 = ClickhouseStore::connect(&config)
+        .await
+        .expect("connect again");
+    store.check().await.expect("check");
+
+    let event = EventRow {
+        workspace: "w".into(),
+        message_id: "m1".into(),
+        profile_id: "p".into(),
+        anonymous_id: "a".into(),
+        user_id: "p".into(),
+        event_type: "track".into(),
+        kind: "file_downloaded".into(),
+        event: "File Downloaded".into(),
+        properties: r#"{"file_name":"x.pdf"}"#.into(),
+        traits: "{}".into(),
+        context: "{}".into(),
+        timestamp_ms: 1_700_000_000_123,
+        received_at_ms: 1_700_000_000_456,
+    };
+    store
+        .write(
+            vec![event.clone()],
+            vec![profile("w", "p", 1, 1.0), profile("w", "q", 1, 7.0)],
+        )
+        .await
+        .expect("write");
+    store2
+        .write(
+            vec![],
+            vec![profile("w", "p", 3, 3.0), profile("other", "p", 9, 9.0)],
+        )
+        .await
+        .expect("write");
+    store
+        .write(vec![], vec![profile("w", "p", 2, 2.0)])
+        .await
+        .expect("write");
+
+    let p = store.profile("w", "p").await.expect("read").expect("found");
+    assert_eq!(
+        (p.version, p.score, p.lifecycle_stage),
+        (3, 3.0, LifecycleStage::Mql)
+    );
+    assert_eq!(p.traits["email"], "a@example.com");
+    assert_eq!(p.counts["page_viewed"], 3);
+    assert!(store.profile("w", "nobody").await.expect("read").is_none());
+    // A workspace never sees another's profile.
+    assert_eq!(
+        store
+            .profile("other", "p")
+            .await
+            .expect("read")
+            .expect("found")
+            .score,
+        9.0
+    );
+    assert!(store.profile("nobody", "q").await.expect("read").is_none());
+
+    let mut all = store.load_profiles().await.expect("load");
+    all.sort_by(|a, b| (&a.workspace, &a.profile_id).cmp(&(&b.workspace, &b.profile_id)));
+    let got: Vec<_> = all
+        .iter()
+        .map(|p| (p.workspace.as_str(), p.profile_id.as_str(), p.version))
+        .collect();
+    assert_eq!(got, vec![("other", "p", 9), ("w", "p", 3), ("w", "q", 1)]);
+
+    let events = store
+        .client()
+        .query("SELECT ?fields FROM events WHERE workspace = ?")
+        .bind("w")
+        .fetch_all::<EventRow>()
+        .await
+        .expect("events");
+    assert_eq!(events, vec![event]);
+
+    // User text never reaches SQL unescaped.
+    assert!(
+        store
+            .profile("w' OR 1=1 --", "p")
+            .await
+            .expect("read")
+            .is_none()
+    );
+
+    common::drop_database(&config).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_retryable() {
+    let mut config = common::clickhouse_config();
+    config.url = "http://127.0.0.1:1".into();
+    let err = ClickhouseStore::connect(&config)
+        .await
+        .err()
+        .expect("no server");
+    assert!(err.is_retryable(), "{err}");
+}
