@@ -1,1 +1,23 @@
-pub fn placeholder() {}
+//! The collector: what websites, email senders and SMS providers post events to.
+//!
+//! - [`router`]: the routes and the shared state.
+//! - [`routes`]: the Segment-compatible tracking API, health, readiness and metrics.
+//! - [`auth`]: write keys (HTTP Basic or `writeKey` in the body).
+//! - [`enrich`]: what the collector adds: `receivedAt`, `messageId`, skew-corrected `timestamp`,
+//!   client IP and user agent, the workspace.
+//! - [`error`]: the one mapping from failures to HTTP answers.
+//! - [`metrics`]: `leadstream_ingest_*`.
+//! - [`server`]: binds, serves and shuts down in order (stop intake, flush the log).
+//!
+//! An event is acknowledged (200) only after the log says it is durable.
+
+pub mod auth;
+pub mod enrich;
+pub mod error;
+pub mod metrics;
+pub mod router;
+pub mod routes;
+pub mod server;
+
+pub use router::{AppState, router};
+pub use server::serve;

@@ -10,6 +10,7 @@
 //! - [`shutdown`]: signals to a cancellation token.
 
 pub mod backends;
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod log;

@@ -1,0 +1,109 @@
+//! Every way a collector request fails, and the one mapping to HTTP.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use leadstream_platform::http::error_response;
+use leadstream_platform::log::LogError;
+
+use crate::metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("request body is not valid UTF-8 (first invalid byte at {0})")]
+    InvalidUtf8(usize),
+    #[error("request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("{field}: {problem}")]
+    InvalidField { field: String, problem: String },
+    #[error("missing write key: send it as HTTP Basic auth user name or as `writeKey` in the body")]
+    MissingWriteKey,
+    #[error("unknown write key")]
+    UnknownWriteKey,
+    #[error("request body is over the limit of {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("the event log is unavailable; retry later")]
+    LogUnavailable(#[source] LogError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<LogError> for IngestError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::Rejected(reason) => IngestError::Internal(reason),
+            other => IngestError::LogUnavailable(other),
+        }
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        match self {
+            IngestError::InvalidUtf8(_) => error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_utf8",
+                message,
+                Some("body".into()),
+                None,
+            ),
+            IngestError::MalformedJson(_) => error_response(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                message,
+                Some("body".into()),
+                None,
+            ),
+            IngestError::InvalidField { field, problem } => error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                problem,
+                Some(field),
+                None,
+            ),
+            IngestError::MissingWriteKey | IngestError::UnknownWriteKey => error_response(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                message,
+                Some("writeKey".into()),
+                None,
+            ),
+            IngestError::BodyTooLarge { .. } => error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                message,
+                Some("body".into()),
+                None,
+            ),
+            IngestError::NotFound(_) => {
+                error_response(StatusCode::NOT_FOUND, "not_found", message, None, None)
+            }
+            IngestError::LogUnavailable(e) => {
+                metrics::LOG_ERRORS
+                    .with_label_values(&["unavailable"])
+                    .inc();
+                tracing::warn!(error = %e, "event log unavailable, answering 503");
+                error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "log_unavailable",
+                    message,
+                    None,
+                    Some(1),
+                )
+            }
+            IngestError::Internal(detail) => {
+                metrics::LOG_ERRORS.with_label_values(&["internal"]).inc();
+                tracing::error!(error = %detail, "internal error");
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                    None,
+                    None,
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The collector's metrics, declared in one place: `leadstream_ingest_<noun>_<unit>[_total]`.
+
+use std::sync::LazyLock;
+
+use prometheus::{HistogramVec, IntCounterVec, register_histogram_vec, register_int_counter_vec};
+
+/// Events by outcome: `accepted`, `rejected`.
+pub static EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_events_total",
+        "Events received, by outcome.",
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});
+
+/// Rejected events by reason (the field's top-level name or `size`).
+pub static REJECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_rejections_total",
+        "Events rejected, by the top-level field at fault.",
+        &["field"]
+    )
+    .expect("metric registers once")
+});
+
+/// Requests by matched route and status code.
+pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_requests_total",
+        "HTTP requests, by route and status.",
+        &["route", "status"]
+    )
+    .expect("metric registers once")
+});
+
+/// Time from handing events to the log to the log's durable acknowledgement.
+pub static APPEND_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "leadstream_ingest_log_append_duration_seconds",
+        "Time until the log acknowledged a request's events as durable.",
+        &["outcome"],
+        vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
+        ]
+    )
+    .expect("metric registers once")
+});
+
+/// Failures of the log, by kind.
+pub static LOG_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_log_errors_total",
+        "Failed log appends, by kind.",
+        &["kind"]
+    )
+    .expect("metric registers once")
+});

@@ -1,0 +1,48 @@
+//! The collector's routes and shared state.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use leadstream_platform::config::IngestConfig;
+use leadstream_platform::log::EventLog;
+use leadstream_platform::workspaces::Registry;
+
+use crate::metrics;
+use crate::routes;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub log: Arc<dyn EventLog>,
+    pub limits: Arc<IngestConfig>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/batch", post(routes::track::batch))
+        .route("/v1/import", post(routes::track::batch))
+        .route("/v1/{call}", post(routes::track::single))
+        .route("/health", get(routes::health::health))
+        .route("/ready", get(routes::health::ready))
+        .route("/metrics", get(routes::health::metrics))
+        .layer(middleware::from_fn(count_requests))
+        .with_state(state)
+}
+
+/// Counts requests by matched route (never the raw path) and status.
+async fn count_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let response = next.run(request).await;
+    metrics::REQUESTS
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .inc();
+    response
+}

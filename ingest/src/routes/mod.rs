@@ -1,0 +1,4 @@
+//! The collector's endpoints.
+
+pub mod health;
+pub mod track;

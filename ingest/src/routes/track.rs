@@ -1,0 +1,389 @@
+//! The Segment-compatible tracking API: `POST /v1/batch` (and `/v1/import`) with many events, and
+//! `POST /v1/{track,identify,page,screen,group,alias}` with one.
+//!
+//! A batch is checked event by event: the valid ones are written and the answer lists the rejected
+//! ones by index, with the field and the problem. All valid: 200. Any rejected: 400, with
+//! `accepted` saying how many of the batch were written all the same. The answer comes only after
+//! the log confirms every accepted event as durable.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use leadstream_platform::http::ErrorDetail;
+use leadstream_platform::log::LogMessage;
+use leadstream_schemas::{EventType, LogRecord, Rejection, validate_event};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::auth;
+use crate::enrich::{RequestFacts, enrich, merge_batch_defaults};
+use crate::error::IngestError;
+use crate::metrics;
+use crate::router::AppState;
+
+/// One rejected event of a batch.
+#[derive(Debug, Serialize)]
+pub struct Rejected {
+    pub index: usize,
+    /// Path of the field at fault, from the request body: `batch[3].userId`.
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchResponse {
+    pub success: bool,
+    pub accepted: usize,
+    pub rejected: Vec<Rejected>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    batch: Option<Vec<&'a RawValue>>,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+    #[serde(default)]
+    integrations: Option<Map<String, Value>>,
+    #[serde(default)]
+    write_key: Option<String>,
+    #[serde(default)]
+    sent_at: Option<Value>,
+}
+
+/// Reads the body within the batch limit and checks it is UTF-8.
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<String, IngestError> {
+    let limit = state.limits.max_batch_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(IngestError::BodyTooLarge { limit });
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let over = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if over {
+            IngestError::BodyTooLarge { limit }
+        } else {
+            IngestError::MalformedJson(format!("reading body: {e}"))
+        }
+    })?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|e| IngestError::InvalidUtf8(e.utf8_error().valid_up_to()))
+}
+
+/// A body must be a JSON object; anything else is malformed JSON or the wrong shape.
+fn require_object(text: &str, what: &str) -> Result<(), IngestError> {
+    if text.trim_start().starts_with('{') {
+        return Ok(());
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| IngestError::MalformedJson(e.to_string()))?;
+    Err(IngestError::InvalidField {
+        field: "body".into(),
+        problem: format!("must be a JSON object: {what}"),
+    })
+}
+
+/// Turns a serde_json error into "malformed JSON" (syntax) or "field X is wrong" (shape).
+fn json_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> IngestError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let field = if path == "." {
+                prefix.trim_end_matches('.').to_string()
+            } else {
+                format!("{prefix}{path}")
+            };
+            let message = inner.to_string();
+            let message = message
+                .find(" at line ")
+                .map(|i| message[..i].to_string())
+                .unwrap_or(message);
+            IngestError::InvalidField {
+                field: if field.is_empty() {
+                    "body".into()
+                } else {
+                    field
+                },
+                problem: message,
+            }
+        }
+        _ => IngestError::MalformedJson(inner.to_string()),
+    }
+}
+
+fn parse_sent_at(value: Option<&Value>, field: &str) -> Result<Option<DateTime<Utc>>, IngestError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            s.parse::<DateTime<Utc>>()
+                .map(Some)
+                .map_err(|e| IngestError::InvalidField {
+                    field: field.into(),
+                    problem: format!("must be an ISO-8601 date-time: {e}"),
+                })
+        }
+        Some(_) => Err(IngestError::InvalidField {
+            field: field.into(),
+            problem: "must be an ISO-8601 date-time string".into(),
+        }),
+    }
+}
+
+fn facts(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    key: Option<String>,
+    sent_at: Option<DateTime<Utc>>,
+) -> Result<RequestFacts, IngestError> {
+    let key = key.ok_or(IngestError::MissingWriteKey)?;
+    let workspace = state
+        .registry
+        .workspace_for_write_key(&key)
+        .ok_or(IngestError::UnknownWriteKey)?
+        .to_string();
+    Ok(RequestFacts {
+        workspace,
+        received_at: Utc::now(),
+        sent_at,
+        ip: peer.map(|p| p.ip()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    })
+}
+
+/// Checks one raw event; `Err` names the field relative to the event.
+fn check_one(
+    raw: &str,
+    limit: usize,
+    defaults: (Option<&Map<String, Value>>, Option<&Map<String, Value>>),
+    forced_type: Option<EventType>,
+    facts: &RequestFacts,
+) -> Result<LogRecord, Rejection> {
+    if raw.len() > limit {
+        return Err(Rejection::new(
+            "",
+            format!("event is {} bytes, over the limit of {limit}", raw.len()),
+        ));
+    }
+    let mut value: Value =
+        serde_json::from_str(raw).map_err(|e| Rejection::new("", e.to_string()))?;
+    merge_batch_defaults(&mut value, defaults.0, defaults.1);
+    if let (Some(t), Some(obj)) = (forced_type, value.as_object_mut()) {
+        obj.insert("type".into(), Value::String(t.as_str().into()));
+    }
+    let mut event = validate_event(value)?;
+    enrich(&mut event, facts);
+    Ok(LogRecord::new(facts.workspace.clone(), event))
+}
+
+fn count_rejection(r: &Rejection) {
+    let top = r
+        .field
+        .split(['.', '['])
+        .next()
+        .filter(|f| !f.is_empty())
+        .unwrap_or("event");
+    // Bounded label: only known top-level names, everything else as `other`.
+    const KNOWN: &[&str] = &[
+        "type",
+        "userId",
+        "anonymousId",
+        "event",
+        "properties",
+        "traits",
+        "context",
+        "timestamp",
+        "originalTimestamp",
+        "sentAt",
+        "groupId",
+        "previousId",
+        "messageId",
+        "event",
+    ];
+    let label = if KNOWN.contains(&top) { top } else { "other" };
+    metrics::REJECTIONS.with_label_values(&[label]).inc();
+    metrics::EVENTS.with_label_values(&["rejected"]).inc();
+}
+
+async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<(), IngestError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let n = records.len() as u64;
+    let messages = records
+        .iter()
+        .map(|r| LogMessage {
+            key: r.key(),
+            payload: r.encode(),
+        })
+        .collect();
+    let started = Instant::now();
+    let result = state.log.append(messages).await;
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    metrics::APPEND_SECONDS
+        .with_label_values(&[outcome])
+        .observe(started.elapsed().as_secs_f64());
+    result?;
+    metrics::EVENTS.with_label_values(&["accepted"]).inc_by(n);
+    Ok(())
+}
+
+/// `POST /v1/batch`.
+pub async fn batch(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, IngestError> {
+    let (parts, body) = request.into_parts();
+    let (headers, peer) = (
+        parts.headers,
+        parts.extensions.get::<ConnectInfo<SocketAddr>>().copied(),
+    );
+    let text = read_body(&state, &headers, body).await?;
+    require_object(&text, "a batch envelope {\"batch\": [...]}")?;
+    let envelope: Envelope<'_> =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
+            .map_err(|e| json_error(e, ""))?;
+    let key = auth::write_key(&headers, envelope.write_key.as_deref());
+    let sent_at = parse_sent_at(envelope.sent_at.as_ref(), "sentAt")?;
+    let facts = facts(&state, &headers, peer.map(|c| c.0), key, sent_at)?;
+    let Some(batch) = envelope.batch else {
+        return Err(IngestError::InvalidField {
+            field: "batch".into(),
+            problem: "is required: an array of events".into(),
+        });
+    };
+
+    let mut records = Vec::with_capacity(batch.len());
+    let mut rejected = Vec::new();
+    for (index, raw) in batch.iter().enumerate() {
+        match check_one(
+            raw.get(),
+            state.limits.max_event_bytes,
+            (envelope.context.as_ref(), envelope.integrations.as_ref()),
+            None,
+            &facts,
+        ) {
+            Ok(record) => records.push(record),
+            Err(r) => {
+                count_rejection(&r);
+                let field = if r.field.is_empty() {
+                    format!("batch[{index}]")
+                } else {
+                    format!("batch[{index}].{}", r.field)
+                };
+                rejected.push(Rejected {
+                    index,
+                    field,
+                    message: r.problem,
+                });
+            }
+        }
+    }
+    let accepted = records.len();
+    append(&state, records).await?;
+
+    if rejected.is_empty() {
+        return Ok((
+            StatusCode::OK,
+            Json(BatchResponse {
+                success: true,
+                accepted,
+                rejected,
+                error: None,
+            }),
+        )
+            .into_response());
+    }
+    let error = ErrorDetail {
+        code: "invalid_events",
+        message: format!(
+            "{} of {} events were rejected; the other {accepted} were accepted",
+            rejected.len(),
+            batch.len()
+        ),
+        field: rejected.first().map(|r| r.field.clone()),
+    };
+    Ok((
+        StatusCode::BAD_REQUEST,
+        Json(BatchResponse {
+            success: false,
+            accepted,
+            rejected,
+            error: Some(error),
+        }),
+    )
+        .into_response())
+}
+
+/// `POST /v1/{track,identify,page,screen,group,alias}`: one event, its type from the path.
+pub async fn single(
+    State(state): State<AppState>,
+    Path(call): Path<String>,
+    request: Request,
+) -> Result<Response, IngestError> {
+    let (parts, body) = request.into_parts();
+    let (headers, peer) = (
+        parts.headers,
+        parts.extensions.get::<ConnectInfo<SocketAddr>>().copied(),
+    );
+    let event_type: EventType =
+        serde_json::from_value(Value::String(call.clone())).map_err(|_| {
+            IngestError::NotFound(format!(
+                "no endpoint /v1/{call}; use batch, track, identify, page, screen, group or alias"
+            ))
+        })?;
+    let text = read_body(&state, &headers, body).await?;
+    if text.len() > state.limits.max_event_bytes {
+        return Err(IngestError::BodyTooLarge {
+            limit: state.limits.max_event_bytes,
+        });
+    }
+    let value: Value =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
+            .map_err(|e| json_error(e, ""))?;
+    let Some(obj) = value.as_object() else {
+        return Err(IngestError::InvalidField {
+            field: "body".into(),
+            problem: "must be a JSON object (one event)".into(),
+        });
+    };
+    let key = auth::write_key(&headers, obj.get("writeKey").and_then(Value::as_str));
+    let sent_at = parse_sent_at(obj.get("sentAt"), "sentAt")?;
+    let facts = facts(&state, &headers, peer.map(|c| c.0), key, sent_at)?;
+    let record =
+        check_one(&text, usize::MAX, (None, None), Some(event_type), &facts).map_err(|r| {
+            count_rejection(&r);
+            IngestError::InvalidField {
+                field: if r.field.is_empty() {
+                    "body".into()
+                } else {
+                    r.field
+                },
+                problem: r.problem,
+            }
+        })?;
+    append(&state, vec![record]).await?;
+    Ok((StatusCode::OK, Json(serde_json::json!({"success": true}))).into_response())
+}

@@ -1,0 +1,48 @@
+//! Serving the collector, and shutting down in order: stop intake (finish in-flight requests),
+//! then flush the log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leadstream_platform::Backends;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::router::{AppState, router};
+
+/// Builds the collector's state from the process's backends.
+pub async fn state(
+    backends: &Backends,
+    registry: Arc<leadstream_platform::workspaces::Registry>,
+) -> anyhow::Result<AppState> {
+    let log = backends.log().await?;
+    if let Err(e) = log.check().await {
+        // Not fatal: `/ready` reports it and requests answer 503 until the log is back.
+        tracing::warn!(error = %e, "event log not reachable at start");
+    }
+    Ok(AppState {
+        registry,
+        log,
+        limits: Arc::new(backends.config().ingest.clone()),
+    })
+}
+
+/// Serves until `shutdown` is cancelled, then flushes the log.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let log = state.log.clone();
+    tracing::info!(addr = %listener.local_addr()?, "collector listening");
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await?;
+    tracing::info!("collector stopped taking requests; flushing the log");
+    log.flush(Duration::from_secs(10)).await?;
+    Ok(())
+}

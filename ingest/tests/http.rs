@@ -1,0 +1,403 @@
+//! The collector's HTTP contract, driven through the router over a real embedded log, which the
+//! tests read back to check what was written (keys included). Every endpoint's bad inputs are here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use leadstream_ingest::{AppState, router};
+use leadstream_platform::config::{IngestConfig, WorkspaceConfig};
+use leadstream_platform::log::embedded::EmbeddedLog;
+use leadstream_platform::log::{Delivered, LogConsumer};
+use leadstream_platform::workspaces::Registry;
+use leadstream_schemas::LogRecord;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const KEY: &str = "wk_test_acme_123";
+const OTHER_KEY: &str = "wk_test_globex_456";
+
+struct Harness {
+    app: axum::Router,
+    log: EmbeddedLog,
+    _dir: tempfile::TempDir,
+}
+
+fn harness_with(limits: IngestConfig) -> Harness {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = EmbeddedLog::open(dir.path()).expect("log");
+    let ws = |name: &str, key: &str| WorkspaceConfig {
+        name: name.into(),
+        write_keys: vec![key.into()],
+        api_tokens: vec![],
+        api_token_sha256: vec![],
+    };
+    let registry = Registry::from_parts(&[ws("acme", KEY), ws("globex", OTHER_KEY)], &[]);
+    let state = AppState {
+        registry: Arc::new(registry),
+        log: Arc::new(log.clone()),
+        limits: Arc::new(limits),
+    };
+    Harness {
+        app: router(state),
+        log,
+        _dir: dir,
+    }
+}
+
+fn harness() -> Harness {
+    harness_with(IngestConfig::default())
+}
+
+impl Harness {
+    async fn post(
+        &self,
+        path: &str,
+        auth: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+        if let Some(key) = auth {
+            use base64::Engine;
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+            req = req.header(header::AUTHORIZATION, format!("Basic {basic}"));
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(req.body(body.into()).expect("request"))
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let response = self
+            .app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&bytes).to_string())
+    }
+
+    async fn written(&self) -> Vec<(String, LogRecord)> {
+        let mut consumer = self
+            .log
+            .consumer(&uuid::Uuid::new_v4().to_string())
+            .expect("consumer");
+        let got: Vec<Delivered> = consumer
+            .poll(10_000, Duration::from_millis(10))
+            .await
+            .expect("poll");
+        got.into_iter()
+            .map(|d| {
+                let key = String::from_utf8(d.key.expect("key")).expect("utf8");
+                (key, LogRecord::decode(&d.payload).expect("decodes"))
+            })
+            .collect()
+    }
+}
+
+fn assert_error(body: &Value, code: &str, field: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(body["error"]["field"], field, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_valid_batch_is_written_enriched_and_keyed_by_person() {
+    let h = harness();
+    let body = json!({
+        "context": {"channel": "web", "locale": "en-US"},
+        "batch": [
+            {"type": "page", "anonymousId": "anon-1", "name": "Pricing", "context": {"page": {"url": "https://acme.io/pricing"}}},
+            {"type": "identify", "anonymousId": "anon-1", "userId": "user-1", "traits": {"email": "a@acme.io"}, "messageId": "m-identify"},
+            {"type": "track", "userId": "user-2", "event": "Order Completed", "properties": {"order_id": "o1", "revenue": 99.5, "currency": "EUR"}}
+        ]
+    });
+    let (status, resp) = h.post("/v1/batch", Some(KEY), body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert_eq!(
+        resp,
+        json!({"success": true, "accepted": 3, "rejected": []})
+    );
+
+    let written = h.written().await;
+    assert_eq!(written.len(), 3);
+    let keys: Vec<&str> = written.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, vec!["acme/anon-1", "acme/anon-1", "acme/user-2"]);
+    for (_, record) in &written {
+        assert_eq!(record.v, leadstream_schemas::SCHEMA_VERSION);
+        assert_eq!(record.workspace, "acme");
+        assert_eq!(record.event.workspace.as_deref(), Some("acme"));
+        assert!(record.event.received_at.is_some() && record.event.timestamp.is_some());
+        assert!(record.event.message_id.is_some());
+        assert_eq!(
+            record.event.context.channel.as_deref(),
+            Some("web"),
+            "batch context merged"
+        );
+    }
+    assert_eq!(written[1].1.event.message_id.as_deref(), Some("m-identify"));
+    assert_eq!(written[1].1.event.traits["email"], "a@acme.io");
+}
+
+#[tokio::test]
+async fn a_bad_event_is_rejected_by_index_and_the_good_ones_are_still_written() {
+    let h = harness();
+    let body = json!({"writeKey": KEY, "batch": [
+        {"type": "track", "userId": "u1", "event": "File Downloaded", "properties": {"file_name": "guide.pdf"}},
+        {"type": "track", "event": "No Person"},
+        {"type": "launch", "userId": "u1"},
+        {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {"order_id": "o1", "currency": "EUR"}},
+        "not an object",
+        {"type": "track", "userId": "u3", "event": "Form Submitted", "properties": {"form_id": "f1"}}
+    ]});
+    let (status, resp) = h.post("/v1/batch", None, body.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert_eq!(resp["success"], false);
+    assert_eq!(resp["accepted"], 2);
+    let rejected: Vec<(u64, &str)> = resp["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_u64().expect("index"),
+                r["field"].as_str().expect("field"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![
+            (1, "batch[1].userId"),
+            (2, "batch[2].type"),
+            (3, "batch[3].properties.revenue"),
+            (4, "batch[4]")
+        ]
+    );
+    assert!(
+        resp["rejected"][1]["message"]
+            .as_str()
+            .expect("message")
+            .contains("unknown variant `launch`")
+    );
+    assert_error(&resp, "invalid_events", "batch[1].userId");
+
+    let written = h.written().await;
+    let users: Vec<&str> = written
+        .iter()
+        .map(|(_, r)| r.event.user_id.as_deref().expect("user"))
+        .collect();
+    assert_eq!(users, vec!["u1", "u3"]);
+}
+
+#[tokio::test]
+async fn malformed_bodies_answer_400_naming_the_body() {
+    let h = harness();
+    let (status, resp) = h
+        .post("/v1/batch", Some(KEY), r#"{"batch": [{"type": "track""#)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "malformed_json", "body");
+
+    let (status, resp) = h
+        .post("/v1/batch", Some(KEY), vec![b'{', 0xff, 0xfe, b'}'])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "invalid_utf8", "body");
+
+    let (status, resp) = h
+        .post("/v1/batch", Some(KEY), r#"{"batch": {"type": "track"}}"#)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "invalid_field", "batch");
+
+    let (status, resp) = h.post("/v1/batch", Some(KEY), r#"{"events": []}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "invalid_field", "batch");
+
+    let (status, resp) = h.post("/v1/batch", Some(KEY), r#"[1, 2]"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "invalid_field", "body");
+
+    let (status, resp) = h
+        .post(
+            "/v1/batch",
+            Some(KEY),
+            r#"{"batch": [], "sentAt": "last tuesday"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "invalid_field", "sentAt");
+
+    assert!(h.written().await.is_empty());
+}
+
+#[tokio::test]
+async fn write_keys_are_required_and_must_be_known() {
+    let h = harness();
+    let batch = json!({"batch": [{"type": "track", "userId": "u", "event": "x"}]}).to_string();
+    let (status, resp) = h.post("/v1/batch", None, batch.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&resp, "unauthorized", "writeKey");
+    let (status, resp) = h
+        .post("/v1/batch", Some("wk_nobody_knows"), batch.clone())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&resp, "unauthorized", "writeKey");
+    // A key routes to its own workspace.
+    let (status, _) = h.post("/v1/batch", Some(OTHER_KEY), batch).await;
+    assert_eq!(status, StatusCode::OK);
+    let written = h.written().await;
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].1.workspace, "globex");
+    assert_eq!(written[0].0, "globex/u");
+}
+
+#[tokio::test]
+async fn size_limits_answer_413_for_bodies_and_reject_oversize_events() {
+    let h = harness_with(IngestConfig {
+        max_event_bytes: 200,
+        max_batch_bytes: 1000,
+        ..IngestConfig::default()
+    });
+    let big = "x".repeat(2000);
+    let (status, resp) = h
+        .post(
+            "/v1/batch",
+            Some(KEY),
+            json!({"batch": [], "pad": big}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&resp, "body_too_large", "body");
+
+    let body = json!({"batch": [
+        {"type": "track", "userId": "u", "event": "x", "properties": {"pad": "y".repeat(300)}},
+        {"type": "track", "userId": "u", "event": "small"}
+    ]});
+    let (status, resp) = h.post("/v1/batch", Some(KEY), body.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert_eq!(resp["accepted"], 1);
+    assert_eq!(resp["rejected"][0]["field"], "batch[0]");
+    assert!(
+        resp["rejected"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("over the limit of 200")
+    );
+
+    let (status, resp) = h
+        .post(
+            "/v1/track",
+            Some(KEY),
+            json!({"userId": "u", "event": "x", "properties": {"pad": "y".repeat(300)}})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&resp, "body_too_large", "body");
+}
+
+#[tokio::test]
+async fn single_event_endpoints_take_their_type_from_the_path() {
+    let h = harness();
+    let (status, resp) = h
+        .post(
+            "/v1/identify",
+            Some(KEY),
+            json!({"userId": "u9", "traits": {"name": "Ada"}}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    let (status, resp) =
+        h.post("/v1/track", None, json!({"writeKey": KEY, "anonymousId": "a9", "event": "Webinar Registered", "properties": {"webinar_id": "w1"}}).to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    let (status, resp) = h
+        .post(
+            "/v1/page",
+            Some(KEY),
+            json!({"anonymousId": "a9", "name": "Home"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+
+    let (status, resp) = h
+        .post("/v1/track", Some(KEY), json!({"event": "x"}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "invalid_field", "userId");
+    let (status, resp) = h
+        .post("/v1/track", Some(KEY), json!({"userId": "u"}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "invalid_field", "event");
+    let (status, resp) = h.post("/v1/track", Some(KEY), "[]").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "invalid_field", "body");
+    let (status, resp) = h.post("/v1/track", Some(KEY), "{nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "malformed_json", "body");
+    let (status, resp) = h.post("/v1/launch", Some(KEY), "{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(resp["error"]["code"], "not_found");
+    let (status, _) = h
+        .post(
+            "/v1/track",
+            None,
+            json!({"userId": "u", "event": "x"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let written = h.written().await;
+    let types: Vec<&str> = written
+        .iter()
+        .map(|(_, r)| r.event.event_type.as_str())
+        .collect();
+    assert_eq!(types, vec!["identify", "track", "page"]);
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let h = harness();
+    assert_eq!(h.get("/health").await.0, StatusCode::OK);
+    assert_eq!(h.get("/ready").await.0, StatusCode::OK);
+    let _ = h
+        .post(
+            "/v1/batch",
+            Some(KEY),
+            json!({"batch": [{"type": "track", "event": "x"}]}).to_string(),
+        )
+        .await;
+    let (status, text) = h.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.contains("leadstream_ingest_events_total{outcome=\"rejected\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("leadstream_ingest_requests_total{route=\"/v1/batch\",status=\"400\"}"),
+        "{text}"
+    );
+}
