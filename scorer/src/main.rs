@@ -1,1 +1,51 @@
-fn main() {}
+//! `leadstream-scorer`: the scorer on its own (health and metrics on `scorer.listen`).
+
+use std::sync::Arc;
+
+use clap::Parser;
+use leadstream_platform::Backends;
+use leadstream_platform::cli::CommonArgs;
+use leadstream_platform::telemetry::Heartbeats;
+use leadstream_scorer::ProfileBook;
+use leadstream_scorer::router::{ScorerState, router};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "leadstream-scorer", about = "leadstream's scorer")]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Cli::parse().common.load()?;
+    leadstream_platform::telemetry::init_tracing(config.log_format);
+    let listen = config.scorer.listen;
+    let backends = Backends::new(config);
+    let heartbeats = Heartbeats::default();
+    let pipeline = leadstream_scorer::server::pipeline(
+        &backends,
+        Arc::new(ProfileBook::new()),
+        heartbeats.clone(),
+    )
+    .await?;
+    let shutdown = CancellationToken::new();
+    leadstream_platform::shutdown::cancel_on_signal(shutdown.clone());
+
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let app = router(ScorerState {
+        store: backends.store().await?,
+        heartbeats,
+    });
+    let http_shutdown = shutdown.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await
+    });
+    let result = pipeline.run(shutdown.clone()).await;
+    shutdown.cancel();
+    http.await??;
+    result
+}

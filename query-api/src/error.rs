@@ -1,0 +1,76 @@
+//! Every way a query fails, and the one mapping to HTTP.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use leadstream_platform::http::error_response;
+use leadstream_platform::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("missing bearer token: send `Authorization: Bearer <token>`")]
+    MissingToken,
+    #[error("unknown API token")]
+    UnknownToken,
+    #[error("{what} `{id}` not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{field}: {problem}")]
+    InvalidField { field: String, problem: String },
+    #[error("the store is unavailable; retry later")]
+    StoreUnavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for QueryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => QueryError::StoreUnavailable(m),
+            StoreError::Invalid(m) => QueryError::Internal(m),
+        }
+    }
+}
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        match self {
+            QueryError::MissingToken | QueryError::UnknownToken => error_response(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                message,
+                Some("Authorization".into()),
+                None,
+            ),
+            QueryError::NotFound { .. } => {
+                error_response(StatusCode::NOT_FOUND, "not_found", message, None, None)
+            }
+            QueryError::InvalidField { field, problem } => error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                problem,
+                Some(field),
+                None,
+            ),
+            QueryError::StoreUnavailable(detail) => {
+                tracing::warn!(error = %detail, "store unavailable");
+                error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    message,
+                    None,
+                    Some(1),
+                )
+            }
+            QueryError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                    None,
+                    None,
+                )
+            }
+        }
+    }
+}

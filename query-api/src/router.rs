@@ -1,0 +1,51 @@
+//! The query API's routes and shared state.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use leadstream_platform::store::Store;
+use leadstream_platform::telemetry::Heartbeats;
+use leadstream_platform::workspaces::Registry;
+
+use crate::metrics;
+use crate::routes;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub store: Arc<dyn Store>,
+    /// Loops of this process that must report in for `/health` (the scorer's, all-in-one).
+    pub heartbeats: Heartbeats,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/profiles/{id}", get(routes::profiles::get_profile))
+        .route("/health", get(routes::health::health))
+        .route("/ready", get(routes::health::ready))
+        .route(
+            "/metrics",
+            get(leadstream_platform::telemetry::metrics_handler),
+        )
+        .layer(middleware::from_fn(time_requests))
+        .with_state(state)
+}
+
+async fn time_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics::REQUEST_SECONDS
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}

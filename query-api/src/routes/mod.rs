@@ -1,0 +1,4 @@
+//! The query API's endpoints.
+
+pub mod health;
+pub mod profiles;

@@ -1,0 +1,30 @@
+//! `GET /v1/profiles/{id}`: a person's profile in the token's workspace.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use leadstream_schemas::Profile;
+
+use crate::auth::Workspace;
+use crate::error::QueryError;
+use crate::router::AppState;
+
+/// Longest profile id accepted (ids are user or anonymous ids from the collector).
+const MAX_ID_LEN: usize = 512;
+
+pub async fn get_profile(
+    State(state): State<AppState>,
+    Workspace(workspace): Workspace,
+    Path(id): Path<String>,
+) -> Result<Json<Profile>, QueryError> {
+    if id.trim().is_empty() || id.len() > MAX_ID_LEN {
+        return Err(QueryError::InvalidField {
+            field: "id".into(),
+            problem: format!("must be 1 to {MAX_ID_LEN} bytes"),
+        });
+    }
+    let profile = state.store.profile(&workspace, &id).await?;
+    profile.map(Json).ok_or(QueryError::NotFound {
+        what: "profile",
+        id,
+    })
+}

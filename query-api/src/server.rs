@@ -1,0 +1,36 @@
+//! Serving the query API until shutdown.
+
+use std::sync::Arc;
+
+use leadstream_platform::Backends;
+use leadstream_platform::telemetry::Heartbeats;
+use leadstream_platform::workspaces::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::router::{AppState, router};
+
+pub async fn state(
+    backends: &Backends,
+    registry: Arc<Registry>,
+    heartbeats: Heartbeats,
+) -> anyhow::Result<AppState> {
+    Ok(AppState {
+        registry,
+        store: backends.store().await?,
+        heartbeats,
+    })
+}
+
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "query api listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    tracing::info!("query api stopped");
+    Ok(())
+}

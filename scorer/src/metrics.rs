@@ -1,0 +1,53 @@
+//! The scorer's metrics, declared in one place: `leadstream_scorer_<noun>_<unit>[_total]`.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Histogram, IntCounter, IntCounterVec, IntGauge, register_histogram, register_int_counter,
+    register_int_counter_vec, register_int_gauge,
+};
+
+pub static EVENTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "leadstream_scorer_events_total",
+        "Events applied to profiles."
+    )
+    .expect("metric registers once")
+});
+
+pub static DECODE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "leadstream_scorer_decode_errors_total",
+        "Log messages that could not be decoded and were skipped."
+    )
+    .expect("metric registers once")
+});
+
+pub static PROFILES_IN_MEMORY: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "leadstream_scorer_profiles_in_memory",
+        "Profiles held in memory."
+    )
+    .expect("metric registers once")
+});
+
+pub static FLUSH_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "leadstream_scorer_flush_duration_seconds",
+        "Time to write a batch of events and profiles to the store.",
+        vec![
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
+        ]
+    )
+    .expect("metric registers once")
+});
+
+/// Failures by stage: `poll`, `store`, `commit`.
+pub static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_scorer_errors_total",
+        "Failures, by pipeline stage.",
+        &["stage"]
+    )
+    .expect("metric registers once")
+});
