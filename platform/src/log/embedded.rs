@@ -31,11 +31,27 @@ struct AppendRequest {
     done: oneshot::Sender<Result<(), LogError>>,
 }
 
+/// The writer thread; dropping the last handle closes its queue and waits for it, so that the
+/// database file is released when the log is.
+struct Writer {
+    queue: Option<std::sync::mpsc::SyncSender<AppendRequest>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The embedded log. Cheap to clone; one per data directory per process.
 #[derive(Clone)]
 pub struct EmbeddedLog {
     db: Arc<Database>,
-    writer: std::sync::mpsc::SyncSender<AppendRequest>,
+    writer: Arc<Writer>,
     /// The next offset to be written, published after each commit.
     head: watch::Receiver<u64>,
     path: PathBuf,
@@ -56,12 +72,16 @@ impl EmbeddedLog {
         }
         let next = Self::read_head(&db)?;
         let (head_tx, head) = watch::channel(next);
-        let (writer, requests) = std::sync::mpsc::sync_channel::<AppendRequest>(1024);
+        let (queue, requests) = std::sync::mpsc::sync_channel::<AppendRequest>(1024);
         let writer_db = db.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("embedded-log-writer".into())
             .spawn(move || writer_loop(writer_db, requests, head_tx, next))
             .map_err(unavailable)?;
+        let writer = Arc::new(Writer {
+            queue: Some(queue),
+            thread: Some(thread),
+        });
         Ok(EmbeddedLog {
             db,
             writer,
@@ -173,7 +193,7 @@ impl EventLog for EmbeddedLog {
             return Ok(());
         }
         let (done, wait) = oneshot::channel();
-        let writer = self.writer.clone();
+        let writer = self.writer.queue.clone().ok_or(LogError::Closed)?;
         // The channel is bounded: a full queue blocks this (blocking-pool) thread, not the runtime.
         tokio::task::spawn_blocking(move || writer.send(AppendRequest { messages, done }))
             .await
@@ -304,13 +324,8 @@ mod tests {
             // Uncommitted reads are handed out again after a restart.
             let _ = c.poll(5, Duration::from_millis(10)).await.expect("poll");
         }
-        // The writer thread holds the database until its channel closes; give it a moment.
-        let log = loop {
-            match EmbeddedLog::open(dir.path()) {
-                Ok(l) => break l,
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        };
+        // Dropping the log and its consumers released the file.
+        let log = EmbeddedLog::open(dir.path()).expect("reopen");
         assert_eq!(log.head(), 20);
         assert_eq!(log.committed("scorer").expect("committed"), 5);
         let mut c = log.consumer("scorer").expect("consumer");

@@ -1,0 +1,198 @@
+//! Helpers for the end-to-end tests: an in-process `leadstream::serve` on ephemeral ports, and
+//! the real servers `scripts/services.sh` starts.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leadstream_platform::config::{Config, WorkspaceConfig};
+use leadstream_platform::{Backends, Mode};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const WRITE_KEY: &str = "wk_e2e_acme_0001";
+pub const TOKEN: &str = "tok_e2e_acme_0123456789";
+pub const OTHER_TOKEN: &str = "tok_e2e_globex_0123456789";
+
+pub fn kafka_brokers() -> String {
+    std::env::var("LEADSTREAM_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+pub fn clickhouse_url() -> String {
+    std::env::var("LEADSTREAM_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn workspaces() -> Vec<WorkspaceConfig> {
+    vec![
+        WorkspaceConfig {
+            name: "acme".into(),
+            write_keys: vec![WRITE_KEY.into()],
+            api_tokens: vec![TOKEN.into()],
+            api_token_sha256: vec![],
+        },
+        WorkspaceConfig {
+            name: "globex".into(),
+            write_keys: vec!["wk_e2e_globex_0001".into()],
+            api_tokens: vec![OTHER_TOKEN.into()],
+            api_token_sha256: vec![],
+        },
+    ]
+}
+
+/// An embedded config in `dir`, flushing fast.
+pub fn embedded_config(dir: &std::path::Path) -> Config {
+    let mut c = Config {
+        mode: Mode::Embedded,
+        data_dir: dir.to_path_buf(),
+        workspaces: workspaces(),
+        ..Config::default()
+    };
+    c.scorer.flush_interval_ms = 100;
+    c
+}
+
+/// A distributed config on a fresh topic, consumer group and database.
+pub fn distributed_config() -> Config {
+    let mut c = Config {
+        mode: Mode::Distributed,
+        workspaces: workspaces(),
+        ..Config::default()
+    };
+    c.kafka.brokers = kafka_brokers();
+    c.kafka.events_topic = unique("leadstream_e2e");
+    c.kafka.consumer_group = unique("leadstream_e2e_scorer");
+    c.kafka.partitions = 3;
+    c.clickhouse.url = clickhouse_url();
+    c.clickhouse.database = unique("leadstream_e2e");
+    c.scorer.flush_interval_ms = 200;
+    c.validate().expect("valid config");
+    c
+}
+
+/// A running all-in-one process (in this test process).
+pub struct Running {
+    pub collector: SocketAddr,
+    pub query: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<anyhow::Result<()>>,
+    pub http: reqwest::Client,
+}
+
+pub async fn start(config: Config) -> Running {
+    let backends = Arc::new(Backends::new(config));
+    let (registry, _) = backends.workspaces().expect("workspaces");
+    let collector_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let query_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let (collector, query) = (
+        collector_listener.local_addr().expect("addr"),
+        query_listener.local_addr().expect("addr"),
+    );
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        leadstream::serve(
+            backends,
+            Arc::new(registry),
+            collector_listener,
+            query_listener,
+            token,
+        )
+        .await
+    });
+    Running {
+        collector,
+        query,
+        shutdown,
+        task,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Running {
+    pub async fn post_batch(&self, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("http://{}/v1/batch", self.collector))
+            .basic_auth(WRITE_KEY, Some(""))
+            .json(body)
+            .send()
+            .await
+            .expect("post");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_profile(&self, id: &str, token: &str) -> (u16, Value) {
+        if self.task.is_finished() {
+            panic!("leadstream stopped early");
+        }
+        let r = self
+            .http
+            .get(format!("http://{}/v1/profiles/{id}", self.query))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls the profile until `done` says yes (the scorer writes asynchronously).
+    pub async fn wait_for_profile(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.get_profile(id, TOKEN).await;
+            if status == 200 && done(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "profile {id} never got there; last: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("join").expect("clean shutdown");
+    }
+}
+
+/// The batch both modes' slice tests send: a visitor reads, identifies, downloads, registers.
+pub fn slice_batch() -> Value {
+    serde_json::json!({
+        "batch": [
+            {"type": "page", "userId": "ada", "name": "Pricing", "context": {"page": {"url": "https://acme.io/pricing"}}},
+            {"type": "identify", "userId": "ada", "traits": {"email": "ada@example.com", "company": "Analytical Engines"}},
+            {"type": "track", "userId": "ada", "event": "File Downloaded", "properties": {"file_name": "whitepaper.pdf"}},
+            {"type": "track", "userId": "ada", "event": "Webinar Registered", "properties": {"webinar_id": "w-42"}},
+            {"type": "track", "event": "Nobody"},
+            {"type": "track", "anonymousId": "visitor-7", "event": "Page Viewed"}
+        ]
+    })
+}
+
+/// What the slice batch must produce for `ada`.
+pub fn assert_slice_profile(p: &Value) {
+    assert_eq!(p["workspace"], "acme");
+    assert_eq!(p["profile_id"], "ada");
+    assert_eq!(p["event_count"], 4);
+    assert_eq!(p["counts"]["page_viewed"], 1);
+    assert_eq!(p["counts"]["identify"], 1);
+    assert_eq!(p["counts"]["file_downloaded"], 1);
+    assert_eq!(p["counts"]["webinar_registered"], 1);
+    assert_eq!(p["traits"]["email"], "ada@example.com");
+    assert_eq!(p["score"], 14.0);
+    assert_eq!(p["lifecycle_stage"], "name");
+}
