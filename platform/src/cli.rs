@@ -37,16 +37,29 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 impl CommonArgs {
     /// File < environment < these flags, validated.
     pub fn load(&self) -> Result<Config, ConfigError> {
+        let config = self.load_unvalidated()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// File < environment < these flags, validated except for declared workspaces (for the
+    /// command that creates them).
+    pub fn load_for_workspace_admin(&self) -> Result<Config, ConfigError> {
+        let config = self.load_unvalidated()?;
+        config.validate_with(false)?;
+        Ok(config)
+    }
+
+    fn load_unvalidated(&self) -> Result<Config, ConfigError> {
         // The default file name is optional; a file named explicitly must exist.
         let explicit = self.config != PathBuf::from("leadstream.toml");
-        let mut config = Config::load(&self.config, explicit)?;
+        let mut config = Config::load_unvalidated(&self.config, explicit)?;
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
         if let Some(mode) = self.mode {
             config.mode = mode;
         }
-        config.validate()?;
         Ok(config)
     }
 }

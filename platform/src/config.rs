@@ -279,6 +279,13 @@ impl Config {
     /// Loads defaults < `file` (when it exists, or must exist when `file_required`) <
     /// `LEADSTREAM__SECTION__KEY` environment variables, then validates.
     pub fn load(file: &Path, file_required: bool) -> Result<Config, ConfigError> {
+        let config = Config::load_unvalidated(file, file_required)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Defaults < file < environment, not yet validated (flags may still change it).
+    pub fn load_unvalidated(file: &Path, file_required: bool) -> Result<Config, ConfigError> {
         if file_required && !file.exists() {
             return Err(invalid(
                 "--config",
@@ -290,11 +297,16 @@ impl Config {
             .merge(Env::prefixed("LEADSTREAM__").split("__").lowercase(true))
             .extract()
             .map_err(Box::new)?;
-        config.validate()?;
         Ok(config)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_with(true)
+    }
+
+    /// Like [`Config::validate`], but without requiring declared workspaces in distributed mode
+    /// (for the command that makes them).
+    pub fn validate_with(&self, require_workspaces: bool) -> Result<(), ConfigError> {
         if self.ingest.max_event_bytes == 0 {
             return Err(invalid("ingest.max_event_bytes", "must be above 0"));
         }
@@ -386,7 +398,7 @@ impl Config {
                     "must be letters, digits and '_', not starting with a digit",
                 ));
             }
-            if self.workspaces.is_empty() {
+            if require_workspaces && self.workspaces.is_empty() {
                 return Err(invalid(
                     "workspaces",
                     "distributed mode needs its workspaces declared in the config, so that every instance \
@@ -443,6 +455,20 @@ mod tests {
                 .expect_err("bad name")
                 .to_string()
                 .contains("workspaces[0].name")
+        );
+    }
+
+    #[test]
+    fn shipped_config_files_are_valid() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let c = Config::load(&root.join("deploy/leadstream.distributed.toml"), true)
+            .expect("deploy config");
+        assert_eq!(c.mode, Mode::Distributed);
+        let c =
+            Config::load(&root.join("examples/quickstart.toml"), true).expect("quickstart config");
+        assert_eq!(
+            c.workspaces[0].write_keys,
+            vec!["wk_quickstart_demo".to_string()]
         );
     }
 

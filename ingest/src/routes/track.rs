@@ -220,7 +220,6 @@ fn count_rejection(r: &Rejection) {
         "groupId",
         "previousId",
         "messageId",
-        "event",
     ];
     let label = if KNOWN.contains(&top) { top } else { "other" };
     metrics::REJECTIONS.with_label_values(&[label]).inc();

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, starts tansu (Kafka API) and ClickHouse on
+# loopback, then runs every test of the workspace against them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+bash scripts/services.sh
+# Unit tests, the HTTP contract tests, and the integration / end-to-end tests against the real
+# broker and ClickHouse. Test binaries run one at a time; tests inside a binary in parallel.
+cargo test --workspace --locked "$@"
