@@ -7,4 +7,4 @@ export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/services.sh
 # Unit tests, the HTTP contract tests, and the integration / end-to-end tests against the real
 # broker and ClickHouse. Test binaries run one at a time; tests inside a binary in parallel.
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"

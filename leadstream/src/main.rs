@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Workspace {
             command: WorkspaceCommand::Create { name, common },
         } => {
-            let config = common.load()?;
+            let config = common.load_for_workspace_admin()?;
             let declared: Vec<String> = config.workspaces.iter().map(|w| w.name.clone()).collect();
             if config.mode == Mode::Embedded {
                 let ws = RegistryFile::in_dir(&config.data_dir).create(&name, &declared)?;
