@@ -25,17 +25,23 @@ pub struct RequestFacts {
     pub user_agent: Option<String>,
 }
 
+/// Batch-level `context` and `integrations`, merged into each event of a batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchDefaults<'a> {
+    pub context: Option<&'a Map<String, Value>>,
+    pub integrations: Option<&'a Map<String, Value>>,
+}
+
 /// Merges batch-level `context` / `integrations` into one raw event (event keys win, nested
 /// objects merge key by key).
-pub fn merge_batch_defaults(
-    event: &mut Value,
-    context: Option<&Map<String, Value>>,
-    integrations: Option<&Map<String, Value>>,
-) {
+pub fn merge_batch_defaults(event: &mut Value, defaults: BatchDefaults<'_>) {
     let Some(obj) = event.as_object_mut() else {
         return;
     };
-    for (name, defaults) in [("context", context), ("integrations", integrations)] {
+    for (name, defaults) in [
+        ("context", defaults.context),
+        ("integrations", defaults.integrations),
+    ] {
         let Some(defaults) = defaults else { continue };
         let slot = obj.entry(name).or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(target) = slot {
@@ -144,7 +150,13 @@ mod tests {
         let mut raw =
             json!({"type": "track", "context": {"locale": "de-DE", "library": {"name": "mine"}}});
         let ctx = json!({"locale": "en-US", "channel": "web", "library": {"name": "sdk", "version": "1"}});
-        merge_batch_defaults(&mut raw, ctx.as_object(), None);
+        merge_batch_defaults(
+            &mut raw,
+            BatchDefaults {
+                context: ctx.as_object(),
+                integrations: None,
+            },
+        );
         assert_eq!(raw["context"]["locale"], "de-DE");
         assert_eq!(raw["context"]["channel"], "web");
         assert_eq!(

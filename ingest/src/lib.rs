@@ -6,7 +6,7 @@
 //! - [`enrich`]: what the collector adds: `receivedAt`, `messageId`, skew-corrected `timestamp`,
 //!   client IP and user agent, the workspace.
 //! - [`error`]: the one mapping from failures to HTTP answers.
-//! - [`metrics`]: `leadstream_ingest_*`.
+//! - [`metrics`] declares `leadstream_ingest_*`.
 //! - [`server`]: binds, serves and shuts down in order (stop intake, flush the log).
 //!
 //! An event is acknowledged (200) only after the log says it is durable.

@@ -52,7 +52,7 @@ impl CommonArgs {
 
     fn load_unvalidated(&self) -> Result<Config, ConfigError> {
         // The default file name is optional; a file named explicitly must exist.
-        let explicit = self.config != PathBuf::from("leadstream.toml");
+        let explicit = self.config != std::path::Path::new("leadstream.toml");
         let mut config = Config::load_unvalidated(&self.config, explicit)?;
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();

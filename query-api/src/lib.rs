@@ -3,7 +3,7 @@
 //! - [`router`]: routes and shared state; [`routes`]: the handlers.
 //! - [`auth`]: bearer tokens, each belonging to one workspace; every read is scoped to it.
 //! - [`error`]: the one mapping from failures to HTTP.
-//! - [`metrics`]: `leadstream_query_*`.
+//! - [`metrics`] declares `leadstream_query_*`.
 //! - [`server`]: serving and orderly shutdown.
 
 pub mod auth;

@@ -6,7 +6,7 @@
 //! - [`pipeline`]: poll → apply → write to the store → commit the log position, in that order.
 //! - [`router`] / [`server`]: `/health`, `/ready`, `/metrics` when run on its own, and the
 //!   orderly shutdown (stop polling, write what is pending, commit, exit).
-//! - [`metrics`]: `leadstream_scorer_*`.
+//! - [`metrics`] declares `leadstream_scorer_*`.
 
 pub mod metrics;
 pub mod pipeline;

@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::auth;
-use crate::enrich::{RequestFacts, enrich, merge_batch_defaults};
+use crate::enrich::{BatchDefaults, RequestFacts, enrich, merge_batch_defaults};
 use crate::error::IngestError;
 use crate::metrics;
 use crate::router::AppState;
@@ -177,7 +177,7 @@ fn facts(
 fn check_one(
     raw: &str,
     limit: usize,
-    defaults: (Option<&Map<String, Value>>, Option<&Map<String, Value>>),
+    defaults: BatchDefaults<'_>,
     forced_type: Option<EventType>,
     facts: &RequestFacts,
 ) -> Result<LogRecord, Rejection> {
@@ -189,7 +189,7 @@ fn check_one(
     }
     let mut value: Value =
         serde_json::from_str(raw).map_err(|e| Rejection::new("", e.to_string()))?;
-    merge_batch_defaults(&mut value, defaults.0, defaults.1);
+    merge_batch_defaults(&mut value, defaults);
     if let (Some(t), Some(obj)) = (forced_type, value.as_object_mut()) {
         obj.insert("type".into(), Value::String(t.as_str().into()));
     }
@@ -280,7 +280,10 @@ pub async fn batch(
         match check_one(
             raw.get(),
             state.limits.max_event_bytes,
-            (envelope.context.as_ref(), envelope.integrations.as_ref()),
+            BatchDefaults {
+                context: envelope.context.as_ref(),
+                integrations: envelope.integrations.as_ref(),
+            },
             None,
             &facts,
         ) {
@@ -371,18 +374,24 @@ pub async fn single(
     let key = auth::write_key(&headers, obj.get("writeKey").and_then(Value::as_str));
     let sent_at = parse_sent_at(obj.get("sentAt"), "sentAt")?;
     let facts = facts(&state, &headers, peer.map(|c| c.0), key, sent_at)?;
-    let record =
-        check_one(&text, usize::MAX, (None, None), Some(event_type), &facts).map_err(|r| {
-            count_rejection(&r);
-            IngestError::InvalidField {
-                field: if r.field.is_empty() {
-                    "body".into()
-                } else {
-                    r.field
-                },
-                problem: r.problem,
-            }
-        })?;
+    let record = check_one(
+        &text,
+        usize::MAX,
+        BatchDefaults::default(),
+        Some(event_type),
+        &facts,
+    )
+    .map_err(|r| {
+        count_rejection(&r);
+        IngestError::InvalidField {
+            field: if r.field.is_empty() {
+                "body".into()
+            } else {
+                r.field
+            },
+            problem: r.problem,
+        }
+    })?;
     append(&state, vec![record]).await?;
     Ok((StatusCode::OK, Json(serde_json::json!({"success": true}))).into_response())
 }
