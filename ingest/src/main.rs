@@ -5,7 +5,6 @@ use std::sync::Arc;
 use clap::Parser;
 use leadstream_platform::Backends;
 use leadstream_platform::cli::CommonArgs;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(name = "leadstream-ingest", about = "leadstream's event collector")]
@@ -16,20 +15,12 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Cli::parse().common.load()?;
-    leadstream_platform::telemetry::init_tracing(config.log_format);
+    let (config, shutdown) = Cli::parse().common.start()?;
     let listen = config.ingest.listen;
     let backends = Backends::new(config);
     let (registry, created) = backends.workspaces()?;
-    if let Some(ws) = created {
-        println!(
-            "created workspace `{}`\n  write key: {}\n  API token: {}",
-            ws.name, ws.write_key, ws.api_token
-        );
-    }
+    created.iter().for_each(|ws| ws.announce());
     let state = leadstream_ingest::server::state(&backends, Arc::new(registry)).await?;
-    let shutdown = CancellationToken::new();
-    leadstream_platform::shutdown::cancel_on_signal(shutdown.clone());
     let listener = tokio::net::TcpListener::bind(listen).await?;
     leadstream_ingest::serve(state, listener, shutdown).await
 }

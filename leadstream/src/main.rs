@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use leadstream_platform::cli::CommonArgs;
-use leadstream_platform::workspaces::{CreatedWorkspace, RegistryFile, new_workspace};
+use leadstream_platform::workspaces::{RegistryFile, new_workspace};
 use leadstream_platform::{Backends, Mode};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -61,15 +60,6 @@ enum WorkspaceCommand {
     },
 }
 
-fn print_created(ws: &CreatedWorkspace) {
-    println!(
-        "workspace `{}` created. Keep these; the token is not shown again.",
-        ws.name
-    );
-    println!("  write key (collector):  {}", ws.write_key);
-    println!("  API token (query API):  {}", ws.api_token);
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
@@ -78,28 +68,25 @@ async fn main() -> anyhow::Result<()> {
             collector_listen,
             query_listen,
         } => {
-            let mut config = common.load()?;
+            let (mut config, shutdown) = common.start()?;
             if let Some(a) = collector_listen {
                 config.ingest.listen = a;
             }
             if let Some(a) = query_listen {
                 config.query.listen = a;
             }
-            leadstream_platform::telemetry::init_tracing(config.log_format);
             let (collector_addr, query_addr) = (config.ingest.listen, config.query.listen);
             tracing::info!(mode = ?config.mode, data_dir = %config.data_dir.display(), "starting leadstream");
             let backends = Arc::new(Backends::new(config));
             let (registry, created) = backends.workspaces()?;
             if let Some(ws) = &created {
-                print_created(ws);
+                ws.announce();
             }
             let collector = tokio::net::TcpListener::bind(collector_addr).await?;
             let query = tokio::net::TcpListener::bind(query_addr).await?;
             println!(
                 "leadstream is up: collector http://{collector_addr}  query API http://{query_addr}"
             );
-            let shutdown = CancellationToken::new();
-            leadstream_platform::shutdown::cancel_on_signal(shutdown.clone());
             leadstream::serve(backends, Arc::new(registry), collector, query, shutdown).await
         }
         Command::Workspace {
@@ -109,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
             let declared: Vec<String> = config.workspaces.iter().map(|w| w.name.clone()).collect();
             if config.mode == Mode::Embedded {
                 let ws = RegistryFile::in_dir(&config.data_dir).create(&name, &declared)?;
-                print_created(&ws);
+                ws.announce();
                 println!(
                     "saved in {} (a running `leadstream serve` picks it up on restart)",
                     RegistryFile::in_dir(&config.data_dir).path().display()
@@ -119,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
                     anyhow::bail!("workspace `{name}` is already declared in the config");
                 }
                 let ws = new_workspace(&name);
-                print_created(&ws);
+                ws.announce();
                 println!(
                     "\ndistributed mode reads workspaces from the config; add this to every instance's leadstream.toml:\n\n{}",
                     ws.toml_block()

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, Mode};
 
@@ -40,6 +41,16 @@ impl CommonArgs {
         let config = self.load_unvalidated()?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// What every binary does first: the validated config, structured logs, and a token that
+    /// SIGINT / SIGTERM cancel. Call inside the tokio runtime.
+    pub fn start(&self) -> Result<(Config, CancellationToken), ConfigError> {
+        let config = self.load()?;
+        crate::telemetry::init_tracing(config.log_format);
+        let shutdown = CancellationToken::new();
+        crate::shutdown::cancel_on_signal(shutdown.clone());
+        Ok((config, shutdown))
     }
 
     /// File < environment < these flags, validated except for declared workspaces (for the

@@ -52,3 +52,15 @@ pub fn error_response(
     }
     response
 }
+
+/// `/ready`: 200 when `check` succeeded, 503 with the reason otherwise.
+pub fn ready_response<E: std::fmt::Display>(check: Result<(), E>) -> Response {
+    match check {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "not_ready", "reason": e.to_string()})),
+        )
+            .into_response(),
+    }
+}

@@ -17,6 +17,7 @@ pub mod log;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod testing;
 pub mod workspaces;
 
 pub use backends::Backends;

@@ -49,6 +49,16 @@ pub struct CreatedWorkspace {
 }
 
 impl CreatedWorkspace {
+    /// Prints the credentials on standard output, the one time they are shown.
+    pub fn announce(&self) {
+        println!(
+            "workspace `{}` created. Keep these; the token is not shown again.",
+            self.name
+        );
+        println!("  write key (collector):  {}", self.write_key);
+        println!("  API token (query API):  {}", self.api_token);
+    }
+
     /// The block to paste into `leadstream.toml`.
     pub fn toml_block(&self) -> String {
         format!(

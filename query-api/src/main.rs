@@ -5,7 +5,6 @@ use std::sync::Arc;
 use clap::Parser;
 use leadstream_platform::Backends;
 use leadstream_platform::cli::CommonArgs;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(name = "leadstream-query-api", about = "leadstream's query API")]
@@ -16,22 +15,14 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Cli::parse().common.load()?;
-    leadstream_platform::telemetry::init_tracing(config.log_format);
+    let (config, shutdown) = Cli::parse().common.start()?;
     let listen = config.query.listen;
     let backends = Backends::new(config);
     let (registry, created) = backends.workspaces()?;
-    if let Some(ws) = created {
-        println!(
-            "created workspace `{}`\n  write key: {}\n  API token: {}",
-            ws.name, ws.write_key, ws.api_token
-        );
-    }
+    created.iter().for_each(|ws| ws.announce());
     let state =
         leadstream_query_api::server::state(&backends, Arc::new(registry), Default::default())
             .await?;
-    let shutdown = CancellationToken::new();
-    leadstream_platform::shutdown::cancel_on_signal(shutdown.clone());
     let listener = tokio::net::TcpListener::bind(listen).await?;
     leadstream_query_api::serve(state, listener, shutdown).await
 }

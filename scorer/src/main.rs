@@ -8,7 +8,6 @@ use leadstream_platform::cli::CommonArgs;
 use leadstream_platform::telemetry::Heartbeats;
 use leadstream_scorer::ProfileBook;
 use leadstream_scorer::router::{ScorerState, router};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(name = "leadstream-scorer", about = "leadstream's scorer")]
@@ -19,8 +18,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Cli::parse().common.load()?;
-    leadstream_platform::telemetry::init_tracing(config.log_format);
+    let (config, shutdown) = Cli::parse().common.start()?;
     let listen = config.scorer.listen;
     let backends = Backends::new(config);
     let heartbeats = Heartbeats::default();
@@ -30,9 +28,6 @@ async fn main() -> anyhow::Result<()> {
         heartbeats.clone(),
     )
     .await?;
-    let shutdown = CancellationToken::new();
-    leadstream_platform::shutdown::cancel_on_signal(shutdown.clone());
-
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let app = router(ScorerState {
         store: backends.store().await?,

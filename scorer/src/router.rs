@@ -3,15 +3,12 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use leadstream_platform::store::Store;
 use leadstream_platform::telemetry::Heartbeats;
-use serde_json::json;
 
 #[derive(Clone)]
 pub struct ScorerState {
@@ -34,12 +31,5 @@ pub fn router(state: ScorerState) -> Router {
 }
 
 async fn ready(State(state): State<ScorerState>) -> Response {
-    match state.store.check().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": e.to_string()})),
-        )
-            .into_response(),
-    }
+    leadstream_platform::http::ready_response(state.store.check().await)
 }

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use leadstream_platform::http::ready_response;
 use serde_json::json;
 
 use crate::router::AppState;
@@ -13,14 +14,7 @@ pub async fn health() -> Response {
 }
 
 pub async fn ready(State(state): State<AppState>) -> Response {
-    match state.log.check().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": e.to_string()})),
-        )
-            .into_response(),
-    }
+    ready_response(state.log.check().await)
 }
 
 pub async fn metrics() -> Response {

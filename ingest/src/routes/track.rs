@@ -61,6 +61,20 @@ struct Envelope<'a> {
     sent_at: Option<Value>,
 }
 
+/// Splits a request into its headers, the peer address and its body as text.
+async fn read_request(
+    state: &AppState,
+    request: Request,
+) -> Result<(HeaderMap, Option<SocketAddr>, String), IngestError> {
+    let (parts, body) = request.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let text = read_body(state, &parts.headers, body).await?;
+    Ok((parts.headers, peer, text))
+}
+
 /// Reads the body within the batch limit and checks it is UTF-8.
 async fn read_body(
     state: &AppState,
@@ -254,19 +268,14 @@ pub async fn batch(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, IngestError> {
-    let (parts, body) = request.into_parts();
-    let (headers, peer) = (
-        parts.headers,
-        parts.extensions.get::<ConnectInfo<SocketAddr>>().copied(),
-    );
-    let text = read_body(&state, &headers, body).await?;
+    let (headers, peer, text) = read_request(&state, request).await?;
     require_object(&text, "a batch envelope {\"batch\": [...]}")?;
     let envelope: Envelope<'_> =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
             .map_err(|e| json_error(e, ""))?;
     let key = auth::write_key(&headers, envelope.write_key.as_deref());
     let sent_at = parse_sent_at(envelope.sent_at.as_ref(), "sentAt")?;
-    let facts = facts(&state, &headers, peer.map(|c| c.0), key, sent_at)?;
+    let facts = facts(&state, &headers, peer, key, sent_at)?;
     let Some(batch) = envelope.batch else {
         return Err(IngestError::InvalidField {
             field: "batch".into(),
@@ -345,18 +354,13 @@ pub async fn single(
     Path(call): Path<String>,
     request: Request,
 ) -> Result<Response, IngestError> {
-    let (parts, body) = request.into_parts();
-    let (headers, peer) = (
-        parts.headers,
-        parts.extensions.get::<ConnectInfo<SocketAddr>>().copied(),
-    );
     let event_type: EventType =
         serde_json::from_value(Value::String(call.clone())).map_err(|_| {
             IngestError::NotFound(format!(
                 "no endpoint /v1/{call}; use batch, track, identify, page, screen, group or alias"
             ))
         })?;
-    let text = read_body(&state, &headers, body).await?;
+    let (headers, peer, text) = read_request(&state, request).await?;
     if text.len() > state.limits.max_event_bytes {
         return Err(IngestError::BodyTooLarge {
             limit: state.limits.max_event_bytes,
@@ -373,7 +377,7 @@ pub async fn single(
     };
     let key = auth::write_key(&headers, obj.get("writeKey").and_then(Value::as_str));
     let sent_at = parse_sent_at(obj.get("sentAt"), "sentAt")?;
-    let facts = facts(&state, &headers, peer.map(|c| c.0), key, sent_at)?;
+    let facts = facts(&state, &headers, peer, key, sent_at)?;
     let record = check_one(
         &text,
         usize::MAX,

@@ -16,17 +16,8 @@ pub const WRITE_KEY: &str = "wk_e2e_acme_0001";
 pub const TOKEN: &str = "tok_e2e_acme_0123456789";
 pub const OTHER_TOKEN: &str = "tok_e2e_globex_0123456789";
 
-pub fn kafka_brokers() -> String {
-    std::env::var("LEADSTREAM_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-pub fn clickhouse_url() -> String {
-    std::env::var("LEADSTREAM_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
-}
-
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use leadstream_platform::testing::{clickhouse_url, drop_database, kafka_brokers, unique};
 
 pub fn workspaces() -> Vec<WorkspaceConfig> {
     vec![

@@ -3,19 +3,8 @@
 
 use leadstream_platform::config::{ClickhouseConfig, KafkaConfig};
 
-/// The broker the tests use (`LEADSTREAM_TEST_KAFKA`, default 127.0.0.1:9092).
-pub fn kafka_brokers() -> String {
-    std::env::var("LEADSTREAM_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-/// The ClickHouse HTTP URL the tests use (`LEADSTREAM_TEST_CLICKHOUSE`).
-pub fn clickhouse_url() -> String {
-    std::env::var("LEADSTREAM_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
-}
-
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use leadstream_platform::testing::{clickhouse_url, drop_database, kafka_brokers, unique};
 
 /// A Kafka config on a fresh, uniquely named topic and consumer group.
 pub fn kafka_config(partitions: i32) -> KafkaConfig {
@@ -35,16 +24,4 @@ pub fn clickhouse_config() -> ClickhouseConfig {
         database: unique("leadstream_test"),
         ..ClickhouseConfig::default()
     }
-}
-
-/// Drops a test database.
-pub async fn drop_database(config: &ClickhouseConfig) {
-    let client = clickhouse::Client::default()
-        .with_url(&config.url)
-        .with_validation(false);
-    let _ = client
-        .query("DROP DATABASE IF EXISTS ?")
-        .bind(clickhouse::sql::Identifier(&config.database))
-        .execute()
-        .await;
 }

@@ -1,10 +1,8 @@
-//! `/health` (the process lives) and `/ready` (the store answers).
+//! `/health` (this process's loops report in) and `/ready` (the store answers).
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::response::Response;
+use leadstream_platform::http::ready_response;
 
 use crate::router::AppState;
 
@@ -13,12 +11,5 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 pub async fn ready(State(state): State<AppState>) -> Response {
-    match state.store.check().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": e.to_string()})),
-        )
-            .into_response(),
-    }
+    ready_response(state.store.check().await)
 }
