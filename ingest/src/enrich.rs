@@ -5,14 +5,22 @@
 //! - `timestamp`: corrected for the client's clock skew as Segment does,
 //!   `receivedAt − (sentAt − originalTimestamp)`, when the client sent `sentAt`; otherwise the
 //!   client's `timestamp` / `originalTimestamp`, otherwise `receivedAt`.
-//! - `context.ip` and `context.userAgent` from the connection when the client sent none.
+//! - `context.ip` and `context.userAgent` from the connection when the client sent none; the IP
+//!   behind trusted proxies from `X-Forwarded-For`, anonymised when configured.
+//! - `context.campaign` from the `utm_*` parameters of `context.page.url` (the client's own
+//!   campaign fields win).
+//! - `enrichment`: the parsed user agent, a `bot` flag (crawler per the parser, or a configured
+//!   substring) and a `future_timestamp` flag.
 //! - batch-level `context` and `integrations`, merged under the event's own keys.
 //! - `workspace`, from the write key (a client's value is overwritten).
 
 use std::net::IpAddr;
 
+use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
-use leadstream_schemas::Event;
+use ipnet::IpNet;
+use leadstream_platform::config::IngestConfig;
+use leadstream_schemas::{Campaign, Enrichment, Event, UserAgentInfo};
 use serde_json::{Map, Value};
 
 /// What the request says about every event in it.
@@ -62,32 +70,180 @@ fn merge_under(target: &mut Map<String, Value>, defaults: &Map<String, Value>) {
     }
 }
 
-pub fn enrich(event: &mut Event, facts: &RequestFacts) {
-    event.workspace = Some(facts.workspace.clone());
-    event.received_at = Some(facts.received_at);
-    if event
-        .message_id
-        .as_deref()
-        .is_none_or(|m| m.trim().is_empty())
-    {
-        event.message_id = Some(uuid::Uuid::new_v4().to_string());
+/// The collector's enrichment settings, built once from the config.
+pub struct Enricher {
+    trusted_proxies: Vec<IpNet>,
+    anonymize_ip: bool,
+    future_tolerance: chrono::Duration,
+    bot_substrings: Vec<String>,
+}
+
+impl Enricher {
+    pub fn new(config: &IngestConfig) -> Enricher {
+        Enricher {
+            trusted_proxies: config.trusted_proxies.clone(),
+            anonymize_ip: config.anonymize_ip,
+            future_tolerance: chrono::Duration::seconds(
+                config.future_tolerance_secs.min(i64::MAX as u64) as i64,
+            ),
+            bot_substrings: config
+                .bot_user_agents
+                .iter()
+                .map(|b| b.to_ascii_lowercase())
+                .collect(),
+        }
     }
-    let client_time = event.original_timestamp.or(event.timestamp);
-    if event.original_timestamp.is_none() {
-        event.original_timestamp = client_time;
+
+    /// The client's address: the peer, or, when the peer is a trusted proxy, the right-most
+    /// address of `X-Forwarded-For` that is not a trusted proxy (or the left-most, when every
+    /// address in it is trusted).
+    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer?;
+        if !self.is_trusted(peer) {
+            return Some(peer);
+        }
+        let chain: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+            .collect();
+        let first = chain.first().copied();
+        Some(
+            chain
+                .into_iter()
+                .rev()
+                .find(|ip| !self.is_trusted(*ip))
+                .or(first)
+                .unwrap_or(peer),
+        )
     }
-    let sent_at = event.sent_at.or(facts.sent_at);
-    event.sent_at = sent_at;
-    event.timestamp = Some(match (client_time, sent_at) {
-        (Some(t), Some(sent)) => facts.received_at - (sent - t),
-        (Some(t), None) => t,
-        (None, _) => facts.received_at,
-    });
-    if event.context.ip.is_none() {
-        event.context.ip = facts.ip.map(|ip| ip.to_string());
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
     }
-    if event.context.user_agent.is_none() {
-        event.context.user_agent = facts.user_agent.clone();
+
+    pub fn enrich(&self, event: &mut Event, facts: &RequestFacts) {
+        event.workspace = Some(facts.workspace.clone());
+        event.received_at = Some(facts.received_at);
+        if event
+            .message_id
+            .as_deref()
+            .is_none_or(|m| m.trim().is_empty())
+        {
+            event.message_id = Some(uuid::Uuid::new_v4().to_string());
+        }
+        let client_time = event.original_timestamp.or(event.timestamp);
+        if event.original_timestamp.is_none() {
+            event.original_timestamp = client_time;
+        }
+        let sent_at = event.sent_at.or(facts.sent_at);
+        event.sent_at = sent_at;
+        let timestamp = match (client_time, sent_at) {
+            (Some(t), Some(sent)) => facts.received_at - (sent - t),
+            (Some(t), None) => t,
+            (None, _) => facts.received_at,
+        };
+        event.timestamp = Some(timestamp);
+        if event.context.ip.is_none() {
+            event.context.ip = facts.ip.map(|ip| ip.to_string());
+        }
+        if self.anonymize_ip {
+            event.context.ip = event
+                .context
+                .ip
+                .as_deref()
+                .and_then(|ip| ip.parse().ok())
+                .map(|ip| anonymize(ip).to_string());
+        }
+        if event.context.user_agent.is_none() {
+            event.context.user_agent = facts.user_agent.clone();
+        }
+        campaign_from_url(event);
+        let user_agent = event
+            .context
+            .user_agent
+            .as_deref()
+            .and_then(parse_user_agent);
+        let bot = user_agent
+            .as_ref()
+            .is_some_and(|ua| ua.category == "crawler")
+            || event.context.user_agent.as_deref().is_some_and(|ua| {
+                let ua = ua.to_ascii_lowercase();
+                self.bot_substrings.iter().any(|b| ua.contains(b.as_str()))
+            });
+        event.enrichment = Some(Enrichment {
+            bot,
+            future_timestamp: timestamp > facts.received_at + self.future_tolerance,
+            user_agent,
+        });
+    }
+}
+
+/// Zeroes the host part: the last octet of IPv4, the last 80 bits of IPv6.
+pub fn anonymize(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            for s in &mut segments[3..] {
+                *s = 0;
+            }
+            IpAddr::from(segments)
+        }
+    }
+}
+
+fn parse_user_agent(ua: &str) -> Option<UserAgentInfo> {
+    let parsed = woothee::parser::Parser::new().parse(ua)?;
+    Some(UserAgentInfo {
+        name: parsed.name.to_string(),
+        version: parsed.version.to_string(),
+        os: parsed.os.to_string(),
+        category: parsed.category.to_string(),
+    })
+}
+
+/// Fills missing `context.campaign` fields from the page URL's `utm_*` parameters.
+fn campaign_from_url(event: &mut Event) {
+    let Some(url) = event.context.page.as_ref().and_then(|p| p.url.as_deref()) else {
+        return;
+    };
+    let Ok(url) = url::Url::parse(url) else {
+        return;
+    };
+    let mut found = Campaign::default();
+    for (k, v) in url.query_pairs() {
+        let slot = match k.as_ref() {
+            "utm_source" => &mut found.source,
+            "utm_medium" => &mut found.medium,
+            "utm_campaign" => &mut found.name,
+            "utm_term" => &mut found.term,
+            "utm_content" => &mut found.content,
+            _ => continue,
+        };
+        if !v.is_empty() {
+            *slot = Some(v.into_owned());
+        }
+    }
+    if found == Campaign::default() {
+        return;
+    }
+    let campaign = event.context.campaign.get_or_insert_with(Campaign::default);
+    for (have, from_url) in [
+        (&mut campaign.source, found.source),
+        (&mut campaign.medium, found.medium),
+        (&mut campaign.name, found.name),
+        (&mut campaign.term, found.term),
+        (&mut campaign.content, found.content),
+    ] {
+        if have.is_none() {
+            *have = from_url;
+        }
     }
 }
 
@@ -102,7 +258,7 @@ mod tests {
             received_at: "2026-01-01T12:00:10Z".parse().expect("time"),
             sent_at: None,
             ip: Some("203.0.113.9".parse().expect("ip")),
-            user_agent: Some("curl/8".into()),
+            user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36".into()),
         }
     }
 
@@ -115,7 +271,7 @@ mod tests {
         // The client's clock is 1 hour fast: it says it sent at 13:00:05 an event of 13:00:00.
         let mut e = event(json!({"type": "track", "event": "x", "userId": "u",
             "originalTimestamp": "2026-01-01T13:00:00Z", "sentAt": "2026-01-01T13:00:05Z"}));
-        enrich(&mut e, &facts());
+        Enricher::new(&IngestConfig::default()).enrich(&mut e, &facts());
         assert_eq!(
             e.timestamp,
             Some("2026-01-01T12:00:05Z".parse().expect("time"))
@@ -130,7 +286,7 @@ mod tests {
     fn fills_ids_times_and_connection_facts_but_keeps_client_values() {
         let mut e =
             event(json!({"type": "track", "event": "x", "userId": "u", "workspace": "evil"}));
-        enrich(&mut e, &facts());
+        Enricher::new(&IngestConfig::default()).enrich(&mut e, &facts());
         assert_eq!(e.workspace.as_deref(), Some("acme"));
         assert!(e.message_id.as_deref().is_some_and(|m| m.len() == 36));
         assert_eq!(e.timestamp, e.received_at);
@@ -139,10 +295,114 @@ mod tests {
             json!({"type": "track", "event": "x", "userId": "u", "messageId": "m1",
             "context": {"ip": "198.51.100.1", "userAgent": "sdk"}}),
         );
-        enrich(&mut e, &facts());
+        Enricher::new(&IngestConfig::default()).enrich(&mut e, &facts());
         assert_eq!(e.message_id.as_deref(), Some("m1"));
         assert_eq!(e.context.ip.as_deref(), Some("198.51.100.1"));
         assert_eq!(e.context.user_agent.as_deref(), Some("sdk"));
+    }
+
+    #[test]
+    fn client_ip_behind_trusted_proxies() {
+        let config = IngestConfig {
+            trusted_proxies: vec!["10.0.0.0/8".parse().expect("net")],
+            ..IngestConfig::default()
+        };
+        let enricher = Enricher::new(&config);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "198.51.100.7, 203.0.113.5, 10.1.2.3"
+                .parse()
+                .expect("header"),
+        );
+        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        // A trusted proxy: the right-most untrusted address of the chain.
+        assert_eq!(
+            enricher.client_ip(Some(proxy), &headers),
+            Some("203.0.113.5".parse().expect("ip"))
+        );
+        // Anyone else's X-Forwarded-For is not believed.
+        let stranger: IpAddr = "192.0.2.1".parse().expect("ip");
+        assert_eq!(enricher.client_ip(Some(stranger), &headers), Some(stranger));
+        // Only trusted addresses in the chain: the first of them stands for the client.
+        headers.insert("x-forwarded-for", "10.9.9.9".parse().expect("header"));
+        assert_eq!(
+            enricher.client_ip(Some(proxy), &headers),
+            Some("10.9.9.9".parse().expect("ip"))
+        );
+    }
+
+    #[test]
+    fn anonymizes_ips_when_asked() {
+        assert_eq!(
+            anonymize("203.0.113.77".parse().expect("ip")).to_string(),
+            "203.0.113.0"
+        );
+        assert_eq!(
+            anonymize("2001:db8:1:2:3:4:5:6".parse().expect("ip")).to_string(),
+            "2001:db8:1::"
+        );
+        let enricher = Enricher::new(&IngestConfig {
+            anonymize_ip: true,
+            ..IngestConfig::default()
+        });
+        let mut e = event(
+            json!({"type": "track", "event": "x", "userId": "u", "context": {"ip": "198.51.100.99"}}),
+        );
+        enricher.enrich(&mut e, &facts());
+        assert_eq!(e.context.ip.as_deref(), Some("198.51.100.0"));
+    }
+
+    #[test]
+    fn utm_parameters_fill_the_campaign_without_overwriting() {
+        let mut e = event(json!({"type": "page", "userId": "u", "context": {
+            "page": {"url": "https://x.io/p?utm_source=news&utm_medium=email&utm_campaign=winter&x=1"},
+            "campaign": {"source": "partner"}}}));
+        Enricher::new(&IngestConfig::default()).enrich(&mut e, &facts());
+        let c = e.context.campaign.expect("campaign");
+        assert_eq!(c.source.as_deref(), Some("partner"));
+        assert_eq!(c.medium.as_deref(), Some("email"));
+        assert_eq!(c.name.as_deref(), Some("winter"));
+    }
+
+    #[test]
+    fn user_agents_are_parsed_and_bots_flagged() {
+        let enricher = Enricher::new(&IngestConfig::default());
+        let mut e = event(json!({"type": "page", "userId": "u"}));
+        enricher.enrich(&mut e, &facts());
+        let en = e.enrichment.expect("enrichment");
+        assert!(!en.bot);
+        assert_eq!(en.user_agent.expect("ua").name, "Chrome");
+        for ua in [
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "Mozilla/5.0 HeadlessChrome/120.0",
+            "python-requests/2.31",
+        ] {
+            let mut e = event(json!({"type": "page", "userId": "u", "context": {"userAgent": ua}}));
+            enricher.enrich(&mut e, &facts());
+            assert!(e.enrichment.expect("enrichment").bot, "{ua}");
+        }
+        // A client cannot claim its own enrichment.
+        let mut e = event(
+            json!({"type": "page", "userId": "u", "context": {"userAgent": "Googlebot/2.1"}, "enrichment": {"bot": false}}),
+        );
+        enricher.enrich(&mut e, &facts());
+        assert!(e.enrichment.expect("enrichment").bot);
+    }
+
+    #[test]
+    fn far_future_timestamps_are_flagged() {
+        let enricher = Enricher::new(&IngestConfig::default());
+        let mut e = event(
+            json!({"type": "track", "event": "x", "userId": "u", "timestamp": "2026-01-03T12:00:00Z"}),
+        );
+        enricher.enrich(&mut e, &facts());
+        assert!(e.enrichment.expect("enrichment").future_timestamp);
+        let mut e = event(
+            json!({"type": "track", "event": "x", "userId": "u", "timestamp": "2026-01-01T12:30:00Z"}),
+        );
+        enricher.enrich(&mut e, &facts());
+        assert!(!e.enrichment.expect("enrichment").future_timestamp);
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub enum IngestError {
     LogUnavailable(#[source] LogError),
     #[error("{0}")]
     NotFound(String),
+    #[error("Content-Encoding `{0}` is not supported; send gzip or no encoding")]
+    UnsupportedEncoding(String),
+    #[error("too many requests for this write key; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -79,6 +83,23 @@ impl IntoResponse for IngestError {
             ),
             IngestError::NotFound(_) => {
                 error_response(StatusCode::NOT_FOUND, "not_found", message, None, None)
+            }
+            IngestError::UnsupportedEncoding(_) => error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                message,
+                Some("Content-Encoding".into()),
+                None,
+            ),
+            IngestError::RateLimited { retry_after_secs } => {
+                metrics::RATE_LIMITED.inc();
+                error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    message,
+                    None,
+                    Some(retry_after_secs),
+                )
             }
             IngestError::LogUnavailable(e) => {
                 metrics::LOG_ERRORS

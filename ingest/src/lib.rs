@@ -2,7 +2,7 @@
 //!
 //! - [`router`]: the routes and the shared state.
 //! - [`routes`]: the Segment-compatible tracking API, health, readiness and metrics.
-//! - [`auth`]: write keys (HTTP Basic or `writeKey` in the body).
+//! - [`auth`]: write keys (HTTP Basic or `writeKey` in the body); [`ratelimit`]: limits per key.
 //! - [`enrich`]: what the collector adds: `receivedAt`, `messageId`, skew-corrected `timestamp`,
 //!   client IP and user agent, the workspace.
 //! - [`error`]: the one mapping from failures to HTTP answers.
@@ -15,6 +15,7 @@ pub mod auth;
 pub mod enrich;
 pub mod error;
 pub mod metrics;
+pub mod ratelimit;
 pub mod router;
 pub mod routes;
 pub mod server;

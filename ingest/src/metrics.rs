@@ -2,7 +2,10 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{HistogramVec, IntCounterVec, register_histogram_vec, register_int_counter_vec};
+use prometheus::{
+    HistogramVec, IntCounter, IntCounterVec, register_histogram_vec, register_int_counter,
+    register_int_counter_vec,
+};
 
 /// Events by outcome: `accepted`, `rejected`.
 pub static EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -53,6 +56,15 @@ pub static LOG_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "leadstream_ingest_log_errors_total",
         "Failed log appends, by kind.",
         &["kind"]
+    )
+    .expect("metric registers once")
+});
+
+/// Requests refused by a write key's rate limit.
+pub static RATE_LIMITED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "leadstream_ingest_rate_limited_total",
+        "Requests refused by a write key's rate limit."
     )
     .expect("metric registers once")
 });

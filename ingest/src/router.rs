@@ -11,7 +11,9 @@ use leadstream_platform::config::IngestConfig;
 use leadstream_platform::log::EventLog;
 use leadstream_platform::workspaces::Registry;
 
+use crate::enrich::Enricher;
 use crate::metrics;
+use crate::ratelimit::RateLimits;
 use crate::routes;
 
 #[derive(Clone)]
@@ -19,6 +21,21 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub log: Arc<dyn EventLog>,
     pub limits: Arc<IngestConfig>,
+    pub enricher: Arc<Enricher>,
+    pub rate_limits: Arc<RateLimits>,
+}
+
+impl AppState {
+    /// The state for `config`'s collector over `log`.
+    pub fn new(registry: Arc<Registry>, log: Arc<dyn EventLog>, config: &IngestConfig) -> AppState {
+        AppState {
+            registry,
+            log,
+            limits: Arc::new(config.clone()),
+            enricher: Arc::new(Enricher::new(config)),
+            rate_limits: Arc::new(RateLimits::new(config)),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {

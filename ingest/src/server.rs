@@ -21,11 +21,7 @@ pub async fn state(
         // Not fatal: `/ready` reports it and requests answer 503 until the log is back.
         tracing::warn!(error = %e, "event log not reachable at start");
     }
-    Ok(AppState {
-        registry,
-        log,
-        limits: Arc::new(backends.config().ingest.clone()),
-    })
+    Ok(AppState::new(registry, log, &backends.config().ingest))
 }
 
 /// Serves until `shutdown` is cancelled, then flushes the log.

@@ -34,11 +34,7 @@ fn harness_with(limits: IngestConfig) -> Harness {
         api_token_sha256: vec![],
     };
     let registry = Registry::from_parts(&[ws("acme", KEY), ws("globex", OTHER_KEY)], &[]);
-    let state = AppState {
-        registry: Arc::new(registry),
-        log: Arc::new(log.clone()),
-        limits: Arc::new(limits),
-    };
+    let state = AppState::new(Arc::new(registry), Arc::new(log.clone()), &limits);
     Harness {
         app: router(state),
         log,
@@ -75,6 +71,19 @@ impl Harness {
             .expect("body");
         (
             status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let response = self.app.clone().oneshot(req).await.expect("response");
+        let (status, headers) = (response.status(), response.headers().clone());
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (
+            status,
+            headers,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
     }
@@ -399,5 +408,161 @@ async fn health_readiness_and_metrics() {
     assert!(
         text.contains("leadstream_ingest_requests_total{route=\"/v1/batch\",status=\"400\"}"),
         "{text}"
+    );
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).expect("compress");
+    encoder.finish().expect("finish")
+}
+
+fn batch_request(_: ()) -> axum::http::request::Builder {
+    Request::post("/v1/batch").header(header::CONTENT_TYPE, "application/json")
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_accepted_and_bounded_after_decompression() {
+    let h = harness_with(IngestConfig {
+        max_event_bytes: 1000,
+        max_batch_bytes: 4000,
+        ..IngestConfig::default()
+    });
+    let body =
+        json!({"writeKey": KEY, "batch": [{"type": "track", "userId": "u", "event": "Zipped"}]})
+            .to_string();
+    let req = batch_request(())
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(gzip(body.as_bytes())))
+        .expect("req");
+    let (status, _, resp) = h.send(req).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert_eq!(
+        h.written().await[0].1.event.event.as_deref(),
+        Some("Zipped")
+    );
+
+    // 100 KB of JSON compresses to a few hundred bytes: refused by its decompressed size.
+    let bomb = json!({"writeKey": KEY, "batch": [], "pad": " ".repeat(100_000)}).to_string();
+    let compressed = gzip(bomb.as_bytes());
+    assert!(compressed.len() < 4000);
+    let req = batch_request(())
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(compressed))
+        .expect("req");
+    let (status, _, resp) = h.send(req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&resp, "body_too_large", "body");
+
+    let req = batch_request(())
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from("not gzip at all"))
+        .expect("req");
+    let (status, _, resp) = h.send(req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "malformed_json", "body");
+
+    let req = batch_request(())
+        .header(header::CONTENT_ENCODING, "br")
+        .body(Body::from(body))
+        .expect("req");
+    let (status, _, resp) = h.send(req).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_error(&resp, "unsupported_encoding", "Content-Encoding");
+}
+
+#[tokio::test]
+async fn a_write_key_over_its_rate_limit_gets_429_with_retry_after() {
+    let h = harness_with(IngestConfig {
+        rate_limit_per_second: 1,
+        rate_limit_burst: 2,
+        ..IngestConfig::default()
+    });
+    let body = json!({"batch": [{"type": "track", "userId": "u", "event": "x"}]}).to_string();
+    for _ in 0..2 {
+        assert_eq!(
+            h.post("/v1/batch", Some(KEY), body.clone()).await.0,
+            StatusCode::OK
+        );
+    }
+    let req = batch_request(())
+        .header(
+            header::AUTHORIZATION,
+            format!("Basic {}", {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:"))
+            }),
+        )
+        .body(Body::from(body.clone()))
+        .expect("req");
+    let (status, headers, resp) = h.send(req).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp["error"]["code"], "rate_limited");
+    assert_eq!(
+        headers
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    // Another workspace's key is not held back; the refused batch was not written.
+    assert_eq!(
+        h.post("/v1/batch", Some(OTHER_KEY), body).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(h.written().await.len(), 3);
+}
+
+#[tokio::test]
+async fn client_ip_comes_from_trusted_proxies_only_and_can_be_anonymised() {
+    let h = harness_with(IngestConfig {
+        trusted_proxies: vec!["127.0.0.0/8".parse().expect("net")],
+        anonymize_ip: true,
+        ..IngestConfig::default()
+    });
+    let body = json!({"writeKey": KEY, "batch": [{"type": "page", "userId": "u",
+        "context": {"page": {"url": "https://acme.io/?utm_source=ads&utm_campaign=spring"}}}]})
+    .to_string();
+    let mut req = batch_request(())
+        .header("x-forwarded-for", "198.51.100.23, 127.0.0.5")
+        .header(header::USER_AGENT, "Mozilla/5.0 (compatible; bingbot/2.0)")
+        .body(Body::from(body.clone()))
+        .expect("req");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            5555,
+        ))));
+    assert_eq!(h.send(req).await.0, StatusCode::OK);
+    // From an untrusted peer the header is ignored.
+    let mut req = batch_request(())
+        .header("x-forwarded-for", "198.51.100.23")
+        .body(Body::from(body))
+        .expect("req");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [192, 0, 2, 44],
+            5555,
+        ))));
+    assert_eq!(h.send(req).await.0, StatusCode::OK);
+
+    let written = h.written().await;
+    assert_eq!(
+        written[0].1.event.context.ip.as_deref(),
+        Some("198.51.100.0")
+    );
+    assert_eq!(written[1].1.event.context.ip.as_deref(), Some("192.0.2.0"));
+    let first = &written[0].1.event;
+    assert_eq!(
+        first
+            .context
+            .campaign
+            .as_ref()
+            .and_then(|c| c.name.as_deref()),
+        Some("spring")
+    );
+    assert!(
+        first.enrichment.as_ref().expect("enrichment").bot,
+        "bingbot is a bot"
     );
 }

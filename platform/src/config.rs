@@ -85,8 +85,25 @@ pub struct IngestConfig {
     pub listen: SocketAddr,
     /// Largest accepted event, in bytes (Segment: 32 KB).
     pub max_event_bytes: usize,
-    /// Largest accepted request body, in bytes (Segment: 500 KB).
+    /// Largest accepted request body, in bytes (Segment: 500 KB); for a gzip body, the limit
+    /// applies to the decompressed size.
     pub max_batch_bytes: usize,
+    /// Proxies (IP networks, e.g. `10.0.0.0/8`) whose `X-Forwarded-For` is believed. The client
+    /// IP is the right-most address in the chain that is not one of them.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Zero the last octet of IPv4 and the last 80 bits of IPv6 client addresses.
+    pub anonymize_ip: bool,
+    /// A corrected `timestamp` later than the collector's clock by more than this is flagged.
+    pub future_tolerance_secs: u64,
+    /// Case-insensitive user-agent substrings that mark an event as machine-made, on top of the
+    /// parser's own crawler list.
+    pub bot_user_agents: Vec<String>,
+    /// Requests per second a write key may make (0: no limit); over it, 429 with `Retry-After`.
+    pub rate_limit_per_second: u32,
+    /// Requests a write key may make at once before the per-second limit applies.
+    pub rate_limit_burst: u32,
+    /// The tracking pixel's first-party anonymous-id cookie.
+    pub cookie: CookieConfig,
 }
 
 impl Default for IngestConfig {
@@ -95,6 +112,53 @@ impl Default for IngestConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_event_bytes: 32 * 1024,
             max_batch_bytes: 500 * 1024,
+            trusted_proxies: Vec::new(),
+            anonymize_ip: false,
+            future_tolerance_secs: 3600,
+            bot_user_agents: [
+                "bot",
+                "crawl",
+                "spider",
+                "slurp",
+                "headless",
+                "phantomjs",
+                "lighthouse",
+                "pingdom",
+                "uptime",
+                "monitor",
+                "preview",
+                "python-requests",
+                "go-http-client",
+                "scanner",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rate_limit_per_second: 0,
+            rate_limit_burst: 100,
+            cookie: CookieConfig::default(),
+        }
+    }
+}
+
+/// The tracking pixel's anonymous-id cookie.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CookieConfig {
+    /// Set and read the cookie at all.
+    pub enabled: bool,
+    pub name: String,
+    /// `Domain` attribute (e.g. `.example.com` to share it across subdomains); host-only when unset.
+    pub domain: Option<String>,
+    pub max_age_days: u32,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig {
+            enabled: true,
+            name: "ls_aid".into(),
+            domain: None,
+            max_age_days: 365,
         }
     }
 }
@@ -315,6 +379,32 @@ impl Config {
                 "ingest.max_batch_bytes",
                 "must be at least ingest.max_event_bytes",
             ));
+        }
+        if self.ingest.rate_limit_per_second > 0 && self.ingest.rate_limit_burst == 0 {
+            return Err(invalid(
+                "ingest.rate_limit_burst",
+                "must be above 0 when a rate limit is set",
+            ));
+        }
+        let cookie = &self.ingest.cookie;
+        if cookie.enabled
+            && (cookie.name.is_empty()
+                || !cookie
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        {
+            return Err(invalid(
+                "ingest.cookie.name",
+                "must be letters, digits, '_' and '-'",
+            ));
+        }
+        if cookie
+            .domain
+            .as_deref()
+            .is_some_and(|d| d.is_empty() || d.contains([';', ' ', ',']))
+        {
+            return Err(invalid("ingest.cookie.domain", "must be a domain name"));
         }
         if self.scorer.flush_interval_ms == 0 {
             return Err(invalid("scorer.flush_interval_ms", "must be above 0"));

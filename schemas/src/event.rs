@@ -135,6 +135,33 @@ pub struct Event {
     /// Set by the collector from the write key; a client's value is overwritten.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
+    /// What the collector concluded about the event; a client's value is overwritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrichment: Option<Enrichment>,
+}
+
+/// What the collector concluded about an event. Never taken from the client.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Enrichment {
+    /// The user agent looks machine-made (crawler, monitor, headless browser, scanner).
+    #[serde(default)]
+    pub bot: bool,
+    /// The corrected `timestamp` lies beyond the collector's clock plus its tolerance.
+    #[serde(default)]
+    pub future_timestamp: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<UserAgentInfo>,
+}
+
+/// The parsed user agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UserAgentInfo {
+    /// Browser or client name (`Chrome`, `Safari`, `Googlebot`, …).
+    pub name: String,
+    pub version: String,
+    pub os: String,
+    /// `pc`, `smartphone`, `mobilephone`, `appliance`, `crawler` or `misc`.
+    pub category: String,
 }
 
 impl Event {

@@ -15,7 +15,9 @@ pub mod profile;
 pub mod record;
 pub mod validate;
 
-pub use event::{BatchRequest, Campaign, Context, Event, EventType, Page};
+pub use event::{
+    BatchRequest, Campaign, Context, Enrichment, Event, EventType, Page, UserAgentInfo,
+};
 pub use kinds::EventKind;
 pub use profile::{LifecycleStage, Profile};
 pub use record::{LogRecord, SCHEMA_VERSION};

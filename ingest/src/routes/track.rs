@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::auth;
-use crate::enrich::{BatchDefaults, RequestFacts, enrich, merge_batch_defaults};
+use crate::enrich::{BatchDefaults, Enricher, RequestFacts, merge_batch_defaults};
 use crate::error::IngestError;
 use crate::metrics;
 use crate::router::AppState;
@@ -98,8 +98,32 @@ async fn read_body(
             IngestError::MalformedJson(format!("reading body: {e}"))
         }
     })?;
-    String::from_utf8(bytes.to_vec())
-        .map_err(|e| IngestError::InvalidUtf8(e.utf8_error().valid_up_to()))
+    let bytes = decode_content(headers, bytes, limit)?;
+    String::from_utf8(bytes).map_err(|e| IngestError::InvalidUtf8(e.utf8_error().valid_up_to()))
+}
+
+/// Undoes `Content-Encoding: gzip`, refusing more than `limit` decompressed bytes (so a small
+/// compressed body cannot expand without bound).
+fn decode_content(headers: &HeaderMap, bytes: Bytes, limit: usize) -> Result<Vec<u8>, IngestError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("" | "identity") => Ok(bytes.to_vec()),
+        Some("gzip" | "x-gzip") => {
+            use std::io::Read;
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(bytes.as_ref())
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| IngestError::MalformedJson(format!("body is not valid gzip: {e}")))?;
+            if out.len() > limit {
+                return Err(IngestError::BodyTooLarge { limit });
+            }
+            Ok(out)
+        }
+        Some(other) => Err(IngestError::UnsupportedEncoding(other.to_string())),
+    }
 }
 
 /// A body must be a JSON object; anything else is malformed JSON or the wrong shape.
@@ -175,11 +199,17 @@ fn facts(
         .workspace_for_write_key(&key)
         .ok_or(IngestError::UnknownWriteKey)?
         .to_string();
+    state
+        .rate_limits
+        .check(&key)
+        .map_err(|wait| IngestError::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
     Ok(RequestFacts {
         workspace,
         received_at: Utc::now(),
         sent_at,
-        ip: peer.map(|p| p.ip()),
+        ip: state.enricher.client_ip(peer.map(|p| p.ip()), headers),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -194,6 +224,7 @@ fn check_one(
     defaults: BatchDefaults<'_>,
     forced_type: Option<EventType>,
     facts: &RequestFacts,
+    enricher: &Enricher,
 ) -> Result<LogRecord, Rejection> {
     if raw.len() > limit {
         return Err(Rejection::new(
@@ -208,7 +239,7 @@ fn check_one(
         obj.insert("type".into(), Value::String(t.as_str().into()));
     }
     let mut event = validate_event(value)?;
-    enrich(&mut event, facts);
+    enricher.enrich(&mut event, facts);
     Ok(LogRecord::new(facts.workspace.clone(), event))
 }
 
@@ -295,6 +326,7 @@ pub async fn batch(
             },
             None,
             &facts,
+            &state.enricher,
         ) {
             Ok(record) => records.push(record),
             Err(r) => {
@@ -384,6 +416,7 @@ pub async fn single(
         BatchDefaults::default(),
         Some(event_type),
         &facts,
+        &state.enricher,
     )
     .map_err(|r| {
         count_rejection(&r);
