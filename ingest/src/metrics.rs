@@ -68,3 +68,14 @@ pub static RATE_LIMITED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Tracking-pixel hits by outcome: `accepted`, `rejected`, `unauthorized`, `rate_limited`,
+/// `log_unavailable`, `error`. The pixel answers a GIF whatever the outcome.
+pub static PIXEL_HITS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_pixel_hits_total",
+        "Tracking-pixel hits, by outcome.",
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});

@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/batch", post(routes::track::batch))
         .route("/v1/import", post(routes::track::batch))
+        .route("/v1/p.gif", get(routes::pixel::pixel))
         .route("/v1/{call}", post(routes::track::single))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))

@@ -1,4 +1,5 @@
 //! The collector's endpoints.
 
 pub mod health;
+pub mod pixel;
 pub mod track;

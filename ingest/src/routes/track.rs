@@ -186,7 +186,7 @@ fn parse_sent_at(value: Option<&Value>, field: &str) -> Result<Option<DateTime<U
     }
 }
 
-fn facts(
+pub(crate) fn facts(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
@@ -238,12 +238,21 @@ fn check_one(
     if let (Some(t), Some(obj)) = (forced_type, value.as_object_mut()) {
         obj.insert("type".into(), Value::String(t.as_str().into()));
     }
+    accept_value(value, facts, enricher)
+}
+
+/// Validates one event and enriches it into the record for the log.
+pub(crate) fn accept_value(
+    value: Value,
+    facts: &RequestFacts,
+    enricher: &Enricher,
+) -> Result<LogRecord, Rejection> {
     let mut event = validate_event(value)?;
     enricher.enrich(&mut event, facts);
     Ok(LogRecord::new(facts.workspace.clone(), event))
 }
 
-fn count_rejection(r: &Rejection) {
+pub(crate) fn count_rejection(r: &Rejection) {
     let top = r
         .field
         .split(['.', '['])
@@ -271,7 +280,7 @@ fn count_rejection(r: &Rejection) {
     metrics::EVENTS.with_label_values(&["rejected"]).inc();
 }
 
-async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<(), IngestError> {
+pub(crate) async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<(), IngestError> {
     if records.is_empty() {
         return Ok(());
     }
