@@ -25,6 +25,12 @@ pub enum IngestError {
     LogUnavailable(#[source] LogError),
     #[error("{0}")]
     NotFound(String),
+    #[error("missing bearer token: send `Authorization: Bearer <API token>`")]
+    MissingApiToken,
+    #[error("unknown API token")]
+    UnknownApiToken,
+    #[error("not configured: {0}")]
+    NotConfigured(String),
     #[error("Content-Encoding `{0}` is not supported; send gzip or no encoding")]
     UnsupportedEncoding(String),
     #[error("too many requests for this write key; retry after {retry_after_secs} s")]
@@ -84,6 +90,20 @@ impl IntoResponse for IngestError {
             IngestError::NotFound(_) => {
                 error_response(StatusCode::NOT_FOUND, "not_found", message, None, None)
             }
+            IngestError::MissingApiToken | IngestError::UnknownApiToken => error_response(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                message,
+                Some("Authorization".into()),
+                None,
+            ),
+            IngestError::NotConfigured(_) => error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_configured",
+                message,
+                None,
+                None,
+            ),
             IngestError::UnsupportedEncoding(_) => error_response(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_encoding",

@@ -79,3 +79,23 @@ pub static PIXEL_HITS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Email opens and clicks by kind (`open`, `click`) and outcome.
+pub static EMAIL_HITS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_email_hits_total",
+        "Email opens and clicks, by kind and outcome.",
+        &["kind", "outcome"]
+    )
+    .expect("metric registers once")
+});
+
+/// Refused email link tokens by reason.
+pub static EMAIL_TOKENS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_email_tokens_refused_total",
+        "Refused email link tokens, by reason.",
+        &["reason"]
+    )
+    .expect("metric registers once")
+});

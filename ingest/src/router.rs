@@ -11,6 +11,7 @@ use leadstream_platform::config::IngestConfig;
 use leadstream_platform::log::EventLog;
 use leadstream_platform::workspaces::Registry;
 
+use crate::email::{LinkSigner, ScannerDetector};
 use crate::enrich::Enricher;
 use crate::metrics;
 use crate::ratelimit::RateLimits;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub limits: Arc<IngestConfig>,
     pub enricher: Arc<Enricher>,
     pub rate_limits: Arc<RateLimits>,
+    pub signer: Arc<LinkSigner>,
+    pub scanners: Arc<ScannerDetector>,
 }
 
 impl AppState {
@@ -34,6 +37,11 @@ impl AppState {
             limits: Arc::new(config.clone()),
             enricher: Arc::new(Enricher::new(config)),
             rate_limits: Arc::new(RateLimits::new(config)),
+            signer: Arc::new(LinkSigner::new(
+                config.email.signing_keys.clone(),
+                config.email.link_ttl_days,
+            )),
+            scanners: Arc::new(ScannerDetector::new(&config.email)),
         }
     }
 }
@@ -43,6 +51,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/batch", post(routes::track::batch))
         .route("/v1/import", post(routes::track::batch))
         .route("/v1/p.gif", get(routes::pixel::pixel))
+        .route("/v1/o/{file}", get(routes::email::open))
+        .route("/v1/c/{token}", get(routes::email::click))
+        .route("/v1/email/links", post(routes::email::mint))
         .route("/v1/{call}", post(routes::track::single))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leadstream_platform::Backends;
+use leadstream_platform::{Backends, Mode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +21,18 @@ pub async fn state(
         // Not fatal: `/ready` reports it and requests answer 503 until the log is back.
         tracing::warn!(error = %e, "event log not reachable at start");
     }
-    Ok(AppState::new(registry, log, &backends.config().ingest))
+    let mut config = backends.config().ingest.clone();
+    if config.email.signing_keys.is_empty() && backends.config().mode == Mode::Embedded {
+        let path = backends.config().data_dir.join("email-signing-key.json");
+        config
+            .email
+            .signing_keys
+            .push(crate::email::load_or_create_key(&path)?);
+    }
+    if config.email.signing_keys.is_empty() {
+        tracing::warn!("ingest.email.signing_keys is empty: email open and click links are off");
+    }
+    Ok(AppState::new(registry, log, &config))
 }
 
 /// Serves until `shutdown` is cancelled, then flushes the log.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use leadstream_ingest::{AppState, router};
-use leadstream_platform::config::{IngestConfig, WorkspaceConfig};
+use leadstream_platform::config::{IngestConfig, SigningKey, WorkspaceConfig};
 use leadstream_platform::log::embedded::EmbeddedLog;
 use leadstream_platform::log::{Delivered, LogConsumer};
 use leadstream_platform::workspaces::Registry;
@@ -30,7 +30,7 @@ fn harness_with(limits: IngestConfig) -> Harness {
     let ws = |name: &str, key: &str| WorkspaceConfig {
         name: name.into(),
         write_keys: vec![key.into()],
-        api_tokens: vec![],
+        api_tokens: vec![format!("tok_{name}_0123456789abcdef")],
         api_token_sha256: vec![],
     };
     let registry = Registry::from_parts(&[ws("acme", KEY), ws("globex", OTHER_KEY)], &[]);
@@ -42,8 +42,18 @@ fn harness_with(limits: IngestConfig) -> Harness {
     }
 }
 
+fn email_config(min_click_delay_secs: u64) -> IngestConfig {
+    let mut c = IngestConfig::default();
+    c.email.signing_keys = vec![SigningKey {
+        id: "k1".into(),
+        secret: "k1-secret-0123456789abcdefghijklmnopq".into(),
+    }];
+    c.email.min_click_delay_secs = min_click_delay_secs;
+    c
+}
+
 fn harness() -> Harness {
-    harness_with(IngestConfig::default())
+    harness_with(email_config(5))
 }
 
 impl Harness {
@@ -720,4 +730,208 @@ async fn the_pixel_cookie_can_be_switched_off_or_renamed() {
             && cookie.contains("Max-Age=2592000"),
         "{cookie}"
     );
+}
+
+const API_TOKEN: &str = "tok_acme_0123456789abcdef";
+
+async fn mint(h: &Harness, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+    let mut req = Request::post("/v1/email/links")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::HOST, "t.acme.io");
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let (status, _, body) = h
+        .send(req.body(Body::from(body.to_string())).expect("req"))
+        .await;
+    (status, body)
+}
+
+async fn get_path(
+    h: &Harness,
+    path: &str,
+    user_agent: &str,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let req = Request::get(path)
+        .header(header::USER_AGENT, user_agent)
+        .body(Body::empty())
+        .expect("req");
+    let response = h.app.clone().oneshot(req).await.expect("response");
+    let (status, headers) = (response.status(), response.headers().clone());
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (status, headers, bytes.to_vec())
+}
+
+fn path_of(url: &Value) -> String {
+    url.as_str()
+        .expect("url")
+        .trim_start_matches("http://t.acme.io")
+        .to_string()
+}
+
+const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15";
+
+#[tokio::test]
+async fn minted_links_record_opens_and_clicks_and_redirect_only_to_signed_targets() {
+    let h = harness_with(email_config(0));
+    let body = leadstream_ingest::routes::email::mint_body(
+        "m-1",
+        "user-1",
+        Some("spring"),
+        &["https://acme.io/offer", "https://acme.io/blog"],
+    );
+    let (status, minted) = mint(&h, Some(API_TOKEN), body).await;
+    assert_eq!(status, StatusCode::OK, "{minted}");
+    assert!(
+        minted["open_pixel"]
+            .as_str()
+            .expect("pixel")
+            .starts_with("http://t.acme.io/v1/o/")
+    );
+
+    let (status, headers, gif) = get_path(&h, &path_of(&minted["open_pixel"]), BROWSER).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(gif, leadstream_ingest::routes::pixel::GIF.to_vec());
+    assert_eq!(headers["x-leadstream-outcome"], "accepted");
+
+    let (status, headers, _) =
+        get_path(&h, &path_of(&minted["links"][0]["tracked_url"]), BROWSER).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(headers[header::LOCATION], "https://acme.io/offer");
+
+    // Tampering with the token never redirects.
+    let tampered = path_of(&minted["links"][1]["tracked_url"]).replace("/v1/c/e", "/v1/c/f");
+    for path in [tampered.as_str(), "/v1/c/not-a-token", "/v1/c/abc.def"] {
+        let (status, headers, body) = get_path(&h, path, BROWSER).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(headers.get(header::LOCATION).is_none());
+        let body: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["error"]["code"], "invalid_link_token");
+    }
+    // An open token is not a click token.
+    let open_as_click = path_of(&minted["open_pixel"])
+        .replace("/v1/o/", "/v1/c/")
+        .replace(".gif", "");
+    assert_eq!(
+        get_path(&h, &open_as_click, BROWSER).await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let written = h.written().await;
+    assert_eq!(written.len(), 2);
+    let (open, click) = (&written[0].1.event, &written[1].1.event);
+    assert_eq!(open.event.as_deref(), Some("Email Opened"));
+    assert_eq!(open.user_id.as_deref(), Some("user-1"));
+    assert_eq!(open.properties["email_id"], "m-1");
+    assert_eq!(open.properties["campaign_id"], "spring");
+    assert_eq!(click.event.as_deref(), Some("Email Clicked"));
+    assert_eq!(click.properties["link_url"], "https://acme.io/offer");
+    assert!(
+        !click.enrichment.as_ref().expect("enrichment").bot,
+        "a person's click"
+    );
+    assert_eq!(written[1].1.workspace, "acme");
+}
+
+#[tokio::test]
+async fn expired_links_are_refused() {
+    use leadstream_ingest::email::{LinkClaims, LinkSigner};
+    let h = harness();
+    let signer = LinkSigner::new(email_config(0).email.signing_keys, 1);
+    let claims = LinkClaims {
+        kid: String::new(),
+        ws: "acme".into(),
+        cmp: None,
+        msg: "m".into(),
+        rcp: "u".into(),
+        url: Some("https://acme.io".into()),
+        iat: 0,
+        exp: 0,
+    };
+    let old = signer
+        .sign(claims, chrono::Utc::now().timestamp() - 2 * 86_400)
+        .expect("signed");
+    let (status, headers, body) = get_path(&h, &format!("/v1/c/{old}"), BROWSER).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(headers.get(header::LOCATION).is_none());
+    assert!(String::from_utf8_lossy(&body).contains("expired"));
+}
+
+#[tokio::test]
+async fn scanner_opens_and_clicks_are_kept_but_flagged() {
+    let h = harness(); // clicks within 5 s of the send are a scanner's
+    let body =
+        leadstream_ingest::routes::email::mint_body("m-2", "user-2", None, &["https://acme.io/a"]);
+    let (_, minted) = mint(&h, Some(API_TOKEN), body).await;
+    let scanner_ua =
+        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
+    assert_eq!(
+        get_path(&h, &path_of(&minted["open_pixel"]), scanner_ua)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_path(&h, &path_of(&minted["links"][0]["tracked_url"]), BROWSER)
+            .await
+            .0,
+        StatusCode::FOUND
+    );
+    let written = h.written().await;
+    assert_eq!(written.len(), 2, "kept");
+    assert!(
+        written
+            .iter()
+            .all(|(_, r)| r.event.enrichment.as_ref().expect("enrichment").bot),
+        "flagged"
+    );
+}
+
+#[tokio::test]
+async fn minting_needs_a_token_and_valid_links() {
+    let h = harness();
+    let good = leadstream_ingest::routes::email::mint_body("m", "u", None, &["https://acme.io"]);
+    let (status, body) = mint(&h, None, good.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "unauthorized", "Authorization");
+    assert_eq!(
+        mint(&h, Some("tok_wrong_000000000000"), good).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = mint(
+        &h,
+        Some(API_TOKEN),
+        leadstream_ingest::routes::email::mint_body(
+            "m",
+            "u",
+            None,
+            &["https://acme.io", "javascript:alert(1)"],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "invalid_field", "links[1]");
+    let (status, body) = mint(&h, Some(API_TOKEN), json!({"recipient": "u"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "invalid_field", "message_id");
+    let (status, body) = mint(
+        &h,
+        Some(API_TOKEN),
+        json!({"message_id": " ", "recipient": "u"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "invalid_field", "message_id");
+
+    let unsigned = harness_with(IngestConfig::default());
+    let (status, body) = mint(
+        &unsigned,
+        Some(API_TOKEN),
+        leadstream_ingest::routes::email::mint_body("m", "u", None, &[]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["code"], "not_configured");
 }

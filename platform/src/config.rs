@@ -104,6 +104,8 @@ pub struct IngestConfig {
     pub rate_limit_burst: u32,
     /// The tracking pixel's first-party anonymous-id cookie.
     pub cookie: CookieConfig,
+    /// Email open and click tracking.
+    pub email: EmailConfig,
 }
 
 impl Default for IngestConfig {
@@ -136,8 +138,70 @@ impl Default for IngestConfig {
             rate_limit_per_second: 0,
             rate_limit_burst: 100,
             cookie: CookieConfig::default(),
+            email: EmailConfig::default(),
         }
     }
+}
+
+/// Signed email open / click links.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// HMAC-SHA256 keys; the first signs new links, all of them verify (rotate by putting a new
+    /// key first and dropping the old one once its links have expired). Embedded mode with none
+    /// configured makes one and keeps it in the data directory.
+    pub signing_keys: Vec<SigningKey>,
+    /// How long a minted link stays valid.
+    pub link_ttl_days: u32,
+    /// The collector's public base URL for minted links (`https://t.example.com`); without it,
+    /// the request's `Host` over http.
+    pub public_url: Option<String>,
+    /// A click this soon after the link was minted (the send) is taken as a scanner's.
+    pub min_click_delay_secs: u64,
+    /// This many different links of one message clicked within `burst_window_ms` is a scanner.
+    pub burst_links: usize,
+    pub burst_window_ms: u64,
+    /// User-agent substrings of mail security scanners and proxies (case-insensitive).
+    pub scanner_user_agents: Vec<String>,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            signing_keys: Vec::new(),
+            link_ttl_days: 180,
+            public_url: None,
+            min_click_delay_secs: 5,
+            burst_links: 3,
+            burst_window_ms: 2000,
+            scanner_user_agents: [
+                "googleimageproxy",
+                "yahoomailproxy",
+                "barracuda",
+                "mimecast",
+                "proofpoint",
+                "symantec",
+                "messagelabs",
+                "trendmicro",
+                "forcepoint",
+                "safelinks",
+                "microsoft office",
+                "ms-office",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+/// One link-signing key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKey {
+    /// Short name carried in every link it signs.
+    pub id: String,
+    /// At least 32 characters.
+    pub secret: String,
 }
 
 /// The tracking pixel's anonymous-id cookie.
@@ -405,6 +469,37 @@ impl Config {
             .is_some_and(|d| d.is_empty() || d.contains([';', ' ', ',']))
         {
             return Err(invalid("ingest.cookie.domain", "must be a domain name"));
+        }
+        for (i, key) in self.ingest.email.signing_keys.iter().enumerate() {
+            if key.id.is_empty()
+                || key.id.len() > 32
+                || !key
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    &format!("ingest.email.signing_keys[{i}].id"),
+                    "must be 1-32 of a-z, 0-9, '-' and '_'",
+                ));
+            }
+            if key.secret.len() < 32 {
+                return Err(invalid(
+                    &format!("ingest.email.signing_keys[{i}].secret"),
+                    "must be at least 32 characters",
+                ));
+            }
+        }
+        if self.ingest.email.link_ttl_days == 0 {
+            return Err(invalid("ingest.email.link_ttl_days", "must be above 0"));
+        }
+        if let Some(url) = &self.ingest.email.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "ingest.email.public_url",
+                "must be an http:// or https:// URL",
+            ));
         }
         if self.scorer.flush_interval_ms == 0 {
             return Err(invalid("scorer.flush_interval_ms", "must be above 0"));

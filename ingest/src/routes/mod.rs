@@ -1,5 +1,6 @@
 //! The collector's endpoints.
 
+pub mod email;
 pub mod health;
 pub mod pixel;
 pub mod track;

@@ -140,31 +140,33 @@ fn require_object(text: &str, what: &str) -> Result<(), IngestError> {
 }
 
 /// Turns a serde_json error into "malformed JSON" (syntax) or "field X is wrong" (shape).
-fn json_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> IngestError {
+pub(crate) fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> IngestError {
     let path = e.path().to_string();
     let inner = e.into_inner();
-    match inner.classify() {
-        serde_json::error::Category::Data => {
-            let field = if path == "." {
-                prefix.trim_end_matches('.').to_string()
-            } else {
-                format!("{prefix}{path}")
-            };
-            let message = inner.to_string();
-            let message = message
-                .find(" at line ")
-                .map(|i| message[..i].to_string())
-                .unwrap_or(message);
-            IngestError::InvalidField {
-                field: if field.is_empty() {
-                    "body".into()
-                } else {
-                    field
-                },
-                problem: message,
-            }
-        }
-        _ => IngestError::MalformedJson(inner.to_string()),
+    if !matches!(inner.classify(), serde_json::error::Category::Data) {
+        return IngestError::MalformedJson(inner.to_string());
+    }
+    let message = inner.to_string();
+    let message = message
+        .find(" at line ")
+        .map_or(message.as_str(), |i| &message[..i]);
+    let parent = if path == "." { "" } else { path.as_str() };
+    // serde names a missing field in its message, at the parent's path: put it in the path.
+    let (field, problem) = match message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        Some(missing) if parent.is_empty() => (missing.to_string(), "is required".to_string()),
+        Some(missing) => (format!("{parent}.{missing}"), "is required".to_string()),
+        None => (parent.to_string(), message.to_string()),
+    };
+    IngestError::InvalidField {
+        field: if field.is_empty() {
+            "body".into()
+        } else {
+            field
+        },
+        problem,
     }
 }
 
@@ -205,7 +207,20 @@ pub(crate) fn facts(
         .map_err(|wait| IngestError::RateLimited {
             retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
         })?;
-    Ok(RequestFacts {
+    Ok(facts_for_workspace(
+        state, headers, peer, workspace, sent_at,
+    ))
+}
+
+/// The facts of a request already known to belong to `workspace`.
+pub(crate) fn facts_for_workspace(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    workspace: String,
+    sent_at: Option<DateTime<Utc>>,
+) -> RequestFacts {
+    RequestFacts {
         workspace,
         received_at: Utc::now(),
         sent_at,
@@ -214,7 +229,7 @@ pub(crate) fn facts(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
-    })
+    }
 }
 
 /// Checks one raw event; `Err` names the field relative to the event.
@@ -312,7 +327,7 @@ pub async fn batch(
     require_object(&text, "a batch envelope {\"batch\": [...]}")?;
     let envelope: Envelope<'_> =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
-            .map_err(|e| json_error(e, ""))?;
+            .map_err(json_error)?;
     let key = auth::write_key(&headers, envelope.write_key.as_deref());
     let sent_at = parse_sent_at(envelope.sent_at.as_ref(), "sentAt")?;
     let facts = facts(&state, &headers, peer, key, sent_at)?;
@@ -409,7 +424,7 @@ pub async fn single(
     }
     let value: Value =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
-            .map_err(|e| json_error(e, ""))?;
+            .map_err(json_error)?;
     let Some(obj) = value.as_object() else {
         return Err(IngestError::InvalidField {
             field: "body".into(),
