@@ -31,6 +31,8 @@ pub enum IngestError {
     UnknownApiToken,
     #[error("not configured: {0}")]
     NotConfigured(String),
+    #[error("webhook signature: {0}")]
+    BadSignature(String),
     #[error("Content-Encoding `{0}` is not supported; send gzip or no encoding")]
     UnsupportedEncoding(String),
     #[error("too many requests for this write key; retry after {retry_after_secs} s")]
@@ -97,6 +99,16 @@ impl IntoResponse for IngestError {
                 Some("Authorization".into()),
                 None,
             ),
+            IngestError::BadSignature(_) => {
+                metrics::WEBHOOKS_REFUSED.inc();
+                error_response(
+                    StatusCode::UNAUTHORIZED,
+                    "bad_signature",
+                    message,
+                    Some("signature".into()),
+                    None,
+                )
+            }
             IngestError::NotConfigured(_) => error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_configured",

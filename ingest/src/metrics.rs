@@ -99,3 +99,12 @@ pub static EMAIL_TOKENS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Webhooks refused for a missing or wrong signature.
+pub static WEBHOOKS_REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "leadstream_ingest_webhooks_refused_total",
+        "Webhooks refused for a missing or wrong signature."
+    )
+    .expect("metric registers once")
+});

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/o/{file}", get(routes::email::open))
         .route("/v1/c/{token}", get(routes::email::click))
         .route("/v1/email/links", post(routes::email::mint))
+        .route("/v1/webhooks/sms/{provider}", post(routes::sms::webhook))
         .route("/v1/{call}", post(routes::track::single))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))

@@ -106,6 +106,8 @@ pub struct IngestConfig {
     pub cookie: CookieConfig,
     /// Email open and click tracking.
     pub email: EmailConfig,
+    /// SMS provider webhooks.
+    pub sms: SmsConfig,
 }
 
 impl Default for IngestConfig {
@@ -139,6 +141,45 @@ impl Default for IngestConfig {
             rate_limit_burst: 100,
             cookie: CookieConfig::default(),
             email: EmailConfig::default(),
+            sms: SmsConfig::default(),
+        }
+    }
+}
+
+/// SMS provider webhooks (`POST /v1/webhooks/sms/{provider}?wk=WRITE_KEY`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// Twilio's auth token, which signs its webhooks (`X-Twilio-Signature`). Without it Twilio
+    /// webhooks are refused (503): an unsigned webhook could come from anyone.
+    pub twilio_auth_token: Option<String>,
+    /// The collector's base URL as the provider calls it (`https://t.example.com`), which Twilio
+    /// signs; without it, `http://` and the request's `Host`.
+    pub public_url: Option<String>,
+    /// Secret of the generic format's `X-Leadstream-Signature: sha256=HEX` (HMAC-SHA256 of the body).
+    pub generic_secret: Option<String>,
+    /// Inbound messages that opt the sender out (compared trimmed, case-insensitively).
+    pub stop_words: Vec<String>,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            twilio_auth_token: None,
+            public_url: None,
+            generic_secret: None,
+            stop_words: [
+                "STOP",
+                "STOPALL",
+                "UNSUBSCRIBE",
+                "CANCEL",
+                "END",
+                "QUIT",
+                "СТОП",
+                "ОТПИСАТЬСЯ",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }

@@ -3,4 +3,5 @@
 pub mod email;
 pub mod health;
 pub mod pixel;
+pub mod sms;
 pub mod track;
