@@ -108,3 +108,13 @@ pub static WEBHOOKS_REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Form submissions by outcome: `accepted`, `spam` (honeypot), `rate_limited`.
+pub static FORM_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_form_submissions_total",
+        "Form submissions, by outcome.",
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});

@@ -16,6 +16,7 @@ use crate::enrich::Enricher;
 use crate::metrics;
 use crate::ratelimit::RateLimits;
 use crate::routes;
+use crate::routes::forms::FormLimits;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,6 +27,7 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     pub signer: Arc<LinkSigner>,
     pub scanners: Arc<ScannerDetector>,
+    pub form_limits: Arc<FormLimits>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
                 config.email.link_ttl_days,
             )),
             scanners: Arc::new(ScannerDetector::new(&config.email)),
+            form_limits: Arc::new(FormLimits::new(config.form_submissions_per_ip_per_minute)),
         }
     }
 }
@@ -55,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/c/{token}", get(routes::email::click))
         .route("/v1/email/links", post(routes::email::mint))
         .route("/v1/webhooks/sms/{provider}", post(routes::sms::webhook))
+        .route("/v1/forms/{form_id}", post(routes::forms::submit))
         .route("/v1/{call}", post(routes::track::single))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))

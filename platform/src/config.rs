@@ -108,6 +108,10 @@ pub struct IngestConfig {
     pub email: EmailConfig,
     /// SMS provider webhooks.
     pub sms: SmsConfig,
+    /// HTML lead-capture forms (`POST /v1/forms/{id}`).
+    pub forms: Vec<FormConfig>,
+    /// Form submissions one client IP may make per minute (0: no limit).
+    pub form_submissions_per_ip_per_minute: u32,
 }
 
 impl Default for IngestConfig {
@@ -142,8 +146,31 @@ impl Default for IngestConfig {
             cookie: CookieConfig::default(),
             email: EmailConfig::default(),
             sms: SmsConfig::default(),
+            forms: Vec::new(),
+            form_submissions_per_ip_per_minute: 10,
         }
     }
+}
+
+/// One HTML form whose submissions become leads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormConfig {
+    /// The `{id}` of `POST /v1/forms/{id}`.
+    pub id: String,
+    /// The workspace its submissions belong to.
+    pub workspace: String,
+    /// Where the browser goes after a submission (303); without it, a small JSON answer.
+    #[serde(default)]
+    pub thank_you_url: Option<String>,
+    /// A field people do not see and bots fill in: a submission with it non-empty is dropped
+    /// (answered as if accepted).
+    #[serde(default = "default_honeypot")]
+    pub honeypot_field: String,
+}
+
+fn default_honeypot() -> String {
+    "website_url".into()
 }
 
 /// SMS provider webhooks (`POST /v1/webhooks/sms/{provider}?wk=WRITE_KEY`).
@@ -528,6 +555,36 @@ impl Config {
                 return Err(invalid(
                     &format!("ingest.email.signing_keys[{i}].secret"),
                     "must be at least 32 characters",
+                ));
+            }
+        }
+        let mut form_ids = std::collections::HashSet::new();
+        for (i, form) in self.ingest.forms.iter().enumerate() {
+            if form.id.is_empty()
+                || !form
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    &format!("ingest.forms[{i}].id"),
+                    "must be letters, digits, '-' and '_'",
+                ));
+            }
+            if !form_ids.insert(form.id.clone()) {
+                return Err(invalid(
+                    &format!("ingest.forms[{i}].id"),
+                    format!("`{}` is declared twice", form.id),
+                ));
+            }
+            if let Some(url) = &form.thank_you_url
+                && !(url.starts_with("http://")
+                    || url.starts_with("https://")
+                    || url.starts_with('/'))
+            {
+                return Err(invalid(
+                    &format!("ingest.forms[{i}].thank_you_url"),
+                    "must be an http(s) URL or a path",
                 ));
             }
         }
