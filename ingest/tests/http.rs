@@ -1198,23 +1198,22 @@ async fn the_generic_sms_format_is_signed_json() {
 }
 
 fn forms_harness(per_minute: u32) -> Harness {
-    let mut c = IngestConfig::default();
-    c.forms = vec![
+    let form = |id: &str, workspace: &str, thank_you_url: Option<&str>| {
         leadstream_platform::config::FormConfig {
-            id: "demo-request".into(),
-            workspace: "acme".into(),
-            thank_you_url: Some("https://acme.io/thanks".into()),
+            id: id.into(),
+            workspace: workspace.into(),
+            thank_you_url: thank_you_url.map(str::to_string),
             honeypot_field: "website_url".into(),
-        },
-        leadstream_platform::config::FormConfig {
-            id: "ghost".into(),
-            workspace: "no-such-workspace".into(),
-            thank_you_url: None,
-            honeypot_field: "website_url".into(),
-        },
-    ];
-    c.form_submissions_per_ip_per_minute = per_minute;
-    harness_with(c)
+        }
+    };
+    harness_with(IngestConfig {
+        forms: vec![
+            form("demo-request", "acme", Some("https://acme.io/thanks")),
+            form("ghost", "no-such-workspace", None),
+        ],
+        form_submissions_per_ip_per_minute: per_minute,
+        ..IngestConfig::default()
+    })
 }
 
 async fn submit_form(
