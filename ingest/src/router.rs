@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use leadstream_platform::config::IngestConfig;
 use leadstream_platform::log::EventLog;
 use leadstream_platform::workspaces::Registry;
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::email::{LinkSigner, ScannerDetector};
 use crate::enrich::Enricher;
@@ -60,9 +62,22 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks/sms/{provider}", post(routes::sms::webhook))
         .route("/v1/forms/{form_id}", post(routes::forms::submit))
         .route("/v1/{call}", post(routes::track::single))
+        .route("/v1/t.js", get(routes::tracker::script))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))
+        // Browsers on customers' sites post here: any origin may send events with a write key.
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    header::AUTHORIZATION,
+                    header::CONTENT_ENCODING,
+                ])
+                .max_age(std::time::Duration::from_secs(86_400)),
+        )
         .layer(middleware::from_fn(count_requests))
         .with_state(state)
 }

@@ -6,3 +6,4 @@ pub mod health;
 pub mod pixel;
 pub mod sms;
 pub mod track;
+pub mod tracker;
