@@ -20,6 +20,7 @@ pub mod ratelimit;
 pub mod router;
 pub mod routes;
 pub mod server;
+pub mod signatures;
 
 pub use router::{AppState, router};
 pub use server::serve;

@@ -118,3 +118,13 @@ pub static FORM_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Email webhook events by provider (`sendgrid`, `generic`) and outcome.
+pub static EMAIL_WEBHOOK_EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_email_webhook_events_total",
+        "Email provider webhook events, by provider and outcome (accepted, skipped, rejected).",
+        &["provider", "outcome"]
+    )
+    .expect("metric registers once")
+});

@@ -60,6 +60,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/c/{token}", get(routes::email::click))
         .route("/v1/email/links", post(routes::email::mint))
         .route("/v1/webhooks/sms/{provider}", post(routes::sms::webhook))
+        .route(
+            "/v1/webhooks/email/{provider}",
+            post(routes::email_webhooks::webhook),
+        )
         .route("/v1/forms/{form_id}", post(routes::forms::submit))
         .route("/v1/{call}", post(routes::track::single))
         .route("/v1/t.js", get(routes::tracker::script))

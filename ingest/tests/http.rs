@@ -953,7 +953,7 @@ async fn twilio(
     params: &[(&str, &str)],
     signature: Option<String>,
 ) -> (StatusCode, String) {
-    use leadstream_ingest::routes::sms::twilio_signature;
+    use leadstream_ingest::signatures::twilio_signature;
     let path = format!("/v1/webhooks/sms/twilio{query}");
     let map: std::collections::BTreeMap<String, String> = params
         .iter()
@@ -1086,7 +1086,7 @@ async fn twilio_webhooks_must_be_signed_and_well_formed() {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let other = leadstream_ingest::routes::sms::twilio_signature(
+    let other = leadstream_ingest::signatures::twilio_signature(
         TWILIO_TOKEN,
         &format!("https://t.acme.io/v1/webhooks/sms/twilio?wk={OTHER_KEY}"),
         &map,
@@ -1143,7 +1143,7 @@ async fn twilio_webhooks_must_be_signed_and_well_formed() {
 
 async fn generic(h: &Harness, body: &str, signature: Option<String>) -> (StatusCode, Value) {
     let signature = signature.unwrap_or_else(|| {
-        leadstream_ingest::routes::sms::generic_signature(SMS_SECRET, body.as_bytes())
+        leadstream_ingest::signatures::generic_signature(SMS_SECRET, body.as_bytes())
     });
     let req = Request::post(format!("/v1/webhooks/sms/generic?wk={KEY}"))
         .header(header::CONTENT_TYPE, "application/json")
@@ -1356,4 +1356,165 @@ async fn one_ip_cannot_flood_a_form() {
     assert_eq!(resp["error"]["code"], "rate_limited");
     assert!(headers.contains_key(header::RETRY_AFTER));
     assert_eq!(h.written().await.len(), 4);
+}
+
+mod email_webhooks {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+    use p256::pkcs8::EncodePublicKey;
+
+    const SECRET: &str = "generic-email-webhook-secret";
+
+    fn sendgrid_key() -> SigningKey {
+        SigningKey::from_slice(&[42u8; 32]).expect("key")
+    }
+
+    fn harness() -> Harness {
+        let public = p256::PublicKey::from(sendgrid_key().verifying_key());
+        let mut c = IngestConfig::default();
+        c.email.sendgrid_verification_key =
+            Some(STANDARD.encode(public.to_public_key_der().expect("der").as_bytes()));
+        c.email.webhook_secret = Some(SECRET.into());
+        harness_with(c)
+    }
+
+    async fn sendgrid(h: &Harness, body: &str, tamper: bool) -> (StatusCode, Value) {
+        let ts = "1763800000";
+        let sig: Signature = sendgrid_key().sign(&[ts.as_bytes(), body.as_bytes()].concat());
+        let signed_ts = if tamper { "1763800001" } else { ts };
+        let req = Request::post(format!("/v1/webhooks/email/sendgrid?wk={KEY}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(
+                "x-twilio-email-event-webhook-signature",
+                STANDARD.encode(sig.to_der().as_bytes()),
+            )
+            .header("x-twilio-email-event-webhook-timestamp", signed_ts)
+            .body(Body::from(body.to_string()))
+            .expect("req");
+        let (status, _, body) = h.send(req).await;
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn sendgrid_events_become_email_events() {
+        let h = harness();
+        let body = json!([
+            {"email": "Ada@Example.com", "timestamp": 1763799000, "event": "delivered", "sg_event_id": "e1", "sg_message_id": "sm1.filter", "campaign_id": "spring"},
+            {"email": "ada@example.com", "timestamp": 1763799100, "event": "open", "sg_event_id": "e2", "sg_message_id": "sm1.filter", "sg_machine_open": true, "useragent": "Mozilla/5.0"},
+            {"email": "ada@example.com", "timestamp": 1763799200, "event": "click", "sg_event_id": "e3", "sg_message_id": "sm1.filter", "url": "https://acme.io/offer", "user_id": "crm-7"},
+            {"email": "ada@example.com", "timestamp": 1763799300, "event": "deferred", "sg_event_id": "e4", "sg_message_id": "sm1.filter"},
+            {"email": "ada@example.com", "timestamp": 1763799400, "event": "spamreport", "sg_event_id": "e5"},
+            {"email": "bob@example.com", "timestamp": 1763799500, "event": "bounce", "sg_event_id": "e6", "sg_message_id": "sm2", "type": "bounce", "reason": "550 no such user"}
+        ]).to_string();
+        let (status, resp) = sendgrid(&h, &body, false).await;
+        assert_eq!(status, StatusCode::OK, "{resp}");
+        assert_eq!(resp["accepted"], 4);
+        assert_eq!(resp["skipped"], 1, "deferred is not an event");
+        assert_eq!(resp["rejected"][0]["field"], "[4].sg_message_id");
+
+        let written = h.written().await;
+        let got: Vec<(&str, &str, &str, bool)> = written
+            .iter()
+            .map(|(_, r)| {
+                (
+                    r.event.event.as_deref().expect("name"),
+                    r.event.user_id.as_deref().expect("user"),
+                    r.event.message_id.as_deref().expect("id"),
+                    r.event.enrichment.as_ref().expect("enrichment").bot,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Email Delivered", "ada@example.com", "e1", false),
+                ("Email Opened", "ada@example.com", "e2", true),
+                ("Email Clicked", "crm-7", "e3", false),
+                ("Email Bounced", "bob@example.com", "e6", false),
+            ]
+        );
+        assert_eq!(written[0].1.event.properties["campaign_id"], "spring");
+        assert_eq!(
+            written[2].1.event.properties["link_url"],
+            "https://acme.io/offer"
+        );
+        assert_eq!(written[3].1.event.properties["reason"], "550 no such user");
+        assert_eq!(
+            written[0].1.event.timestamp.map(|t| t.timestamp()),
+            Some(1763799000)
+        );
+    }
+
+    #[tokio::test]
+    async fn sendgrid_webhooks_must_carry_a_valid_signature() {
+        let h = harness();
+        let body = json!([{"email": "a@b.io", "event": "open", "sg_message_id": "m"}]).to_string();
+        let (status, resp) = sendgrid(&h, &body, true).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_error(&resp, "bad_signature", "signature");
+        let req = Request::post(format!("/v1/webhooks/email/sendgrid?wk={KEY}"))
+            .body(Body::from(body.clone()))
+            .expect("req");
+        assert_eq!(h.send(req).await.0, StatusCode::UNAUTHORIZED);
+        let (status, resp) = sendgrid(&h, "[{not json", false).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_error(&resp, "malformed_json", "body");
+        assert!(h.written().await.is_empty());
+        // Not configured: refused.
+        let unconfigured = super::harness();
+        let req = Request::post(format!("/v1/webhooks/email/sendgrid?wk={KEY}"))
+            .body(Body::from(body))
+            .expect("req");
+        assert_eq!(
+            unconfigured.send(req).await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let req = Request::post("/v1/webhooks/email/mailchimp")
+            .body(Body::empty())
+            .expect("req");
+        assert_eq!(h.send(req).await.0, StatusCode::NOT_FOUND);
+    }
+
+    async fn generic(h: &Harness, body: &str) -> (StatusCode, Value) {
+        let req = Request::post(format!("/v1/webhooks/email/generic?wk={KEY}"))
+            .header(
+                "x-leadstream-signature",
+                leadstream_ingest::signatures::generic_signature(SECRET, body.as_bytes()),
+            )
+            .body(Body::from(body.to_string()))
+            .expect("req");
+        let (status, _, body) = h.send(req).await;
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn the_generic_email_format_validates_each_event() {
+        let h = harness();
+        let body = json!({"events": [
+            {"type": "opened", "message_id": "m1", "recipient": "Ada@Example.com", "campaign_id": "c1"},
+            {"type": "teleported", "message_id": "m1", "recipient": "ada@example.com"},
+            {"type": "clicked", "message_id": "m1", "recipient": "ada@example.com", "url": "https://acme.io"},
+            {"type": "clicked", "recipient": "ada@example.com"}
+        ]}).to_string();
+        let (status, resp) = generic(&h, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+        assert_eq!(resp["accepted"], 2);
+        let fields: Vec<&str> = resp["rejected"]
+            .as_array()
+            .expect("rejected")
+            .iter()
+            .map(|r| r["field"].as_str().expect("f"))
+            .collect();
+        assert_eq!(fields, vec!["[1].type", "[3].message_id"]);
+        let written = h.written().await;
+        assert_eq!(written.len(), 2);
+        assert_eq!(
+            written[0].1.event.user_id.as_deref(),
+            Some("ada@example.com")
+        );
+        assert_eq!(written[1].1.event.properties["link_url"], "https://acme.io");
+    }
 }

@@ -231,6 +231,11 @@ pub struct EmailConfig {
     pub burst_window_ms: u64,
     /// User-agent substrings of mail security scanners and proxies (case-insensitive).
     pub scanner_user_agents: Vec<String>,
+    /// SendGrid's Event Webhook verification key (base64 DER, as SendGrid shows it), which
+    /// checks `X-Twilio-Email-Event-Webhook-Signature`. Without it SendGrid webhooks are refused.
+    pub sendgrid_verification_key: Option<String>,
+    /// Secret of the generic email webhook's `X-Leadstream-Signature: sha256=HEX`.
+    pub webhook_secret: Option<String>,
 }
 
 impl Default for EmailConfig {
@@ -258,6 +263,8 @@ impl Default for EmailConfig {
             ]
             .map(String::from)
             .to_vec(),
+            sendgrid_verification_key: None,
+            webhook_secret: None,
         }
     }
 }

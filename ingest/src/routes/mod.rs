@@ -1,6 +1,7 @@
 //! The collector's endpoints.
 
 pub mod email;
+pub mod email_webhooks;
 pub mod forms;
 pub mod health;
 pub mod pixel;

@@ -23,14 +23,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::IngestError;
 use crate::router::AppState;
 use crate::routes::track::{accept_value, append, count_rejection, facts, json_error};
+use crate::signatures::{generic_signature_valid, twilio_signature_valid};
 
 #[derive(Debug, Deserialize)]
 pub struct WebhookQuery {
@@ -39,57 +38,6 @@ pub struct WebhookQuery {
 
 fn unsigned(what: &str) -> IngestError {
     IngestError::BadSignature(what.to_string())
-}
-
-fn twilio_mac(auth_token: &str, url: &str, params: &BTreeMap<String, String>) -> Hmac<sha1::Sha1> {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes())
-        .expect("hmac takes any key length");
-    mac.update(url.as_bytes());
-    for (k, v) in params {
-        mac.update(k.as_bytes());
-        mac.update(v.as_bytes());
-    }
-    mac
-}
-
-/// `X-Twilio-Signature` check (constant time).
-pub fn twilio_signature_valid(
-    auth_token: &str,
-    url: &str,
-    params: &BTreeMap<String, String>,
-    signature: &str,
-) -> bool {
-    let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else {
-        return false;
-    };
-    twilio_mac(auth_token, url, params)
-        .verify_slice(&expected)
-        .is_ok()
-}
-
-/// The `X-Twilio-Signature` Twilio would send (for tools and tests).
-pub fn twilio_signature(auth_token: &str, url: &str, params: &BTreeMap<String, String>) -> String {
-    base64::engine::general_purpose::STANDARD
-        .encode(twilio_mac(auth_token, url, params).finalize().into_bytes())
-}
-
-/// The `X-Leadstream-Signature` value for `body` (for senders and tests).
-pub fn generic_signature(secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// `X-Leadstream-Signature: sha256=HEX` check.
-pub fn generic_signature_valid(secret: &str, body: &[u8], header_value: &str) -> bool {
-    let Some(Ok(expected)) = header_value.trim().strip_prefix("sha256=").map(hex::decode) else {
-        return false;
-    };
-    let mut mac =
-        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
 }
 
 /// One SMS fact, whatever the provider.
@@ -345,40 +293,6 @@ pub async fn webhook(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn twilio_signature_matches_twilio_documented_example() {
-        // The vector of Twilio's own request-validator tests (twilio-php, twilio-csharp).
-        let params: BTreeMap<String, String> = [
-            ("CallSid", "CA1234567890ABCDE"),
-            ("Caller", "+14158675309"),
-            ("Digits", "1234"),
-            ("From", "+14158675309"),
-            ("To", "+18005551212"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
-        assert!(twilio_signature_valid(
-            "12345",
-            url,
-            &params,
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
-        assert!(!twilio_signature_valid(
-            "12346",
-            url,
-            &params,
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
-        assert!(!twilio_signature_valid(
-            "12345",
-            &format!("{url}&x=1"),
-            &params,
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
-    }
 
     #[test]
     fn stop_words_in_any_case_and_script() {

@@ -1,0 +1,318 @@
+//! Email provider webhooks: `POST /v1/webhooks/email/{provider}?wk=WRITE_KEY`.
+//!
+//! **`sendgrid`**: SendGrid's Event Webhook (a JSON array of events), verified with its signed
+//! event webhook (ECDSA, `ingest.email.sendgrid_verification_key`). `processed` → `Email Sent`,
+//! `delivered`, `open`, `click`, `bounce` / `dropped` → `Email Bounced`, `spamreport` →
+//! `Email Complained`, `unsubscribe` / `group_unsubscribe` → `Email Unsubscribed`; `deferred`
+//! and unknown events are skipped and counted. The person is the custom argument `user_id` when
+//! the send set one, else the lower-cased email. `sg_event_id` becomes the `messageId`. Machine
+//! opens (`sg_machine_open`, Apple Mail Privacy Protection) and scanner user agents are flagged
+//! `bot`. Events that do not validate are listed in the answer, which is still 200: SendGrid
+//! would otherwise retry the whole batch for days.
+//!
+//! **`generic`**: `{"events": [{"type": "sent"|"delivered"|"opened"|"clicked"|"bounced"|
+//! "unsubscribed"|"complained", "message_id", "recipient", "user_id"?, "campaign_id"?, "url"?,
+//! "timestamp"?, "user_agent"?}]}`, verified with `X-Leadstream-Signature: sha256=HEX` of
+//! `ingest.email.webhook_secret`. Like `/v1/batch`: 400 listing the rejected events by index when
+//! any is refused; the others are written.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::IngestError;
+use crate::metrics;
+use crate::router::AppState;
+use crate::routes::track::{Rejected, accept_value, append, count_rejection, facts, json_error};
+use crate::signatures::{SendgridKey, generic_signature_valid};
+
+#[derive(Debug, Deserialize)]
+pub struct WebhookQuery {
+    wk: Option<String>,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, IngestError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| IngestError::BadSignature(format!("{name} is missing")))
+}
+
+/// One provider event as leadstream's event, plus whether it is machine-made.
+struct Mapped {
+    value: Value,
+    machine: bool,
+}
+
+fn sendgrid_event(e: &Map<String, Value>) -> Result<Option<Mapped>, (String, String)> {
+    let text = |k: &str| {
+        e.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let kind = text("event").ok_or(("event".to_string(), "is required".to_string()))?;
+    let name = match kind.as_str() {
+        "processed" => "Email Sent",
+        "delivered" => "Email Delivered",
+        "open" => "Email Opened",
+        "click" => "Email Clicked",
+        "bounce" | "dropped" => "Email Bounced",
+        "spamreport" => "Email Complained",
+        "unsubscribe" | "group_unsubscribe" => "Email Unsubscribed",
+        _ => return Ok(None),
+    };
+    let email = text("email").ok_or(("email".to_string(), "is required".to_string()))?;
+    let person = text("user_id")
+        .or(text("userId"))
+        .unwrap_or_else(|| email.trim().to_ascii_lowercase());
+    let message = text("sg_message_id")
+        .or(text("smtp-id"))
+        .ok_or(("sg_message_id".to_string(), "is required".to_string()))?;
+    let mut properties = json!({"email_id": message, "provider": "sendgrid", "email": email});
+    for (from, to) in [
+        ("campaign_id", "campaign_id"),
+        ("url", "link_url"),
+        ("reason", "reason"),
+        ("type", "bounce_type"),
+    ] {
+        if let Some(v) = text(from) {
+            properties[to] = json!(v);
+        }
+    }
+    let mut value = json!({"type": "track", "event": name, "userId": person, "properties": properties,
+        "context": {"channel": "email"}});
+    if let Some(id) = text("sg_event_id") {
+        value["messageId"] = json!(id);
+    }
+    if let Some(ts) = e
+        .get("timestamp")
+        .and_then(Value::as_i64)
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+    {
+        value["timestamp"] = json!(ts.to_rfc3339());
+    }
+    if let Some(ua) = text("useragent") {
+        value["context"]["userAgent"] = json!(ua);
+    }
+    if let Some(ip) = text("ip") {
+        value["context"]["ip"] = json!(ip);
+    }
+    let machine = e
+        .get("sg_machine_open")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(Some(Mapped { value, machine }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenericBatch {
+    events: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenericEvent {
+    #[serde(rename = "type")]
+    kind: GenericKind,
+    message_id: String,
+    recipient: String,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    campaign_id: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    user_agent: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum GenericKind {
+    Sent,
+    Delivered,
+    Opened,
+    Clicked,
+    Bounced,
+    Unsubscribed,
+    Complained,
+}
+
+fn generic_event(raw: Value) -> Result<Mapped, (String, String)> {
+    let e: GenericEvent = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        match inner
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            Some(f) => (f.to_string(), "is required".to_string()),
+            None => (if path == "." { String::new() } else { path }, inner),
+        }
+    })?;
+    let name = match e.kind {
+        GenericKind::Sent => "Email Sent",
+        GenericKind::Delivered => "Email Delivered",
+        GenericKind::Opened => "Email Opened",
+        GenericKind::Clicked => "Email Clicked",
+        GenericKind::Bounced => "Email Bounced",
+        GenericKind::Unsubscribed => "Email Unsubscribed",
+        GenericKind::Complained => "Email Complained",
+    };
+    let mut properties =
+        json!({"email_id": e.message_id, "provider": "generic", "email": e.recipient});
+    if let Some(c) = e.campaign_id {
+        properties["campaign_id"] = json!(c);
+    }
+    if let Some(u) = e.url {
+        properties["link_url"] = json!(u);
+    }
+    let person = e
+        .user_id
+        .unwrap_or_else(|| e.recipient.trim().to_ascii_lowercase());
+    let mut value = json!({"type": "track", "event": name, "userId": person, "properties": properties,
+        "context": {"channel": "email"}});
+    if let Some(t) = e.timestamp {
+        value["timestamp"] = json!(t);
+    }
+    if let Some(ua) = e.user_agent {
+        value["context"]["userAgent"] = json!(ua);
+    }
+    Ok(Mapped {
+        value,
+        machine: false,
+    })
+}
+
+pub async fn webhook(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    Query(query): Query<WebhookQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, IngestError> {
+    if body.len() > state.limits.max_batch_bytes {
+        return Err(IngestError::BodyTooLarge {
+            limit: state.limits.max_batch_bytes,
+        });
+    }
+    let config = &state.limits.email;
+    let mapped: Vec<Result<Option<Mapped>, (String, String)>> = match provider.as_str() {
+        "sendgrid" => {
+            let key = config.sendgrid_verification_key.as_deref().ok_or_else(|| {
+                IngestError::NotConfigured(
+                    "sendgrid webhooks: set ingest.email.sendgrid_verification_key".into(),
+                )
+            })?;
+            let key = SendgridKey::parse(key).ok_or_else(|| {
+                IngestError::NotConfigured(
+                    "ingest.email.sendgrid_verification_key is not a base64 DER P-256 public key"
+                        .into(),
+                )
+            })?;
+            let signature = header(&headers, "x-twilio-email-event-webhook-signature")?;
+            let timestamp = header(&headers, "x-twilio-email-event-webhook-timestamp")?;
+            if !key.verify(timestamp, &body, signature) {
+                return Err(IngestError::BadSignature(
+                    "the SendGrid signature does not verify".into(),
+                ));
+            }
+            let events: Vec<Map<String, Value>> =
+                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
+                    .map_err(json_error)?;
+            events.iter().map(sendgrid_event).collect()
+        }
+        "generic" => {
+            let secret = config.webhook_secret.as_deref().ok_or_else(|| {
+                IngestError::NotConfigured(
+                    "generic email webhooks: set ingest.email.webhook_secret".into(),
+                )
+            })?;
+            if !generic_signature_valid(secret, &body, header(&headers, "x-leadstream-signature")?)
+            {
+                return Err(IngestError::BadSignature(
+                    "X-Leadstream-Signature does not verify".into(),
+                ));
+            }
+            let batch: GenericBatch =
+                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
+                    .map_err(json_error)?;
+            batch
+                .events
+                .into_iter()
+                .map(|e| generic_event(e).map(Some))
+                .collect()
+        }
+        other => {
+            return Err(IngestError::NotFound(format!(
+                "no email provider `{other}`; use sendgrid or generic"
+            )));
+        }
+    };
+    let facts = facts(&state, &headers, None, query.wk, None)?;
+
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    let mut skipped = 0;
+    for (index, m) in mapped.into_iter().enumerate() {
+        let checked = m.and_then(|m| match m {
+            None => Ok(None),
+            Some(m) => accept_value(m.value, &facts, &state.enricher)
+                .map(|r| Some((r, m.machine)))
+                .map_err(|r| {
+                    count_rejection(&r);
+                    (r.field, r.problem)
+                }),
+        });
+        match checked {
+            Ok(Some((mut record, machine))) => {
+                let scanner = state
+                    .scanners
+                    .scanner_agent(record.event.context.user_agent.as_deref());
+                if let Some(en) = record.event.enrichment.as_mut() {
+                    en.bot |= machine || scanner;
+                }
+                records.push(record);
+            }
+            Ok(None) => skipped += 1,
+            Err((field, message)) => {
+                let field = if field.is_empty() {
+                    format!("[{index}]")
+                } else {
+                    format!("[{index}].{field}")
+                };
+                rejected.push(Rejected {
+                    index,
+                    field,
+                    message,
+                });
+            }
+        }
+    }
+    let accepted = records.len();
+    append(&state, records).await?;
+    metrics::EMAIL_WEBHOOK_EVENTS
+        .with_label_values(&[provider.as_str(), "accepted"])
+        .inc_by(accepted as u64);
+    metrics::EMAIL_WEBHOOK_EVENTS
+        .with_label_values(&[provider.as_str(), "skipped"])
+        .inc_by(skipped);
+    metrics::EMAIL_WEBHOOK_EVENTS
+        .with_label_values(&[provider.as_str(), "rejected"])
+        .inc_by(rejected.len() as u64);
+    let status = if rejected.is_empty() || provider == "sendgrid" {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok((status, Json(json!({"success": rejected.is_empty(), "accepted": accepted, "skipped": skipped, "rejected": rejected})))
+        .into_response())
+}
