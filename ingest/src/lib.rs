@@ -12,6 +12,7 @@
 //! An event is acknowledged (200) only after the log says it is durable.
 
 pub mod auth;
+pub mod dedup;
 pub mod email;
 pub mod enrich;
 pub mod error;

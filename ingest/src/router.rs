@@ -13,6 +13,7 @@ use leadstream_platform::log::EventLog;
 use leadstream_platform::workspaces::Registry;
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::dedup::Deduper;
 use crate::email::{LinkSigner, ScannerDetector};
 use crate::enrich::Enricher;
 use crate::metrics;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub signer: Arc<LinkSigner>,
     pub scanners: Arc<ScannerDetector>,
     pub form_limits: Arc<FormLimits>,
+    pub dedup: Arc<Deduper>,
 }
 
 impl AppState {
@@ -47,6 +49,10 @@ impl AppState {
             )),
             scanners: Arc::new(ScannerDetector::new(&config.email)),
             form_limits: Arc::new(FormLimits::new(config.form_submissions_per_ip_per_minute)),
+            dedup: Arc::new(Deduper::new(
+                std::time::Duration::from_secs(config.dedup_window_secs),
+                config.dedup_max_ids,
+            )),
         }
     }
 }

@@ -1518,3 +1518,36 @@ mod email_webhooks {
         assert_eq!(written[1].1.event.properties["link_url"], "https://acme.io");
     }
 }
+
+#[tokio::test]
+async fn a_repeated_message_id_is_acknowledged_but_written_once() {
+    let h = harness();
+    let body = json!({"batch": [
+        {"type": "track", "userId": "u", "event": "x", "messageId": "dup-1"},
+        {"type": "track", "userId": "u", "event": "x", "messageId": "dup-1"},
+        {"type": "track", "userId": "u", "event": "y", "messageId": "other"}
+    ]})
+    .to_string();
+    let (status, resp) = h.post("/v1/batch", Some(KEY), body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    // The SDK retries the same batch (say, it timed out waiting): acknowledged again, not rewritten.
+    let (status, _) = h.post("/v1/batch", Some(KEY), body).await;
+    assert_eq!(status, StatusCode::OK);
+    // The same id in another workspace is another event.
+    let (status, _) = h.post("/v1/batch", Some(OTHER_KEY), json!({"batch": [{"type": "track", "userId": "u", "event": "x", "messageId": "dup-1"}]}).to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    let written = h.written().await;
+    let ids: Vec<(&str, &str)> = written
+        .iter()
+        .map(|(_, r)| {
+            (
+                r.workspace.as_str(),
+                r.event.message_id.as_deref().expect("id"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        vec![("acme", "dup-1"), ("acme", "other"), ("globex", "dup-1")]
+    );
+}

@@ -112,6 +112,11 @@ pub struct IngestConfig {
     pub forms: Vec<FormConfig>,
     /// Form submissions one client IP may make per minute (0: no limit).
     pub form_submissions_per_ip_per_minute: u32,
+    /// An event whose `messageId` this collector wrote within this window is acknowledged but
+    /// not written again (0: off).
+    pub dedup_window_secs: u64,
+    /// At most this many message ids are remembered (about 16 bytes each); the oldest go first.
+    pub dedup_max_ids: usize,
 }
 
 impl Default for IngestConfig {
@@ -148,6 +153,8 @@ impl Default for IngestConfig {
             sms: SmsConfig::default(),
             forms: Vec::new(),
             form_submissions_per_ip_per_minute: 10,
+            dedup_window_secs: 86_400,
+            dedup_max_ids: 10_000_000,
         }
     }
 }

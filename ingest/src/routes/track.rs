@@ -295,7 +295,21 @@ pub(crate) fn count_rejection(r: &Rejection) {
     metrics::EVENTS.with_label_values(&["rejected"]).inc();
 }
 
+/// Writes `records`, leaving out those whose `messageId` was written within the dedup window
+/// (or earlier in this same call), and returns once the log has them durably.
 pub(crate) async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<(), IngestError> {
+    let mut in_call = std::collections::HashSet::new();
+    let (records, duplicates): (Vec<LogRecord>, Vec<LogRecord>) =
+        records.into_iter().partition(|r| {
+            let id = r.event.message_id.as_deref().unwrap_or("");
+            in_call.insert((r.workspace.clone(), id.to_string()))
+                && !state.dedup.seen(&r.workspace, id)
+        });
+    if !duplicates.is_empty() {
+        metrics::EVENTS
+            .with_label_values(&["duplicate"])
+            .inc_by(duplicates.len() as u64);
+    }
     if records.is_empty() {
         return Ok(());
     }
@@ -314,6 +328,12 @@ pub(crate) async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<
         .with_label_values(&[outcome])
         .observe(started.elapsed().as_secs_f64());
     result?;
+    state.dedup.remember(records.iter().map(|r| {
+        (
+            r.workspace.as_str(),
+            r.event.message_id.as_deref().unwrap_or(""),
+        )
+    }));
     metrics::EVENTS.with_label_values(&["accepted"]).inc_by(n);
     Ok(())
 }
