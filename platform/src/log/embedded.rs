@@ -332,8 +332,37 @@ mod tests {
         let got = c.poll(100, Duration::from_millis(10)).await.expect("poll");
         assert_eq!(got.len(), 15);
         assert_eq!(got[0].offset, 5);
-        assert_eq!(got[0].key.as_deref(), Some(b"w/p2".as_slice()));
-        assert_eq!(got[14].payload, b"event-19");
+        assert_eq!(
+            got.iter().map(|d| d.offset).collect::<Vec<_>>(),
+            (5..20).collect::<Vec<_>>()
+        );
+
+        // Concurrent appends land in any order, but each append's messages stay together and in
+        // order, with their keys.
+        let all = log
+            .consumer("everything")
+            .expect("consumer")
+            .poll(100, Duration::from_millis(10))
+            .await
+            .expect("poll");
+        let seq: Vec<usize> = all
+            .iter()
+            .map(|d| {
+                let i: usize = String::from_utf8_lossy(&d.payload)
+                    .trim_start_matches("event-")
+                    .parse()
+                    .expect("n");
+                assert_eq!(d.key.as_deref(), Some(format!("w/p{}", i % 3).as_bytes()));
+                i
+            })
+            .collect();
+        for pair in seq.chunks(2) {
+            assert_eq!(pair[0] % 2, 0, "{seq:?}");
+            assert_eq!(pair[1], pair[0] + 1, "{seq:?}");
+        }
+        let mut sorted = seq.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..20).collect::<Vec<_>>());
     }
 
     #[tokio::test]
