@@ -8,10 +8,18 @@ use axum::routing::post;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18090".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:18090".into());
     let app = Router::new()
-        .route("/v1/track", post(|_body: Bytes| async { axum::Json(serde_json::json!({"success": true})) }))
-        .route("/v1/batch", post(|_body: Bytes| async { axum::Json(serde_json::json!({"success": true})) }));
+        .route(
+            "/v1/track",
+            post(|_body: Bytes| async { axum::Json(serde_json::json!({"success": true})) }),
+        )
+        .route(
+            "/v1/batch",
+            post(|_body: Bytes| async { axum::Json(serde_json::json!({"success": true})) }),
+        );
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     axum::serve(listener, app).await
 }

@@ -178,19 +178,6 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> IngestError 
     }
 }
 
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    match &state.limits.email.public_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("127.0.0.1");
-            format!("http://{host}")
-        }
-    }
-}
-
 pub async fn mint(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -255,7 +242,7 @@ pub async fn mint(
             .sign(claims(url), now)
             .ok_or_else(|| IngestError::Internal("signing failed".into()))
     };
-    let base = base_url(&state, &headers);
+    let base = crate::routes::public_base_url(state.limits.email.public_url.as_deref(), &headers);
     let open_pixel = format!("{base}/v1/o/{}.gif", sign(None)?);
     let links = request
         .links

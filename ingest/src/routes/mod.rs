@@ -8,3 +8,18 @@ pub mod pixel;
 pub mod sms;
 pub mod track;
 pub mod tracker;
+
+/// The collector's base URL as outsiders call it: the configured one, else `http://` and the
+/// request's `Host`.
+pub(crate) fn public_base_url(configured: Option<&str>, headers: &axum::http::HeaderMap) -> String {
+    match configured {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1");
+            format!("http://{host}")
+        }
+    }
+}

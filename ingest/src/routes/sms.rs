@@ -83,19 +83,6 @@ fn inbound_kind(body: &str, stop_words: &[String]) -> &'static str {
     }
 }
 
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    match &state.limits.sms.public_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("127.0.0.1");
-            format!("http://{host}")
-        }
-    }
-}
-
 fn twilio_events(
     state: &AppState,
     headers: &HeaderMap,
@@ -113,7 +100,10 @@ fn twilio_events(
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| unsigned("X-Twilio-Signature is missing"))?;
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let url = format!("{}{path_and_query}", base_url(state, headers));
+    let url = format!(
+        "{}{path_and_query}",
+        crate::routes::public_base_url(state.limits.sms.public_url.as_deref(), headers)
+    );
     if !twilio_signature_valid(token, &url, &params, signature) {
         return Err(unsigned("X-Twilio-Signature does not verify"));
     }
