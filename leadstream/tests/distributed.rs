@@ -114,3 +114,87 @@ async fn batch_to_profile_in_distributed_mode() {
 
     cleanup(&config).await;
 }
+
+#[tokio::test]
+async fn every_channel_reaches_the_topic_keyed_by_person() {
+    let mut config = common::distributed_config();
+    config.ingest.forms = vec![leadstream_platform::config::FormConfig {
+        id: "contact".into(),
+        workspace: "acme".into(),
+        thank_you_url: None,
+        honeypot_field: "website_url".into(),
+    }];
+    let running = common::start(config.clone()).await;
+    let base = format!("http://{}", running.collector);
+    let http = &running.http;
+
+    let r = http
+        .post(format!("{base}/v1/track"))
+        .basic_auth(common::WRITE_KEY, Some(""))
+        .json(&serde_json::json!({"userId": "u-track", "event": "File Downloaded", "properties": {"file_name": "a.pdf"}}))
+        .send()
+        .await
+        .expect("track");
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!(
+            "{base}/v1/p.gif?wk={}&aid=a-pixel&url=https%3A%2F%2Facme.io%2F",
+            common::WRITE_KEY
+        ))
+        .send()
+        .await
+        .expect("pixel");
+    assert_eq!(r.headers()["x-leadstream-outcome"], "accepted");
+    let r = http
+        .post(format!("{base}/v1/forms/contact"))
+        .header("accept", "application/json")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=Lead%40Acme.io&anonymous_id=a-form&company=Acme")
+        .send()
+        .await
+        .expect("form");
+    assert_eq!(r.status(), 200);
+
+    let mut reader_config = config.kafka.clone();
+    reader_config.consumer_group = common::unique("leadstream_e2e_reader");
+    let mut reader = KafkaConsumer::new(&reader_config).expect("reader");
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while seen.len() < 4 && tokio::time::Instant::now() < deadline {
+        seen.extend(
+            reader
+                .poll(100, Duration::from_millis(500))
+                .await
+                .expect("poll"),
+        );
+    }
+    let mut got: Vec<(String, String)> = seen
+        .iter()
+        .map(|d| {
+            let record = LogRecord::decode(&d.payload).expect("decodes");
+            let name = record
+                .event
+                .event
+                .clone()
+                .unwrap_or_else(|| record.event.event_type.as_str().to_string());
+            (
+                String::from_utf8(d.key.clone().expect("key")).expect("utf8"),
+                name,
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("acme/a-form".to_string(), "Form Submitted".to_string()),
+            ("acme/a-form".to_string(), "identify".to_string()),
+            ("acme/a-pixel".to_string(), "page".to_string()),
+            ("acme/u-track".to_string(), "File Downloaded".to_string()),
+        ]
+    );
+
+    running.stop().await;
+    drop(reader);
+    cleanup(&config).await;
+}
