@@ -156,16 +156,8 @@ fn check<T: DeserializeOwned + Validate>(
     // Deserializing from a borrowed map clones only what the struct reads.
     let value = Value::Object(properties.clone());
     let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        // serde reports a missing field at the parent path; put the field name into the path.
-        match inner
-            .strip_prefix("missing field `")
-            .and_then(|r| r.split('`').next())
-        {
-            Some(field) => (field.to_string(), "is required".to_string()),
-            None => (if path == "." { String::new() } else { path }, inner),
-        }
+        let r = crate::validate::rejection_from_serde(e);
+        (r.field, r.problem)
     })?;
     parsed.validate()
 }

@@ -30,22 +30,25 @@ pub fn validate_event(value: Value) -> Result<Event, Rejection> {
     if !value.is_object() {
         return Err(Rejection::new("", "must be a JSON object"));
     }
-    let event: Event = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        match inner
-            .strip_prefix("missing field `")
-            .and_then(|r| r.split('`').next())
-        {
-            Some(field) => Rejection::new(join(&path, field), "is required"),
-            None => Rejection::new(
-                if path == "." { String::new() } else { path },
-                clean(&inner),
-            ),
-        }
-    })?;
+    let event: Event = serde_path_to_error::deserialize(value).map_err(rejection_from_serde)?;
     check_event(&event)?;
     Ok(event)
+}
+
+/// Turns a failed typed deserialization into the field at fault and the problem. serde names a
+/// missing field in its message, at its parent's path: the field joins the path. The position
+/// suffix of messages from text (" at line 1 column 7") is dropped. The root is the empty path.
+pub fn rejection_from_serde<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Rejection {
+    let path = e.path().to_string();
+    let parent = if path == "." { "" } else { path.as_str() };
+    let message = e.into_inner().to_string();
+    match message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        Some(field) => Rejection::new(join(parent, field), "is required"),
+        None => Rejection::new(parent, clean(&message)),
+    }
 }
 
 /// The semantic checks on an already typed event.

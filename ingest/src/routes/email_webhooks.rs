@@ -148,15 +148,8 @@ enum GenericKind {
 
 fn generic_event(raw: Value) -> Result<Mapped, (String, String)> {
     let e: GenericEvent = serde_path_to_error::deserialize(raw).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        match inner
-            .strip_prefix("missing field `")
-            .and_then(|r| r.split('`').next())
-        {
-            Some(f) => (f.to_string(), "is required".to_string()),
-            None => (if path == "." { String::new() } else { path }, inner),
-        }
+        let r = leadstream_schemas::rejection_from_serde(e);
+        (r.field, r.problem)
     })?;
     let name = match e.kind {
         GenericKind::Sent => "Email Sent",

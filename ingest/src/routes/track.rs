@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use leadstream_platform::http::ErrorDetail;
 use leadstream_platform::log::LogMessage;
-use leadstream_schemas::{EventType, LogRecord, Rejection, validate_event};
+use leadstream_schemas::{EventType, LogRecord, Rejection, rejection_from_serde, validate_event};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -141,32 +141,17 @@ fn require_object(text: &str, what: &str) -> Result<(), IngestError> {
 
 /// Turns a serde_json error into "malformed JSON" (syntax) or "field X is wrong" (shape).
 pub(crate) fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> IngestError {
-    let path = e.path().to_string();
-    let inner = e.into_inner();
-    if !matches!(inner.classify(), serde_json::error::Category::Data) {
-        return IngestError::MalformedJson(inner.to_string());
+    if !matches!(e.inner().classify(), serde_json::error::Category::Data) {
+        return IngestError::MalformedJson(e.into_inner().to_string());
     }
-    let message = inner.to_string();
-    let message = message
-        .find(" at line ")
-        .map_or(message.as_str(), |i| &message[..i]);
-    let parent = if path == "." { "" } else { path.as_str() };
-    // serde names a missing field in its message, at the parent's path: put it in the path.
-    let (field, problem) = match message
-        .strip_prefix("missing field `")
-        .and_then(|r| r.split('`').next())
-    {
-        Some(missing) if parent.is_empty() => (missing.to_string(), "is required".to_string()),
-        Some(missing) => (format!("{parent}.{missing}"), "is required".to_string()),
-        None => (parent.to_string(), message.to_string()),
-    };
+    let r = rejection_from_serde(e);
     IngestError::InvalidField {
-        field: if field.is_empty() {
+        field: if r.field.is_empty() {
             "body".into()
         } else {
-            field
+            r.field
         },
-        problem,
+        problem: r.problem,
     }
 }
 
