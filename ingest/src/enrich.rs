@@ -31,6 +31,38 @@ pub struct RequestFacts {
     pub sent_at: Option<DateTime<Utc>>,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The last user agent classified in this request: a batch's events usually share one.
+    pub user_agents: UaMemo,
+}
+
+/// The last (user agent, parsed, bot) of a request. Cloning starts an empty memo.
+#[derive(Debug, Default)]
+pub struct UaMemo(std::sync::Mutex<Option<(String, Option<UserAgentInfo>, bool)>>);
+
+impl Clone for UaMemo {
+    fn clone(&self) -> Self {
+        UaMemo::default()
+    }
+}
+
+impl UaMemo {
+    fn get_or(
+        &self,
+        ua: &str,
+        classify: impl FnOnce() -> (Option<UserAgentInfo>, bool),
+    ) -> (Option<UserAgentInfo>, bool) {
+        let Ok(mut last) = self.0.lock() else {
+            return classify();
+        };
+        if let Some((seen, parsed, bot)) = last.as_ref()
+            && seen == ua
+        {
+            return (parsed.clone(), *bot);
+        }
+        let (parsed, bot) = classify();
+        *last = Some((ua.to_string(), parsed.clone(), bot));
+        (parsed, bot)
+    }
 }
 
 /// Batch-level `context` and `integrations`, merged into each event of a batch.
@@ -161,23 +193,32 @@ impl Enricher {
             event.context.user_agent = facts.user_agent.clone();
         }
         campaign_from_url(event);
-        let user_agent = event
-            .context
-            .user_agent
-            .as_deref()
-            .and_then(parse_user_agent);
-        let bot = user_agent
-            .as_ref()
-            .is_some_and(|ua| ua.category == "crawler")
-            || event.context.user_agent.as_deref().is_some_and(|ua| {
-                let ua = ua.to_ascii_lowercase();
-                self.bot_substrings.iter().any(|b| ua.contains(b.as_str()))
-            });
+        let (user_agent, bot) = match event.context.user_agent.as_deref() {
+            Some(ua) => facts
+                .user_agents
+                .get_or(ua, || self.classify_user_agent(ua)),
+            None => (None, false),
+        };
         event.enrichment = Some(Enrichment {
             bot,
             future_timestamp: timestamp > facts.received_at + self.future_tolerance,
             user_agent,
         });
+    }
+}
+
+impl Enricher {
+    /// The parsed user agent, and whether it is machine-made: a crawler per the parser, or one of
+    /// the configured substrings.
+    fn classify_user_agent(&self, ua: &str) -> (Option<UserAgentInfo>, bool) {
+        let parsed = parse_user_agent(ua);
+        let lower = ua.to_ascii_lowercase();
+        let bot = parsed.as_ref().is_some_and(|p| p.category == "crawler")
+            || self
+                .bot_substrings
+                .iter()
+                .any(|b| lower.contains(b.as_str()));
+        (parsed, bot)
     }
 }
 
@@ -259,6 +300,7 @@ mod tests {
             sent_at: None,
             ip: Some("203.0.113.9".parse().expect("ip")),
             user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36".into()),
+            user_agents: UaMemo::default(),
         }
     }
 
@@ -388,6 +430,26 @@ mod tests {
         );
         enricher.enrich(&mut e, &facts());
         assert!(e.enrichment.expect("enrichment").bot);
+    }
+
+    #[test]
+    fn one_request_with_mixed_user_agents_classifies_each() {
+        let enricher = Enricher::new(&IngestConfig::default());
+        let facts = facts();
+        let bots: Vec<bool> = [
+            "Mozilla/5.0 Chrome/120.0",
+            "Googlebot/2.1",
+            "Googlebot/2.1",
+            "Mozilla/5.0 Chrome/120.0",
+        ]
+        .into_iter()
+        .map(|ua| {
+            let mut e = event(json!({"type": "page", "userId": "u", "context": {"userAgent": ua}}));
+            enricher.enrich(&mut e, &facts);
+            e.enrichment.expect("enrichment").bot
+        })
+        .collect();
+        assert_eq!(bots, vec![false, true, true, false]);
     }
 
     #[test]
