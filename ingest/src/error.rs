@@ -133,6 +133,19 @@ impl IntoResponse for IngestError {
                     Some(retry_after_secs),
                 )
             }
+            IngestError::LogUnavailable(LogError::Full(reason)) => {
+                metrics::LOG_ERRORS.with_label_values(&["spool_full"]).inc();
+                tracing::warn!(%reason, "spool full, answering 503");
+                error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "spool_full",
+                    format!(
+                        "the event log is unavailable and the spool is full; retry later ({reason})"
+                    ),
+                    None,
+                    Some(30),
+                )
+            }
             IngestError::LogUnavailable(e) => {
                 metrics::LOG_ERRORS
                     .with_label_values(&["unavailable"])

@@ -339,6 +339,52 @@ async fn size_limits_answer_413_for_bodies_and_reject_oversize_events() {
 }
 
 #[tokio::test]
+async fn deeply_nested_properties_are_refused_naming_the_field() {
+    let h = harness_with(IngestConfig {
+        max_nesting_depth: 4,
+        ..IngestConfig::default()
+    });
+    // The event is level 1, properties 2, `a` 3, `b` 4: allowed; a container inside `b` is not.
+    let body = json!({"batch": [
+        {"type": "track", "userId": "u", "event": "ok", "properties": {"a": {"b": {}}}},
+        {"type": "track", "userId": "u", "event": "deep", "properties": {"a": {"b": {"c": {}}}}},
+        {"type": "track", "userId": "u", "event": "deep list", "properties": {"l": [[[1]]]}}
+    ]});
+    let (status, resp) = h.post("/v1/batch", Some(KEY), body.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert_eq!(resp["accepted"], 1, "{resp}");
+    assert_eq!(
+        resp["rejected"][0]["field"], "batch[1].properties.a.b.c",
+        "{resp}"
+    );
+    assert_eq!(
+        resp["rejected"][1]["field"], "batch[2].properties.l[0][0]",
+        "{resp}"
+    );
+    assert!(
+        resp["rejected"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("limit of 4"),
+        "{resp}"
+    );
+    let written = h.written().await;
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].1.event.event.as_deref(), Some("ok"));
+
+    let (status, resp) = h
+        .post(
+            "/v1/track",
+            Some(KEY),
+            json!({"userId": "u", "event": "x", "context": {"a": {"b": {"c": {}}}}}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert_error(&resp, "invalid_field", "context.a.b.c");
+    assert_eq!(h.written().await.len(), 1);
+}
+
+#[tokio::test]
 async fn single_event_endpoints_take_their_type_from_the_path() {
     let h = harness();
     let (status, resp) = h

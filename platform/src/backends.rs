@@ -8,6 +8,7 @@ use tokio::sync::OnceCell;
 use crate::config::{Config, Mode};
 use crate::log::embedded::EmbeddedLog;
 use crate::log::kafka::{KafkaConsumer, KafkaLog, ensure_topic};
+use crate::log::spooled::SpooledLog;
 use crate::log::{EventLog, LogConsumer, LogError};
 use crate::store::clickhouse::ClickhouseStore;
 use crate::store::embedded::EmbeddedStore;
@@ -49,10 +50,27 @@ impl Backends {
         match self.config.mode {
             Mode::Embedded => Ok(Arc::new(self.embedded().await?.clone())),
             Mode::Distributed => {
+                let spool = &self.config.ingest.spool;
                 if self.config.kafka.create_topics {
-                    ensure_topic(&self.config.kafka, &self.config.kafka.events_topic).await?;
+                    let created =
+                        ensure_topic(&self.config.kafka, &self.config.kafka.events_topic).await;
+                    match created {
+                        // With a spool the collector can start during a broker outage.
+                        Err(e) if spool.enabled => {
+                            tracing::warn!(error = %e, "cannot reach the broker at start; events will be spooled");
+                        }
+                        other => other?,
+                    }
                 }
-                Ok(Arc::new(KafkaLog::new(&self.config.kafka)?))
+                let kafka = KafkaLog::new(&self.config.kafka)?;
+                if !spool.enabled {
+                    return Ok(Arc::new(kafka));
+                }
+                let dir = spool
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| self.config.data_dir.join("spool"));
+                Ok(Arc::new(SpooledLog::open(kafka, &dir, spool)?))
             }
         }
     }

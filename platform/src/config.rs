@@ -117,6 +117,38 @@ pub struct IngestConfig {
     pub dedup_window_secs: u64,
     /// At most this many message ids are remembered (about 16 bytes each); the oldest go first.
     pub dedup_max_ids: usize,
+    /// The deepest nesting of objects and arrays an event may have (`{"a":{"b":1}}` is 2 deep).
+    pub max_nesting_depth: usize,
+    /// Distributed mode: where accepted events wait while the broker is unreachable.
+    pub spool: SpoolConfig,
+}
+
+/// The collector's on-disk spool for broker outages (distributed mode only; the embedded log is
+/// already local disk).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    pub enabled: bool,
+    /// Default: `<data_dir>/spool`. One collector process per directory.
+    pub dir: Option<PathBuf>,
+    /// Keys and payloads the spool may hold; when full the collector answers 503.
+    pub max_bytes: u64,
+    /// How long a request waits for the broker before its events are spooled instead.
+    pub after_ms: u64,
+    /// How many spooled messages one replay step sends.
+    pub replay_batch: usize,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            enabled: true,
+            dir: None,
+            max_bytes: 1 << 30,
+            after_ms: 3_000,
+            replay_batch: 1_000,
+        }
+    }
 }
 
 impl Default for IngestConfig {
@@ -155,6 +187,8 @@ impl Default for IngestConfig {
             form_submissions_per_ip_per_minute: 10,
             dedup_window_secs: 86_400,
             dedup_max_ids: 10_000_000,
+            max_nesting_depth: 32,
+            spool: SpoolConfig::default(),
         }
     }
 }

@@ -29,3 +29,115 @@ pub async fn drop_database(config: &ClickhouseConfig) {
         .execute()
         .await;
 }
+
+/// A broker of a test's own: a tansu process (memory storage) reached through a loopback TCP
+/// link the test can cut and restore, to play a network outage against a real broker. The broker
+/// advertises the link's address, so every client connection goes through it.
+pub struct OwnBroker {
+    /// The address clients use (the link).
+    pub addr: std::net::SocketAddr,
+    link: Link,
+    child: tokio::process::Child,
+}
+
+#[derive(Clone)]
+struct Link {
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn tansu_binary() -> std::path::PathBuf {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let installed = std::path::Path::new(&home).join(".cargo/bin/tansu");
+    if installed.exists() {
+        installed
+    } else {
+        "tansu".into()
+    }
+}
+
+impl OwnBroker {
+    /// Starts tansu on a free port behind a link on another, and waits until it answers.
+    pub async fn start() -> OwnBroker {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind link");
+        let addr = listener.local_addr().expect("link addr");
+        let broker_port = free_port();
+        let child = tokio::process::Command::new(tansu_binary())
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{broker_port}"),
+                "--advertised-listener-url",
+                &format!("tcp://{addr}"),
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("tansu starts (scripts/services.sh installs it)");
+        let target = std::net::SocketAddr::from(([127, 0, 0, 1], broker_port));
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(target).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let link = Link {
+            up: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            connections: Default::default(),
+        };
+        let accept = link.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !accept.up.load(std::sync::atomic::Ordering::Acquire) {
+                    continue; // dropped: the connection is refused
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                accept
+                    .connections
+                    .lock()
+                    .expect("lock")
+                    .push(task.abort_handle());
+            }
+        });
+        OwnBroker { addr, link, child }
+    }
+
+    /// Cuts every connection and refuses new ones, as a network partition would.
+    pub fn cut(&self) {
+        self.link
+            .up
+            .store(false, std::sync::atomic::Ordering::Release);
+        for c in self.link.connections.lock().expect("lock").drain(..) {
+            c.abort();
+        }
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.link
+            .up
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Stops the broker process.
+    pub async fn stop(mut self) {
+        self.cut();
+        let _ = self.child.kill().await;
+    }
+}

@@ -21,4 +21,4 @@ pub use event::{
 pub use kinds::EventKind;
 pub use profile::{LifecycleStage, Profile};
 pub use record::{LogRecord, SCHEMA_VERSION};
-pub use validate::{Rejection, rejection_from_serde, validate_event};
+pub use validate::{Rejection, check_depth, rejection_from_serde, validate_event};

@@ -35,6 +35,46 @@ pub fn validate_event(value: Value) -> Result<Event, Rejection> {
     Ok(event)
 }
 
+/// Refuses an event whose objects and arrays nest deeper than `max` (the event object itself is
+/// depth 1), naming the first field that does.
+pub fn check_depth(value: &Value, max: usize) -> Result<(), Rejection> {
+    fn deepest(value: &Value, depth: usize, max: usize) -> Option<Vec<String>> {
+        let children: Box<dyn Iterator<Item = (String, &Value)>> = match value {
+            Value::Object(map) => Box::new(map.iter().map(|(k, v)| (k.clone(), v))),
+            Value::Array(items) => {
+                Box::new(items.iter().enumerate().map(|(i, v)| (format!("[{i}]"), v)))
+            }
+            _ => return None,
+        };
+        if depth > max {
+            return Some(Vec::new());
+        }
+        for (name, child) in children {
+            if let Some(mut path) = deepest(child, depth + 1, max) {
+                path.push(name);
+                return Some(path);
+            }
+        }
+        None
+    }
+    match deepest(value, 1, max) {
+        None => Ok(()),
+        Some(reversed) => {
+            let mut field = String::new();
+            for segment in reversed.iter().rev() {
+                if !field.is_empty() && !segment.starts_with('[') {
+                    field.push('.');
+                }
+                field.push_str(segment);
+            }
+            Err(Rejection::new(
+                field,
+                format!("nests objects and arrays deeper than the limit of {max} levels"),
+            ))
+        }
+    }
+}
+
 /// Turns a failed typed deserialization into the field at fault and the problem. serde names a
 /// missing field in its message, at its parent's path: the field joins the path. The position
 /// suffix of messages from text (" at line 1 column 7") is dropped. The root is the empty path.
@@ -100,6 +140,19 @@ fn clean(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_at_the_field() {
+        let ok = serde_json::json!({"properties": {"a": {"b": [1, 2]}}});
+        assert!(super::check_depth(&ok, 4).is_ok());
+        let err = super::check_depth(&ok, 3).expect_err("too deep");
+        assert_eq!(err.field, "properties.a.b");
+        let arr = serde_json::json!({"properties": {"list": [[{"x": 1}]]}});
+        let err = super::check_depth(&arr, 3).expect_err("too deep");
+        assert_eq!(err.field, "properties.list[0]");
+        assert!(err.problem.contains("limit of 3"), "{}", err.problem);
+        assert!(super::check_depth(&serde_json::json!({"a": 1}), 1).is_ok());
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -17,7 +17,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use leadstream_platform::http::ErrorDetail;
 use leadstream_platform::log::LogMessage;
-use leadstream_schemas::{EventType, LogRecord, Rejection, rejection_from_serde, validate_event};
+use leadstream_schemas::{
+    EventType, LogRecord, Rejection, check_depth, rejection_from_serde, validate_event,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -218,23 +220,27 @@ pub(crate) fn facts_for_workspace(
     }
 }
 
-/// Checks one raw event; `Err` names the field relative to the event.
-fn check_one(
-    raw: &str,
-    limit: usize,
-    defaults: BatchDefaults<'_>,
-    forced_type: Option<EventType>,
-    facts: &RequestFacts,
-    enricher: &Enricher,
-) -> Result<LogRecord, Rejection> {
+/// One raw event of a batch: its size, then the JSON.
+fn parse_one(raw: &str, limit: usize) -> Result<Value, Rejection> {
     if raw.len() > limit {
         return Err(Rejection::new(
             "",
             format!("event is {} bytes, over the limit of {limit}", raw.len()),
         ));
     }
-    let mut value: Value =
-        serde_json::from_str(raw).map_err(|e| Rejection::new("", e.to_string()))?;
+    serde_json::from_str(raw).map_err(|e| Rejection::new("", e.to_string()))
+}
+
+/// Checks one event; `Err` names the field relative to the event.
+fn check_one(
+    mut value: Value,
+    max_depth: usize,
+    defaults: BatchDefaults<'_>,
+    forced_type: Option<EventType>,
+    facts: &RequestFacts,
+    enricher: &Enricher,
+) -> Result<LogRecord, Rejection> {
+    check_depth(&value, max_depth)?;
     merge_batch_defaults(&mut value, defaults);
     if let (Some(t), Some(obj)) = (forced_type, value.as_object_mut()) {
         obj.insert("type".into(), Value::String(t.as_str().into()));
@@ -347,17 +353,20 @@ pub async fn batch(
     let mut records = Vec::with_capacity(batch.len());
     let mut rejected = Vec::new();
     for (index, raw) in batch.iter().enumerate() {
-        match check_one(
-            raw.get(),
-            state.limits.max_event_bytes,
-            BatchDefaults {
-                context: envelope.context.as_ref(),
-                integrations: envelope.integrations.as_ref(),
-            },
-            None,
-            &facts,
-            &state.enricher,
-        ) {
+        let checked = parse_one(raw.get(), state.limits.max_event_bytes).and_then(|value| {
+            check_one(
+                value,
+                state.limits.max_nesting_depth,
+                BatchDefaults {
+                    context: envelope.context.as_ref(),
+                    integrations: envelope.integrations.as_ref(),
+                },
+                None,
+                &facts,
+                &state.enricher,
+            )
+        });
+        match checked {
             Ok(record) => records.push(record),
             Err(r) => {
                 count_rejection(&r);
@@ -441,8 +450,8 @@ pub async fn single(
     let sent_at = parse_sent_at(obj.get("sentAt"), "sentAt")?;
     let facts = facts(&state, &headers, peer, key, sent_at)?;
     let record = check_one(
-        &text,
-        usize::MAX,
+        value,
+        state.limits.max_nesting_depth,
         BatchDefaults::default(),
         Some(event_type),
         &facts,

@@ -90,14 +90,75 @@ impl EmbeddedLog {
         })
     }
 
+    /// The next offset to write: after the last message, and never behind a cursor (a trimmed log
+    /// may hold no message at all).
     fn read_head(db: &Database) -> Result<u64, LogError> {
         let txn = db.begin_read().map_err(unavailable)?;
         let table = txn.open_table(EVENTS).map_err(unavailable)?;
-        Ok(table
+        let after_last = table
             .last()
             .map_err(unavailable)?
             .map(|(k, _)| k.value() + 1)
-            .unwrap_or(0))
+            .unwrap_or(0);
+        let cursors = txn.open_table(CURSORS).map_err(unavailable)?;
+        let mut head = after_last;
+        for entry in cursors.iter().map_err(unavailable)? {
+            let (_, v) = entry.map_err(unavailable)?;
+            head = head.max(v.value());
+        }
+        Ok(head)
+    }
+
+    /// Deletes every message before `group`'s committed cursor (the spool forgets what it has
+    /// replayed). Returns how many messages were deleted.
+    pub async fn trim_committed(&self, group: &str) -> Result<u64, LogError> {
+        let (db, group) = (self.db.clone(), group.to_string());
+        tokio::task::spawn_blocking(move || -> Result<u64, LogError> {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let mut deleted = 0;
+            {
+                let cursors = txn.open_table(CURSORS).map_err(unavailable)?;
+                let before = cursors
+                    .get(group.as_str())
+                    .map_err(unavailable)?
+                    .map(|v| v.value())
+                    .unwrap_or(0);
+                let mut events = txn.open_table(EVENTS).map_err(unavailable)?;
+                let mut keys = txn.open_table(KEYS).map_err(unavailable)?;
+                events
+                    .retain_in(..before, |_, _| {
+                        deleted += 1;
+                        false
+                    })
+                    .map_err(unavailable)?;
+                keys.retain_in(..before, |_, _| false)
+                    .map_err(unavailable)?;
+            }
+            txn.commit().map_err(unavailable)?;
+            Ok(deleted)
+        })
+        .await
+        .map_err(|_| LogError::Closed)?
+    }
+
+    /// How many messages, and how many bytes of keys and payloads, lie at or after `group`'s
+    /// committed cursor.
+    pub fn backlog(&self, group: &str) -> Result<(u64, u64), LogError> {
+        let from = self.committed(group)?;
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let events = txn.open_table(EVENTS).map_err(unavailable)?;
+        let keys = txn.open_table(KEYS).map_err(unavailable)?;
+        let (mut messages, mut bytes) = (0u64, 0u64);
+        for entry in events.range(from..).map_err(unavailable)? {
+            let (k, v) = entry.map_err(unavailable)?;
+            let key_len = keys
+                .get(k.value())
+                .map_err(unavailable)?
+                .map_or(0, |k| k.value().len());
+            messages += 1;
+            bytes += (v.value().len() + key_len) as u64;
+        }
+        Ok((messages, bytes))
     }
 
     /// The next offset to be written (= number of messages ever appended).
@@ -363,6 +424,29 @@ mod tests {
         let mut sorted = seq.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..20).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn trimming_forgets_what_a_group_committed_and_offsets_keep_growing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let log = EmbeddedLog::open(dir.path()).expect("open");
+            log.append((0..4).map(msg).collect()).await.expect("append");
+            let mut c = log.consumer("replay").expect("consumer");
+            let got = c.poll(10, Duration::from_millis(10)).await.expect("poll");
+            c.commit(&got).await.expect("commit");
+            assert_eq!(log.trim_committed("replay").await.expect("trim"), 4);
+            assert_eq!(log.backlog("replay").expect("backlog"), (0, 0));
+        }
+        // Empty after the trim, the log still continues after the cursor, not from 0.
+        let log = EmbeddedLog::open(dir.path()).expect("reopen");
+        assert_eq!(log.head(), 4);
+        log.append(vec![msg(4)]).await.expect("append");
+        assert_eq!(log.backlog("replay").expect("backlog"), (1, 7 + 4));
+        let mut c = log.consumer("replay").expect("consumer");
+        let got = c.poll(10, Duration::from_millis(10)).await.expect("poll");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].offset, 4);
     }
 
     #[tokio::test]

@@ -67,11 +67,18 @@ impl KafkaLog {
     }
 }
 
-#[async_trait]
-impl EventLog for KafkaLog {
-    async fn append(&self, messages: Vec<LogMessage>) -> Result<(), LogError> {
+impl KafkaLog {
+    /// Sends `messages` and waits until the broker confirms every one, or until `deadline` passes
+    /// (then `Unavailable`; what is still queued may be delivered later, which the spool's replay
+    /// and the messageId make harmless). The caller keeps the messages, to spool them on failure.
+    pub async fn append_within(
+        &self,
+        messages: &[LogMessage],
+        deadline: Option<Duration>,
+    ) -> Result<(), LogError> {
+        let started = tokio::time::Instant::now();
         let mut pending = Vec::with_capacity(messages.len());
-        for m in &messages {
+        for m in messages {
             let mut record = FutureRecord::to(&self.topic)
                 .key(m.key.as_bytes())
                 .payload(m.payload.as_slice());
@@ -84,7 +91,9 @@ impl EventLog for KafkaLog {
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         // The local queue is full: wait for deliveries to drain it, then retry.
-                        if backoff > Duration::from_secs(2) {
+                        if backoff > Duration::from_secs(2)
+                            || deadline.is_some_and(|d| started.elapsed() + backoff > d)
+                        {
                             return Err(LogError::Unavailable("producer queue full".into()));
                         }
                         record = back;
@@ -95,14 +104,34 @@ impl EventLog for KafkaLog {
                 }
             }
         }
-        for result in join_all(pending).await {
-            match result {
-                Ok(Ok(_delivery)) => {}
-                Ok(Err((e, _msg))) => return Err(classify(&e)),
-                Err(_canceled) => return Err(LogError::Closed),
+        let confirmed = async {
+            for result in join_all(pending).await {
+                match result {
+                    Ok(Ok(_delivery)) => {}
+                    Ok(Err((e, _msg))) => return Err(classify(&e)),
+                    Err(_canceled) => return Err(LogError::Closed),
+                }
             }
+            Ok(())
+        };
+        match deadline {
+            None => confirmed.await,
+            Some(d) => tokio::time::timeout(d.saturating_sub(started.elapsed()), confirmed)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(LogError::Unavailable(format!(
+                        "the broker did not confirm within {} ms",
+                        d.as_millis()
+                    )))
+                }),
         }
-        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventLog for KafkaLog {
+    async fn append(&self, messages: Vec<LogMessage>) -> Result<(), LogError> {
+        self.append_within(&messages, None).await
     }
 
     async fn check(&self) -> Result<(), LogError> {

@@ -14,6 +14,7 @@
 
 pub mod embedded;
 pub mod kafka;
+pub mod spooled;
 
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ pub enum LogError {
     /// The message can never be written (too large, invalid topic): drop it with a reason.
     #[error("log refused the message: {0}")]
     Rejected(String),
+    /// The broker is unreachable and the spool has no room left; retry later (HTTP 503).
+    #[error("log full: {0}")]
+    Full(String),
     /// The log is shutting down.
     #[error("log is closed")]
     Closed,
@@ -51,7 +55,7 @@ pub enum LogError {
 
 impl LogError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, LogError::Unavailable(_))
+        matches!(self, LogError::Unavailable(_) | LogError::Full(_))
     }
 }
 
@@ -64,6 +68,10 @@ pub trait EventLog: Send + Sync + 'static {
     async fn check(&self) -> Result<(), LogError>;
     /// Waits for everything in flight, up to `timeout` (shutdown).
     async fn flush(&self, timeout: Duration) -> Result<(), LogError>;
+    /// The outage spool, for logs that have one (`/ready`, operators).
+    fn spool(&self) -> Option<spooled::SpoolStatus> {
+        None
+    }
 }
 
 /// The consuming side.
