@@ -115,6 +115,8 @@ async fn batch_to_profile_in_distributed_mode() {
     cleanup(&config).await;
 }
 
+/// Every collector channel (tracking API, pixel, forms, email links, email and SMS webhooks, the
+/// tracker's beacon) through the distributed collector, read back from the topic with its key.
 #[tokio::test]
 async fn every_channel_reaches_the_topic_keyed_by_person() {
     let mut config = common::distributed_config();
@@ -124,9 +126,113 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
         thank_you_url: None,
         honeypot_field: "website_url".into(),
     }];
+    config.ingest.email.signing_keys = vec![leadstream_platform::config::SigningKey {
+        id: "k1".into(),
+        secret: "e2e-link-signing-secret-0123456789abcdef".into(),
+    }];
+    config.ingest.email.min_click_delay_secs = 0;
+    config.ingest.email.webhook_secret = Some("e2e-email-webhook-secret".into());
+    config.ingest.sms.generic_secret = Some("e2e-sms-webhook-secret".into());
     let running = common::start(config.clone()).await;
     let base = format!("http://{}", running.collector);
     let http = &running.http;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    const BROWSER: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+
+    // Email: mint a message's links, then open and click them.
+    let minted: serde_json::Value = http
+        .post(format!("{base}/v1/email/links"))
+        .bearer_auth(common::TOKEN)
+        .json(&leadstream_ingest::routes::email::mint_body(
+            "msg-1",
+            "u-email",
+            Some("spring"),
+            &["https://acme.io/offer"],
+        ))
+        .send()
+        .await
+        .expect("mint")
+        .json()
+        .await
+        .expect("json");
+    let r = no_redirects
+        .get(minted["open_pixel"].as_str().expect("pixel url"))
+        .header("user-agent", BROWSER)
+        .send()
+        .await
+        .expect("open");
+    assert_eq!(r.headers()["x-leadstream-outcome"], "accepted", "{minted}");
+    let r = no_redirects
+        .get(minted["links"][0]["tracked_url"].as_str().expect("link"))
+        .header("user-agent", BROWSER)
+        .send()
+        .await
+        .expect("click");
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "https://acme.io/offer");
+
+    // Provider webhooks, signed.
+    let email_hook = serde_json::json!({"events": [
+        {"type": "delivered", "message_id": "msg-2", "recipient": "Hook@Acme.io", "campaign_id": "c1"}
+    ]})
+    .to_string();
+    let r = http
+        .post(format!(
+            "{base}/v1/webhooks/email/generic?wk={}",
+            common::WRITE_KEY
+        ))
+        .header(
+            "x-leadstream-signature",
+            leadstream_ingest::signatures::generic_signature(
+                "e2e-email-webhook-secret",
+                email_hook.as_bytes(),
+            ),
+        )
+        .body(email_hook)
+        .send()
+        .await
+        .expect("email webhook");
+    assert_eq!(r.status(), 200);
+    let sms_hook = serde_json::json!({"events": [
+        {"type": "received", "message_id": "s1", "to": "ACME", "from": "+15550001111", "body": "STOP"}
+    ]})
+    .to_string();
+    let r = http
+        .post(format!(
+            "{base}/v1/webhooks/sms/generic?wk={}",
+            common::WRITE_KEY
+        ))
+        .header("content-type", "application/json")
+        .header(
+            "x-leadstream-signature",
+            leadstream_ingest::signatures::generic_signature(
+                "e2e-sms-webhook-secret",
+                sms_hook.as_bytes(),
+            ),
+        )
+        .body(sms_hook)
+        .send()
+        .await
+        .expect("sms webhook");
+    assert_eq!(r.status(), 200);
+
+    // What the JavaScript tracker sends: a text/plain beacon with the write key in the body.
+    let beacon = serde_json::json!({"writeKey": common::WRITE_KEY, "batch": [
+        {"type": "page", "anonymousId": "a-js", "properties": {"url": "https://acme.io/"}},
+        {"type": "track", "anonymousId": "a-js", "event": "File Downloaded", "properties": {"file_name": "b.pdf"}}
+    ]})
+    .to_string();
+    let r = http
+        .post(format!("{base}/v1/batch"))
+        .header("content-type", "text/plain")
+        .body(beacon)
+        .send()
+        .await
+        .expect("beacon");
+    assert_eq!(r.status(), 200);
 
     let r = http
         .post(format!("{base}/v1/track"))
@@ -160,7 +266,7 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
     let mut reader = KafkaConsumer::new(&reader_config).expect("reader");
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while seen.len() < 4 && tokio::time::Instant::now() < deadline {
+    while seen.len() < 10 && tokio::time::Instant::now() < deadline {
         seen.extend(
             reader
                 .poll(100, Duration::from_millis(500))
@@ -186,12 +292,20 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
     got.sort();
     assert_eq!(
         got,
-        vec![
-            ("acme/a-form".to_string(), "Form Submitted".to_string()),
-            ("acme/a-form".to_string(), "identify".to_string()),
-            ("acme/a-pixel".to_string(), "page".to_string()),
-            ("acme/u-track".to_string(), "File Downloaded".to_string()),
+        [
+            ("acme/a-form", "Form Submitted"),
+            ("acme/a-form", "identify"),
+            ("acme/a-js", "File Downloaded"),
+            ("acme/a-js", "page"),
+            ("acme/a-pixel", "page"),
+            ("acme/hook@acme.io", "Email Delivered"),
+            ("acme/sms:+15550001111", "SMS Opted Out"),
+            ("acme/u-email", "Email Clicked"),
+            ("acme/u-email", "Email Opened"),
+            ("acme/u-track", "File Downloaded"),
         ]
+        .map(|(k, n)| (k.to_string(), n.to_string()))
+        .to_vec()
     );
 
     running.stop().await;
