@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# The collector's load test: single-event POST /v1/track under wrk, against the embedded default
-# and against the real broker (distributed mode, tansu on loopback), each beside the baseline of a
-# trivial axum endpoint answering the same requests under the same load. Loopback only; every run
-# is bounded by wrk's duration. Prints a Markdown table for benches/RESULTS.md.
+# The collector's load test, each figure beside its baseline from the same run:
+#  - single-event POST /v1/track under wrk, against a trivial axum endpoint answering the same
+#    requests under the same load (at each of $CONNECTIONS);
+#  - POST /v1/batch with 100-event batches under wrk, against the log alone written the same way
+#    (`log-baseline`: a bare rdkafka producer with the collector's producer settings, or the
+#    embedded log directly).
+# Embedded: the all-in-one `leadstream serve` (scorer included, as a newcomer runs it).
+# Distributed: the collector on its own (`leadstream-ingest`) into tansu on loopback.
+# Loopback only; every wrk run is bounded by $DURATION, every baseline by an event count.
+# Prints Markdown tables for benches/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10s}
-CONNECTIONS=${CONNECTIONS:-32}
+CONNECTIONS=${CONNECTIONS:-"32 256"}
+BATCH_CONNECTIONS=${BATCH_CONNECTIONS:-8}
+BASELINE_EVENTS=${BASELINE_EVENTS:-200000}
 THREADS=${THREADS:-2}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -q -p leadstream -p leadstream-benches --bin leadstream --bin baseline-server
+cargo build --release -q -p leadstream -p leadstream-ingest -p leadstream-benches \
+  --bin leadstream --bin leadstream-ingest --bin baseline-server --bin log-baseline
 BIN=${CARGO_TARGET_DIR:-target}/release
 export AUTH="Basic $(printf 'wk_quickstart_demo:' | base64)"
 WORK=$(mktemp -d)
@@ -18,17 +27,25 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
-rps() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s benches/load/track.lua "http://127.0.0.1:$1" | awk '/Requests\/sec/ {print $2}'; }
+wrk_rps() { # port script connections
+  wrk -t"$THREADS" -c"$3" -d"$DURATION" -s "benches/load/$2" "http://127.0.0.1:$1" | awk '/Requests\/sec/ {print $2}'
+}
+stop_last() { kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
+times100() { awk -v a="$1" 'BEGIN { printf "%.0f", 100 * a }'; }
+baseline_eps() { "$BIN/log-baseline" "$@" | awk -F= '/events_per_second/ {print $2}'; }
 
 "$BIN/baseline-server" 127.0.0.1:18090 & PIDS+=($!)
 wait_port 18090
+SINGLE_ROWS=()
+BATCH_ROWS=()
 
+# --- embedded -------------------------------------------------------------------------------
 cat > "$WORK/embedded.toml" <<TOML
 mode = "embedded"
 data_dir = "$WORK/embedded"
 [ingest]
 listen = "127.0.0.1:18080"
-dedup_window_secs = 86400
 [query]
 listen = "127.0.0.1:18081"
 [[workspaces]]
@@ -37,37 +54,52 @@ write_keys = ["wk_quickstart_demo"]
 TOML
 RUST_LOG=warn "$BIN/leadstream" serve --config "$WORK/embedded.toml" >/dev/null & PIDS+=($!)
 wait_port 18080
-base1=$(rps 18090); emb=$(rps 18080)
-kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
+for c in $CONNECTIONS; do
+  base=$(wrk_rps 18090 track.lua "$c"); got=$(wrk_rps 18080 track.lua "$c")
+  SINGLE_ROWS+=("| embedded (all-in-one, fsynced) | $c | $got | $base | $(pct "$got" "$base") |")
+done
+got=$(times100 "$(wrk_rps 18080 batch.lua "$BATCH_CONNECTIONS")")
+stop_last
+base=$(baseline_eps embedded "$WORK/baseline-log" "$BASELINE_EVENTS" 100 "$BATCH_CONNECTIONS")
+BATCH_ROWS+=("| embedded (all-in-one, fsynced) | $BATCH_CONNECTIONS | $got | $base (redb log alone) | $(pct "$got" "$base") |")
 
+# --- distributed ----------------------------------------------------------------------------
 bash scripts/services.sh >/dev/null
 TOPIC="bench_$RANDOM$RANDOM"
 cat > "$WORK/distributed.toml" <<TOML
 mode = "distributed"
+data_dir = "$WORK/distributed"
 [ingest]
 listen = "127.0.0.1:18082"
-[query]
-listen = "127.0.0.1:18083"
 [kafka]
 brokers = "127.0.0.1:9092"
 events_topic = "$TOPIC"
-consumer_group = "$TOPIC-scorer"
 partitions = 6
-[clickhouse]
-database = "$TOPIC"
 [[workspaces]]
 name = "bench"
 write_keys = ["wk_quickstart_demo"]
 TOML
-RUST_LOG=warn "$BIN/leadstream" serve --config "$WORK/distributed.toml" >/dev/null & PIDS+=($!)
+RUST_LOG=warn "$BIN/leadstream-ingest" --config "$WORK/distributed.toml" >/dev/null & PIDS+=($!)
 wait_port 18082
-base2=$(rps 18090); dist=$(rps 18082)
-curl -s "http://127.0.0.1:8123/?query=DROP%20DATABASE%20IF%20EXISTS%20$TOPIC" -X POST >/dev/null || true
+for c in $CONNECTIONS; do
+  base=$(wrk_rps 18090 track.lua "$c"); got=$(wrk_rps 18082 track.lua "$c")
+  SINGLE_ROWS+=("| distributed (collector, acks=all to tansu) | $c | $got | $base | $(pct "$got" "$base") |")
+done
+got=$(times100 "$(wrk_rps 18082 batch.lua "$BATCH_CONNECTIONS")")
+stop_last
+base=$(baseline_eps kafka 127.0.0.1:9092 "$TOPIC" "$BASELINE_EVENTS" 100 "$BATCH_CONNECTIONS")
+BATCH_ROWS+=("| distributed (collector, acks=all to tansu) | $BATCH_CONNECTIONS | $got | $base (bare rdkafka producer) | $(pct "$got" "$base") |")
 
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
-echo "| target | requests/s | baseline (trivial axum) requests/s | ratio |"
-echo "|---|---|---|---|"
-echo "| embedded: POST /v1/track, fsynced | $emb | $base1 | $(pct "$emb" "$base1") |"
-echo "| distributed: POST /v1/track, acks=all to tansu | $dist | $base2 | $(pct "$dist" "$base2") |"
+echo "Single-event POST /v1/track (goal: 60 % of the trivial endpoint)"
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, release build, $(nproc) cores, loopback."
+echo "| target | connections | requests/s | baseline (trivial axum) requests/s | ratio |"
+echo "|---|---|---|---|---|"
+printf '%s\n' "${SINGLE_ROWS[@]}"
+echo
+echo "POST /v1/batch, 100 events per request (goal: 50 % of the log alone)"
+echo
+echo "| target | connections / writers | events/s | baseline events/s | ratio |"
+echo "|---|---|---|---|---|"
+printf '%s\n' "${BATCH_ROWS[@]}"
+echo
+echo "wrk -t$THREADS -d$DURATION, release build, $(nproc) cores, loopback, $(date -u +%F)."

@@ -31,38 +31,6 @@ pub struct RequestFacts {
     pub sent_at: Option<DateTime<Utc>>,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
-    /// The last user agent classified in this request: a batch's events usually share one.
-    pub user_agents: UaMemo,
-}
-
-/// The last (user agent, parsed, bot) of a request. Cloning starts an empty memo.
-#[derive(Debug, Default)]
-pub struct UaMemo(std::sync::Mutex<Option<(String, Option<UserAgentInfo>, bool)>>);
-
-impl Clone for UaMemo {
-    fn clone(&self) -> Self {
-        UaMemo::default()
-    }
-}
-
-impl UaMemo {
-    fn get_or(
-        &self,
-        ua: &str,
-        classify: impl FnOnce() -> (Option<UserAgentInfo>, bool),
-    ) -> (Option<UserAgentInfo>, bool) {
-        let Ok(mut last) = self.0.lock() else {
-            return classify();
-        };
-        if let Some((seen, parsed, bot)) = last.as_ref()
-            && seen == ua
-        {
-            return (parsed.clone(), *bot);
-        }
-        let (parsed, bot) = classify();
-        *last = Some((ua.to_string(), parsed.clone(), bot));
-        (parsed, bot)
-    }
 }
 
 /// Batch-level `context` and `integrations`, merged into each event of a batch.
@@ -108,7 +76,13 @@ pub struct Enricher {
     anonymize_ip: bool,
     future_tolerance: chrono::Duration,
     bot_substrings: Vec<String>,
+    /// Classified user agents: traffic repeats a few thousand distinct strings, and a parse costs
+    /// microseconds.
+    user_agents: quick_cache::sync::Cache<String, (Option<UserAgentInfo>, bool)>,
 }
+
+/// How many distinct user agents the enricher remembers.
+const USER_AGENT_CACHE: usize = 10_000;
 
 impl Enricher {
     pub fn new(config: &IngestConfig) -> Enricher {
@@ -123,6 +97,7 @@ impl Enricher {
                 .iter()
                 .map(|b| b.to_ascii_lowercase())
                 .collect(),
+            user_agents: quick_cache::sync::Cache::new(USER_AGENT_CACHE),
         }
     }
 
@@ -194,9 +169,14 @@ impl Enricher {
         }
         campaign_from_url(event);
         let (user_agent, bot) = match event.context.user_agent.as_deref() {
-            Some(ua) => facts
-                .user_agents
-                .get_or(ua, || self.classify_user_agent(ua)),
+            Some(ua) => match self.user_agents.get(ua) {
+                Some(known) => known,
+                None => {
+                    let classified = self.classify_user_agent(ua);
+                    self.user_agents.insert(ua.to_string(), classified.clone());
+                    classified
+                }
+            },
             None => (None, false),
         };
         event.enrichment = Some(Enrichment {
@@ -300,7 +280,6 @@ mod tests {
             sent_at: None,
             ip: Some("203.0.113.9".parse().expect("ip")),
             user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36".into()),
-            user_agents: UaMemo::default(),
         }
     }
 

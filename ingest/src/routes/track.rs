@@ -216,7 +216,6 @@ pub(crate) fn facts_for_workspace(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
-        user_agents: Default::default(),
     }
 }
 

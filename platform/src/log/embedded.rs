@@ -34,7 +34,7 @@ struct AppendRequest {
 /// The writer thread; dropping the last handle closes its queue and waits for it, so that the
 /// database file is released when the log is.
 struct Writer {
-    queue: Option<std::sync::mpsc::SyncSender<AppendRequest>>,
+    queue: Option<tokio::sync::mpsc::Sender<AppendRequest>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -72,7 +72,8 @@ impl EmbeddedLog {
         }
         let next = Self::read_head(&db)?;
         let (head_tx, head) = watch::channel(next);
-        let (queue, requests) = std::sync::mpsc::sync_channel::<AppendRequest>(1024);
+        // Bounded: appends wait (asynchronously) while the writer is 1024 requests behind.
+        let (queue, requests) = tokio::sync::mpsc::channel::<AppendRequest>(1024);
         let writer_db = db.clone();
         let thread = std::thread::Builder::new()
             .name("embedded-log-writer".into())
@@ -201,11 +202,11 @@ impl EmbeddedLog {
 
 fn writer_loop(
     db: Arc<Database>,
-    requests: std::sync::mpsc::Receiver<AppendRequest>,
+    mut requests: tokio::sync::mpsc::Receiver<AppendRequest>,
     head: watch::Sender<u64>,
     mut next: u64,
 ) {
-    while let Ok(first) = requests.recv() {
+    while let Some(first) = requests.blocking_recv() {
         let mut batch = vec![first];
         while let Ok(more) = requests.try_recv() {
             batch.push(more);
@@ -254,11 +255,10 @@ impl EventLog for EmbeddedLog {
             return Ok(());
         }
         let (done, wait) = oneshot::channel();
-        let writer = self.writer.queue.clone().ok_or(LogError::Closed)?;
-        // The channel is bounded: a full queue blocks this (blocking-pool) thread, not the runtime.
-        tokio::task::spawn_blocking(move || writer.send(AppendRequest { messages, done }))
+        let writer = self.writer.queue.as_ref().ok_or(LogError::Closed)?;
+        writer
+            .send(AppendRequest { messages, done })
             .await
-            .map_err(|_| LogError::Closed)?
             .map_err(|_| LogError::Closed)?;
         wait.await.map_err(|_| LogError::Closed)?
     }

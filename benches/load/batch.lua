@@ -1,0 +1,24 @@
+-- wrk script: POST /v1/batch with 100 events per request, every messageId unique.
+-- The Authorization header comes from the AUTH environment variable.
+local auth = os.getenv("AUTH") or error("set AUTH")
+local counter = 0
+local events = {}
+for i = 1, 100 do
+  events[i] = string.format(
+    '{"type":"track","userId":"user-%d","event":"Page Viewed","messageId":"MID-%d","properties":{"path":"/pricing","plan":"pro"},' ..
+    '"context":{"userAgent":"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0","page":{"url":"https://acme.io/pricing?utm_source=news"}}}',
+    i * 37, i)
+end
+local template = '{"batch":[' .. table.concat(events, ",") .. ']}'
+
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = auth
+
+request = function()
+  counter = counter + 1
+  -- A prefix unique to this request makes every messageId unique (dedup is on).
+  local prefix = string.format("%d-%d-%d", math.random(1, 1e9), os.time(), counter)
+  local body = template:gsub("MID", prefix)
+  return wrk.format(nil, "/v1/batch", nil, body)
+end
