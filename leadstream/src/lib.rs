@@ -25,9 +25,14 @@ pub async fn serve(
     let ingest_state = leadstream_ingest::server::state(&backends, registry.clone()).await?;
     let query_state =
         leadstream_query_api::server::state(&backends, registry, heartbeats.clone()).await?;
-    let pipeline =
-        leadstream_scorer::server::pipeline(&backends, Arc::new(ProfileBook::new()), heartbeats)
-            .await?;
+    let model = leadstream_scorer::server::model(&backends, shutdown.clone())?;
+    let pipeline = leadstream_scorer::server::pipeline(
+        &backends,
+        Arc::new(ProfileBook::new()),
+        model,
+        heartbeats,
+    )
+    .await?;
 
     let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
     let token = shutdown.clone();

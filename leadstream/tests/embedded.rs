@@ -49,7 +49,11 @@ async fn batch_to_profile_in_embedded_mode() {
     let p = running
         .wait_for_profile("ada", |p| p["event_count"] == 5)
         .await;
-    assert_eq!(p["score"], 24.0);
+    assert_eq!(
+        p["score"], 29.0,
+        "form fill 10 on top of the slice's 19: {p}"
+    );
+    assert_eq!(p["scores"]["buying_intent"], 35.0, "the demo request: {p}");
     running.stop().await;
 }
 

@@ -22,7 +22,18 @@ pub const EMBEDDED_SCORER_GROUP: &str = "scorer";
 pub struct Backends {
     config: Config,
     embedded_log: OnceCell<EmbeddedLog>,
+    /// Embedded side logs (hand-offs, dead letters) by directory name: one handle per file.
+    side_logs: std::sync::Mutex<std::collections::HashMap<String, EmbeddedLog>>,
     store: OnceCell<Arc<dyn Store>>,
+}
+
+/// The scorer's other logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SideLog {
+    /// `lead.qualified` records for sales.
+    Handoffs,
+    /// Log messages the scorer could not decode.
+    DeadLetters,
 }
 
 impl Backends {
@@ -30,6 +41,7 @@ impl Backends {
         Backends {
             config,
             embedded_log: OnceCell::new(),
+            side_logs: Default::default(),
             store: OnceCell::new(),
         }
     }
@@ -71,6 +83,61 @@ impl Backends {
                     .clone()
                     .unwrap_or_else(|| self.config.data_dir.join("spool"));
                 Ok(Arc::new(SpooledLog::open(kafka, &dir, spool)?))
+            }
+        }
+    }
+
+    fn side_embedded(&self, which: SideLog) -> Result<EmbeddedLog, LogError> {
+        let name = match which {
+            SideLog::Handoffs => "handoffs",
+            SideLog::DeadLetters => "dead-letters",
+        };
+        let mut logs = self.side_logs.lock().map_err(|_| LogError::Closed)?;
+        if let Some(log) = logs.get(name) {
+            return Ok(log.clone());
+        }
+        let log = EmbeddedLog::open(&self.config.data_dir.join(name))?;
+        logs.insert(name.to_string(), log.clone());
+        Ok(log)
+    }
+
+    fn side_topic(&self, which: SideLog) -> &str {
+        match which {
+            SideLog::Handoffs => &self.config.scorer.handoff_topic,
+            SideLog::DeadLetters => &self.config.scorer.dead_letter_topic,
+        }
+    }
+
+    /// The producing side of a side log.
+    pub async fn side_log(&self, which: SideLog) -> Result<Arc<dyn EventLog>, LogError> {
+        match self.config.mode {
+            Mode::Embedded => Ok(Arc::new(self.side_embedded(which)?)),
+            Mode::Distributed => {
+                let topic = self.side_topic(which);
+                if self.config.kafka.create_topics {
+                    ensure_topic(&self.config.kafka, topic).await?;
+                }
+                Ok(Arc::new(KafkaLog::for_topic(&self.config.kafka, topic)?))
+            }
+        }
+    }
+
+    /// A consumer of a side log as `group` (operators, the CRM sender, tests).
+    pub async fn side_consumer(
+        &self,
+        which: SideLog,
+        group: &str,
+    ) -> Result<Box<dyn LogConsumer>, LogError> {
+        match self.config.mode {
+            Mode::Embedded => Ok(Box::new(self.side_embedded(which)?.consumer(group)?)),
+            Mode::Distributed => {
+                let topic = self.side_topic(which);
+                if self.config.kafka.create_topics {
+                    ensure_topic(&self.config.kafka, topic).await?;
+                }
+                let mut kafka = self.config.kafka.clone();
+                kafka.consumer_group = group.to_string();
+                Ok(Box::new(KafkaConsumer::for_topic(&kafka, topic)?))
             }
         }
     }

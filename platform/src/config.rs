@@ -352,8 +352,19 @@ pub struct ScorerConfig {
     pub flush_interval_ms: u64,
     /// … or when this many events are pending.
     pub flush_max_events: usize,
-    /// Score at which a person becomes a marketing-qualified lead.
-    pub mql_threshold: f64,
+    /// The scoring model file (TOML); without one, the model that ships with leadstream
+    /// (`scorer/models/default.toml`). The file is reloaded when it changes.
+    pub model: Option<PathBuf>,
+    /// How often the model file is checked for changes.
+    pub model_reload_secs: u64,
+    /// How many recent pages a profile keeps.
+    pub recent_pages: usize,
+    /// Where `lead.qualified` records go (distributed: this Kafka topic; embedded: a log under
+    /// the data directory).
+    pub handoff_topic: String,
+    /// Where undecodable log messages go (distributed: this Kafka topic; embedded: a log under
+    /// the data directory).
+    pub dead_letter_topic: String,
 }
 
 impl Default for ScorerConfig {
@@ -362,7 +373,11 @@ impl Default for ScorerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8082)),
             flush_interval_ms: 1000,
             flush_max_events: 10_000,
-            mql_threshold: 50.0,
+            model: None,
+            model_reload_secs: 5,
+            recent_pages: 10,
+            handoff_topic: "leadstream.handoffs".into(),
+            dead_letter_topic: "leadstream.dead-letters".into(),
         }
     }
 }
@@ -653,8 +668,8 @@ impl Config {
         if self.scorer.flush_max_events == 0 {
             return Err(invalid("scorer.flush_max_events", "must be above 0"));
         }
-        if !self.scorer.mql_threshold.is_finite() {
-            return Err(invalid("scorer.mql_threshold", "must be a finite number"));
+        if self.scorer.model_reload_secs == 0 {
+            return Err(invalid("scorer.model_reload_secs", "must be at least 1"));
         }
         let mut names = std::collections::HashSet::new();
         let mut keys = std::collections::HashSet::new();

@@ -4,7 +4,7 @@
 mod common;
 
 use leadstream_platform::store::clickhouse::ClickhouseStore;
-use leadstream_platform::store::{EventRow, ProfileRow, Store};
+use leadstream_platform::store::{EventRow, ProfileRow, ScoreChangeRow, Store, WriteBatch};
 use leadstream_schemas::{LifecycleStage, Profile};
 
 fn profile(ws: &str, id: &str, version: u64, score: f64) -> ProfileRow {
@@ -45,24 +45,70 @@ async fn profiles_round_trip_and_newest_version_wins() {
         timestamp_ms: 1_700_000_000_123,
         received_at_ms: 1_700_000_000_456,
     };
-    store
-        .write(
-            vec![event.clone()],
-            vec![profile("w", "p", 1, 1.0), profile("w", "q", 1, 7.0)],
-        )
-        .await
-        .expect("write");
+    let change = |at_ms: i64, seq: u32, rule: &str, points: f64, after: f64| ScoreChangeRow {
+        workspace: "w".into(),
+        profile_id: "p".into(),
+        at_ms,
+        message_id: format!("m{at_ms}"),
+        seq,
+        kind: "file_downloaded".into(),
+        event: "File Downloaded".into(),
+        score: "engagement".into(),
+        rule: rule.into(),
+        points,
+        before: after - points,
+        after,
+        model: "digest".into(),
+    };
+    let first = WriteBatch {
+        events: vec![event.clone()],
+        score_changes: vec![change(10, 0, "download", 8.0, 8.0)],
+        profiles: vec![profile("w", "p", 1, 1.0), profile("w", "q", 1, 7.0)],
+    };
+    store.write(&first).await.expect("write");
     store2
-        .write(
-            vec![],
-            vec![profile("w", "p", 3, 3.0), profile("other", "p", 9, 9.0)],
-        )
+        .write(&WriteBatch {
+            score_changes: vec![
+                change(20, 0, "decay", -1.0, 7.0),
+                change(20, 1, "download", 8.0, 15.0),
+            ],
+            profiles: vec![profile("w", "p", 3, 3.0), profile("other", "p", 9, 9.0)],
+            ..WriteBatch::default()
+        })
         .await
         .expect("write");
+    // A replay writes a change again: it is still listed once.
     store
-        .write(vec![], vec![profile("w", "p", 2, 2.0)])
+        .write(&WriteBatch {
+            score_changes: vec![change(10, 0, "download", 8.0, 8.0)],
+            profiles: vec![profile("w", "p", 2, 2.0)],
+            ..WriteBatch::default()
+        })
         .await
         .expect("write");
+    let changes = store.score_changes("w", "p", 10).await.expect("changes");
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.at_ms, c.seq, c.rule.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(20, 1, "download"), (20, 0, "decay"), (10, 0, "download")]
+    );
+    assert_eq!(
+        store
+            .score_changes("w", "p", 1)
+            .await
+            .expect("changes")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .score_changes("other", "p", 10)
+            .await
+            .expect("changes")
+            .is_empty()
+    );
 
     let p = store.profile("w", "p").await.expect("read").expect("found");
     assert_eq!(

@@ -26,6 +26,11 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/profiles/{id}", get(routes::profiles::get_profile))
+        .route(
+            "/v1/profiles/{id}/scores/history",
+            get(routes::scores::history),
+        )
+        .route("/v1/profiles/{id}/scores/why", get(routes::scores::why))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route(

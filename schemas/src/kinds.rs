@@ -55,13 +55,20 @@ macro_rules! kinds {
                 }
             }
 
-            fn from_normalized(name: &str) -> Option<EventKind> {
-                $(
-                    if name == normalize($name) $(|| name == normalize($alias))* {
-                        return Some(EventKind::$variant);
-                    }
-                )*
-                None
+            /// Every normalized name and alias, to its kind (built once).
+            fn by_normalized_name() -> &'static std::collections::HashMap<String, EventKind> {
+                static NAMES: std::sync::LazyLock<std::collections::HashMap<String, EventKind>> =
+                    std::sync::LazyLock::new(|| {
+                        let mut names = std::collections::HashMap::new();
+                        $(
+                            names.insert(normalize($name), EventKind::$variant);
+                            names.insert($name.to_string(), EventKind::$variant);
+                            names.insert($key.to_string(), EventKind::$variant);
+                            $( names.insert(normalize($alias), EventKind::$variant); )*
+                        )*
+                        names
+                    });
+                &NAMES
             }
 
             /// Checks the properties this kind requires; the error names the field.
@@ -99,6 +106,8 @@ kinds! {
     SmsReceived => "sms_received", "SMS Received", SmsReceived, [];
     SmsOptedOut => "sms_opted_out", "SMS Opted Out", Sms, [];
     PurchaseCompleted => "purchase_completed", "Purchase Completed", Purchase, ["Order Completed"];
+    LeadRecycled => "lead_recycled", "Lead Recycled", LeadRecycled, ["Lead Returned"];
+    DealWon => "deal_won", "Deal Won", NoRequired, ["Opportunity Won", "Closed Won"];
 }
 
 fn normalize(name: &str) -> String {
@@ -129,7 +138,15 @@ impl EventKind {
             EventType::Track => event
                 .event
                 .as_deref()
-                .and_then(|n| EventKind::from_normalized(&normalize(n)))
+                .and_then(|n| {
+                    let names = EventKind::by_normalized_name();
+                    // Canonical spellings ("Page Viewed", "email_opened") are found without
+                    // allocating; other spellings are normalized first.
+                    names
+                        .get(n)
+                        .or_else(|| names.get(normalize(n).as_str()))
+                        .copied()
+                })
                 .unwrap_or(EventKind::Custom),
         }
     }
@@ -173,6 +190,19 @@ fn required_text(field: &str, value: &str) -> Result<(), (String, String)> {
         Err((field.to_string(), "must not be empty".to_string()))
     } else {
         Ok(())
+    }
+}
+
+/// `Lead Recycled`: sales hands a lead back to marketing.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct LeadRecycled {
+    /// Why: `lost_deal`, `no_response`, `not_ready`, … (free text).
+    #[schemars(regex(pattern = r"\S"))]
+    pub reason: String,
+}
+impl Validate for LeadRecycled {
+    fn validate(&self) -> Result<(), (String, String)> {
+        required_text("reason", &self.reason)
     }
 }
 

@@ -46,6 +46,60 @@ impl LifecycleStage {
     }
 }
 
+/// Event counts over the rolling windows, as of the profile's `updated_at_ms`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WindowCounts {
+    pub d7: u64,
+    pub d30: u64,
+    pub d90: u64,
+}
+
+/// Email engagement. Opens and clicks the collector flagged as machine-made (security scanners,
+/// mail proxies) are counted apart and score nothing by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EmailStats {
+    pub opens: u64,
+    pub clicks: u64,
+    pub bot_opens: u64,
+    pub bot_clicks: u64,
+    pub bounces: u64,
+    pub unsubscribed: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SmsStats {
+    pub replies: u64,
+    pub opted_out: bool,
+}
+
+/// What the RFM analysis reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Purchases {
+    pub count: u64,
+    pub revenue: f64,
+    /// Milliseconds since the Unix epoch; 0 when none.
+    pub last_purchase_ms: i64,
+}
+
+/// A campaign touch (UTM parameters) and when it happened.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Touch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub at_ms: i64,
+}
+
+/// One change of lifecycle stage.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StageChange {
+    pub stage: LifecycleStage,
+    pub at_ms: i64,
+}
+
 /// A person's profile. Stores keep every version; the highest `version` is the current one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Profile {
@@ -59,13 +113,51 @@ pub struct Profile {
     /// Events per kind (`EventKind::key`), over all time.
     pub counts: BTreeMap<String, u64>,
     pub event_count: u64,
-    /// The lead score.
+    /// The qualifying lead score (the model's `qualification.score`, named in `score_name`).
     pub score: f64,
+    #[serde(default)]
+    pub score_name: String,
     pub lifecycle_stage: LifecycleStage,
     /// Milliseconds since the Unix epoch.
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
     pub updated_at_ms: i64,
+    /// Every named score of the model, as of the last activity (decay applies from there).
+    #[serde(default)]
+    pub scores: BTreeMap<String, f64>,
+    /// Fit grade A–F from traits, and the fit points behind it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade: Option<String>,
+    #[serde(default)]
+    pub fit_points: f64,
+    /// Events per kind over the last 7, 30 and 90 days.
+    #[serde(default)]
+    pub windows: BTreeMap<String, WindowCounts>,
+    /// Events per channel (`web`, `email`, `sms`, `forms`, `events`, `commerce`, `crm`, `other`).
+    #[serde(default)]
+    pub channels: BTreeMap<String, u64>,
+    /// The last pages visited (paths), oldest first.
+    #[serde(default)]
+    pub pages: Vec<String>,
+    #[serde(default)]
+    pub email: EmailStats,
+    #[serde(default)]
+    pub sms: SmsStats,
+    #[serde(default)]
+    pub purchases: Purchases,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_touch: Option<Touch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_touch: Option<Touch>,
+    /// Every change of lifecycle stage, oldest first.
+    #[serde(default)]
+    pub stage_history: Vec<StageChange>,
+    /// How many times the lead was handed to sales.
+    #[serde(default)]
+    pub handoffs: u32,
+    /// The account (`group` call's `groupId`) the person belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl Profile {
@@ -78,10 +170,25 @@ impl Profile {
             counts: BTreeMap::new(),
             event_count: 0,
             score: 0.0,
+            score_name: String::new(),
             lifecycle_stage: LifecycleStage::Name,
             first_seen_ms: 0,
             last_seen_ms: 0,
             updated_at_ms: 0,
+            scores: BTreeMap::new(),
+            grade: None,
+            fit_points: 0.0,
+            windows: BTreeMap::new(),
+            channels: BTreeMap::new(),
+            pages: Vec::new(),
+            email: EmailStats::default(),
+            sms: SmsStats::default(),
+            purchases: Purchases::default(),
+            first_touch: None,
+            last_touch: None,
+            stage_history: Vec::new(),
+            handoffs: 0,
+            account: None,
         }
     }
 }

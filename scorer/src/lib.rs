@@ -1,19 +1,23 @@
-//! The scorer: consumes events from the log, keeps a behavioural profile and lead score per person
-//! in memory, and writes events and profile versions to the store.
+//! The scorer: consumes events from the log, keeps a behavioural profile and lead scores per
+//! person in memory, explains every score change, hands qualified leads to sales, and writes
+//! events, score changes and profile versions to the store.
 //!
-//! - [`profiles`]: the in-memory profile book (dashmap) and how one event changes a profile.
-//! - [`scoring`]: points per event kind and the lifecycle stage they lead to.
-//! - [`pipeline`]: poll → apply → write to the store → commit the log position, in that order.
+//! - [`model`]: the scoring model file (scores, decay, rules, fit and grades, qualification,
+//!   recycling), checked with line numbers and reloaded when it changes.
+//! - [`profile`]: the in-memory profile book (dashmap), the compact per-person state and the
+//!   engine that applies one event to it.
+//! - [`pipeline`]: poll → apply → hand off → write to the store → commit the log position.
 //! - [`router`] / [`server`]: `/health`, `/ready`, `/metrics` when run on its own, and the
 //!   orderly shutdown (stop polling, write what is pending, commit, exit).
 //! - [`metrics`] declares `leadstream_scorer_*`.
 
 pub mod metrics;
+pub mod model;
 pub mod pipeline;
-pub mod profiles;
+pub mod profile;
 pub mod router;
-pub mod scoring;
 pub mod server;
 
+pub use model::Model;
 pub use pipeline::Pipeline;
-pub use profiles::ProfileBook;
+pub use profile::ProfileBook;

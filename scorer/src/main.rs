@@ -22,9 +22,11 @@ async fn main() -> anyhow::Result<()> {
     let listen = config.scorer.listen;
     let backends = Backends::new(config);
     let heartbeats = Heartbeats::default();
+    let model = leadstream_scorer::server::model(&backends, shutdown.clone())?;
     let pipeline = leadstream_scorer::server::pipeline(
         &backends,
         Arc::new(ProfileBook::new()),
+        model,
         heartbeats.clone(),
     )
     .await?;

@@ -51,3 +51,56 @@ pub static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Model file reloads by outcome: `ok`, `refused`.
+pub static MODEL_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_scorer_model_reloads_total",
+        "Scoring model file reloads, by outcome.",
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});
+
+/// Events skipped as already applied: `offset` (a replay after a restart) or `message_id`.
+pub static DUPLICATES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_scorer_duplicates_total",
+        "Events skipped because they were already applied, by how that was known.",
+        &["by"]
+    )
+    .expect("metric registers once")
+});
+
+pub static SCORE_CHANGES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "leadstream_scorer_score_changes_total",
+        "Explained score changes (rules and decay)."
+    )
+    .expect("metric registers once")
+});
+
+pub static HANDOFFS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "leadstream_scorer_handoffs_total",
+        "Leads handed to sales (lead.qualified records written)."
+    )
+    .expect("metric registers once")
+});
+
+pub static DEAD_LETTERS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "leadstream_scorer_dead_letters_total",
+        "Undecodable log messages written to the dead-letter log."
+    )
+    .expect("metric registers once")
+});
+
+/// Events behind the log's head as of the last poll (embedded), for alerting on lag.
+pub static CONSUMER_LAG: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "leadstream_scorer_consumer_lag_events",
+        "Events in the log not yet applied (where the log can tell)."
+    )
+    .expect("metric registers once")
+});

@@ -1,38 +1,62 @@
-//! The scorer's loop: poll the log → apply each event to its profile → write the events and the
-//! changed profiles to the store → commit the log position. A position is committed only after
-//! the store write that covers it, so a crash at any point replays from the last commit and loses
-//! nothing (replayed events are counted again until deduplication by `messageId` arrives).
+//! The scorer's loop: poll the log → apply each event to its profile → at each flush: hand
+//! qualified leads to sales, park undecodable messages, write events, score changes and profile
+//! versions to the store → commit the log position.
+//!
+//! Exactly once, across `kill -9`: a position is committed only after the store write that covers
+//! it, and every profile carries the log position of the last event applied to it, so a replay
+//! after a crash skips what the stored profile already has; events are also deduplicated by
+//! `messageId`. Hand-offs are written before the store write: a crash in between repeats a
+//! hand-off with the same idempotency key (the same crossing), never loses one.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use leadstream_platform::config::ScorerConfig;
-use leadstream_platform::log::{Delivered, LogConsumer};
-use leadstream_platform::store::{EventRow, ProfileRow, Store};
+use leadstream_platform::log::{Delivered, EventLog, LogConsumer, LogMessage};
+use leadstream_platform::store::{EventRow, ProfileRow, ScoreChangeRow, Store, WriteBatch};
 use leadstream_platform::telemetry::Heartbeats;
-use leadstream_schemas::LogRecord;
+use leadstream_schemas::{Contribution, EventKind, LeadQualified, LogRecord};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
-use crate::profiles::{ProfileBook, ProfileKey};
-use crate::scoring::Scoring;
+use crate::model::Model;
+use crate::profile::{ProfileBook, ProfileKey, ProfileState, Settings, Skipped};
 
 const HEARTBEAT: &str = "scorer_pipeline";
 const HEARTBEAT_DEADLINE: Duration = Duration::from_secs(60);
 /// How long shutdown may spend writing what is pending.
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(15);
+/// How many contributions a hand-off lists.
+const TOP_CONTRIBUTIONS: usize = 5;
+
+/// Where the pipeline writes besides the store.
+pub struct Outputs {
+    pub handoffs: Arc<dyn EventLog>,
+    pub dead_letters: Arc<dyn EventLog>,
+}
+
+struct PendingHandoff {
+    key: ProfileKey,
+    crossing: u32,
+    at_ms: i64,
+}
 
 pub struct Pipeline {
     consumer: Box<dyn LogConsumer>,
     store: Arc<dyn Store>,
+    outputs: Outputs,
     book: Arc<ProfileBook>,
-    scoring: Scoring,
+    model: watch::Receiver<Arc<Model>>,
+    settings: Settings,
     config: ScorerConfig,
     heartbeats: Heartbeats,
     pending: Vec<Delivered>,
-    events: Vec<EventRow>,
+    batch: WriteBatch,
     dirty: HashSet<ProfileKey>,
+    handoffs: Vec<PendingHandoff>,
+    dead: Vec<LogMessage>,
 }
 
 impl Pipeline {
@@ -40,24 +64,47 @@ impl Pipeline {
     pub async fn start(
         consumer: Box<dyn LogConsumer>,
         store: Arc<dyn Store>,
+        outputs: Outputs,
         book: Arc<ProfileBook>,
+        model: watch::Receiver<Arc<Model>>,
         config: ScorerConfig,
         heartbeats: Heartbeats,
     ) -> anyhow::Result<Pipeline> {
         let stored = store.load_profiles().await?;
-        tracing::info!(profiles = stored.len(), "loaded stored profiles");
-        book.load(stored);
+        let mut restored = 0usize;
+        for row in stored {
+            let state = if row.state.is_empty() {
+                None
+            } else {
+                serde_json::from_str::<ProfileState>(&row.state)
+                    .map_err(|e| {
+                        tracing::warn!(workspace = %row.workspace, profile = %row.profile_id, error = %e, "stored profile state unreadable; starting it afresh");
+                    })
+                    .ok()
+            };
+            if let Some(state) = state {
+                book.insert(&row.workspace, &row.profile_id, state);
+                restored += 1;
+            }
+        }
+        tracing::info!(profiles = restored, "loaded stored profiles");
         metrics::PROFILES_IN_MEMORY.set(book.len() as i64);
         Ok(Pipeline {
             consumer,
             store,
+            outputs,
             book,
-            scoring: Scoring::new(config.mql_threshold),
+            model,
+            settings: Settings {
+                pages: config.recent_pages,
+            },
             config,
             heartbeats,
             pending: Vec::new(),
-            events: Vec::new(),
+            batch: WriteBatch::default(),
             dirty: HashSet::new(),
+            handoffs: Vec::new(),
+            dead: Vec::new(),
         })
     }
 
@@ -89,7 +136,7 @@ impl Pipeline {
                 }
             }
             let due = last_flush.elapsed() >= interval
-                || self.events.len() >= self.config.flush_max_events;
+                || self.batch.events.len() >= self.config.flush_max_events;
             if due && !self.pending.is_empty() {
                 self.flush(&shutdown, None).await?;
                 last_flush = Instant::now();
@@ -108,81 +155,293 @@ impl Pipeline {
 
     fn apply(&mut self, batch: Vec<Delivered>) {
         let now_ms = chrono::Utc::now().timestamp_millis();
+        let model = self.model.borrow().clone();
         for d in &batch {
             let record = match LogRecord::decode(&d.payload) {
                 Ok(r) => r,
                 Err(e) => {
                     metrics::DECODE_ERRORS.inc();
-                    tracing::warn!(partition = d.partition, offset = d.offset, error = %e, "undecodable log message skipped");
+                    tracing::warn!(partition = d.partition, offset = d.offset, error = %e, "undecodable log message; parking it in the dead-letter log");
+                    self.dead.push(LogMessage {
+                        key: format!("{}/{}", d.partition, d.offset),
+                        payload: d.payload.clone(),
+                    });
                     continue;
                 }
             };
-            if let Some(key) = self.book.apply(&record, &self.scoring, now_ms) {
-                self.events.push(EventRow::from_record(&record, &key.1));
-                self.dirty.insert(key);
-                metrics::EVENTS.inc();
+            let Some((key, outcome)) = self.book.apply(
+                &record,
+                Some((d.partition, d.offset)),
+                &model,
+                &self.settings,
+                now_ms,
+            ) else {
+                continue;
+            };
+            let applied = match outcome {
+                Ok(applied) => applied,
+                Err(Skipped::Replayed) => {
+                    metrics::DUPLICATES.with_label_values(&["offset"]).inc();
+                    continue;
+                }
+                Err(Skipped::DuplicateMessageId) => {
+                    metrics::DUPLICATES.with_label_values(&["message_id"]).inc();
+                    self.dirty.insert(key);
+                    continue;
+                }
+            };
+            let event = &record.event;
+            let message_id = event.message_id.clone().unwrap_or_default();
+            let kind = EventKind::classify(event).key();
+            let name = event
+                .event
+                .clone()
+                .or_else(|| event.name.clone())
+                .unwrap_or_default();
+            for (seq, c) in applied.changes.iter().enumerate() {
+                self.batch.score_changes.push(ScoreChangeRow {
+                    workspace: record.workspace.clone(),
+                    profile_id: key.1.to_string(),
+                    at_ms: c.at_ms,
+                    message_id: message_id.clone(),
+                    seq: seq as u32,
+                    kind: kind.to_string(),
+                    event: name.clone(),
+                    score: c.score.clone(),
+                    rule: c.rule.clone(),
+                    points: c.points,
+                    before: c.before,
+                    after: c.after,
+                    model: model.digest.clone(),
+                });
             }
+            metrics::SCORE_CHANGES.inc_by(applied.changes.len() as u64);
+            if let Some(crossing) = applied.handoff {
+                self.handoffs.push(PendingHandoff {
+                    key: key.clone(),
+                    crossing,
+                    at_ms: applied.changes.last().map_or(now_ms, |c| c.at_ms),
+                });
+            }
+            self.batch
+                .events
+                .push(EventRow::from_record(&record, &key.1));
+            self.dirty.insert(key);
+            metrics::EVENTS.inc();
         }
         self.pending.extend(batch);
         metrics::PROFILES_IN_MEMORY.set(self.book.len() as i64);
     }
 
-    /// Writes pending events and changed profiles, retrying while the store is unavailable, then
-    /// commits the log position. With `deadline` (shutdown) it gives up after that long, leaving
-    /// the position uncommitted so that the next start replays it.
-    async fn flush(
-        &mut self,
+    /// The `lead.qualified` record of one hand-off: the profile now, and the rules that gave the
+    /// most points (from this flush and the stored history).
+    async fn handoff_record(
+        book: &ProfileBook,
+        store: &dyn Store,
+        pending_changes: &[ScoreChangeRow],
+        h: &PendingHandoff,
+        model: &Model,
+    ) -> Option<LogMessage> {
+        let (workspace, person) = (&*h.key.0, &*h.key.1);
+        let state = book.state(workspace, person)?;
+        let profile = state.view(workspace, person, model, h.at_ms);
+        let mut rows: Vec<ScoreChangeRow> = pending_changes
+            .iter()
+            .filter(|c| c.workspace == workspace && c.profile_id == person)
+            .cloned()
+            .collect();
+        match store.score_changes(workspace, person, 500).await {
+            Ok(stored) => rows.extend(stored),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading stored score changes for a hand-off failed; listing this flush's only")
+            }
+        }
+        let qualifying = model.scores[model.qualification.score].name.clone();
+        let mut seen = HashSet::new();
+        let mut contributions: Vec<Contribution> = rows
+            .into_iter()
+            .filter(|c| c.score == qualifying && c.points > 0.0 && c.rule != "decay")
+            .filter(|c| seen.insert((c.at_ms, c.message_id.clone(), c.seq)))
+            .map(|c| Contribution {
+                rule: c.rule,
+                score: c.score,
+                points: c.points,
+                message_id: c.message_id,
+                kind: c.kind,
+                event: c.event,
+                at_ms: c.at_ms,
+            })
+            .collect();
+        contributions.sort_by(|a, b| b.points.total_cmp(&a.points).then(b.at_ms.cmp(&a.at_ms)));
+        contributions.truncate(TOP_CONTRIBUTIONS);
+        let record = LeadQualified {
+            record_type: LeadQualified::TYPE.into(),
+            idempotency_key: LeadQualified::idempotency_key(workspace, person, h.crossing),
+            workspace: workspace.to_string(),
+            profile_id: person.to_string(),
+            crossing: h.crossing,
+            qualified_at_ms: h.at_ms,
+            score: profile.scores.get(&qualifying).copied().unwrap_or(0.0),
+            score_name: qualifying,
+            threshold: model.qualification.threshold,
+            scores: profile.scores.clone(),
+            grade: profile.grade.clone(),
+            top_contributions: contributions,
+            first_touch: profile.first_touch.clone(),
+            last_touch: profile.last_touch.clone(),
+            profile,
+            model: model.digest.clone(),
+        };
+        Some(LogMessage {
+            key: format!("{workspace}/{person}"),
+            payload: serde_json::to_vec(&record).ok()?,
+        })
+    }
+
+    /// Retries `op` while it fails, until `deadline` (shutdown) or, without one, shutdown begins.
+    #[allow(clippy::too_many_arguments)]
+    async fn retrying<F, Fut, E>(
+        heartbeats: &Heartbeats,
+        pending: usize,
+        what: &'static str,
         shutdown: &CancellationToken,
         deadline: Option<Duration>,
-    ) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let profiles: Vec<ProfileRow> = self
-            .book
-            .snapshot(&self.dirty)
-            .iter()
-            .map(ProfileRow::from)
-            .collect();
+        started: Instant,
+        mut op: F,
+    ) -> anyhow::Result<bool>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
+    {
         let mut backoff = Duration::from_millis(100);
         loop {
-            self.heartbeats.beat(HEARTBEAT, HEARTBEAT_DEADLINE);
-            match self
-                .store
-                .write(self.events.clone(), profiles.clone())
-                .await
-            {
-                Ok(()) => break,
+            heartbeats.beat(HEARTBEAT, HEARTBEAT_DEADLINE);
+            match op().await {
+                Ok(()) => return Ok(true),
                 Err(e) => {
-                    metrics::ERRORS.with_label_values(&["store"]).inc();
-                    tracing::warn!(error = %e, retryable = e.is_retryable(), "writing to the store failed; retrying");
+                    metrics::ERRORS.with_label_values(&[what]).inc();
+                    tracing::warn!(error = %e, stage = what, "write failed; retrying");
                     if deadline.is_some_and(|d| started.elapsed() >= d) {
                         anyhow::bail!(
-                            "store unavailable at shutdown; {} events stay uncommitted and will be replayed",
-                            self.pending.len()
+                            "{what} unavailable at shutdown; {pending} events stay uncommitted and will be replayed"
                         );
                     }
                     if deadline.is_none() && shutdown.is_cancelled() {
-                        // Shutdown began while retrying: the final flush takes over with its deadline.
-                        return Ok(());
+                        // Shutdown began while retrying: the final flush takes over.
+                        return Ok(false);
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
-        metrics::FLUSH_SECONDS.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Hands off, parks dead letters, writes the store, then commits the log position. With
+    /// `deadline` (shutdown) it gives up after that long, leaving the position uncommitted so
+    /// that the next start replays it.
+    async fn flush(
+        &mut self,
+        shutdown: &CancellationToken,
+        deadline: Option<Duration>,
+    ) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let model = self.model.borrow().clone();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+
+        let mut handoffs = Vec::new();
+        for h in &self.handoffs {
+            let record = Self::handoff_record(
+                &self.book,
+                self.store.as_ref(),
+                &self.batch.score_changes,
+                h,
+                &model,
+            )
+            .await;
+            handoffs.extend(record);
+        }
+        if !handoffs.is_empty() {
+            let log = self.outputs.handoffs.clone();
+            let count = handoffs.len();
+            if !Self::retrying(
+                &self.heartbeats,
+                self.pending.len(),
+                "handoff",
+                shutdown,
+                deadline,
+                started,
+                || log.append(handoffs.clone()),
+            )
+            .await?
+            {
+                return Ok(());
+            }
+            metrics::HANDOFFS.inc_by(count as u64);
+            tracing::info!(count, "handed qualified leads to sales");
+        }
+        if !self.dead.is_empty() {
+            let log = self.outputs.dead_letters.clone();
+            let dead = self.dead.clone();
+            if !Self::retrying(
+                &self.heartbeats,
+                self.pending.len(),
+                "dead_letter",
+                shutdown,
+                deadline,
+                started,
+                || log.append(dead.clone()),
+            )
+            .await?
+            {
+                return Ok(());
+            }
+            metrics::DEAD_LETTERS.inc_by(dead.len() as u64);
+        }
+
+        self.batch.profiles = self
+            .book
+            .snapshot(&self.dirty)
+            .iter()
+            .map(|((workspace, person), state)| {
+                let profile = state.view(workspace, person, &model, now_ms);
+                ProfileRow::new(&profile, serde_json::to_string(state).unwrap_or_default())
+            })
+            .collect();
+        let store = self.store.clone();
+        let batch = &self.batch;
+        let write_started = Instant::now();
+        if !Self::retrying(
+            &self.heartbeats,
+            self.pending.len(),
+            "store",
+            shutdown,
+            deadline,
+            started,
+            || store.write(batch),
+        )
+        .await?
+        {
+            return Ok(());
+        }
+        metrics::FLUSH_SECONDS.observe(write_started.elapsed().as_secs_f64());
         if let Err(e) = self.consumer.commit(&self.pending).await {
-            // The rows are written; an uncommitted position is replayed after a restart.
+            // The rows are written; an uncommitted position is replayed (and skipped) later.
             metrics::ERRORS.with_label_values(&["commit"]).inc();
             tracing::warn!(error = %e, "committing the log position failed");
         }
         tracing::debug!(
-            events = self.events.len(),
-            profiles = profiles.len(),
+            events = self.batch.events.len(),
+            changes = self.batch.score_changes.len(),
+            profiles = self.batch.profiles.len(),
             "flushed"
         );
         self.pending.clear();
-        self.events.clear();
+        self.batch = WriteBatch::default();
         self.dirty.clear();
+        self.handoffs.clear();
+        self.dead.clear();
         Ok(())
     }
 }

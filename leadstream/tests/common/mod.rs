@@ -52,6 +52,8 @@ pub fn embedded_config(dir: &std::path::Path) -> Config {
 pub fn distributed_config() -> Config {
     let mut c = Config {
         mode: Mode::Distributed,
+        // The collector's spool lives here: one directory per test, as per collector.
+        data_dir: std::env::temp_dir().join(unique("leadstream_e2e_data")),
         workspaces: workspaces(),
         ..Config::default()
     };
@@ -184,6 +186,12 @@ pub fn assert_slice_profile(p: &Value) {
     assert_eq!(p["counts"]["file_downloaded"], 1);
     assert_eq!(p["counts"]["webinar_registered"], 1);
     assert_eq!(p["traits"]["email"], "ada@example.com");
-    assert_eq!(p["score"], 14.0);
+    // The default model: page view 1 + download 8 + webinar registration 10 (engagement); the
+    // pricing page is buying intent; a business email alone is grade E.
+    assert_eq!(p["score"], 19.0, "{p}");
+    assert_eq!(p["score_name"], "engagement");
+    assert_eq!(p["scores"]["buying_intent"], 5.0, "{p}");
+    assert_eq!(p["grade"], "E", "{p}");
+    assert_eq!(p["pages"][0], "/pricing", "{p}");
     assert_eq!(p["lifecycle_stage"], "name");
 }

@@ -52,13 +52,18 @@ pub struct KafkaLog {
 
 impl KafkaLog {
     pub fn new(config: &KafkaConfig) -> Result<KafkaLog, LogError> {
+        KafkaLog::for_topic(config, &config.events_topic)
+    }
+
+    /// A producer to another topic (hand-offs, dead letters) with the same settings.
+    pub fn for_topic(config: &KafkaConfig, topic: &str) -> Result<KafkaLog, LogError> {
         let producer: FutureProducer = config
             .client_config(KafkaRole::Producer)
             .create()
             .map_err(|e| classify(&e))?;
         Ok(KafkaLog {
             producer,
-            topic: config.events_topic.clone(),
+            topic: topic.to_string(),
         })
     }
 
@@ -208,16 +213,19 @@ pub struct KafkaConsumer {
 
 impl KafkaConsumer {
     pub fn new(config: &KafkaConfig) -> Result<KafkaConsumer, LogError> {
+        KafkaConsumer::for_topic(config, &config.events_topic)
+    }
+
+    /// A member of `config.consumer_group` reading `topic`.
+    pub fn for_topic(config: &KafkaConfig, topic: &str) -> Result<KafkaConsumer, LogError> {
         let consumer: StreamConsumer = config
             .client_config(KafkaRole::Consumer)
             .create()
             .map_err(|e| classify(&e))?;
-        consumer
-            .subscribe(&[&config.events_topic])
-            .map_err(|e| classify(&e))?;
+        consumer.subscribe(&[topic]).map_err(|e| classify(&e))?;
         Ok(KafkaConsumer {
             consumer: Arc::new(consumer),
-            topic: config.events_topic.clone(),
+            topic: topic.to_string(),
         })
     }
 }

@@ -16,15 +16,29 @@ use clickhouse::{Client, inserter::Inserter};
 use leadstream_schemas::Profile;
 use tokio::sync::Mutex;
 
-use super::{EventRow, ProfileRow, Store, StoreError, latest_versions};
+use super::{
+    EventRow, ProfileRow, ScoreChangeRow, Store, StoreError, WriteBatch, distinct_changes,
+    latest_versions,
+};
 use crate::config::ClickhouseConfig;
 
-/// Numbered migrations; each statement is idempotent (`IF NOT EXISTS`).
-pub const MIGRATIONS: &[(u32, &str, &str)] = &[
+/// One schema change. ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`, so added columns are
+/// checked in `system.columns` first: every migration is idempotent.
+pub enum Migration {
+    Statement(&'static str),
+    AddColumns {
+        table: &'static str,
+        columns: &'static [(&'static str, &'static str)],
+    },
+}
+
+/// Numbered migrations, applied in order and recorded in `schema_migrations`.
+pub const MIGRATIONS: &[(u32, &str, Migration)] = &[
     (
         1,
         "events",
-        "CREATE TABLE IF NOT EXISTS events (
+        Migration::Statement(
+            "CREATE TABLE IF NOT EXISTS events (
             workspace String,
             message_id String,
             profile_id String,
@@ -41,11 +55,13 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         ) ENGINE = MergeTree()
         PARTITION BY toYYYYMM(toDateTime(intDiv(timestamp_ms, 1000)))
         ORDER BY (workspace, profile_id, timestamp_ms)",
+        ),
     ),
     (
         2,
         "profiles",
-        "CREATE TABLE IF NOT EXISTS profiles (
+        Migration::Statement(
+            "CREATE TABLE IF NOT EXISTS profiles (
             workspace String,
             profile_id String,
             version UInt64,
@@ -59,6 +75,45 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
             updated_at_ms Int64
         ) ENGINE = ReplacingMergeTree(version)
         ORDER BY (workspace, profile_id)",
+        ),
+    ),
+    (
+        3,
+        "profiles: grade, purchases, doc, state",
+        Migration::AddColumns {
+            table: "profiles",
+            columns: &[
+                ("grade", "String DEFAULT ''"),
+                ("purchase_count", "UInt64 DEFAULT 0"),
+                ("revenue", "Float64 DEFAULT 0"),
+                ("last_purchase_ms", "Int64 DEFAULT 0"),
+                ("doc", "String DEFAULT ''"),
+                ("state", "String DEFAULT ''"),
+            ],
+        },
+    ),
+    (
+        4,
+        "score_changes",
+        Migration::Statement(
+            "CREATE TABLE IF NOT EXISTS score_changes (
+            workspace String,
+            profile_id String,
+            at_ms Int64,
+            message_id String,
+            seq UInt32,
+            kind String,
+            event String,
+            score String,
+            rule String,
+            points Float64,
+            before Float64,
+            after Float64,
+            model String
+        ) ENGINE = ReplacingMergeTree()
+        PARTITION BY toYYYYMM(toDateTime(intDiv(at_ms, 1000)))
+        ORDER BY (workspace, profile_id, at_ms, message_id, seq)",
+        ),
     ),
 ];
 
@@ -104,6 +159,7 @@ pub fn classify(e: clickhouse::error::Error) -> StoreError {
 
 struct Inserters {
     events: Inserter<EventRow>,
+    score_changes: Inserter<ScoreChangeRow>,
     profiles: Inserter<ProfileRow>,
 }
 
@@ -112,6 +168,9 @@ impl Inserters {
         // One `INSERT` per flush of the scorer; large flushes are split by rows.
         Inserters {
             events: client.inserter::<EventRow>("events").with_max_rows(100_000),
+            score_changes: client
+                .inserter::<ScoreChangeRow>("score_changes")
+                .with_max_rows(100_000),
             profiles: client
                 .inserter::<ProfileRow>("profiles")
                 .with_max_rows(100_000),
@@ -177,11 +236,31 @@ pub async fn migrate(client: &Client) -> Result<(), StoreError> {
         .fetch_all::<u32>()
         .await
         .map_err(classify)?;
-    for (version, name, statement) in MIGRATIONS {
+    for (version, name, migration) in MIGRATIONS {
         if applied.contains(version) {
             continue;
         }
-        client.query(statement).execute().await.map_err(classify)?;
+        match migration {
+            Migration::Statement(statement) => {
+                client.query(statement).execute().await.map_err(classify)?;
+            }
+            Migration::AddColumns { table, columns } => {
+                let have: Vec<String> = client
+                    .query("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = ?")
+                    .bind(*table)
+                    .fetch_all::<String>()
+                    .await
+                    .map_err(classify)?;
+                for (column, definition) in *columns {
+                    if have.iter().any(|h| h == column) {
+                        continue;
+                    }
+                    // Identifiers and types are constants of this file, never input.
+                    let statement = format!("ALTER TABLE {table} ADD COLUMN {column} {definition}");
+                    client.query(&statement).execute().await.map_err(classify)?;
+                }
+            }
+        }
         client
             .query("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?, ?, ?)")
             .bind(*version)
@@ -197,18 +276,18 @@ pub async fn migrate(client: &Client) -> Result<(), StoreError> {
 
 #[async_trait]
 impl Store for ClickhouseStore {
-    async fn write(
-        &self,
-        events: Vec<EventRow>,
-        profiles: Vec<ProfileRow>,
-    ) -> Result<(), StoreError> {
+    async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut inserters = self.inserters.lock().await;
         let result: Result<(), clickhouse::error::Error> = async {
-            for row in &events {
+            for row in &batch.events {
                 inserters.events.write(row).await?;
             }
             inserters.events.force_commit().await?;
-            for row in &profiles {
+            for row in &batch.score_changes {
+                inserters.score_changes.write(row).await?;
+            }
+            inserters.score_changes.force_commit().await?;
+            for row in &batch.profiles {
                 inserters.profiles.write(row).await?;
             }
             inserters.profiles.force_commit().await?;
@@ -239,14 +318,35 @@ impl Store for ClickhouseStore {
         row.map(Profile::try_from).transpose()
     }
 
-    async fn load_profiles(&self) -> Result<Vec<Profile>, StoreError> {
+    async fn load_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
         let rows = self
             .client
             .query("SELECT ?fields FROM profiles FINAL")
             .fetch_all::<ProfileRow>()
             .await
             .map_err(classify)?;
-        latest_versions(rows)
+        Ok(latest_versions(rows))
+    }
+
+    async fn score_changes(
+        &self,
+        workspace: &str,
+        profile_id: &str,
+        limit: usize,
+    ) -> Result<Vec<ScoreChangeRow>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT ?fields FROM score_changes FINAL WHERE workspace = ? AND profile_id = ? \
+                 ORDER BY at_ms DESC, message_id DESC, seq DESC LIMIT ?",
+            )
+            .bind(workspace)
+            .bind(profile_id)
+            .bind(limit as u64)
+            .fetch_all::<ScoreChangeRow>()
+            .await
+            .map_err(classify)?;
+        Ok(distinct_changes(rows, limit))
     }
 
     async fn check(&self) -> Result<(), StoreError> {

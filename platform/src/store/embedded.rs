@@ -1,6 +1,7 @@
 //! The embedded store: Parquet files under `<data_dir>/store/`, queried with polars.
 //!
-//! Layout: `events/*.parquet` and `profiles/*.parquet`, one file per table per write, named by a
+//! Layout: `events/*.parquet`, `score_changes/*.parquet` and `profiles/*.parquet`, one file per
+//! table per write, named by a
 //! UUIDv7 so names sort by time. Columns are those of [`EventRow`] and [`ProfileRow`]. Every file is
 //! written to a `.tmp` name, fsynced and renamed, so a reader never sees half a file and a crash
 //! leaves at most an orphaned `.tmp` (removed at open). `profiles` keeps every version; a read takes
@@ -13,7 +14,10 @@ use async_trait::async_trait;
 use leadstream_schemas::Profile;
 use polars::prelude::*;
 
-use super::{EventRow, ProfileRow, Store, StoreError, latest_versions};
+use super::{
+    EventRow, ProfileRow, ScoreChangeRow, Store, StoreError, WriteBatch, distinct_changes,
+    latest_versions,
+};
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -26,7 +30,7 @@ pub struct EmbeddedStore {
 
 impl EmbeddedStore {
     pub fn open(root: &Path) -> Result<EmbeddedStore, StoreError> {
-        for table in ["events", "profiles"] {
+        for table in ["events", "profiles", "score_changes"] {
             let dir = root.join(table);
             std::fs::create_dir_all(&dir).map_err(unavailable)?;
             for entry in std::fs::read_dir(&dir).map_err(unavailable)? {
@@ -112,57 +116,94 @@ fn profiles_frame(rows: &[ProfileRow]) -> PolarsResult<DataFrame> {
         "first_seen_ms" => rows.iter().map(|r| r.first_seen_ms).collect::<Vec<_>>(),
         "last_seen_ms" => rows.iter().map(|r| r.last_seen_ms).collect::<Vec<_>>(),
         "updated_at_ms" => rows.iter().map(|r| r.updated_at_ms).collect::<Vec<_>>(),
+        "grade" => s(|r| &r.grade),
+        "purchase_count" => rows.iter().map(|r| r.purchase_count).collect::<Vec<_>>(),
+        "revenue" => rows.iter().map(|r| r.revenue).collect::<Vec<_>>(),
+        "last_purchase_ms" => rows.iter().map(|r| r.last_purchase_ms).collect::<Vec<_>>(),
+        "doc" => s(|r| &r.doc),
+        "state" => s(|r| &r.state),
     )
 }
 
-/// Reads [`ProfileRow`]s back out of a frame with the `profiles` columns.
-pub fn profile_rows(df: &DataFrame) -> PolarsResult<Vec<ProfileRow>> {
-    let text = |name: &str| -> PolarsResult<Vec<String>> {
-        Ok(df
-            .column(name)?
-            .as_materialized_series()
+fn changes_frame(rows: &[ScoreChangeRow]) -> PolarsResult<DataFrame> {
+    let s =
+        |f: fn(&ScoreChangeRow) -> &String| rows.iter().map(|r| f(r).as_str()).collect::<Vec<_>>();
+    let f = |f: fn(&ScoreChangeRow) -> f64| rows.iter().map(f).collect::<Vec<_>>();
+    df!(
+        "workspace" => s(|r| &r.workspace),
+        "profile_id" => s(|r| &r.profile_id),
+        "at_ms" => rows.iter().map(|r| r.at_ms).collect::<Vec<_>>(),
+        "message_id" => s(|r| &r.message_id),
+        "seq" => rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        "kind" => s(|r| &r.kind),
+        "event" => s(|r| &r.event),
+        "score" => s(|r| &r.score),
+        "rule" => s(|r| &r.rule),
+        "points" => f(|r| r.points),
+        "before" => f(|r| r.before),
+        "after" => f(|r| r.after),
+        "model" => s(|r| &r.model),
+    )
+}
+
+/// Typed column access; a column a file does not have (written before it existed) reads as
+/// defaults.
+struct Columns<'a>(&'a DataFrame);
+
+impl Columns<'_> {
+    fn text(&self, name: &str) -> PolarsResult<Vec<String>> {
+        let Ok(c) = self.0.column(name) else {
+            return Ok(vec![String::new(); self.0.height()]);
+        };
+        Ok(c.as_materialized_series()
             .str()?
             .iter()
             .map(|v| v.unwrap_or_default().to_string())
             .collect())
-    };
-    let i64s = |name: &str| -> PolarsResult<Vec<i64>> {
-        Ok(df
-            .column(name)?
-            .as_materialized_series()
-            .i64()?
+    }
+
+    fn num<T: PolarsNumericType>(&self, name: &str) -> PolarsResult<Vec<T::Native>>
+    where
+        T::Native: Default,
+    {
+        let Ok(c) = self.0.column(name) else {
+            return Ok(vec![T::Native::default(); self.0.height()]);
+        };
+        let s = c.as_materialized_series().cast(&T::get_static_dtype())?;
+        Ok(s.unpack::<T>()?
             .iter()
             .map(Option::unwrap_or_default)
             .collect())
-    };
-    let u64s = |name: &str| -> PolarsResult<Vec<u64>> {
-        Ok(df
-            .column(name)?
-            .as_materialized_series()
-            .u64()?
-            .iter()
-            .map(Option::unwrap_or_default)
-            .collect())
-    };
-    let (workspace, profile_id, traits, counts, stage) = (
-        text("workspace")?,
-        text("profile_id")?,
-        text("traits")?,
-        text("counts")?,
-        text("lifecycle_stage")?,
+    }
+}
+
+/// Reads [`ProfileRow`]s back out of a frame with the `profiles` columns.
+pub fn profile_rows(df: &DataFrame) -> PolarsResult<Vec<ProfileRow>> {
+    let c = Columns(df);
+    let (workspace, profile_id, traits, counts, stage, grade, doc, state) = (
+        c.text("workspace")?,
+        c.text("profile_id")?,
+        c.text("traits")?,
+        c.text("counts")?,
+        c.text("lifecycle_stage")?,
+        c.text("grade")?,
+        c.text("doc")?,
+        c.text("state")?,
     );
-    let (version, event_count) = (u64s("version")?, u64s("event_count")?);
-    let score: Vec<f64> = df
-        .column("score")?
-        .as_materialized_series()
-        .f64()?
-        .iter()
-        .map(Option::unwrap_or_default)
-        .collect();
-    let (first, last, updated) = (
-        i64s("first_seen_ms")?,
-        i64s("last_seen_ms")?,
-        i64s("updated_at_ms")?,
+    let (version, event_count, purchases) = (
+        c.num::<UInt64Type>("version")?,
+        c.num::<UInt64Type>("event_count")?,
+        c.num::<UInt64Type>("purchase_count")?,
+    );
+    let (score, revenue) = (
+        c.num::<Float64Type>("score")?,
+        c.num::<Float64Type>("revenue")?,
+    );
+    let (first, last, updated, last_purchase) = (
+        c.num::<Int64Type>("first_seen_ms")?,
+        c.num::<Int64Type>("last_seen_ms")?,
+        c.num::<Int64Type>("updated_at_ms")?,
+        c.num::<Int64Type>("last_purchase_ms")?,
     );
     Ok((0..df.height())
         .map(|i| ProfileRow {
@@ -177,30 +218,83 @@ pub fn profile_rows(df: &DataFrame) -> PolarsResult<Vec<ProfileRow>> {
             first_seen_ms: first[i],
             last_seen_ms: last[i],
             updated_at_ms: updated[i],
+            grade: grade[i].clone(),
+            purchase_count: purchases[i],
+            revenue: revenue[i],
+            last_purchase_ms: last_purchase[i],
+            doc: doc[i].clone(),
+            state: state[i].clone(),
+        })
+        .collect())
+}
+
+/// Reads [`ScoreChangeRow`]s out of a frame with the `score_changes` columns.
+pub fn change_rows(df: &DataFrame) -> PolarsResult<Vec<ScoreChangeRow>> {
+    let c = Columns(df);
+    let (workspace, profile_id, message_id, kind, event, score, rule, model) = (
+        c.text("workspace")?,
+        c.text("profile_id")?,
+        c.text("message_id")?,
+        c.text("kind")?,
+        c.text("event")?,
+        c.text("score")?,
+        c.text("rule")?,
+        c.text("model")?,
+    );
+    let (at, seq) = (c.num::<Int64Type>("at_ms")?, c.num::<UInt32Type>("seq")?);
+    let (points, before, after) = (
+        c.num::<Float64Type>("points")?,
+        c.num::<Float64Type>("before")?,
+        c.num::<Float64Type>("after")?,
+    );
+    Ok((0..df.height())
+        .map(|i| ScoreChangeRow {
+            workspace: workspace[i].clone(),
+            profile_id: profile_id[i].clone(),
+            at_ms: at[i],
+            message_id: message_id[i].clone(),
+            seq: seq[i],
+            kind: kind[i].clone(),
+            event: event[i].clone(),
+            score: score[i].clone(),
+            rule: rule[i].clone(),
+            points: points[i],
+            before: before[i],
+            after: after[i],
+            model: model[i].clone(),
         })
         .collect())
 }
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn write(
-        &self,
-        events: Vec<EventRow>,
-        profiles: Vec<ProfileRow>,
-    ) -> Result<(), StoreError> {
+    async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let store = self.clone();
+        let invalid = |e: PolarsError| StoreError::Invalid(e.to_string());
+        let frames = (
+            (!batch.events.is_empty())
+                .then(|| events_frame(&batch.events))
+                .transpose()
+                .map_err(invalid)?,
+            (!batch.score_changes.is_empty())
+                .then(|| changes_frame(&batch.score_changes))
+                .transpose()
+                .map_err(invalid)?,
+            (!batch.profiles.is_empty())
+                .then(|| profiles_frame(&batch.profiles))
+                .transpose()
+                .map_err(invalid)?,
+        );
         tokio::task::spawn_blocking(move || {
-            if !events.is_empty() {
-                store.write_file(
-                    "events",
-                    events_frame(&events).map_err(|e| StoreError::Invalid(e.to_string()))?,
-                )?;
+            let (events, changes, profiles) = frames;
+            if let Some(df) = events {
+                store.write_file("events", df)?;
             }
-            if !profiles.is_empty() {
-                store.write_file(
-                    "profiles",
-                    profiles_frame(&profiles).map_err(|e| StoreError::Invalid(e.to_string()))?,
-                )?;
+            if let Some(df) = changes {
+                store.write_file("score_changes", df)?;
+            }
+            if let Some(df) = profiles {
+                store.write_file("profiles", df)?;
             }
             Ok(())
         })
@@ -243,14 +337,43 @@ impl Store for EmbeddedStore {
         .map_err(unavailable)?
     }
 
-    async fn load_profiles(&self) -> Result<Vec<Profile>, StoreError> {
+    async fn load_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             let Some(scan) = store.scan("profiles")? else {
                 return Ok(Vec::new());
             };
             let df = scan.collect().map_err(unavailable)?;
-            latest_versions(profile_rows(&df).map_err(unavailable)?)
+            Ok(latest_versions(profile_rows(&df).map_err(unavailable)?))
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn score_changes(
+        &self,
+        workspace: &str,
+        profile_id: &str,
+        limit: usize,
+    ) -> Result<Vec<ScoreChangeRow>, StoreError> {
+        let store = self.clone();
+        let (workspace, profile_id) = (workspace.to_string(), profile_id.to_string());
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("score_changes")? else {
+                return Ok(Vec::new());
+            };
+            let df = scan
+                .filter(
+                    col("workspace")
+                        .eq(lit(workspace))
+                        .and(col("profile_id").eq(lit(profile_id))),
+                )
+                .collect()
+                .map_err(unavailable)?;
+            Ok(distinct_changes(
+                change_rows(&df).map_err(unavailable)?,
+                limit,
+            ))
         })
         .await
         .map_err(unavailable)?
@@ -280,19 +403,26 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = EmbeddedStore::open(dir.path()).expect("open");
         assert!(store.profile("w", "p").await.expect("read").is_none());
+        let profiles = |rows: Vec<ProfileRow>| WriteBatch {
+            profiles: rows,
+            ..WriteBatch::default()
+        };
         store
-            .write(vec![], vec![row("w", "p", 1, 1.0), row("w", "q", 1, 5.0)])
+            .write(&profiles(vec![
+                row("w", "p", 1, 1.0),
+                row("w", "q", 1, 5.0),
+            ]))
             .await
             .expect("write");
         store
-            .write(
-                vec![],
-                vec![row("w", "p", 3, 3.0), row("other", "p", 9, 9.0)],
-            )
+            .write(&profiles(vec![
+                row("w", "p", 3, 3.0),
+                row("other", "p", 9, 9.0),
+            ]))
             .await
             .expect("write");
         store
-            .write(vec![], vec![row("w", "p", 2, 2.0)])
+            .write(&profiles(vec![row("w", "p", 2, 2.0)]))
             .await
             .expect("write");
         let p = store.profile("w", "p").await.expect("read").expect("found");
@@ -305,5 +435,50 @@ mod tests {
             .map(|p| (p.workspace.as_str(), p.profile_id.as_str(), p.version))
             .collect();
         assert_eq!(got, vec![("other", "p", 9), ("w", "p", 3), ("w", "q", 1)]);
+
+        // Score changes come back newest first, replayed duplicates once.
+        let change = |at_ms: i64, seq: u32, rule: &str| ScoreChangeRow {
+            workspace: "w".into(),
+            profile_id: "p".into(),
+            at_ms,
+            message_id: format!("m{at_ms}"),
+            seq,
+            kind: "page_viewed".into(),
+            event: String::new(),
+            score: "engagement".into(),
+            rule: rule.into(),
+            points: 1.0,
+            before: 0.0,
+            after: 1.0,
+            model: "d".into(),
+        };
+        let changes = |rows| WriteBatch {
+            score_changes: rows,
+            ..WriteBatch::default()
+        };
+        store
+            .write(&changes(vec![
+                change(1, 0, "a"),
+                change(2, 0, "decay"),
+                change(2, 1, "b"),
+            ]))
+            .await
+            .expect("write");
+        store
+            .write(&changes(vec![change(1, 0, "a")]))
+            .await
+            .expect("write");
+        let got = store.score_changes("w", "p", 10).await.expect("changes");
+        assert_eq!(
+            got.iter().map(|c| (c.at_ms, c.seq)).collect::<Vec<_>>(),
+            vec![(2, 1), (2, 0), (1, 0)]
+        );
+        assert!(
+            store
+                .score_changes("w", "q", 10)
+                .await
+                .expect("changes")
+                .is_empty()
+        );
     }
 }

@@ -10,7 +10,7 @@ pub mod clickhouse;
 pub mod embedded;
 mod rows;
 
-pub use rows::{EventRow, ProfileRow};
+pub use rows::{EventRow, ProfileRow, ScoreChangeRow};
 
 use std::collections::HashMap;
 
@@ -34,30 +34,46 @@ impl StoreError {
     }
 }
 
+/// What one scorer flush writes. Profiles are written last, so that a crash part-way leaves the
+/// old profile versions (whose log positions make the replay redo the rest).
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    pub events: Vec<EventRow>,
+    pub score_changes: Vec<ScoreChangeRow>,
+    pub profiles: Vec<ProfileRow>,
+}
+
+impl WriteBatch {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.score_changes.is_empty() && self.profiles.is_empty()
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Writes events and profile versions; returns once they are durable.
-    async fn write(
-        &self,
-        events: Vec<EventRow>,
-        profiles: Vec<ProfileRow>,
-    ) -> Result<(), StoreError>;
+    /// Writes events, score changes and profile versions; returns once they are durable.
+    async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError>;
     /// The newest version of one profile.
     async fn profile(
         &self,
         workspace: &str,
         profile_id: &str,
     ) -> Result<Option<Profile>, StoreError>;
-    /// The newest version of every profile (the scorer's state after a restart).
-    async fn load_profiles(&self) -> Result<Vec<Profile>, StoreError>;
+    /// The newest version of every profile's row (the scorer's state after a restart).
+    async fn load_profiles(&self) -> Result<Vec<ProfileRow>, StoreError>;
+    /// A profile's score changes, newest first, at most `limit`, without replayed duplicates.
+    async fn score_changes(
+        &self,
+        workspace: &str,
+        profile_id: &str,
+        limit: usize,
+    ) -> Result<Vec<ScoreChangeRow>, StoreError>;
     /// Whether the store answers (for `/ready`).
     async fn check(&self) -> Result<(), StoreError>;
 }
 
 /// Keeps the highest version of each profile.
-pub fn latest_versions(
-    rows: impl IntoIterator<Item = ProfileRow>,
-) -> Result<Vec<Profile>, StoreError> {
+pub fn latest_versions(rows: impl IntoIterator<Item = ProfileRow>) -> Vec<ProfileRow> {
     let mut latest: HashMap<(String, String), ProfileRow> = HashMap::new();
     for row in rows {
         let key = (row.workspace.clone(), row.profile_id.clone());
@@ -68,5 +84,16 @@ pub fn latest_versions(
             }
         }
     }
-    latest.into_values().map(Profile::try_from).collect()
+    latest.into_values().collect()
+}
+
+/// Newest first (and within one event, last change first), one row per (at, message, score,
+/// rule), at most `limit`.
+pub fn distinct_changes(mut rows: Vec<ScoreChangeRow>, limit: usize) -> Vec<ScoreChangeRow> {
+    rows.sort_by(|a, b| (b.at_ms, &b.message_id, b.seq).cmp(&(a.at_ms, &a.message_id, a.seq)));
+    rows.dedup_by(|a, b| {
+        (a.at_ms, &a.message_id, &a.score, &a.rule) == (b.at_ms, &b.message_id, &b.score, &b.rule)
+    });
+    rows.truncate(limit);
+    rows
 }

@@ -52,7 +52,9 @@ impl EventRow {
     }
 }
 
-/// One stored profile version. `traits` and `counts` are JSON text.
+/// One stored profile version. `traits` and `counts` are JSON text; `doc` is the whole published
+/// [`Profile`] as JSON and `state` the scorer's own bookkeeping (JSON, opaque to readers). The
+/// flat columns are what queries filter and sort on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
 pub struct ProfileRow {
     pub workspace: String,
@@ -66,6 +68,45 @@ pub struct ProfileRow {
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
     pub updated_at_ms: i64,
+    pub grade: String,
+    pub purchase_count: u64,
+    pub revenue: f64,
+    pub last_purchase_ms: i64,
+    pub doc: String,
+    pub state: String,
+}
+
+impl ProfileRow {
+    /// The row for a profile version, with the scorer's `state` alongside.
+    pub fn new(p: &Profile, state: String) -> ProfileRow {
+        ProfileRow {
+            state,
+            ..ProfileRow::from(p)
+        }
+    }
+}
+
+/// One explained score change: which rule, for which event, how many points, before and after.
+/// Rows are unique by (workspace, profile_id, at_ms, message_id, score, rule); a replay after a
+/// crash may write one twice, which readers collapse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+pub struct ScoreChangeRow {
+    pub workspace: String,
+    pub profile_id: String,
+    pub at_ms: i64,
+    pub message_id: String,
+    /// The order of the changes one event made.
+    pub seq: u32,
+    pub kind: String,
+    pub event: String,
+    pub score: String,
+    /// A rule's name, or `decay` / `recycling`.
+    pub rule: String,
+    pub points: f64,
+    pub before: f64,
+    pub after: f64,
+    /// The model's digest.
+    pub model: String,
 }
 
 impl From<&Profile> for ProfileRow {
@@ -82,6 +123,12 @@ impl From<&Profile> for ProfileRow {
             first_seen_ms: p.first_seen_ms,
             last_seen_ms: p.last_seen_ms,
             updated_at_ms: p.updated_at_ms,
+            grade: p.grade.clone().unwrap_or_default(),
+            purchase_count: p.purchases.count,
+            revenue: p.purchases.revenue,
+            last_purchase_ms: p.purchases.last_purchase_ms,
+            doc: serde_json::to_string(p).unwrap_or_default(),
+            state: String::new(),
         }
     }
 }
@@ -95,13 +142,16 @@ impl TryFrom<ProfileRow> for Profile {
                 r.workspace, r.profile_id
             ))
         };
+        if !r.doc.is_empty() {
+            let mut p: Profile = serde_json::from_str(&r.doc).map_err(|e| bad("doc", &e))?;
+            p.version = r.version;
+            return Ok(p);
+        }
         let traits = serde_json::from_str(&r.traits).map_err(|e| bad("traits", &e))?;
         let counts = serde_json::from_str(&r.counts).map_err(|e| bad("counts", &e))?;
         let lifecycle_stage = LifecycleStage::parse(&r.lifecycle_stage)
             .ok_or_else(|| bad("lifecycle_stage", &r.lifecycle_stage))?;
         Ok(Profile {
-            workspace: r.workspace,
-            profile_id: r.profile_id,
             version: r.version,
             traits,
             counts,
@@ -111,6 +161,7 @@ impl TryFrom<ProfileRow> for Profile {
             first_seen_ms: r.first_seen_ms,
             last_seen_ms: r.last_seen_ms,
             updated_at_ms: r.updated_at_ms,
+            ..Profile::new(r.workspace, r.profile_id)
         })
     }
 }

@@ -11,17 +11,23 @@ use crate::router::AppState;
 /// Longest profile id accepted (ids are user or anonymous ids from the collector).
 const MAX_ID_LEN: usize = 512;
 
-pub async fn get_profile(
-    State(state): State<AppState>,
-    Workspace(workspace): Workspace,
-    Path(id): Path<String>,
-) -> Result<Json<Profile>, QueryError> {
+/// Refuses an empty or overlong profile id.
+pub fn check_id(id: &str) -> Result<(), QueryError> {
     if id.trim().is_empty() || id.len() > MAX_ID_LEN {
         return Err(QueryError::InvalidField {
             field: "id".into(),
             problem: format!("must be 1 to {MAX_ID_LEN} bytes"),
         });
     }
+    Ok(())
+}
+
+pub async fn get_profile(
+    State(state): State<AppState>,
+    Workspace(workspace): Workspace,
+    Path(id): Path<String>,
+) -> Result<Json<Profile>, QueryError> {
+    check_id(&id)?;
     let profile = state.store.profile(&workspace, &id).await?;
     profile.map(Json).ok_or(QueryError::NotFound {
         what: "profile",

@@ -1,0 +1,355 @@
+//! Applying one event to one person's state: bookkeeping (counts, windows, pages, email, SMS,
+//! purchases, touches), then scores (decay since the last activity, then every matching rule,
+//! within caps and once-only limits), then the lifecycle (recycling, customers, the
+//! qualification threshold with hysteresis). Every score change comes back explained.
+//!
+//! Time is the event's own time, never the wall clock, so replaying the same events gives the
+//! same state: that is what makes a restart end exactly where an uninterrupted run would.
+
+use leadstream_schemas::{Event, EventKind, EventType, LifecycleStage, StageChange, Touch};
+
+use super::state::{CapState, DAY_MS, DayCount, ProfileState, ScoreState, WINDOW_DAYS, name_hash};
+use crate::model::{Model, RecycleScores};
+
+/// How many recent message ids each profile remembers for deduplication.
+pub const RECENT_IDS: usize = 8;
+
+/// One explained score change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreChange {
+    pub score: String,
+    /// The rule's name, or `decay` / `recycling`.
+    pub rule: String,
+    pub points: f64,
+    pub before: f64,
+    pub after: f64,
+    pub at_ms: i64,
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Applied {
+    pub changes: Vec<ScoreChange>,
+    /// The lead crossed the qualification threshold while armed: hand it to sales. The number
+    /// is the crossing (1 for the first hand-off, 2 after a recycling, …).
+    pub handoff: Option<u32>,
+}
+
+/// Why an event was not applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// At or before the last applied log position (a replay after a restart).
+    Replayed,
+    /// Its `messageId` was applied recently.
+    DuplicateMessageId,
+}
+
+pub struct Settings {
+    /// How many recent pages a profile keeps.
+    pub pages: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { pages: 10 }
+    }
+}
+
+fn id_hash(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn path_of(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    path.split(['?', '#']).next().unwrap_or("/")
+}
+
+fn set_stage(state: &mut ProfileState, stage: LifecycleStage, at_ms: i64) {
+    if state.stage != stage {
+        state.stage = stage;
+        state.stages.push(StageChange { stage, at_ms });
+    }
+}
+
+fn score_slot(state: &mut ProfileState, key: u32, at_ms: i64) -> &mut ScoreState {
+    match state.scores.iter().position(|s| s.key == key) {
+        Some(i) => &mut state.scores[i],
+        None => {
+            state.scores.push(ScoreState {
+                key,
+                value: 0.0,
+                as_of_ms: at_ms,
+            });
+            state.scores.last_mut().expect("just pushed")
+        }
+    }
+}
+
+/// Applies `event`, read at `position`, to `state`.
+pub fn apply(
+    state: &mut ProfileState,
+    event: &Event,
+    position: Option<(i32, i64)>,
+    model: &Model,
+    settings: &Settings,
+    fallback_time_ms: i64,
+) -> Result<Applied, Skipped> {
+    // Exactly once: a replayed position, or a message id seen lately, changes nothing.
+    if let (Some((p, o)), Some((lp, lo))) = (position, state.position)
+        && p == lp
+        && o <= lo
+    {
+        return Err(Skipped::Replayed);
+    }
+    let id = event.message_id.as_deref().map(id_hash);
+    if let Some(h) = id
+        && state.recent.contains(&h)
+    {
+        if position.is_some() {
+            state.position = position;
+        }
+        return Err(Skipped::DuplicateMessageId);
+    }
+    if let Some(h) = id {
+        if state.recent.len() >= RECENT_IDS {
+            state.recent.remove(0);
+        }
+        state.recent.push(h);
+    }
+    if position.is_some() {
+        state.position = position;
+    }
+
+    let at = event
+        .event_time()
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(fallback_time_ms);
+    let kind = EventKind::classify(event);
+    let bot = event.enrichment.as_ref().is_some_and(|e| e.bot);
+
+    // Bookkeeping.
+    state.first_seen_ms = if state.event_count == 0 {
+        at
+    } else {
+        state.first_seen_ms.min(at)
+    };
+    state.last_seen_ms = state.last_seen_ms.max(at);
+    state.event_count += 1;
+    let machine_email = bot && matches!(kind, EventKind::EmailOpened | EventKind::EmailClicked);
+    if machine_email {
+        match kind {
+            EventKind::EmailOpened => state.bot_opens += 1,
+            _ => state.bot_clicks += 1,
+        }
+    } else {
+        state.kinds[kind as usize] = state.kinds[kind as usize].saturating_add(1);
+        count_day(state, kind, at);
+    }
+    match kind {
+        EventKind::PageViewed => {
+            let page = event.context.page.as_ref();
+            let path = page
+                .and_then(|p| p.path.as_deref())
+                .or_else(|| page.and_then(|p| p.url.as_deref()).map(path_of))
+                .or(event.name.as_deref());
+            if let Some(path) = path
+                && settings.pages > 0
+            {
+                if state.pages.len() >= settings.pages {
+                    state.pages.pop_front();
+                }
+                state.pages.push_back(path.to_string());
+            }
+        }
+        EventKind::EmailUnsubscribed => state.email_unsubscribed = true,
+        EventKind::SmsOptedOut => state.sms_opted_out = true,
+        EventKind::PurchaseCompleted => {
+            state.revenue += event
+                .properties
+                .get("revenue")
+                .and_then(|r| r.as_f64().or_else(|| r.as_str()?.parse().ok()))
+                .unwrap_or(0.0);
+            state.last_purchase_ms = state.last_purchase_ms.max(at);
+        }
+        EventKind::Group => {
+            state.account = event.group_id.clone();
+        }
+        _ => {}
+    }
+    if matches!(event.event_type, EventType::Identify) && !event.traits.is_empty() {
+        for (k, v) in &event.traits {
+            state.traits.insert(k.clone(), v.clone());
+        }
+        let (points, grade) = model.grade(&state.traits);
+        state.fit_points = points;
+        state.grade = grade.as_str().chars().next();
+    }
+    if let Some(c) = event.context.campaign.as_ref()
+        && (c.source.is_some() || c.name.is_some())
+    {
+        let touch = Touch {
+            source: c.source.clone(),
+            medium: c.medium.clone(),
+            name: c.name.clone(),
+            at_ms: at,
+        };
+        if state.first_touch.is_none() {
+            state.first_touch = Some(Box::new(touch.clone()));
+        }
+        state.last_touch = Some(Box::new(touch));
+    }
+
+    // Scores: decay since the last activity, then the matching rules.
+    let mut applied = Applied::default();
+    for def in &model.scores {
+        let slot = score_slot(state, name_hash(&def.name), at);
+        if at > slot.as_of_ms {
+            let before = slot.value;
+            let after = def.decay.apply(before, slot.as_of_ms, at);
+            slot.as_of_ms = at;
+            if (after - before).abs() >= 0.005 {
+                slot.value = after;
+                applied.changes.push(ScoreChange {
+                    score: def.name.clone(),
+                    rule: "decay".into(),
+                    points: after - before,
+                    before,
+                    after,
+                    at_ms: at,
+                });
+            }
+        }
+    }
+    let day = (at.max(0) / DAY_MS) as u32;
+    for (_, rule) in model.candidates(kind, event.event.as_deref()) {
+        if bot && !rule.include_bots {
+            continue;
+        }
+        if !rule.conditions.iter().all(|c| c.holds(event)) {
+            continue;
+        }
+        let rule_key = name_hash(&rule.name);
+        if rule.once && state.once.contains(&rule_key) {
+            continue;
+        }
+        let mut points = rule.points;
+        if let Some((cap, per_days)) = rule.cap {
+            let window = day / per_days;
+            let used = match state.caps.iter_mut().find(|c| c.rule == rule_key) {
+                Some(c) if c.window == window => c,
+                Some(c) => {
+                    *c = CapState {
+                        rule: rule_key,
+                        window,
+                        points: 0.0,
+                    };
+                    c
+                }
+                None => {
+                    state.caps.push(CapState {
+                        rule: rule_key,
+                        window,
+                        points: 0.0,
+                    });
+                    state.caps.last_mut().expect("just pushed")
+                }
+            };
+            let room = (cap - f64::from(used.points)).max(0.0);
+            points = points.signum() * points.abs().min(room);
+            if points == 0.0 {
+                continue;
+            }
+            used.points += points.abs() as f32;
+        }
+        if rule.once {
+            state.once.push(rule_key);
+        }
+        let name = &model.scores[rule.score].name;
+        let slot = score_slot(state, name_hash(name), at);
+        let before = slot.value;
+        slot.value += points;
+        applied.changes.push(ScoreChange {
+            score: name.clone(),
+            rule: rule.name.clone(),
+            points,
+            before,
+            after: slot.value,
+            at_ms: at,
+        });
+    }
+
+    // Lifecycle.
+    match kind {
+        EventKind::LeadRecycled => {
+            set_stage(state, LifecycleStage::Recycled, at);
+            state.armed = true;
+            for def in &model.scores {
+                let slot = score_slot(state, name_hash(&def.name), at);
+                let before = slot.value;
+                let after = match model.recycling {
+                    RecycleScores::Keep => before,
+                    RecycleScores::Zero => 0.0,
+                    RecycleScores::Halve => before / 2.0,
+                    RecycleScores::Subtract(p) => before - p,
+                };
+                if after != before {
+                    slot.value = after;
+                    applied.changes.push(ScoreChange {
+                        score: def.name.clone(),
+                        rule: "recycling".into(),
+                        points: after - before,
+                        before,
+                        after,
+                        at_ms: at,
+                    });
+                }
+            }
+        }
+        EventKind::DealWon | EventKind::PurchaseCompleted => {
+            set_stage(state, LifecycleStage::Customer, at);
+        }
+        _ => {}
+    }
+    let q = &model.qualification;
+    let qualifying = state
+        .scores
+        .iter()
+        .find(|s| s.key == name_hash(&model.scores[q.score].name))
+        .map_or(0.0, |s| s.value);
+    let grade_ok = q
+        .min_grade
+        .is_none_or(|min| state.grade().is_some_and(|g| g <= min));
+    if state.armed
+        && state.stage != LifecycleStage::Customer
+        && qualifying >= q.threshold
+        && grade_ok
+    {
+        state.armed = false;
+        state.handoffs += 1;
+        set_stage(state, LifecycleStage::Mql, at);
+        set_stage(state, LifecycleStage::SalesAccepted, at);
+        applied.handoff = Some(state.handoffs);
+    }
+    Ok(applied)
+}
+
+fn count_day(state: &mut ProfileState, kind: EventKind, at: i64) {
+    let day = (at.max(0) / DAY_MS) as u32;
+    match state
+        .days
+        .iter_mut()
+        .find(|d| d.day == day && d.kind == kind as u8)
+    {
+        Some(d) => d.count = d.count.saturating_add(1),
+        None => state.days.push(DayCount {
+            day,
+            kind: kind as u8,
+            count: 1,
+        }),
+    }
+    let newest = state.days.iter().map(|d| d.day).max().unwrap_or(day);
+    state.days.retain(|d| d.day + WINDOW_DAYS > newest);
+}

@@ -1,0 +1,318 @@
+//! One person's state as the scorer keeps it in memory: compact (fixed arrays and small vectors,
+//! names of scores and rules as 32-bit hashes) because a million of them must fit in about a
+//! gigabyte. [`ProfileState::view`] turns it into the published [`Profile`].
+
+use std::collections::{BTreeMap, VecDeque};
+
+use leadstream_schemas::{
+    EmailStats, EventKind, LifecycleStage, Profile, Purchases, SmsStats, StageChange, Touch,
+    WindowCounts,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::model::{Grade, Model};
+
+/// Every kind, indexed by `kind as usize`.
+pub const KINDS: usize = EventKind::NAMED.len() + 5;
+pub const DAY_MS: i64 = 86_400_000;
+/// Daily buckets are kept this long (the longest rolling window).
+pub const WINDOW_DAYS: u32 = 90;
+
+pub fn all_kinds() -> impl Iterator<Item = EventKind> {
+    EventKind::NAMED.iter().copied().chain([
+        EventKind::Identify,
+        EventKind::Group,
+        EventKind::Alias,
+        EventKind::ScreenViewed,
+        EventKind::Custom,
+    ])
+}
+
+/// A stable 32-bit name hash (FNV-1a), so that state survives model reloads that reorder rules.
+pub fn name_hash(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The channel of a kind, for the per-channel counts.
+pub fn channel_of(kind: EventKind) -> &'static str {
+    use EventKind::*;
+    match kind {
+        PageViewed | ScreenViewed | FileDownloaded => "web",
+        EmailSent | EmailDelivered | EmailOpened | EmailClicked | EmailBounced
+        | EmailUnsubscribed | EmailComplained => "email",
+        SmsSent | SmsDelivered | SmsFailed | SmsReceived | SmsOptedOut => "sms",
+        FormSubmitted => "forms",
+        WebinarRegistered | WebinarAttended => "events",
+        PurchaseCompleted => "commerce",
+        LeadRecycled | DealWon => "crm",
+        Identify | Group | Alias | Custom => "other",
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScoreState {
+    pub key: u32,
+    pub value: f64,
+    /// The time the value is as of (the last activity); decay applies from here.
+    pub as_of_ms: i64,
+}
+
+/// Points a capped rule gave in its current window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CapState {
+    pub rule: u32,
+    pub window: u32,
+    pub points: f32,
+}
+
+/// Events of one kind on one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    pub day: u32,
+    pub kind: u8,
+    pub count: u16,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileState {
+    #[serde(default)]
+    pub traits: Map<String, Value>,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub event_count: u64,
+    /// All-time counts per kind (bot-flagged email opens and clicks are not in here).
+    #[serde(with = "kind_counts")]
+    pub kinds: [u32; KINDS],
+    #[serde(default)]
+    pub days: Vec<DayCount>,
+    #[serde(default)]
+    pub pages: VecDeque<String>,
+    #[serde(default)]
+    pub bot_opens: u32,
+    #[serde(default)]
+    pub bot_clicks: u32,
+    #[serde(default)]
+    pub email_unsubscribed: bool,
+    #[serde(default)]
+    pub sms_opted_out: bool,
+    #[serde(default)]
+    pub revenue: f64,
+    #[serde(default)]
+    pub last_purchase_ms: i64,
+    #[serde(default)]
+    pub first_touch: Option<Box<Touch>>,
+    #[serde(default)]
+    pub last_touch: Option<Box<Touch>>,
+    pub stage: LifecycleStage,
+    #[serde(default)]
+    pub stages: Vec<StageChange>,
+    #[serde(default)]
+    pub scores: Vec<ScoreState>,
+    #[serde(default)]
+    pub caps: Vec<CapState>,
+    /// Rules (name hashes) that count once per person and have counted.
+    #[serde(default)]
+    pub once: Vec<u32>,
+    #[serde(default)]
+    pub fit_points: f64,
+    #[serde(default)]
+    pub grade: Option<char>,
+    /// A crossing of the qualification threshold hands the lead over only while armed; recycling
+    /// re-arms.
+    #[serde(default = "default_true")]
+    pub armed: bool,
+    #[serde(default)]
+    pub handoffs: u32,
+    /// The last applied log position (partition, offset): a replay skips what is at or before it.
+    #[serde(default)]
+    pub position: Option<(i32, i64)>,
+    /// Hashes of the last message ids applied, newest last.
+    #[serde(default)]
+    pub recent: Vec<u64>,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default)]
+    pub updated_at_ms: i64,
+}
+
+impl Default for ProfileState {
+    fn default() -> Self {
+        ProfileState {
+            traits: Map::new(),
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            event_count: 0,
+            kinds: [0; KINDS],
+            days: Vec::new(),
+            pages: VecDeque::new(),
+            bot_opens: 0,
+            bot_clicks: 0,
+            email_unsubscribed: false,
+            sms_opted_out: false,
+            revenue: 0.0,
+            last_purchase_ms: 0,
+            first_touch: None,
+            last_touch: None,
+            stage: LifecycleStage::Name,
+            stages: Vec::new(),
+            scores: Vec::new(),
+            caps: Vec::new(),
+            once: Vec::new(),
+            fit_points: 0.0,
+            grade: None,
+            armed: true,
+            handoffs: 0,
+            position: None,
+            recent: Vec::new(),
+            account: None,
+            version: 0,
+            updated_at_ms: 0,
+        }
+    }
+}
+
+mod kind_counts {
+    use super::{KINDS, all_kinds};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(kinds: &[u32; KINDS], s: S) -> Result<S::Ok, S::Error> {
+        let map: BTreeMap<&str, u32> = all_kinds()
+            .filter(|k| kinds[*k as usize] > 0)
+            .map(|k| (k.key(), kinds[k as usize]))
+            .collect();
+        map.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u32; KINDS], D::Error> {
+        let map = BTreeMap::<String, u32>::deserialize(d)?;
+        let mut kinds = [0; KINDS];
+        for (key, n) in map {
+            if let Some(k) = leadstream_schemas::EventKind::from_key(&key) {
+                kinds[k as usize] = n;
+            }
+        }
+        Ok(kinds)
+    }
+}
+
+impl ProfileState {
+    pub fn count(&self, kind: EventKind) -> u64 {
+        u64::from(self.kinds[kind as usize])
+    }
+
+    /// The value of a score (by name hash), decayed to `at_ms` with the model's decay.
+    pub fn score_at(&self, model: &Model, score: usize, at_ms: i64) -> f64 {
+        let key = name_hash(&model.scores[score].name);
+        self.scores
+            .iter()
+            .find(|s| s.key == key)
+            .map(|s| model.scores[score].decay.apply(s.value, s.as_of_ms, at_ms))
+            .unwrap_or(0.0)
+    }
+
+    /// Counts of `kind` over the `days` days up to and including `today`.
+    pub fn window(&self, kind: EventKind, today: u32, days: u32) -> u64 {
+        self.days
+            .iter()
+            .filter(|d| d.kind == kind as u8 && d.day + days > today && d.day <= today)
+            .map(|d| u64::from(d.count))
+            .sum()
+    }
+
+    /// The published profile, with scores named by `model` and windows as of `now_ms`.
+    pub fn view(&self, workspace: &str, profile_id: &str, model: &Model, now_ms: i64) -> Profile {
+        let today = (now_ms.max(0) / DAY_MS) as u32;
+        let mut counts = BTreeMap::new();
+        let mut windows = BTreeMap::new();
+        let mut channels: BTreeMap<String, u64> = BTreeMap::new();
+        for kind in all_kinds() {
+            let n = self.count(kind);
+            if n > 0 {
+                counts.insert(kind.key().to_string(), n);
+                *channels.entry(channel_of(kind).to_string()).or_insert(0) += n;
+            }
+            let w = WindowCounts {
+                d7: self.window(kind, today, 7),
+                d30: self.window(kind, today, 30),
+                d90: self.window(kind, today, 90),
+            };
+            if w.d90 > 0 {
+                windows.insert(kind.key().to_string(), w);
+            }
+        }
+        let scores: BTreeMap<String, f64> = model
+            .scores
+            .iter()
+            .map(|def| {
+                let key = name_hash(&def.name);
+                let v = self
+                    .scores
+                    .iter()
+                    .find(|s| s.key == key)
+                    .map_or(0.0, |s| s.value);
+                (def.name.clone(), round2(v))
+            })
+            .collect();
+        let qualifying = model.scores[model.qualification.score].name.as_str();
+        Profile {
+            workspace: workspace.to_string(),
+            profile_id: profile_id.to_string(),
+            version: self.version,
+            traits: self.traits.clone(),
+            counts,
+            event_count: self.event_count,
+            score: scores.get(qualifying).copied().unwrap_or(0.0),
+            score_name: qualifying.to_string(),
+            lifecycle_stage: self.stage,
+            first_seen_ms: self.first_seen_ms,
+            last_seen_ms: self.last_seen_ms,
+            updated_at_ms: self.updated_at_ms,
+            scores,
+            grade: self.grade.map(|g| g.to_string()),
+            fit_points: self.fit_points,
+            windows,
+            channels,
+            pages: self.pages.iter().cloned().collect(),
+            email: EmailStats {
+                opens: self.count(EventKind::EmailOpened),
+                clicks: self.count(EventKind::EmailClicked),
+                bot_opens: u64::from(self.bot_opens),
+                bot_clicks: u64::from(self.bot_clicks),
+                bounces: self.count(EventKind::EmailBounced),
+                unsubscribed: self.email_unsubscribed,
+            },
+            sms: SmsStats {
+                replies: self.count(EventKind::SmsReceived),
+                opted_out: self.sms_opted_out,
+            },
+            purchases: Purchases {
+                count: self.count(EventKind::PurchaseCompleted),
+                revenue: round2(self.revenue),
+                last_purchase_ms: self.last_purchase_ms,
+            },
+            first_touch: self.first_touch.as_deref().cloned(),
+            last_touch: self.last_touch.as_deref().cloned(),
+            stage_history: self.stages.clone(),
+            handoffs: self.handoffs,
+            account: self.account.clone(),
+        }
+    }
+
+    pub fn grade(&self) -> Option<Grade> {
+        self.grade.and_then(|g| Grade::parse(&g.to_string()))
+    }
+}
+
+pub fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}

@@ -1,0 +1,387 @@
+use std::sync::Arc;
+
+use leadstream_schemas::{Event, LifecycleStage, LogRecord};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::model::Model;
+
+const DAY: i64 = 86_400_000;
+/// 2026-01-01T00:00:00Z
+const T0: i64 = 1_767_225_600_000;
+
+fn model() -> Model {
+    Model::parse(
+        r#"
+[[scores]]
+name = "engagement"
+decay = { half_life_days = 10 }
+
+[[scores]]
+name = "intent"
+
+[[rules]]
+name = "page view"
+kind = "page_viewed"
+points = 2
+cap = { points = 5, per_days = 7 }
+
+[[rules]]
+name = "pricing"
+kind = "page_viewed"
+score = "intent"
+when = [{ field = "context.page.path", op = "starts_with", value = "/pricing" }]
+points = 10
+
+[[rules]]
+name = "demo"
+kind = "form_submitted"
+when = [{ field = "properties.form_id", op = "eq", value = "demo" }]
+points = 40
+once = true
+
+[[rules]]
+name = "click"
+kind = "email_clicked"
+points = 3
+
+[[rules]]
+name = "unsubscribe"
+kind = "email_unsubscribed"
+points = -30
+
+[[fit]]
+name = "vp"
+trait = "title"
+op = "contains"
+value = "vp"
+points = 50
+
+[grades]
+a = 50
+b = 40
+c = 30
+d = 20
+e = 10
+
+[qualification]
+score = "engagement"
+threshold = 40
+min_grade = "B"
+
+[recycling]
+scores = "zero"
+"#,
+    )
+    .expect("valid")
+}
+
+fn event(at_ms: i64, v: Value) -> LogRecord {
+    let mut v = v;
+    let obj = v.as_object_mut().expect("object");
+    obj.entry("userId").or_insert(json!("ada"));
+    obj.insert(
+        "timestamp".into(),
+        json!(
+            chrono::DateTime::from_timestamp_millis(at_ms)
+                .expect("time")
+                .to_rfc3339()
+        ),
+    );
+    obj.entry("messageId")
+        .or_insert(json!(uuid::Uuid::new_v4().to_string()));
+    LogRecord::new("w", serde_json::from_value::<Event>(v).expect("event"))
+}
+
+struct Run {
+    book: ProfileBook,
+    model: Arc<Model>,
+    offset: i64,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run {
+            book: ProfileBook::new(),
+            model: Arc::new(model()),
+            offset: 0,
+        }
+    }
+
+    fn apply(&mut self, record: &LogRecord) -> Result<Applied, Skipped> {
+        self.offset += 1;
+        self.book
+            .apply(
+                record,
+                Some((0, self.offset)),
+                &self.model,
+                &Settings { pages: 3 },
+                T0,
+            )
+            .expect("has a person")
+            .1
+    }
+
+    fn state(&self) -> ProfileState {
+        self.book.state("w", "ada").expect("profile")
+    }
+
+    fn score(&self, name: &str) -> f64 {
+        let i = self.model.score_index(name).expect("score");
+        let s = self.state();
+        let key = state::name_hash(&self.model.scores[i].name);
+        s.scores
+            .iter()
+            .find(|x| x.key == key)
+            .map_or(0.0, |x| x.value)
+    }
+}
+
+fn page(at: i64, path: &str) -> LogRecord {
+    event(
+        at,
+        json!({"type": "page", "context": {"page": {"url": format!("https://acme.io{path}?x=1")}}}),
+    )
+}
+
+#[test]
+fn rules_apply_within_caps_and_once_limits_and_explain_every_change() {
+    let mut run = Run::new();
+    let a = run.apply(&page(T0, "/pricing")).expect("applied");
+    assert_eq!(
+        a.changes
+            .iter()
+            .map(|c| (c.rule.as_str(), c.points, c.before, c.after))
+            .collect::<Vec<_>>(),
+        vec![("page view", 2.0, 0.0, 2.0), ("pricing", 10.0, 0.0, 10.0)]
+    );
+    run.apply(&page(T0 + 1000, "/a")).expect("applied");
+    // The cap of 5 per 7 days leaves 1 point for the third page view, then none.
+    let third = run.apply(&page(T0 + 2000, "/b")).expect("applied");
+    assert_eq!(third.changes[0].points, 1.0);
+    let fourth = run.apply(&page(T0 + 3000, "/c")).expect("applied");
+    assert!(fourth.changes.is_empty(), "{fourth:?}");
+    assert!((run.score("engagement") - 5.0).abs() < 1e-6);
+    // A new window opens the cap again (day 7 from the epoch-aligned window).
+    let later = run.apply(&page(T0 + 8 * DAY, "/d")).expect("applied");
+    let rule_change = later
+        .changes
+        .iter()
+        .find(|c| c.rule == "page view")
+        .expect("scored");
+    assert_eq!(rule_change.points, 2.0);
+    assert!(
+        later
+            .changes
+            .iter()
+            .any(|c| c.rule == "decay" && c.points < 0.0),
+        "{later:?}"
+    );
+
+    let demo = || {
+        event(
+            T0 + 9 * DAY,
+            json!({"type": "track", "event": "Form Submitted", "properties": {"form_id": "demo"}}),
+        )
+    };
+    let first = run.apply(&demo()).expect("applied");
+    assert!(
+        first
+            .changes
+            .iter()
+            .any(|c| c.rule == "demo" && c.points == 40.0)
+    );
+    let again = run.apply(&demo()).expect("applied");
+    assert!(
+        !again.changes.iter().any(|c| c.rule == "demo"),
+        "once per person"
+    );
+    // Pages are kept as paths, the last 3.
+    assert_eq!(run.state().pages, ["/b", "/c", "/d"]);
+}
+
+#[test]
+fn machine_made_clicks_are_counted_apart_and_score_nothing() {
+    let mut run = Run::new();
+    let click = |bot: bool| {
+        event(
+            T0,
+            json!({"type": "track", "event": "Email Clicked",
+            "properties": {"email_id": "e1", "link_url": "https://acme.io"},
+            "enrichment": {"bot": bot}}),
+        )
+    };
+    let a = run.apply(&click(true)).expect("applied");
+    assert!(a.changes.is_empty());
+    run.apply(&click(false)).expect("applied");
+    let s = run.state();
+    assert_eq!(s.bot_clicks, 1);
+    assert_eq!(s.count(leadstream_schemas::EventKind::EmailClicked), 1);
+    assert_eq!(run.score("engagement"), 3.0);
+}
+
+#[test]
+fn decay_is_lazy_and_follows_event_time() {
+    let mut run = Run::new();
+    run.apply(&page(T0, "/a")).expect("applied");
+    run.apply(&page(T0, "/b")).expect("applied");
+    assert_eq!(run.score("engagement"), 4.0);
+    // Ten quiet days halve it; the change is explained as decay.
+    let a = run.apply(&page(T0 + 10 * DAY, "/c")).expect("applied");
+    let decay = &a.changes[0];
+    assert_eq!(decay.rule, "decay");
+    assert!(
+        (decay.before - 4.0).abs() < 1e-9 && (decay.after - 2.0).abs() < 1e-9,
+        "{decay:?}"
+    );
+    // Reading decays to the time asked, without changing the state.
+    let s = run.state();
+    let later = s.score_at(&run.model, 0, T0 + 20 * DAY);
+    assert!((later - (2.0 + 2.0) / 2.0).abs() < 1e-9, "{later}");
+    assert!((run.score("engagement") - 4.0).abs() < 1e-9);
+}
+
+#[test]
+fn qualification_fires_once_per_crossing_until_recycled_and_needs_the_grade() {
+    let mut run = Run::new();
+    let demo = |at| {
+        event(
+            at,
+            json!({"type": "track", "event": "Form Submitted", "properties": {"form_id": "demo"}}),
+        )
+    };
+    let clicks = |run: &mut Run, at: i64, n: usize| -> Vec<Option<u32>> {
+        (0..n)
+            .map(|i| {
+                run.apply(&event(
+                    at + i as i64,
+                    json!({"type": "track", "event": "Email Clicked",
+                    "properties": {"email_id": "e", "link_url": "https://acme.io"}}),
+                ))
+                .expect("applied")
+                .handoff
+            })
+            .collect()
+    };
+    // 40 points but grade F: not qualified.
+    assert_eq!(run.apply(&demo(T0)).expect("applied").handoff, None);
+    assert_eq!(run.state().stage, LifecycleStage::Name);
+    // The grade arrives with an identify: now it qualifies, once.
+    let id = event(
+        T0 + 1,
+        json!({"type": "identify", "traits": {"title": "VP Marketing"}}),
+    );
+    assert_eq!(run.apply(&id).expect("applied").handoff, Some(1));
+    let s = run.state();
+    assert_eq!(s.grade, Some('A'));
+    assert_eq!(s.stage, LifecycleStage::SalesAccepted);
+    assert_eq!(
+        s.stages.iter().map(|c| c.stage).collect::<Vec<_>>(),
+        vec![LifecycleStage::Mql, LifecycleStage::SalesAccepted]
+    );
+    // Falling below and rising again does not hand over again.
+    run.apply(&event(
+        T0 + 2,
+        json!({"type": "track", "event": "Email Unsubscribed", "properties": {"email_id": "e"}}),
+    ))
+    .expect("applied");
+    assert!(run.score("engagement") < 40.0);
+    assert!(clicks(&mut run, T0 + 3, 12).iter().all(Option::is_none));
+    assert!(run.score("engagement") >= 40.0);
+    // Sales recycles the lead: scores go to zero (the model says so) and it is armed again.
+    let recycled = run
+        .apply(&event(T0 + 100, json!({"type": "track", "event": "Lead Recycled", "properties": {"reason": "no_response"}})))
+        .expect("applied");
+    assert!(
+        recycled
+            .changes
+            .iter()
+            .any(|c| c.rule == "recycling" && c.after == 0.0)
+    );
+    assert_eq!(run.state().stage, LifecycleStage::Recycled);
+    let fired: Vec<u32> = clicks(&mut run, T0 + 200, 14)
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(fired, vec![2], "the second crossing hands over once more");
+    // A won deal makes a customer, who is not handed over again.
+    run.apply(&event(
+        T0 + 300,
+        json!({"type": "track", "event": "Deal Won"}),
+    ))
+    .expect("applied");
+    assert_eq!(run.state().stage, LifecycleStage::Customer);
+}
+
+#[test]
+fn replays_and_repeated_message_ids_change_nothing() {
+    let run = Run::new();
+    let e = page(T0, "/a");
+    run.book
+        .apply(&e, Some((0, 10)), &run.model, &Settings::default(), T0)
+        .expect("person")
+        .1
+        .expect("applied");
+    let before = run.state();
+    // The same position again (a replay after a crash): skipped.
+    let replay = run
+        .book
+        .apply(&e, Some((0, 10)), &run.model, &Settings::default(), T0)
+        .expect("person")
+        .1;
+    assert_eq!(replay, Err(Skipped::Replayed));
+    // The same messageId at a new position (a client retry): skipped too.
+    let retry = run
+        .book
+        .apply(&e, Some((0, 11)), &run.model, &Settings::default(), T0)
+        .expect("person")
+        .1;
+    assert_eq!(retry, Err(Skipped::DuplicateMessageId));
+    let after = run.state();
+    assert_eq!(after.event_count, before.event_count);
+    assert_eq!(after.scores, before.scores);
+}
+
+#[test]
+fn the_profile_keeps_windows_purchases_touches_and_the_account() {
+    let mut run = Run::new();
+    run.apply(&event(T0 - 40 * DAY, json!({"type": "page", "context": {"campaign": {"source": "newsletter", "name": "spring"}}}))).expect("applied");
+    run.apply(&event(
+        T0 - 5 * DAY,
+        json!({"type": "page", "context": {"campaign": {"source": "ads", "medium": "cpc"}}}),
+    ))
+    .expect("applied");
+    run.apply(&event(
+        T0,
+        json!({"type": "track", "event": "Order Completed",
+        "properties": {"order_id": "o1", "revenue": 120.5, "currency": "EUR"}}),
+    ))
+    .expect("applied");
+    run.apply(&event(T0, json!({"type": "group", "groupId": "acme-inc"})))
+        .expect("applied");
+    let s = run.state();
+    let view = s.view("w", "ada", &run.model, T0 + 1000);
+    assert_eq!(view.windows["page_viewed"].d7, 1);
+    assert_eq!(view.windows["page_viewed"].d30, 1);
+    assert_eq!(view.windows["page_viewed"].d90, 2);
+    assert_eq!(view.purchases.count, 1);
+    assert_eq!(view.purchases.revenue, 120.5);
+    assert_eq!(view.purchases.last_purchase_ms, T0);
+    assert_eq!(
+        view.first_touch.as_ref().and_then(|t| t.source.as_deref()),
+        Some("newsletter")
+    );
+    assert_eq!(
+        view.last_touch.as_ref().and_then(|t| t.source.as_deref()),
+        Some("ads")
+    );
+    assert_eq!(view.lifecycle_stage, LifecycleStage::Customer);
+    assert_eq!(view.account.as_deref(), Some("acme-inc"));
+    assert_eq!(view.channels["web"], 2);
+    assert_eq!(view.channels["commerce"], 1);
+    assert_eq!(view.score_name, "engagement");
+    // The state survives its JSON form unchanged (the store keeps it so).
+    let back: ProfileState =
+        serde_json::from_str(&serde_json::to_string(&s).expect("json")).expect("parse");
+    assert_eq!(back, s);
+}
