@@ -419,6 +419,10 @@ pub struct KafkaConfig {
     pub queue_max_messages: u32,
     /// librdkafka `session.timeout.ms` of the consumer.
     pub session_timeout_ms: u32,
+    /// librdkafka `group.instance.id` (static membership): a scorer restarted with the same id
+    /// takes its partitions back at once instead of waiting for the session of its dead
+    /// predecessor to expire. One distinct id per scorer instance.
+    pub group_instance_id: Option<String>,
 }
 
 impl Default for KafkaConfig {
@@ -435,6 +439,7 @@ impl Default for KafkaConfig {
             message_timeout_ms: 30_000,
             queue_max_messages: 100_000,
             session_timeout_ms: 10_000,
+            group_instance_id: None,
         }
     }
 }
@@ -464,6 +469,9 @@ impl KafkaConfig {
                     .set("enable.auto.offset.store", "false")
                     .set("auto.offset.reset", "earliest")
                     .set("session.timeout.ms", self.session_timeout_ms.to_string());
+                if let Some(id) = &self.group_instance_id {
+                    c.set("group.instance.id", id);
+                }
             }
             KafkaRole::Admin => {}
         }

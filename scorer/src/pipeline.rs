@@ -41,6 +41,8 @@ struct PendingHandoff {
     key: ProfileKey,
     crossing: u32,
     at_ms: i64,
+    /// The profile as it was at the crossing (later events of the same flush may change it).
+    profile: leadstream_schemas::Profile,
 }
 
 pub struct Pipeline {
@@ -217,11 +219,19 @@ impl Pipeline {
             }
             metrics::SCORE_CHANGES.inc_by(applied.changes.len() as u64);
             if let Some(crossing) = applied.handoff {
-                self.handoffs.push(PendingHandoff {
-                    key: key.clone(),
-                    crossing,
-                    at_ms: applied.changes.last().map_or(now_ms, |c| c.at_ms),
-                });
+                let at_ms = applied.changes.last().map_or(now_ms, |c| c.at_ms);
+                if let Some(profile) = self
+                    .book
+                    .state(&key.0, &key.1)
+                    .map(|s| s.view(&key.0, &key.1, &model, at_ms))
+                {
+                    self.handoffs.push(PendingHandoff {
+                        key: key.clone(),
+                        crossing,
+                        at_ms,
+                        profile,
+                    });
+                }
             }
             self.batch
                 .events
@@ -236,15 +246,13 @@ impl Pipeline {
     /// The `lead.qualified` record of one hand-off: the profile now, and the rules that gave the
     /// most points (from this flush and the stored history).
     async fn handoff_record(
-        book: &ProfileBook,
         store: &dyn Store,
         pending_changes: &[ScoreChangeRow],
         h: &PendingHandoff,
         model: &Model,
     ) -> Option<LogMessage> {
         let (workspace, person) = (&*h.key.0, &*h.key.1);
-        let state = book.state(workspace, person)?;
-        let profile = state.view(workspace, person, model, h.at_ms);
+        let profile = h.profile.clone();
         let mut rows: Vec<ScoreChangeRow> = pending_changes
             .iter()
             .filter(|c| c.workspace == workspace && c.profile_id == person)
@@ -260,7 +268,9 @@ impl Pipeline {
         let mut seen = HashSet::new();
         let mut contributions: Vec<Contribution> = rows
             .into_iter()
-            .filter(|c| c.score == qualifying && c.points > 0.0 && c.rule != "decay")
+            .filter(|c| {
+                c.score == qualifying && c.points > 0.0 && c.rule != "decay" && c.at_ms <= h.at_ms
+            })
             .filter(|c| seen.insert((c.at_ms, c.message_id.clone(), c.seq)))
             .map(|c| Contribution {
                 rule: c.rule,
@@ -352,14 +362,9 @@ impl Pipeline {
 
         let mut handoffs = Vec::new();
         for h in &self.handoffs {
-            let record = Self::handoff_record(
-                &self.book,
-                self.store.as_ref(),
-                &self.batch.score_changes,
-                h,
-                &model,
-            )
-            .await;
+            let record =
+                Self::handoff_record(self.store.as_ref(), &self.batch.score_changes, h, &model)
+                    .await;
             handoffs.extend(record);
         }
         if !handoffs.is_empty() {
