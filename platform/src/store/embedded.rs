@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use leadstream_schemas::Profile;
@@ -56,13 +57,27 @@ impl EmbeddedStore {
             .any(|e| e.path().extension().is_some_and(|x| x == "parquet")))
     }
 
-    /// A lazy scan over every Parquet file of `table`; `None` while the table has no file.
+    /// A lazy scan over every Parquet file of `table`; `None` while the table has no file. The
+    /// scan reads with the table's current columns: files written before a column existed read
+    /// it as null (so a data directory survives upgrades).
     pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>, StoreError> {
         if !self.has_files(table)? {
             return Ok(None);
         }
+        let empty = match table {
+            "events" => events_frame(&[]),
+            "profiles" => profiles_frame(&[]),
+            "score_changes" => changes_frame(&[]),
+            other => return Err(StoreError::Invalid(format!("no table {other}"))),
+        }
+        .map_err(unavailable)?;
         let glob = format!("{}/*.parquet", self.table_dir(table).display());
-        LazyFrame::scan_parquet(PlRefPath::new(glob), ScanArgsParquet::default())
+        let args = ScanArgsParquet {
+            schema: Some(Arc::new(empty.schema().as_ref().clone())),
+            allow_missing_columns: true,
+            ..ScanArgsParquet::default()
+        };
+        LazyFrame::scan_parquet(PlRefPath::new(glob), args)
             .map(Some)
             .map_err(unavailable)
     }
@@ -396,6 +411,38 @@ mod tests {
             score,
             ..Profile::new(ws, id)
         })
+    }
+
+    #[tokio::test]
+    async fn files_written_before_a_column_existed_still_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        // A profiles file as the first release wrote it: without grade, doc, state, ….
+        let old = df!(
+            "workspace" => ["w"],
+            "profile_id" => ["p"],
+            "version" => [1u64],
+            "traits" => ["{}"],
+            "counts" => ["{}"],
+            "event_count" => [1u64],
+            "score" => [4.0f64],
+            "lifecycle_stage" => ["name"],
+            "first_seen_ms" => [1i64],
+            "last_seen_ms" => [1i64],
+            "updated_at_ms" => [1i64],
+        )
+        .expect("frame");
+        store.write_file("profiles", old).expect("old file");
+        store
+            .write(&WriteBatch {
+                profiles: vec![row("w", "q", 1, 2.0)],
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("new file");
+        let p = store.profile("w", "p").await.expect("read").expect("found");
+        assert_eq!(p.score, 4.0);
+        assert_eq!(store.load_profiles().await.expect("load").len(), 2);
     }
 
     #[tokio::test]
