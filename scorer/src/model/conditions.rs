@@ -199,7 +199,7 @@ impl Condition {
 }
 
 /// The path part of a URL (without scheme, host, query and fragment).
-fn path_of_url(url: &str) -> &str {
+pub fn path_of_url(url: &str) -> &str {
     let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
     let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
     path.split(['?', '#']).next().unwrap_or("/")

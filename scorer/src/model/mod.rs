@@ -16,7 +16,7 @@ use std::path::Path;
 use leadstream_schemas::{Event, EventKind};
 use serde_json::{Map, Value};
 
-pub use conditions::{Condition, Op};
+pub use conditions::{Condition, Op, path_of_url};
 
 /// The model that ships with leadstream (`scorer/models/default.toml`).
 pub const DEFAULT_MODEL: &str = include_str!("../../models/default.toml");

@@ -9,7 +9,7 @@
 use leadstream_schemas::{Event, EventKind, EventType, LifecycleStage, StageChange, Touch};
 
 use super::state::{CapState, DAY_MS, DayCount, ProfileState, ScoreState, WINDOW_DAYS, name_hash};
-use crate::model::{Model, RecycleScores};
+use crate::model::{Model, RecycleScores, path_of_url};
 
 /// How many recent message ids each profile remembers for deduplication.
 pub const RECENT_IDS: usize = 8;
@@ -59,12 +59,6 @@ fn id_hash(id: &str) -> u64 {
     id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-fn path_of(url: &str) -> &str {
-    let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
-    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
-    path.split(['?', '#']).next().unwrap_or("/")
 }
 
 fn set_stage(state: &mut ProfileState, stage: LifecycleStage, at_ms: i64) {
@@ -153,7 +147,7 @@ pub fn apply(
             let page = event.context.page.as_ref();
             let path = page
                 .and_then(|p| p.path.as_deref())
-                .or_else(|| page.and_then(|p| p.url.as_deref()).map(path_of))
+                .or_else(|| page.and_then(|p| p.url.as_deref()).map(path_of_url))
                 .or(event.name.as_deref());
             if let Some(path) = path
                 && settings.pages > 0
