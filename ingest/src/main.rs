@@ -1,5 +1,10 @@
 //! `leadstream-ingest`: the collector on its own.
 
+/// mimalloc: the collector and scorer allocate per event; glibc malloc showed up as ~20 % of a
+/// profile under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 
 use clap::Parser;

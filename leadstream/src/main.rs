@@ -5,6 +5,11 @@
 //! - `leadstream workspace create NAME`: a new workspace with its write key and API token.
 //! - `leadstream schema [--out DIR]`: the JSON Schema of the HTTP inputs.
 
+/// mimalloc: the collector and scorer allocate per event; glibc malloc showed up as ~20 % of a
+/// profile under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -2,6 +2,11 @@
 //! body and answers what the collector answers, without validating or writing anything.
 //! `baseline-server 127.0.0.1:18090` (loopback only).
 
+/// mimalloc: the collector and scorer allocate per event; glibc malloc showed up as ~20 % of a
+/// profile under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;

@@ -10,6 +10,11 @@
 //!
 //! Prints `events_per_second=<n>`. Bounded by `events`; loopback only.
 
+/// mimalloc: the collector and scorer allocate per event; glibc malloc showed up as ~20 % of a
+/// profile under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::Instant;
 
