@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Installs (only when missing) and starts, on loopback only, the real servers the
-# integration tests talk to: a Kafka-API broker (tansu, memory storage) on
-# 127.0.0.1:9092 and ClickHouse (HTTP on 127.0.0.1:8123).
+# integration tests talk to: a Kafka-API broker (tansu) on 127.0.0.1:9092 and ClickHouse
+# (HTTP on 127.0.0.1:8123).
+# tansu runs on its SQLite storage engine, not `memory://`: the memory engine (dynostore,
+# tansu 0.6.0) answers a fetch that starts inside a record batch with the *next* batch, so a
+# consumer resuming from a committed offset in the middle of a producer's batch silently skips the
+# rest of that batch (Apache Kafka returns the containing batch and the client skips the records
+# below its offset). The SQLite engine stores records one by one and serves exactly from the
+# requested offset. A fresh database each start: tests use their own topics.
 # Idempotent: a server that already answers is left alone.
 set -euo pipefail
 
@@ -43,9 +49,11 @@ ensure_tansu() {
     log "installing tansu from crates.io (takes ~8 minutes on 2 cores)"
     cargo install tansu --features dynostore,libsql
   fi
-  log "starting tansu broker"
-  nohup tansu broker --listener-url "tcp://$KAFKA_ADDR" --advertised-listener-url "tcp://$KAFKA_ADDR" \
-      --storage-engine memory://tansu/ >"$STATE_DIR/tansu.out" 2>&1 &
+  log "starting tansu broker (sqlite storage under $STATE_DIR)"
+  rm -f "$STATE_DIR"/tansu.db*
+  (cd "$STATE_DIR" && nohup tansu broker --listener-url "tcp://$KAFKA_ADDR" \
+      --advertised-listener-url "tcp://$KAFKA_ADDR" \
+      --storage-engine sqlite://tansu.db >"$STATE_DIR/tansu.out" 2>&1 &)
   for _ in $(seq 1 120); do
     port_open "$KAFKA_ADDR" && { log "tansu up"; return; }
     sleep 0.5

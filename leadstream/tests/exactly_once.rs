@@ -99,7 +99,13 @@ async fn spawn(config_file: &std::path::Path) -> Child {
             &format!("127.0.0.1:{qp}"),
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(
+            if std::env::var_os("LEADSTREAM_TEST_CHILD_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            },
+        )
         .kill_on_drop(true)
         .spawn()
         .expect("spawn leadstream");
@@ -156,10 +162,35 @@ api_tokens = ["{token}"]
     )
 }
 
+/// Waits until the stored p0 has a number of events that `at` accepts, then kills the process
+/// with SIGKILL and reaps it.
+async fn kill_when(http: &reqwest::Client, mut child: Child, at: impl Fn(u64) -> bool) -> Child {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = http
+            .get(format!("http://{}/v1/profiles/p0", child.query))
+            .bearer_auth(common::TOKEN)
+            .send()
+            .await
+            .expect("get");
+        if r.status() == 200 {
+            let body: Value = r.json().await.expect("json");
+            if at(body["event_count"].as_u64().unwrap_or(0)) {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the scorer never got there"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.child.start_kill().expect("kill -9");
+    child.child.wait().await.expect("reaped");
+    child
+}
+
 #[tokio::test]
-#[ignore = "known defect, open in issue 4: after kill -9 and restart, one event of a replayed \
-            flush is intermittently missing from a profile (and a partition can stall) against \
-            tansu; run with --ignored while investigating"]
 async fn a_killed_scorer_ends_exactly_where_an_uninterrupted_one_would() {
     let mut config = common::distributed_config();
     config.scorer.handoff_topic = format!("{}_handoffs", config.kafka.events_topic);
@@ -219,27 +250,13 @@ async fn a_killed_scorer_ends_exactly_where_an_uninterrupted_one_would() {
             "the topic holds every acknowledged event"
         );
     }
-    // Let the scorer get part of the way (some flushes written, some not), then kill -9.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = http
-            .get(format!("http://{}/v1/profiles/p0", first.query))
-            .bearer_auth(common::TOKEN)
-            .send()
-            .await
-            .expect("get");
-        if r.status() == 200 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the scorer never wrote"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let mut first = first;
-    first.child.start_kill().expect("kill -9");
-    first.child.wait().await.expect("reaped");
+    // Kill -9 twice at different points (right after the first write; then half-way through
+    // p0's events), each time restarting on the same data, broker and database.
+    let first = kill_when(&http, first, |count| count > 0).await;
+    drop(first);
+    let second = spawn(&file).await;
+    let second = kill_when(&http, second, |count| count >= 30).await;
+    drop(second);
 
     let second = spawn(&file).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);

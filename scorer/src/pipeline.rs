@@ -183,6 +183,7 @@ impl Pipeline {
             let applied = match outcome {
                 Ok(applied) => applied,
                 Err(Skipped::Replayed) => {
+                    tracing::debug!(partition = d.partition, offset = d.offset, profile = %key.1, message_id = ?record.event.message_id, "skipped: already applied before a restart");
                     metrics::DUPLICATES.with_label_values(&["offset"]).inc();
                     continue;
                 }
@@ -437,6 +438,7 @@ impl Pipeline {
             tracing::warn!(error = %e, "committing the log position failed");
         }
         tracing::debug!(
+            positions = ?leadstream_platform::log::next_positions(&self.pending),
             events = self.batch.events.len(),
             changes = self.batch.score_changes.len(),
             profiles = self.batch.profiles.len(),

@@ -92,9 +92,8 @@ pub fn apply(
     fallback_time_ms: i64,
 ) -> Result<Applied, Skipped> {
     // Exactly once: a replayed position, or a message id seen lately, changes nothing.
-    if let (Some((p, o)), Some((lp, lo))) = (position, state.position)
-        && p == lp
-        && o <= lo
+    if let Some((p, o)) = position
+        && state.applied(p, o)
     {
         return Err(Skipped::Replayed);
     }
@@ -102,8 +101,8 @@ pub fn apply(
     if let Some(h) = id
         && state.recent.contains(&h)
     {
-        if position.is_some() {
-            state.position = position;
+        if let Some((p, o)) = position {
+            state.advance(p, o);
         }
         return Err(Skipped::DuplicateMessageId);
     }
@@ -113,8 +112,8 @@ pub fn apply(
         }
         state.recent.push(h);
     }
-    if position.is_some() {
-        state.position = position;
+    if let Some((p, o)) = position {
+        state.advance(p, o);
     }
 
     let at = event

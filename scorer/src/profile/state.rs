@@ -130,9 +130,15 @@ pub struct ProfileState {
     pub armed: bool,
     #[serde(default)]
     pub handoffs: u32,
-    /// The last applied log position (partition, offset): a replay skips what is at or before it.
-    #[serde(default)]
-    pub position: Option<(i32, i64)>,
+    /// The last applied log offset per partition: a replay skips what is at or before it. A
+    /// person's events can come from more than one partition (the collector keys events by the
+    /// anonymous id when there is one), so one position per partition.
+    #[serde(
+        default,
+        alias = "position",
+        deserialize_with = "positions::deserialize"
+    )]
+    pub positions: Vec<(i32, i64)>,
     /// Hashes of the last message ids applied, newest last.
     #[serde(default)]
     pub recent: Vec<u64>,
@@ -171,12 +177,49 @@ impl Default for ProfileState {
             grade: None,
             armed: true,
             handoffs: 0,
-            position: None,
+            positions: Vec::new(),
             recent: Vec::new(),
             account: None,
             version: 0,
             updated_at_ms: 0,
         }
+    }
+}
+
+impl ProfileState {
+    /// Whether `(partition, offset)` is at or before what this profile has applied.
+    pub fn applied(&self, partition: i32, offset: i64) -> bool {
+        self.positions
+            .iter()
+            .any(|&(p, o)| p == partition && offset <= o)
+    }
+
+    /// Records `(partition, offset)` as applied.
+    pub fn advance(&mut self, partition: i32, offset: i64) {
+        match self.positions.iter_mut().find(|(p, _)| *p == partition) {
+            Some(slot) => slot.1 = slot.1.max(offset),
+            None => self.positions.push((partition, offset)),
+        }
+    }
+}
+
+/// Reads the positions, also in the one-position shape states were stored in before.
+mod positions {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        One(i32, i64),
+        Many(Vec<(i32, i64)>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(i32, i64)>, D::Error> {
+        Ok(match Option::<Stored>::deserialize(d)? {
+            None => Vec::new(),
+            Some(Stored::One(p, o)) => vec![(p, o)],
+            Some(Stored::Many(v)) => v,
+        })
     }
 }
 

@@ -314,6 +314,38 @@ fn qualification_fires_once_per_crossing_until_recycled_and_needs_the_grade() {
 }
 
 #[test]
+fn replays_are_skipped_per_partition() {
+    // One person's events arrive on two partitions (keyed by anonymous id, then by user id); a
+    // replay of either partition after a restart is skipped, however they interleaved.
+    let run = Run::new();
+    let apply = |at: i64, path: &str, pos: (i32, i64)| {
+        let mut e = page(at, path);
+        e.event.message_id = Some(format!("{path}-{at}"));
+        run.book
+            .apply(&e, Some(pos), &run.model, &Settings::default(), T0)
+            .expect("person")
+            .1
+    };
+    for i in 0..20 {
+        assert!(apply(T0 + i, "/a", (0, i)).is_ok());
+        assert!(apply(T0 + 100 + i, "/b", (1, 50 + i)).is_ok());
+    }
+    let before = run.state();
+    assert_eq!(before.event_count, 40);
+    // Replays of both partitions, older than the ring of recent message ids.
+    assert_eq!(apply(T0 + 3, "/a", (0, 3)), Err(Skipped::Replayed));
+    assert_eq!(apply(T0 + 103, "/b", (1, 53)), Err(Skipped::Replayed));
+    assert_eq!(run.state().event_count, 40);
+    // A state stored with the one-position shape of earlier versions still reads.
+    let mut old = serde_json::to_value(&before).expect("json");
+    let obj = old.as_object_mut().expect("object");
+    obj.remove("positions");
+    obj.insert("position".into(), serde_json::json!([1, 69]));
+    let read: ProfileState = serde_json::from_value(old).expect("reads");
+    assert_eq!(read.positions, vec![(1, 69)]);
+}
+
+#[test]
 fn replays_and_repeated_message_ids_change_nothing() {
     let run = Run::new();
     let e = page(T0, "/a");
