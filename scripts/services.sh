@@ -7,7 +7,9 @@
 # consumer resuming from a committed offset in the middle of a producer's batch silently skips the
 # rest of that batch (Apache Kafka returns the containing batch and the client skips the records
 # below its offset). The SQLite engine stores records one by one and serves exactly from the
-# requested offset. A fresh database each start: tests use their own topics.
+# requested offset. A fresh database each start: tests use their own topics, and never delete
+# them, because deleting a topic on the SQLite engine (0.6.0) breaks the metadata of the others
+# ("no partitions").
 # Idempotent: a server that already answers is left alone.
 set -euo pipefail
 

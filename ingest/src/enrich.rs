@@ -20,7 +20,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use leadstream_platform::config::IngestConfig;
-use leadstream_schemas::{Campaign, Enrichment, Event, UserAgentInfo};
+use leadstream_schemas::{Campaign, Enrichment, Event, Rejection, UserAgentInfo};
 use serde_json::{Map, Value};
 
 /// What the request says about every event in it.
@@ -79,12 +79,65 @@ pub struct Enricher {
     /// Classified user agents: traffic repeats a few thousand distinct strings, and a parse costs
     /// microseconds.
     user_agents: quick_cache::sync::Cache<String, (Option<UserAgentInfo>, bool)>,
+    /// Which ids may stand for a person.
+    pub identity: leadstream_schemas::IdentityRules,
 }
 
 /// How many distinct user agents the enricher remembers.
 const USER_AGENT_CACHE: usize = 10_000;
 
 impl Enricher {
+    pub fn with_identity(mut self, identity: leadstream_schemas::IdentityRules) -> Enricher {
+        self.identity = identity;
+        self
+    }
+
+    /// Drops a `userId` or `anonymousId` that cannot stand for a person (`null`, `undefined`,
+    /// `0`, …) so that it never fuses strangers into one profile; refuses the event when no usable
+    /// id is left, and an `alias` or `group` call whose other id is unusable.
+    pub fn check_ids(&self, event: &mut Event) -> Result<(), Rejection> {
+        let mut dropped = None;
+        for (field, id) in [
+            ("userId", &mut event.user_id),
+            ("anonymousId", &mut event.anonymous_id),
+        ] {
+            if let Some(v) = id.as_deref()
+                && !v.is_empty()
+                && !self.identity.is_legal(v)
+            {
+                dropped.get_or_insert((field, v.to_string()));
+                *id = None;
+                crate::metrics::IDS_IGNORED
+                    .with_label_values(&[field])
+                    .inc();
+            }
+        }
+        if event.person_id().is_none() {
+            let (field, id) = dropped.unwrap_or(("userId", String::new()));
+            return Err(Rejection::new(
+                field,
+                format!(
+                    "`{id}` cannot identify a person (see identity.illegal_ids), and there is no other usable userId or anonymousId"
+                ),
+            ));
+        }
+        for (field, id) in [
+            ("previousId", event.previous_id.as_deref()),
+            ("groupId", event.group_id.as_deref()),
+        ] {
+            if let Some(v) = id
+                && !v.is_empty()
+                && !self.identity.is_legal(v)
+            {
+                return Err(Rejection::new(
+                    field,
+                    format!("`{v}` cannot identify a person or account (see identity.illegal_ids)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(config: &IngestConfig) -> Enricher {
         Enricher {
             trusted_proxies: config.trusted_proxies.clone(),
@@ -98,6 +151,7 @@ impl Enricher {
                 .map(|b| b.to_ascii_lowercase())
                 .collect(),
             user_agents: quick_cache::sync::Cache::new(USER_AGENT_CACHE),
+            identity: leadstream_schemas::IdentityRules::default(),
         }
     }
 

@@ -18,6 +18,15 @@ pub static EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 /// Rejected events by reason (the field's top-level name or `size`).
+pub static IDS_IGNORED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_ids_ignored_total",
+        "userId / anonymousId values dropped because they cannot identify a person (identity.illegal_ids).",
+        &["field"]
+    )
+    .expect("metric registers once")
+});
+
 pub static REJECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "leadstream_ingest_rejections_total",

@@ -32,7 +32,11 @@ pub async fn state(
     if config.email.signing_keys.is_empty() {
         tracing::warn!("ingest.email.signing_keys is empty: email open and click links are off");
     }
-    Ok(AppState::new(registry, log, &config))
+    let mut state = AppState::new(registry, log, &config);
+    state.enricher = Arc::new(
+        crate::enrich::Enricher::new(&config).with_identity(backends.config().identity.rules()),
+    );
+    Ok(state)
 }
 
 /// Serves until `shutdown` is cancelled, then flushes the log.

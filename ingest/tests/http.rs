@@ -142,6 +142,52 @@ fn assert_error(body: &Value, code: &str, field: &str) {
 }
 
 #[tokio::test]
+async fn ids_that_cannot_identify_a_person_are_dropped_or_refused() {
+    let h = harness();
+    let body = json!({"batch": [
+        // userId "undefined" is dropped; the event counts for the device.
+        {"type": "identify", "userId": "undefined", "anonymousId": "dev-1", "traits": {"a": 1}},
+        // No usable id left: refused, naming the field.
+        {"type": "track", "userId": "null", "event": "X"},
+        {"type": "track", "anonymousId": " Anonymous ", "event": "X"},
+        // An alias from an unusable id: refused.
+        {"type": "alias", "userId": "u-1", "previousId": "0"},
+        {"type": "track", "userId": "u-1", "event": "Fine"}
+    ]});
+    let (status, resp) = h.post("/v1/batch", Some(KEY), body.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert_eq!(resp["accepted"], 2, "{resp}");
+    let rejected: Vec<(u64, String)> = resp["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|r| {
+            assert!(
+                r["message"].as_str().expect("message").contains("identif"),
+                "{r}"
+            );
+            (
+                r["index"].as_u64().expect("index"),
+                r["field"].as_str().expect("field").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![
+            (1, "batch[1].userId".to_string()),
+            (2, "batch[2].anonymousId".to_string()),
+            (3, "batch[3].previousId".to_string())
+        ]
+    );
+    let written = h.written().await;
+    assert_eq!(written.len(), 2);
+    assert_eq!(written[0].0, "acme/dev-1");
+    assert_eq!(written[0].1.event.user_id, None);
+    assert_eq!(written[1].0, "acme/u-1");
+}
+
+#[tokio::test]
 async fn a_valid_batch_is_written_enriched_and_keyed_by_person() {
     let h = harness();
     let body = json!({
@@ -162,7 +208,8 @@ async fn a_valid_batch_is_written_enriched_and_keyed_by_person() {
     let written = h.written().await;
     assert_eq!(written.len(), 3);
     let keys: Vec<&str> = written.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, vec!["acme/anon-1", "acme/anon-1", "acme/user-2"]);
+    // Keyed by the profile the event counts toward: the userId when there is one.
+    assert_eq!(keys, vec!["acme/anon-1", "acme/user-1", "acme/user-2"]);
     for (_, record) in &written {
         assert_eq!(record.v, leadstream_schemas::SCHEMA_VERSION);
         assert_eq!(record.workspace, "acme");
@@ -1338,8 +1385,8 @@ async fn multipart_forms_answer_json_when_asked_and_keep_the_cookie_identity() {
     );
     assert_eq!(written[0].1.event.anonymous_id.as_deref(), Some("anon-42"));
     assert_eq!(
-        written[0].0, "acme/anon-42",
-        "keyed by the device, so the identify follows its history"
+        written[0].0, "acme/grace@example.com",
+        "keyed by the person; the scorer merges the device's history into it"
     );
     assert!(
         written[1].1.event.properties.get("cv").is_none(),

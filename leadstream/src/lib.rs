@@ -28,7 +28,9 @@ pub async fn serve(
     let model = leadstream_scorer::server::model(&backends, shutdown.clone())?;
     let pipeline = leadstream_scorer::server::pipeline(
         &backends,
-        Arc::new(ProfileBook::new()),
+        Arc::new(ProfileBook::with_identity(
+            backends.config().identity.rules(),
+        )),
         model,
         heartbeats,
     )

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use leadstream_platform::config::Config;
 use leadstream_platform::log::LogConsumer;
-use leadstream_platform::log::kafka::{KafkaConsumer, delete_topic};
+use leadstream_platform::log::kafka::KafkaConsumer;
 use leadstream_schemas::LogRecord;
 
 async fn cleanup(config: &Config) {
-    let _ = delete_topic(&config.kafka, &config.kafka.events_topic).await;
+    // Topics stay (see scripts/services.sh: deleting one breaks the others on tansu's SQLite
+    // engine); the database goes.
     let client = clickhouse::Client::default()
         .with_url(&config.clickhouse.url)
         .with_validation(false);
@@ -297,12 +298,14 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
     assert_eq!(
         got,
         [
-            ("acme/a-form", "Form Submitted"),
-            ("acme/a-form", "identify"),
             ("acme/a-js", "File Downloaded"),
             ("acme/a-js", "page"),
             ("acme/a-pixel", "page"),
             ("acme/hook@acme.io", "Email Delivered"),
+            // The form gave an email: the person is known, keyed by it (the anonymous id a-form
+            // is merged into it by the scorer).
+            ("acme/lead@acme.io", "Form Submitted"),
+            ("acme/lead@acme.io", "identify"),
             ("acme/sms:+15550001111", "SMS Opted Out"),
             ("acme/u-email", "Email Clicked"),
             ("acme/u-email", "Email Opened"),

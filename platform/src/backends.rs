@@ -87,6 +87,21 @@ impl Backends {
         }
     }
 
+    /// The events log for writers other than the collector (the scorer's own control records,
+    /// the query API's CRM calls): embedded, the same log; distributed, a producer without the
+    /// collector's spool (these writers retry, or answer 503, when the broker is away).
+    pub async fn plain_log(&self) -> Result<Arc<dyn EventLog>, LogError> {
+        match self.config.mode {
+            Mode::Embedded => Ok(Arc::new(self.embedded().await?.clone())),
+            Mode::Distributed => {
+                if self.config.kafka.create_topics {
+                    ensure_topic(&self.config.kafka, &self.config.kafka.events_topic).await?;
+                }
+                Ok(Arc::new(KafkaLog::new(&self.config.kafka)?))
+            }
+        }
+    }
+
     fn side_embedded(&self, which: SideLog) -> Result<EmbeddedLog, LogError> {
         let name = match which {
             SideLog::Handoffs => "handoffs",

@@ -53,7 +53,34 @@ pub struct Config {
     pub query: QueryConfig,
     pub kafka: KafkaConfig,
     pub clickhouse: ClickhouseConfig,
+    pub identity: IdentityConfig,
     pub workspaces: Vec<WorkspaceConfig>,
+}
+
+/// `[identity]`: which ids may stand for a person (the collector drops the others from events,
+/// the scorer never merges on them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Compared trimmed and case-insensitively; blank is always illegal.
+    pub illegal_ids: Vec<String>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            illegal_ids: leadstream_schemas::identity::DEFAULT_ILLEGAL_IDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+impl IdentityConfig {
+    pub fn rules(&self) -> leadstream_schemas::IdentityRules {
+        leadstream_schemas::IdentityRules::new(self.illegal_ids.iter().map(String::as_str))
+    }
 }
 
 impl Default for Config {
@@ -67,6 +94,7 @@ impl Default for Config {
             query: QueryConfig::default(),
             kafka: KafkaConfig::default(),
             clickhouse: ClickhouseConfig::default(),
+            identity: IdentityConfig::default(),
             workspaces: Vec::new(),
         }
     }

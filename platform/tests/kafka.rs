@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use leadstream_platform::log::kafka::{KafkaConsumer, KafkaLog, delete_topic, ensure_topic};
+use leadstream_platform::log::kafka::{KafkaConsumer, KafkaLog, ensure_topic};
 use leadstream_platform::log::{Delivered, EventLog, LogConsumer, LogMessage};
 
 async fn drain(consumer: &mut KafkaConsumer, want: usize) -> Vec<Delivered> {
@@ -86,13 +86,11 @@ async fn appended_messages_come_back_in_order_per_key_and_commits_hold() {
         more.len()
     );
 
-    // Clients go before their topic: librdkafka 2.12 crashes on tansu's metadata for a topic
-    // deleted under a live subscription.
+    // The topic stays: tansu's SQLite engine (0.6.0) breaks the metadata of *other* topics when
+    // one is deleted, and tests run side by side on one broker (scripts/services.sh starts a
+    // fresh database each time).
     drop(consumer);
     drop(log);
-    delete_topic(&config, &config.events_topic)
-        .await
-        .expect("delete topic");
 }
 
 #[tokio::test]

@@ -6,11 +6,13 @@
 //! - [`validate`]: turns untrusted JSON into a checked [`event::Event`], naming the field at fault.
 //! - [`record`]: the versioned message written to the log (Kafka or the embedded log).
 //! - [`profile`]: the behavioural profile and score types the scorer keeps and the query API serves.
+//! - [`identity`]: which ids may stand for a person; the scorer's merge control records.
 //! - [`handoff`]: the `lead.qualified` record the scorer hands to sales.
 //! - [`json_schema`]: JSON Schema for the HTTP inputs, generated from these types.
 
 pub mod event;
 pub mod handoff;
+pub mod identity;
 pub mod json_schema;
 pub mod kinds;
 pub mod profile;
@@ -21,9 +23,10 @@ pub use event::{
     BatchRequest, Campaign, Context, Enrichment, Event, EventType, Page, UserAgentInfo,
 };
 pub use handoff::{Contribution, LeadQualified};
+pub use identity::{Control, ControlRecord, IdentityRules};
 pub use kinds::EventKind;
 pub use profile::{
     EmailStats, LifecycleStage, Profile, Purchases, SmsStats, StageChange, Touch, WindowCounts,
 };
-pub use record::{LogRecord, SCHEMA_VERSION};
+pub use record::{Decoded, LogRecord, SCHEMA_VERSION};
 pub use validate::{Rejection, check_depth, rejection_from_serde, validate_event};

@@ -158,6 +158,12 @@ pub struct Profile {
     /// The account (`group` call's `groupId`) the person belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// This (anonymous) profile was merged into that person's; its activity counts there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
+    /// Ids (anonymous ids, aliases) whose profiles were merged into this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_ids: Vec<String>,
 }
 
 impl Profile {
@@ -189,6 +195,8 @@ impl Profile {
             stage_history: Vec::new(),
             handoffs: 0,
             account: None,
+            merged_into: None,
+            merged_ids: Vec::new(),
         }
     }
 }

@@ -5,9 +5,14 @@
 //! new readers can share a topic during a rolling upgrade: a writer bumps `v` only for a change an
 //! old reader would misread, and adds optional fields without a bump.
 //!
-//! The message key is `"{workspace}/{person}"` with the person the `anonymousId` when present,
-//! otherwise the `userId`, so that one device's events, including the `identify` that ties it to a
-//! user, stay in order on one partition.
+//! The message key is `"{workspace}/{person}"` with the person the `userId` when present,
+//! otherwise the `anonymousId`: the profile the event counts toward, so that one person's profile
+//! is kept by exactly one scorer instance (the owner of its partition). Merging an anonymous
+//! profile into a known one goes through the log as [`crate::ControlRecord`]s (see the README's
+//! identity section).
+//!
+//! The same topic also carries the scorer's control records; [`Decoded::decode`] tells them apart
+//! (a control record has `control`, an event record has `event`).
 
 use serde::{Deserialize, Serialize};
 
@@ -43,10 +48,10 @@ impl LogRecord {
         }
     }
 
-    /// The partitioning key: `"{workspace}/{anonymousId or userId}"`.
+    /// The partitioning key: `"{workspace}/{userId or anonymousId}"`.
     pub fn key(&self) -> String {
-        let person = non_empty(self.event.anonymous_id.as_deref())
-            .or(non_empty(self.event.user_id.as_deref()))
+        let person = non_empty(self.event.user_id.as_deref())
+            .or(non_empty(self.event.anonymous_id.as_deref()))
             .unwrap_or("");
         format!("{}/{}", self.workspace, person)
     }
@@ -69,20 +74,68 @@ impl LogRecord {
     }
 }
 
+/// One message of the events log: an event, or a control record of the scorer.
+// Short-lived, and events are the common case: not boxed.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    Event(LogRecord),
+    Control(crate::ControlRecord),
+}
+
+impl Decoded {
+    pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+        #[derive(Deserialize)]
+        struct Head {
+            v: u16,
+            #[serde(default)]
+            control: Option<serde::de::IgnoredAny>,
+        }
+        let head: Head = serde_json::from_slice(bytes)?;
+        if head.v > SCHEMA_VERSION {
+            return Err(DecodeError::TooNew(head.v));
+        }
+        if head.control.is_some() {
+            return Ok(Decoded::Control(serde_json::from_slice(bytes)?));
+        }
+        Ok(Decoded::Event(serde_json::from_slice(bytes)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     #[test]
-    fn round_trips_and_keys_by_device() {
+    fn round_trips_and_keys_by_person() {
         let event: Event = serde_json::from_value(
             json!({"type": "identify", "anonymousId": "a1", "userId": "u1"}),
         )
         .expect("event");
         let record = LogRecord::new("acme", event);
-        assert_eq!(record.key(), "acme/a1");
+        assert_eq!(record.key(), "acme/u1");
         assert_eq!(LogRecord::decode(&record.encode()).expect("decode"), record);
+        assert_eq!(
+            Decoded::decode(&record.encode()).expect("decode"),
+            Decoded::Event(record)
+        );
+        let control = crate::ControlRecord {
+            v: SCHEMA_VERSION,
+            workspace: "acme".into(),
+            id: crate::ControlRecord::merge_id("a1", "u1"),
+            control: crate::Control::MergeRequest {
+                from: "a1".into(),
+                into: "u1".into(),
+                alias: false,
+                at_ms: 5,
+            },
+        };
+        assert_eq!(control.key(), "acme/a1");
+        assert_eq!(
+            Decoded::decode(&control.encode()).expect("decode"),
+            Decoded::Control(control)
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ async fn main() -> anyhow::Result<()> {
     let model = leadstream_scorer::server::model(&backends, shutdown.clone())?;
     let pipeline = leadstream_scorer::server::pipeline(
         &backends,
-        Arc::new(ProfileBook::new()),
+        Arc::new(ProfileBook::with_identity(
+            backends.config().identity.rules(),
+        )),
         model,
         heartbeats.clone(),
     )

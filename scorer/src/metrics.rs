@@ -97,6 +97,23 @@ pub static DEAD_LETTERS: LazyLock<IntCounter> = LazyLock::new(|| {
 });
 
 /// Events behind the log's head as of the last poll (embedded), for alerting on lag.
+pub static MERGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_scorer_identity_merges_total",
+        "Identity merge steps, by outcome (requested, handed_over, absorbed, nothing, refused_*).",
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});
+
+pub static FORWARDED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "leadstream_scorer_forwarded_events_total",
+        "Events of a merged anonymous id forwarded to the person it was merged into."
+    )
+    .expect("metric registers once")
+});
+
 pub static CONSUMER_LAG: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "leadstream_scorer_consumer_lag_events",

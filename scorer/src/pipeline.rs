@@ -16,13 +16,17 @@ use leadstream_platform::config::ScorerConfig;
 use leadstream_platform::log::{Delivered, EventLog, LogConsumer, LogMessage};
 use leadstream_platform::store::{EventRow, ProfileRow, ScoreChangeRow, Store, WriteBatch};
 use leadstream_platform::telemetry::Heartbeats;
-use leadstream_schemas::{Contribution, EventKind, LeadQualified, LogRecord};
+use leadstream_schemas::{
+    Contribution, ControlRecord, Decoded, EventKind, LeadQualified, LogRecord,
+};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
 use crate::model::Model;
-use crate::profile::{ProfileBook, ProfileKey, ProfileState, Settings, Skipped};
+use crate::profile::{
+    Applied, ControlOutcome, ProfileBook, ProfileKey, ProfileState, Settings, Skipped,
+};
 
 const HEARTBEAT: &str = "scorer_pipeline";
 const HEARTBEAT_DEADLINE: Duration = Duration::from_secs(60);
@@ -33,6 +37,8 @@ const TOP_CONTRIBUTIONS: usize = 5;
 
 /// Where the pipeline writes besides the store.
 pub struct Outputs {
+    /// The events log itself: identity merge records and forwarded events.
+    pub events: Arc<dyn EventLog>,
     pub handoffs: Arc<dyn EventLog>,
     pub dead_letters: Arc<dyn EventLog>,
 }
@@ -59,6 +65,8 @@ pub struct Pipeline {
     dirty: HashSet<ProfileKey>,
     handoffs: Vec<PendingHandoff>,
     dead: Vec<LogMessage>,
+    /// Identity merge records and forwarded events, for the events log.
+    outgoing: Vec<LogMessage>,
 }
 
 impl Pipeline {
@@ -107,6 +115,7 @@ impl Pipeline {
             dirty: HashSet::new(),
             handoffs: Vec::new(),
             dead: Vec::new(),
+            outgoing: Vec::new(),
         })
     }
 
@@ -159,8 +168,9 @@ impl Pipeline {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let model = self.model.borrow().clone();
         for d in &batch {
-            let record = match LogRecord::decode(&d.payload) {
-                Ok(r) => r,
+            match Decoded::decode(&d.payload) {
+                Ok(Decoded::Event(record)) => self.apply_event(&record, d, &model, now_ms),
+                Ok(Decoded::Control(control)) => self.apply_control(&control, d, &model, now_ms),
                 Err(e) => {
                     metrics::DECODE_ERRORS.inc();
                     tracing::warn!(partition = d.partition, offset = d.offset, error = %e, "undecodable log message; parking it in the dead-letter log");
@@ -168,80 +178,180 @@ impl Pipeline {
                         key: format!("{}/{}", d.partition, d.offset),
                         payload: d.payload.clone(),
                     });
-                    continue;
-                }
-            };
-            let Some((key, outcome)) = self.book.apply(
-                &record,
-                Some((d.partition, d.offset)),
-                &model,
-                &self.settings,
-                now_ms,
-            ) else {
-                continue;
-            };
-            let applied = match outcome {
-                Ok(applied) => applied,
-                Err(Skipped::Replayed) => {
-                    tracing::debug!(partition = d.partition, offset = d.offset, profile = %key.1, message_id = ?record.event.message_id, "skipped: already applied before a restart");
-                    metrics::DUPLICATES.with_label_values(&["offset"]).inc();
-                    continue;
-                }
-                Err(Skipped::DuplicateMessageId) => {
-                    metrics::DUPLICATES.with_label_values(&["message_id"]).inc();
-                    self.dirty.insert(key);
-                    continue;
-                }
-            };
-            let event = &record.event;
-            let message_id = event.message_id.clone().unwrap_or_default();
-            let kind = EventKind::classify(event).key();
-            let name = event
-                .event
-                .clone()
-                .or_else(|| event.name.clone())
-                .unwrap_or_default();
-            for (seq, c) in applied.changes.iter().enumerate() {
-                self.batch.score_changes.push(ScoreChangeRow {
-                    workspace: record.workspace.clone(),
-                    profile_id: key.1.to_string(),
-                    at_ms: c.at_ms,
-                    message_id: message_id.clone(),
-                    seq: seq as u32,
-                    kind: kind.to_string(),
-                    event: name.clone(),
-                    score: c.score.clone(),
-                    rule: c.rule.clone(),
-                    points: c.points,
-                    before: c.before,
-                    after: c.after,
-                    model: model.digest.clone(),
-                });
-            }
-            metrics::SCORE_CHANGES.inc_by(applied.changes.len() as u64);
-            if let Some(crossing) = applied.handoff {
-                let at_ms = applied.changes.last().map_or(now_ms, |c| c.at_ms);
-                if let Some(profile) = self
-                    .book
-                    .state(&key.0, &key.1)
-                    .map(|s| s.view(&key.0, &key.1, &model, at_ms))
-                {
-                    self.handoffs.push(PendingHandoff {
-                        key: key.clone(),
-                        crossing,
-                        at_ms,
-                        profile,
-                    });
                 }
             }
-            self.batch
-                .events
-                .push(EventRow::from_record(&record, &key.1));
-            self.dirty.insert(key);
-            metrics::EVENTS.inc();
         }
         self.pending.extend(batch);
         metrics::PROFILES_IN_MEMORY.set(self.book.len() as i64);
+    }
+
+    fn apply_event(&mut self, record: &LogRecord, d: &Delivered, model: &Arc<Model>, now_ms: i64) {
+        let Some((key, outcome)) = self.book.apply(
+            record,
+            Some((d.partition, d.offset)),
+            model,
+            &self.settings,
+            now_ms,
+        ) else {
+            return;
+        };
+        let applied = match outcome {
+            Ok(applied) => applied,
+            Err(Skipped::Replayed) => {
+                tracing::debug!(partition = d.partition, offset = d.offset, profile = %key.1, message_id = ?record.event.message_id, "skipped: already applied before a restart");
+                metrics::DUPLICATES.with_label_values(&["offset"]).inc();
+                return;
+            }
+            Err(Skipped::DuplicateMessageId) => {
+                metrics::DUPLICATES.with_label_values(&["message_id"]).inc();
+                self.dirty.insert(key);
+                return;
+            }
+            Err(Skipped::Forwarded(into)) => {
+                // Same messageId: the person's owner deduplicates a repeat after a crash.
+                let mut forwarded = record.clone();
+                forwarded.event.user_id = Some(into.to_string());
+                self.outgoing.push(LogMessage {
+                    key: forwarded.key(),
+                    payload: forwarded.encode(),
+                });
+                metrics::FORWARDED.inc();
+                self.dirty.insert(key);
+                return;
+            }
+        };
+        if let Some(request) = self.book.merge_request(record, &key) {
+            metrics::MERGES.with_label_values(&["requested"]).inc();
+            self.outgoing.push(LogMessage {
+                key: request.key(),
+                payload: request.encode(),
+            });
+        }
+        let event = &record.event;
+        let name = event
+            .event
+            .clone()
+            .or_else(|| event.name.clone())
+            .unwrap_or_default();
+        let person = key.1.to_string();
+        self.record_applied(
+            &record.workspace,
+            key,
+            applied,
+            event.message_id.as_deref().unwrap_or_default(),
+            EventKind::classify(event).key(),
+            &name,
+            model,
+            now_ms,
+        );
+        self.batch
+            .events
+            .push(EventRow::from_record(record, &person));
+        metrics::EVENTS.inc();
+    }
+
+    fn apply_control(
+        &mut self,
+        control: &ControlRecord,
+        d: &Delivered,
+        model: &Arc<Model>,
+        now_ms: i64,
+    ) {
+        let (key, outcome) = self.book.control(
+            control,
+            Some((d.partition, d.offset)),
+            model,
+            &self.settings,
+            now_ms,
+        );
+        match outcome {
+            ControlOutcome::Skipped => {
+                metrics::DUPLICATES.with_label_values(&["control"]).inc();
+            }
+            ControlOutcome::Refused(why) => {
+                metrics::MERGES
+                    .with_label_values(&[match why {
+                        "both are identified people" => "refused_identified",
+                        "already merged into another person" => "refused_already_merged",
+                        _ => "refused_other",
+                    }])
+                    .inc();
+                tracing::info!(workspace = %control.workspace, id = %control.id, reason = why, "identity merge refused");
+            }
+            ControlOutcome::Nothing => {
+                metrics::MERGES.with_label_values(&["nothing"]).inc();
+            }
+            ControlOutcome::Send(state) => {
+                metrics::MERGES.with_label_values(&["handed_over"]).inc();
+                self.outgoing.push(LogMessage {
+                    key: state.key(),
+                    payload: state.encode(),
+                });
+            }
+            ControlOutcome::Absorbed(applied) => {
+                metrics::MERGES.with_label_values(&["absorbed"]).inc();
+                self.record_applied(
+                    &control.workspace,
+                    key.clone(),
+                    applied,
+                    &control.id,
+                    "merge",
+                    "merge",
+                    model,
+                    now_ms,
+                );
+            }
+        }
+        self.dirty.insert(key);
+    }
+
+    /// Stores the explained score changes of one applied event or merge, and queues its hand-off.
+    #[allow(clippy::too_many_arguments)]
+    fn record_applied(
+        &mut self,
+        workspace: &str,
+        key: ProfileKey,
+        applied: Applied,
+        message_id: &str,
+        kind: &str,
+        name: &str,
+        model: &Arc<Model>,
+        now_ms: i64,
+    ) {
+        for (seq, c) in applied.changes.iter().enumerate() {
+            self.batch.score_changes.push(ScoreChangeRow {
+                workspace: workspace.to_string(),
+                profile_id: key.1.to_string(),
+                at_ms: c.at_ms,
+                message_id: message_id.to_string(),
+                seq: seq as u32,
+                kind: kind.to_string(),
+                event: name.to_string(),
+                score: c.score.clone(),
+                rule: c.rule.clone(),
+                points: c.points,
+                before: c.before,
+                after: c.after,
+                model: model.digest.clone(),
+            });
+        }
+        metrics::SCORE_CHANGES.inc_by(applied.changes.len() as u64);
+        if let Some(crossing) = applied.handoff {
+            let at_ms = applied.changes.last().map_or(now_ms, |c| c.at_ms);
+            if let Some(profile) = self
+                .book
+                .state(&key.0, &key.1)
+                .map(|s| s.view(&key.0, &key.1, model, at_ms))
+            {
+                self.handoffs.push(PendingHandoff {
+                    key: key.clone(),
+                    crossing,
+                    at_ms,
+                    profile,
+                });
+            }
+        }
+        self.dirty.insert(key);
     }
 
     /// The `lead.qualified` record of one hand-off: the profile now, and the rules that gave the
@@ -368,42 +478,46 @@ impl Pipeline {
                     .await;
             handoffs.extend(record);
         }
-        if !handoffs.is_empty() {
-            let log = self.outputs.handoffs.clone();
-            let count = handoffs.len();
-            if !Self::retrying(
-                &self.heartbeats,
-                self.pending.len(),
-                "handoff",
-                shutdown,
-                deadline,
-                started,
-                || log.append(handoffs.clone()),
-            )
-            .await?
-            {
-                return Ok(());
-            }
-            metrics::HANDOFFS.inc_by(count as u64);
-            tracing::info!(count, "handed qualified leads to sales");
-        }
-        if !self.dead.is_empty() {
-            let log = self.outputs.dead_letters.clone();
-            let dead = self.dead.clone();
-            if !Self::retrying(
-                &self.heartbeats,
-                self.pending.len(),
+        // Side outputs first (a crash before the store write repeats them, never loses them).
+        let outputs = [
+            (self.outputs.handoffs.clone(), handoffs, "handoff"),
+            (
+                self.outputs.events.clone(),
+                self.outgoing.clone(),
+                "identity",
+            ),
+            (
+                self.outputs.dead_letters.clone(),
+                self.dead.clone(),
                 "dead_letter",
+            ),
+        ];
+        for (log, messages, what) in outputs {
+            if messages.is_empty() {
+                continue;
+            }
+            if !Self::retrying(
+                &self.heartbeats,
+                self.pending.len(),
+                what,
                 shutdown,
                 deadline,
                 started,
-                || log.append(dead.clone()),
+                || log.append(messages.clone()),
             )
             .await?
             {
                 return Ok(());
             }
-            metrics::DEAD_LETTERS.inc_by(dead.len() as u64);
+            let count = messages.len();
+            match what {
+                "handoff" => {
+                    metrics::HANDOFFS.inc_by(count as u64);
+                    tracing::info!(count, "handed qualified leads to sales");
+                }
+                "dead_letter" => metrics::DEAD_LETTERS.inc_by(count as u64),
+                _ => {}
+            }
         }
 
         self.batch.profiles = self
@@ -449,6 +563,7 @@ impl Pipeline {
         self.dirty.clear();
         self.handoffs.clear();
         self.dead.clear();
+        self.outgoing.clear();
         Ok(())
     }
 }

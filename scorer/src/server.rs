@@ -46,6 +46,7 @@ pub async fn pipeline(
     let store = backends.store().await?;
     let consumer = backends.consumer().await?;
     let outputs = Outputs {
+        events: backends.plain_log().await?,
         handoffs: backends.side_log(SideLog::Handoffs).await?,
         dead_letters: backends.side_log(SideLog::DeadLetters).await?,
     };

@@ -254,6 +254,7 @@ pub(crate) fn accept_value(
     enricher: &Enricher,
 ) -> Result<LogRecord, Rejection> {
     let mut event = validate_event(value)?;
+    enricher.check_ids(&mut event)?;
     enricher.enrich(&mut event, facts);
     Ok(LogRecord::new(facts.workspace.clone(), event))
 }

@@ -78,6 +78,10 @@ pub struct Running {
 }
 
 pub async fn start(config: Config) -> Running {
+    // RUST_LOG=… shows the process's logs while a test runs.
+    if std::env::var_os("RUST_LOG").is_some() {
+        leadstream_platform::telemetry::init_tracing(leadstream_platform::config::LogFormat::Text);
+    }
     let backends = Arc::new(Backends::new(config));
     let (registry, _) = backends.workspaces().expect("workspaces");
     let collector_listener = tokio::net::TcpListener::bind("127.0.0.1:0")

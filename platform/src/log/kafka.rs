@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -205,9 +205,53 @@ pub async fn delete_topic(config: &KafkaConfig, topic: &str) -> Result<(), LogEr
     Ok(())
 }
 
+static ASSIGNED: std::sync::LazyLock<prometheus::IntGaugeVec> = std::sync::LazyLock::new(|| {
+    prometheus::register_int_gauge_vec!(
+        "leadstream_consumer_assigned_partitions",
+        "Partitions of the events topic assigned to each consumer of this process.",
+        &["topic", "consumer"]
+    )
+    .expect("metric registers once")
+});
+
+static CONSUMERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Logs the partitions this member gets and gives back, and counts them in
+/// `leadstream_consumer_assigned_partitions`, so an operator sees how the group shares the topic.
+pub struct GroupContext {
+    topic: String,
+    /// `{group.instance.id or pid}-{n}`: one per consumer of the process.
+    name: String,
+}
+
+impl rdkafka::ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(
+        &self,
+        _base: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        let gauge = ASSIGNED.with_label_values(&[self.topic.as_str(), self.name.as_str()]);
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                gauge.set(partitions.len() as i64);
+                tracing::info!(topic = %self.topic, consumer = %self.name, ?partitions, "partitions assigned");
+            }
+            Rebalance::Revoke(tpl) => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                gauge.set(0);
+                tracing::info!(topic = %self.topic, consumer = %self.name, ?partitions, "partitions revoked");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance failed"),
+        }
+    }
+}
+
 /// Consumer side: a member of the scorers' consumer group.
 pub struct KafkaConsumer {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<GroupContext>>,
     topic: String,
 }
 
@@ -218,9 +262,19 @@ impl KafkaConsumer {
 
     /// A member of `config.consumer_group` reading `topic`.
     pub fn for_topic(config: &KafkaConfig, topic: &str) -> Result<KafkaConsumer, LogError> {
-        let consumer: StreamConsumer = config
+        let consumer: StreamConsumer<GroupContext> = config
             .client_config(KafkaRole::Consumer)
-            .create()
+            .create_with_context(GroupContext {
+                topic: topic.to_string(),
+                name: format!(
+                    "{}-{}",
+                    config
+                        .group_instance_id
+                        .clone()
+                        .unwrap_or_else(|| std::process::id().to_string()),
+                    CONSUMERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                ),
+            })
             .map_err(|e| classify(&e))?;
         consumer.subscribe(&[topic]).map_err(|e| classify(&e))?;
         Ok(KafkaConsumer {

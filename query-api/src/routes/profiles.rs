@@ -22,6 +22,8 @@ pub fn check_id(id: &str) -> Result<(), QueryError> {
     Ok(())
 }
 
+/// The profile; for an anonymous id that was merged into a person, that person's profile (its
+/// `merged_ids` lists the id).
 pub async fn get_profile(
     State(state): State<AppState>,
     Workspace(workspace): Workspace,
@@ -29,6 +31,14 @@ pub async fn get_profile(
 ) -> Result<Json<Profile>, QueryError> {
     check_id(&id)?;
     let profile = state.store.profile(&workspace, &id).await?;
+    // An anonymous id merged into a person answers with that person's profile.
+    let profile = match profile {
+        Some(p) if p.merged_into.is_some() => {
+            let into = p.merged_into.clone().unwrap_or_default();
+            state.store.profile(&workspace, &into).await?.or(Some(p))
+        }
+        other => other,
+    };
     profile.map(Json).ok_or(QueryError::NotFound {
         what: "profile",
         id,

@@ -36,12 +36,14 @@ pub struct Applied {
 }
 
 /// Why an event was not applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skipped {
     /// At or before the last applied log position (a replay after a restart).
     Replayed,
     /// Its `messageId` was applied recently.
     DuplicateMessageId,
+    /// The (anonymous) profile was merged into this person's: the event belongs there.
+    Forwarded(Box<str>),
 }
 
 pub struct Settings {
@@ -124,6 +126,13 @@ pub fn apply(
     let bot = event.enrichment.as_ref().is_some_and(|e| e.bot);
 
     // Bookkeeping.
+    if event
+        .user_id
+        .as_deref()
+        .is_some_and(|u| !u.trim().is_empty())
+    {
+        state.identified = true;
+    }
     state.first_seen_ms = if state.event_count == 0 {
         at
     } else {
@@ -306,6 +315,13 @@ pub fn apply(
         }
         _ => {}
     }
+    applied.handoff = qualify(state, model, at);
+    Ok(applied)
+}
+
+/// Hands the lead over when it is armed, not a customer, and at or over the qualification
+/// threshold (and grade): returns the crossing's number.
+fn qualify(state: &mut ProfileState, model: &Model, at: i64) -> Option<u32> {
     let q = &model.qualification;
     let qualifying = state
         .scores
@@ -324,9 +340,139 @@ pub fn apply(
         state.handoffs += 1;
         set_stage(state, LifecycleStage::Mql, at);
         set_stage(state, LifecycleStage::SalesAccepted, at);
-        applied.handoff = Some(state.handoffs);
+        return Some(state.handoffs);
     }
-    Ok(applied)
+    None
+}
+
+/// Merges `other` (an anonymous profile handed over by its owner) into `state`, at `at`: counts,
+/// windows, pages, email and SMS facts, purchases, touches, traits `state` does not have yet,
+/// rule caps and once-only rules, and every score (both decayed to `at`, then added; each
+/// addition explained as the rule `merge`). A crossing of the threshold hands the lead over.
+pub fn absorb(
+    state: &mut ProfileState,
+    other: &ProfileState,
+    model: &Model,
+    settings: &Settings,
+    at: i64,
+) -> Applied {
+    let mut applied = Applied::default();
+    if other.event_count > 0 {
+        state.first_seen_ms = if state.event_count == 0 {
+            other.first_seen_ms
+        } else {
+            state.first_seen_ms.min(other.first_seen_ms)
+        };
+        state.last_seen_ms = state.last_seen_ms.max(other.last_seen_ms);
+    }
+    state.event_count += other.event_count;
+    for (mine, theirs) in state.kinds.iter_mut().zip(other.kinds.iter()) {
+        *mine = mine.saturating_add(*theirs);
+    }
+    for d in &other.days {
+        match state
+            .days
+            .iter_mut()
+            .find(|m| m.day == d.day && m.kind == d.kind)
+        {
+            Some(m) => m.count = m.count.saturating_add(d.count),
+            None => state.days.push(*d),
+        }
+    }
+    if let Some(newest) = state.days.iter().map(|d| d.day).max() {
+        state.days.retain(|d| d.day + WINDOW_DAYS > newest);
+    }
+    // The anonymous visit usually came first: its pages go before, the newest are kept.
+    let mut pages: std::collections::VecDeque<String> = other.pages.clone();
+    pages.extend(state.pages.drain(..));
+    while pages.len() > settings.pages {
+        pages.pop_front();
+    }
+    state.pages = pages;
+    state.bot_opens += other.bot_opens;
+    state.bot_clicks += other.bot_clicks;
+    state.email_unsubscribed |= other.email_unsubscribed;
+    state.sms_opted_out |= other.sms_opted_out;
+    state.revenue += other.revenue;
+    state.last_purchase_ms = state.last_purchase_ms.max(other.last_purchase_ms);
+    if let Some(t) = &other.first_touch
+        && state.first_touch.as_ref().is_none_or(|m| t.at_ms < m.at_ms)
+    {
+        state.first_touch = Some(t.clone());
+    }
+    if let Some(t) = &other.last_touch
+        && state.last_touch.as_ref().is_none_or(|m| t.at_ms > m.at_ms)
+    {
+        state.last_touch = Some(t.clone());
+    }
+    for (k, v) in &other.traits {
+        state.traits.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    if state.account.is_none() {
+        state.account = other.account.clone();
+    }
+    let mut stages = other.stages.clone();
+    stages.append(&mut state.stages);
+    stages.sort_by_key(|s| s.at_ms);
+    state.stages = stages;
+    if state.stage == LifecycleStage::Name && other.stage != LifecycleStage::Name {
+        state.stage = other.stage;
+    }
+    for c in &other.caps {
+        match state.caps.iter_mut().find(|m| m.rule == c.rule) {
+            Some(m) if m.window == c.window => m.points += c.points,
+            Some(m) if m.window < c.window => *m = *c,
+            Some(_) => {}
+            None => state.caps.push(*c),
+        }
+    }
+    for r in &other.once {
+        if !state.once.contains(r) {
+            state.once.push(*r);
+        }
+    }
+    for h in &other.recent {
+        if !state.recent.contains(h) {
+            if state.recent.len() >= RECENT_IDS {
+                state.recent.remove(0);
+            }
+            state.recent.push(*h);
+        }
+    }
+    if !other.traits.is_empty() {
+        let (points, grade) = model.grade(&state.traits);
+        state.fit_points = points;
+        state.grade = grade.as_str().chars().next();
+    }
+    for def in &model.scores {
+        let key = name_hash(&def.name);
+        let Some(theirs) = other.scores.iter().find(|s| s.key == key).copied() else {
+            continue;
+        };
+        let added = def
+            .decay
+            .apply(theirs.value, theirs.as_of_ms, at.max(theirs.as_of_ms));
+        let slot = score_slot(state, key, at);
+        if at > slot.as_of_ms {
+            slot.value = def.decay.apply(slot.value, slot.as_of_ms, at);
+            slot.as_of_ms = at;
+        }
+        if added.abs() < 0.005 {
+            continue;
+        }
+        let before = slot.value;
+        slot.value += added;
+        applied.changes.push(ScoreChange {
+            score: def.name.clone(),
+            rule: "merge".into(),
+            points: added,
+            before,
+            after: slot.value,
+            at_ms: at,
+        });
+    }
+    applied.handoff = qualify(state, model, at);
+    applied
 }
 
 fn count_day(state: &mut ProfileState, kind: EventKind, at: i64) {

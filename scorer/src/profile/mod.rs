@@ -4,7 +4,13 @@
 //! - [`state`]: what is kept per person, compactly, and the published view of it.
 //! - [`engine`]: how one event changes a person's state and scores, explained.
 //!
-//! Identity, today: a person is their `userId` when the event has one, else their `anonymousId`.
+//! Identity: a person is their `userId` when the event has one, else their `anonymousId`; the
+//! log is keyed the same way, so each profile has exactly one owner (the scorer instance that
+//! owns its partition). An event that carries both ids (an `identify`, or any call after it), or
+//! an `alias`, makes the owner of the known person send a merge request keyed by the other id;
+//! that id's owner answers with its profile's state keyed by the known person (and from then on
+//! forwards the id's events there), and the known person's owner absorbs it. See [`Self::control`]
+//! and the README's identity section.
 
 pub mod engine;
 pub mod state;
@@ -13,7 +19,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use leadstream_schemas::{LogRecord, Profile};
+use leadstream_schemas::{
+    Control, ControlRecord, EventType, IdentityRules, LogRecord, Profile, SCHEMA_VERSION,
+};
 
 pub use engine::{Applied, ScoreChange, Settings, Skipped};
 pub use state::ProfileState;
@@ -27,11 +35,34 @@ pub type ProfileKey = (Arc<str>, Box<str>);
 pub struct ProfileBook {
     profiles: DashMap<ProfileKey, ProfileState>,
     workspaces: DashMap<Box<str>, Arc<str>>,
+    identity: IdentityRules,
+}
+
+/// What a control record did.
+#[derive(Debug)]
+pub enum ControlOutcome {
+    /// Already handled (a replay, or a repeat after a crash).
+    Skipped,
+    /// The merge was refused, and why (the profiles stay apart).
+    Refused(&'static str),
+    /// Nothing to hand over (the id had no activity); its future events are forwarded.
+    Nothing,
+    /// Send this record (the state handed over) to the known person's owner.
+    Send(ControlRecord),
+    /// The handed-over state was absorbed.
+    Absorbed(Applied),
 }
 
 impl ProfileBook {
     pub fn new() -> ProfileBook {
         ProfileBook::default()
+    }
+
+    pub fn with_identity(identity: IdentityRules) -> ProfileBook {
+        ProfileBook {
+            identity,
+            ..ProfileBook::default()
+        }
     }
 
     fn workspace(&self, name: &str) -> Arc<str> {
@@ -89,6 +120,15 @@ impl ProfileBook {
         let key = self.key(&record.workspace, person);
         let mut entry = self.profiles.entry(key.clone()).or_default();
         let state = entry.value_mut();
+        if let Some(into) = state.merged_into.clone() {
+            if let Some((p, o)) = position {
+                if state.applied(p, o) {
+                    return Some((key, Err(Skipped::Replayed)));
+                }
+                state.advance(p, o);
+            }
+            return Some((key, Err(Skipped::Forwarded(into))));
+        }
         let outcome = engine::apply(state, &record.event, position, model, settings, now_ms);
         if outcome.is_ok() {
             // Monotonic across restarts: never below the wall clock in microseconds.
@@ -96,6 +136,124 @@ impl ProfileBook {
             state.updated_at_ms = now_ms;
         }
         Some((key, outcome))
+    }
+
+    /// After `record` was applied to `key`: the merge request to send when the event ties
+    /// another id to this known person for the first time (`identify` or any call with both ids;
+    /// `alias` with `previousId`). Remembers that it was asked.
+    pub fn merge_request(&self, record: &LogRecord, key: &ProfileKey) -> Option<ControlRecord> {
+        let event = &record.event;
+        let into = self.identity.legal(event.user_id.as_deref())?;
+        let (from, alias) = match event.event_type {
+            EventType::Alias => (event.previous_id.as_deref(), true),
+            _ => (event.anonymous_id.as_deref(), false),
+        };
+        let from = self.identity.legal(from)?;
+        if from == into || *key.1 != *into {
+            return None;
+        }
+        let mut state = self.profiles.get_mut(key)?;
+        if state.requested.iter().any(|r| &**r == from) {
+            return None;
+        }
+        state.requested.push(from.into());
+        let at_ms = event
+            .event_time()
+            .map_or(state.last_seen_ms, |t| t.timestamp_millis());
+        Some(ControlRecord {
+            v: SCHEMA_VERSION,
+            workspace: record.workspace.clone(),
+            id: ControlRecord::merge_id(from, into),
+            control: Control::MergeRequest {
+                from: from.to_string(),
+                into: into.to_string(),
+                alias,
+                at_ms,
+            },
+        })
+    }
+
+    /// Handles a control record read at `position`; returns the profile it changed.
+    ///
+    /// - A merge request, at the owner of `from`: refused when `from` is a known person (two
+    ///   identified people are never merged) or was already merged into somebody else (a shared
+    ///   device does not fuse two users); otherwise `from` becomes a forwarding stub and its state
+    ///   is sent to `into`.
+    /// - A merge state, at the owner of `into`: absorbed once.
+    pub fn control(
+        &self,
+        record: &ControlRecord,
+        position: Option<(i32, i64)>,
+        model: &Model,
+        settings: &Settings,
+        now_ms: i64,
+    ) -> (ProfileKey, ControlOutcome) {
+        let key = self.key(&record.workspace, record.person());
+        let mut entry = self.profiles.entry(key.clone()).or_default();
+        let state = entry.value_mut();
+        if let Some((p, o)) = position {
+            if state.applied(p, o) {
+                return (key, ControlOutcome::Skipped);
+            }
+            state.advance(p, o);
+        }
+        let outcome = match &record.control {
+            Control::MergeRequest {
+                from, into, at_ms, ..
+            } => {
+                if !self.identity.is_legal(from) || !self.identity.is_legal(into) || from == into {
+                    ControlOutcome::Refused("illegal id")
+                } else if state.merged_into.as_deref() == Some(into.as_str()) {
+                    ControlOutcome::Skipped
+                } else if state.merged_into.is_some() {
+                    ControlOutcome::Refused("already merged into another person")
+                } else if state.identified {
+                    ControlOutcome::Refused("both are identified people")
+                } else {
+                    let handed = std::mem::take(state);
+                    state.positions = handed.positions.clone();
+                    state.merged_into = Some(into.as_str().into());
+                    if handed.event_count == 0 {
+                        ControlOutcome::Nothing
+                    } else {
+                        ControlOutcome::Send(ControlRecord {
+                            v: SCHEMA_VERSION,
+                            workspace: record.workspace.clone(),
+                            id: record.id.clone(),
+                            control: Control::MergeState {
+                                from: from.clone(),
+                                into: into.clone(),
+                                at_ms: *at_ms,
+                                state: serde_json::to_value(&handed).unwrap_or_default(),
+                            },
+                        })
+                    }
+                }
+            }
+            Control::MergeState {
+                from,
+                state: other,
+                at_ms,
+                ..
+            } => {
+                if state.absorbed.iter().any(|a| &**a == from.as_str()) {
+                    ControlOutcome::Skipped
+                } else {
+                    match serde_json::from_value::<ProfileState>(other.clone()) {
+                        Err(_) => ControlOutcome::Refused("unreadable state"),
+                        Ok(other) => {
+                            let at = (*at_ms).max(other.last_seen_ms);
+                            let applied = engine::absorb(state, &other, model, settings, at);
+                            state.absorbed.push(from.as_str().into());
+                            ControlOutcome::Absorbed(applied)
+                        }
+                    }
+                }
+            }
+        };
+        state.version = (state.version + 1).max(now_ms.max(0) as u64 * 1000);
+        state.updated_at_ms = now_ms;
+        (key, outcome)
     }
 
     /// Current states of the given profiles.

@@ -144,6 +144,18 @@ pub struct ProfileState {
     pub recent: Vec<u64>,
     #[serde(default)]
     pub account: Option<String>,
+    /// This anonymous profile was handed over to that person: later events are forwarded there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<Box<str>>,
+    /// Ids this profile asked to absorb (merge requests sent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requested: Vec<Box<str>>,
+    /// Ids whose profiles this one absorbed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absorbed: Vec<Box<str>>,
+    /// Seen under its own `userId`: a known person, never merged into another.
+    #[serde(default)]
+    pub identified: bool,
     #[serde(default)]
     pub version: u64,
     #[serde(default)]
@@ -180,6 +192,10 @@ impl Default for ProfileState {
             positions: Vec::new(),
             recent: Vec::new(),
             account: None,
+            merged_into: None,
+            requested: Vec::new(),
+            absorbed: Vec::new(),
+            identified: false,
             version: 0,
             updated_at_ms: 0,
         }
@@ -348,6 +364,8 @@ impl ProfileState {
             stage_history: self.stages.clone(),
             handoffs: self.handoffs,
             account: self.account.clone(),
+            merged_into: self.merged_into.as_deref().map(str::to_string),
+            merged_ids: self.absorbed.iter().map(|s| s.to_string()).collect(),
         }
     }
 

@@ -417,3 +417,236 @@ fn the_profile_keeps_windows_purchases_touches_and_the_account() {
         serde_json::from_str(&serde_json::to_string(&s).expect("json")).expect("parse");
     assert_eq!(back, s);
 }
+
+/// A tiny log for the identity tests: what the pipeline does with events and control records,
+/// including the records the book asks to send and events it forwards.
+struct Log {
+    run: Run,
+    queue: std::collections::VecDeque<leadstream_schemas::Decoded>,
+    refused: Vec<&'static str>,
+}
+
+impl Log {
+    fn new() -> Log {
+        Log {
+            run: Run::new(),
+            queue: Default::default(),
+            refused: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, record: LogRecord) {
+        self.queue
+            .push_back(leadstream_schemas::Decoded::Event(record));
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        use leadstream_schemas::Decoded;
+        while let Some(m) = self.queue.pop_front() {
+            self.run.offset += 1;
+            let pos = Some((0, self.run.offset));
+            let settings = Settings { pages: 3 };
+            match m {
+                Decoded::Event(record) => {
+                    let (key, outcome) = self
+                        .run
+                        .book
+                        .apply(&record, pos, &self.run.model, &settings, T0)
+                        .expect("person");
+                    match outcome {
+                        Ok(_) => {
+                            if let Some(c) = self.run.book.merge_request(&record, &key) {
+                                // Through its encoding, as on the log.
+                                let bytes = c.encode();
+                                self.queue
+                                    .push_back(Decoded::decode(&bytes).expect("decodes"));
+                            }
+                        }
+                        Err(Skipped::Forwarded(into)) => {
+                            let mut f = record.clone();
+                            f.event.user_id = Some(into.to_string());
+                            self.queue.push_back(Decoded::Event(f));
+                        }
+                        Err(_) => {}
+                    }
+                }
+                Decoded::Control(c) => {
+                    match self
+                        .run
+                        .book
+                        .control(&c, pos, &self.run.model, &settings, T0)
+                        .1
+                    {
+                        ControlOutcome::Send(r) => self
+                            .queue
+                            .push_back(Decoded::decode(&r.encode()).expect("decodes")),
+                        ControlOutcome::Refused(why) => self.refused.push(why),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn state(&self, id: &str) -> Option<ProfileState> {
+        self.run.book.state("w", id)
+    }
+}
+
+fn anon(at: i64, anonymous_id: &str, path: &str) -> LogRecord {
+    event(
+        at,
+        json!({"type": "page", "userId": null, "anonymousId": anonymous_id, "context": {"page": {"path": path}}}),
+    )
+}
+
+#[test]
+fn identify_merges_the_anonymous_profile_into_the_person_and_forwards_later_events() {
+    let mut log = Log::new();
+    log.send(anon(T0, "a1", "/pricing"));
+    log.send(anon(T0 + 1000, "a1", "/blog"));
+    assert_eq!(log.state("a1").expect("anonymous").event_count, 2);
+    // The person exists already, from another device.
+    log.send(event(T0 + 2000, json!({"type": "track", "event": "Email Clicked", "properties": {"email_id": "e", "link_url": "https://x.io"}})));
+    log.send(event(
+        T0 + 3000,
+        json!({"type": "identify", "anonymousId": "a1", "traits": {"title": "VP Sales"}}),
+    ));
+    let ada = log.state("ada").expect("person");
+    assert_eq!(ada.event_count, 4, "2 anonymous + click + identify");
+    assert_eq!(ada.absorbed, vec![Box::<str>::from("a1")]);
+    assert_eq!(ada.count(leadstream_schemas::EventKind::PageViewed), 2);
+    assert_eq!(ada.first_seen_ms, T0);
+    // Points from both: 2 + 2 (pages, within the cap) + 3 (click), decayed a little.
+    let engagement = log.run.score("engagement");
+    assert!(engagement > 6.9 && engagement <= 7.0, "{engagement}");
+    assert_eq!(
+        log.run.score("intent"),
+        10.0,
+        "the anonymous pricing visit counts"
+    );
+    let a1 = log.state("a1").expect("stub");
+    assert_eq!(a1.merged_into.as_deref(), Some("ada"));
+    assert_eq!(a1.event_count, 0);
+    // A later anonymous-only event of the device counts toward the person.
+    log.send(anon(T0 + 4000, "a1", "/docs"));
+    assert_eq!(log.state("ada").expect("person").event_count, 5);
+    assert_eq!(log.state("a1").expect("stub").event_count, 0);
+    // Calls that carry both ids do not ask again.
+    log.send(event(
+        T0 + 5000,
+        json!({"type": "page", "anonymousId": "a1", "context": {"page": {"path": "/x"}}}),
+    ));
+    assert_eq!(log.state("ada").expect("person").absorbed.len(), 1);
+    assert!(log.refused.is_empty(), "{:?}", log.refused);
+    // The published view says so.
+    let view = log
+        .state("ada")
+        .expect("person")
+        .view("w", "ada", &log.run.model, T0);
+    assert_eq!(view.merged_ids, vec!["a1".to_string()]);
+}
+
+#[test]
+fn a_shared_device_does_not_fuse_two_people_and_two_known_people_never_merge() {
+    let mut log = Log::new();
+    log.send(anon(T0, "kiosk", "/pricing"));
+    log.send(event(
+        T0 + 1000,
+        json!({"type": "identify", "userId": "ann", "anonymousId": "kiosk"}),
+    ));
+    log.send(event(
+        T0 + 2000,
+        json!({"type": "identify", "userId": "bob", "anonymousId": "kiosk"}),
+    ));
+    assert_eq!(log.state("ann").expect("ann").event_count, 2);
+    assert_eq!(
+        log.state("bob").expect("bob").event_count,
+        1,
+        "bob keeps his own"
+    );
+    assert_eq!(log.refused, vec!["already merged into another person"]);
+    // alias of one known person into another: refused.
+    log.send(event(
+        T0 + 3000,
+        json!({"type": "alias", "userId": "bob", "previousId": "ann"}),
+    ));
+    assert_eq!(
+        log.refused,
+        vec![
+            "already merged into another person",
+            "both are identified people"
+        ]
+    );
+    assert_eq!(log.state("ann").expect("ann").event_count, 2);
+    assert!(log.state("ann").expect("ann").merged_into.is_none());
+    // alias of an anonymous id into a known person: merged.
+    log.send(anon(T0 + 4000, "old-cookie", "/a"));
+    log.send(event(
+        T0 + 5000,
+        json!({"type": "alias", "userId": "bob", "previousId": "old-cookie"}),
+    ));
+    // identify + the refused alias + this alias + the anonymous page.
+    assert_eq!(log.state("bob").expect("bob").event_count, 4);
+    assert_eq!(
+        log.state("bob").expect("bob").absorbed,
+        vec![Box::<str>::from("old-cookie")]
+    );
+}
+
+#[test]
+fn illegal_ids_never_merge_and_repeats_after_a_crash_change_nothing() {
+    let mut log = Log::new();
+    log.send(anon(T0, "undefined", "/a"));
+    log.send(event(
+        T0 + 1000,
+        json!({"type": "identify", "userId": "ann", "anonymousId": "undefined"}),
+    ));
+    assert_eq!(log.state("ann").expect("ann").event_count, 1);
+    assert!(log.state("ann").expect("ann").requested.is_empty());
+
+    // A merge replayed after a crash: the same records again, at new positions.
+    let mut log = Log::new();
+    log.send(anon(T0, "a1", "/a"));
+    let identify = event(
+        T0 + 1000,
+        json!({"type": "identify", "userId": "ann", "anonymousId": "a1"}),
+    );
+    log.send(identify);
+    let ann = log.state("ann").expect("ann");
+    assert_eq!(ann.event_count, 2);
+    let handed = leadstream_schemas::ControlRecord {
+        v: leadstream_schemas::SCHEMA_VERSION,
+        workspace: "w".into(),
+        id: leadstream_schemas::ControlRecord::merge_id("a1", "ann"),
+        control: leadstream_schemas::Control::MergeState {
+            from: "a1".into(),
+            into: "ann".into(),
+            at_ms: T0,
+            state: serde_json::to_value(ProfileState {
+                event_count: 1,
+                ..ProfileState::default()
+            })
+            .expect("json"),
+        },
+    };
+    log.queue
+        .push_back(leadstream_schemas::Decoded::Control(handed));
+    let request = leadstream_schemas::ControlRecord {
+        v: leadstream_schemas::SCHEMA_VERSION,
+        workspace: "w".into(),
+        id: leadstream_schemas::ControlRecord::merge_id("a1", "ann"),
+        control: leadstream_schemas::Control::MergeRequest {
+            from: "a1".into(),
+            into: "ann".into(),
+            alias: false,
+            at_ms: T0,
+        },
+    };
+    log.queue
+        .push_back(leadstream_schemas::Decoded::Control(request));
+    log.drain();
+    assert_eq!(log.state("ann").expect("ann").event_count, 2);
+    assert!(log.refused.is_empty(), "{:?}", log.refused);
+}
