@@ -15,6 +15,10 @@ pub enum QueryError {
     NotFound { what: &'static str, id: String },
     #[error("{field}: {problem}")]
     InvalidField { field: String, problem: String },
+    #[error("{field}: {problem}")]
+    Conflict { field: String, problem: String },
+    #[error("the event log is unavailable; retry later")]
+    LogUnavailable(String),
     #[error("the store is unavailable; retry later")]
     StoreUnavailable(String),
     #[error("internal error")]
@@ -51,6 +55,19 @@ impl IntoResponse for QueryError {
                 Some(field),
                 None,
             ),
+            QueryError::Conflict { field, problem } => {
+                error_response(StatusCode::CONFLICT, "conflict", problem, Some(field), None)
+            }
+            QueryError::LogUnavailable(detail) => {
+                tracing::warn!(error = %detail, "event log unavailable");
+                error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "log_unavailable",
+                    message,
+                    None,
+                    Some(1),
+                )
+            }
             QueryError::StoreUnavailable(detail) => {
                 tracing::warn!(error = %detail, "store unavailable");
                 error_response(

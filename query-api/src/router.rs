@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use leadstream_platform::store::Store;
 use leadstream_platform::telemetry::Heartbeats;
 use leadstream_platform::workspaces::Registry;
@@ -19,6 +19,8 @@ use crate::routes;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub store: Arc<dyn Store>,
+    /// The events log, for the CRM's calls (recycling, won deals).
+    pub log: Arc<dyn leadstream_platform::log::EventLog>,
     /// Loops of this process that must report in for `/health` (the scorer's, all-in-one).
     pub heartbeats: Heartbeats,
 }
@@ -31,6 +33,8 @@ pub fn router(state: AppState) -> Router {
             get(routes::scores::history),
         )
         .route("/v1/profiles/{id}/scores/why", get(routes::scores::why))
+        .route("/v1/profiles/{id}/recycle", post(routes::crm::recycle))
+        .route("/v1/profiles/{id}/won", post(routes::crm::won))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route(

@@ -18,6 +18,7 @@ pub async fn state(
     Ok(AppState {
         registry,
         store: backends.store().await?,
+        log: backends.plain_log().await?,
         heartbeats,
     })
 }
