@@ -53,6 +53,10 @@ pub async fn serve(
     });
     let token = shutdown.clone();
     tasks.spawn(async move { ("scorer", pipeline.run(token).await) });
+    if let Some(sender) = leadstream_scorer::crm::Sender::start(&backends).await? {
+        let token = shutdown.clone();
+        tasks.spawn(async move { ("crm sender", sender.run(token).await) });
+    }
 
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {

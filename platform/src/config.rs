@@ -54,6 +54,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub clickhouse: ClickhouseConfig,
     pub identity: IdentityConfig,
+    pub crm: crate::webhook::CrmConfig,
     pub workspaces: Vec<WorkspaceConfig>,
 }
 
@@ -95,6 +96,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             clickhouse: ClickhouseConfig::default(),
             identity: IdentityConfig::default(),
+            crm: crate::webhook::CrmConfig::default(),
             workspaces: Vec::new(),
         }
     }
@@ -604,6 +606,25 @@ impl Config {
     pub fn validate_with(&self, require_workspaces: bool) -> Result<(), ConfigError> {
         if self.ingest.max_event_bytes == 0 {
             return Err(invalid("ingest.max_event_bytes", "must be above 0"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, hook) in self.crm.webhooks.iter().enumerate() {
+            let at = |field: &str| format!("crm.webhooks[{i}].{field}");
+            if hook.name.is_empty() || !names.insert(hook.name.as_str()) {
+                return Err(invalid(&at("name"), "must be set and unique"));
+            }
+            if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
+                return Err(invalid(&at("url"), "must be an http:// or https:// URL"));
+            }
+            if hook.secret.len() < 16 {
+                return Err(invalid(&at("secret"), "must be at least 16 characters"));
+            }
+            if hook.max_attempts == 0 {
+                return Err(invalid(&at("max_attempts"), "must be above 0"));
+            }
+        }
+        if self.crm.updates_max == 0 {
+            return Err(invalid("crm.updates_max", "must be above 0"));
         }
         if self.ingest.max_batch_bytes < self.ingest.max_event_bytes {
             return Err(invalid(

@@ -8,6 +8,7 @@
 //! - [`telemetry`]: structured logs, Prometheus text, heartbeats for `/health`.
 //! - [`http`]: the one JSON error shape every API answers with.
 //! - [`shutdown`]: signals to a cancellation token.
+//! - [`webhook`]: the CRM webhooks: config, field mapping, signature, one delivery attempt.
 
 pub mod backends;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod testing;
+pub mod webhook;
 pub mod workspaces;
 
 pub use backends::Backends;

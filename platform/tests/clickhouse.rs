@@ -169,3 +169,63 @@ async fn an_unreachable_server_is_retryable() {
         .expect("no server");
     assert!(err.is_retryable(), "{err}");
 }
+
+/// Parked webhook deliveries: the newest version of each wins, filtered by status, per workspace;
+/// the same through the embedded store.
+#[tokio::test]
+async fn webhook_deliveries_keep_their_newest_state_in_both_stores() {
+    use leadstream_platform::store::DeliveryRow;
+    let row = |ws: &str, id: &str, status: &str, version: u64| DeliveryRow {
+        workspace: ws.into(),
+        id: id.into(),
+        webhook: "sf".into(),
+        kind: "lead.qualified".into(),
+        profile_id: "p".into(),
+        idempotency_key: "w/p/1".into(),
+        body: r#"{"a":1}"#.into(),
+        attempts: version as u32,
+        status: status.into(),
+        last_error: "503".into(),
+        created_ms: 1000 + version as i64,
+        updated_ms: 2000,
+        version,
+    };
+    let config = common::clickhouse_config();
+    let clickhouse = ClickhouseStore::connect(&config).await.expect("connect");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let embedded =
+        leadstream_platform::store::embedded::EmbeddedStore::open(dir.path()).expect("open");
+    let stores: [&dyn Store; 2] = [&clickhouse, &embedded];
+    for store in stores {
+        assert!(
+            store
+                .deliveries("w", None, 10)
+                .await
+                .expect("empty")
+                .is_empty()
+        );
+        store
+            .write_deliveries(&[row("w", "a@sf", "parked", 1), row("w", "b@sf", "parked", 1)])
+            .await
+            .expect("write");
+        store
+            .write_deliveries(&[
+                row("w", "a@sf", "delivered", 2),
+                row("x", "c@sf", "parked", 1),
+            ])
+            .await
+            .expect("write");
+        let parked = store
+            .deliveries("w", Some("parked"), 10)
+            .await
+            .expect("read");
+        assert_eq!(parked.len(), 1);
+        assert_eq!(parked[0].id, "b@sf");
+        assert_eq!(parked[0].body, r#"{"a":1}"#);
+        let all = store.deliveries("w", None, 10).await.expect("read");
+        assert_eq!(all.len(), 2);
+        let a = all.iter().find(|r| r.id == "a@sf").expect("a");
+        assert_eq!((a.status.as_str(), a.attempts), ("delivered", 2));
+    }
+    common::drop_database(&config).await;
+}

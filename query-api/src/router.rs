@@ -21,6 +21,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The events log, for the CRM's calls (recycling, won deals).
     pub log: Arc<dyn leadstream_platform::log::EventLog>,
+    /// The CRM webhooks, for replaying parked calls.
+    pub crm: Arc<leadstream_platform::webhook::CrmConfig>,
+    pub webhook_client: leadstream_platform::webhook::crm_http::Client,
     /// Loops of this process that must report in for `/health` (the scorer's, all-in-one).
     pub heartbeats: Heartbeats,
 }
@@ -35,6 +38,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/profiles/{id}/scores/why", get(routes::scores::why))
         .route("/v1/profiles/{id}/recycle", post(routes::crm::recycle))
         .route("/v1/profiles/{id}/won", post(routes::crm::won))
+        .route("/v1/webhooks/deliveries", get(routes::webhooks::list))
+        .route(
+            "/v1/webhooks/deliveries/{id}/replay",
+            post(routes::webhooks::replay),
+        )
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route(

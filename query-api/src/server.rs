@@ -19,6 +19,8 @@ pub async fn state(
         registry,
         store: backends.store().await?,
         log: backends.plain_log().await?,
+        crm: Arc::new(backends.config().crm.clone()),
+        webhook_client: leadstream_platform::webhook::client(),
         heartbeats,
     })
 }

@@ -48,8 +48,18 @@ async fn main() -> anyhow::Result<()> {
             .with_graceful_shutdown(http_shutdown.cancelled_owned())
             .await
     });
+    let sender = match leadstream_scorer::crm::Sender::start(&backends).await? {
+        Some(sender) => {
+            let token = shutdown.clone();
+            Some(tokio::spawn(async move { sender.run(token).await }))
+        }
+        None => None,
+    };
     let result = pipeline.run(shutdown.clone()).await;
     shutdown.cancel();
     http.await??;
+    if let Some(sender) = sender {
+        sender.await??;
+    }
     result
 }

@@ -114,6 +114,15 @@ pub static FORWARDED: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static WEBHOOKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_scorer_webhook_calls_total",
+        "CRM webhook calls, by webhook and outcome (delivered, retried, parked).",
+        &["webhook", "outcome"]
+    )
+    .expect("metric registers once")
+});
+
 pub static CONSUMER_LAG: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "leadstream_scorer_consumer_lag_events",

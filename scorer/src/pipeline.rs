@@ -67,6 +67,8 @@ pub struct Pipeline {
     dead: Vec<LogMessage>,
     /// Identity merge records and forwarded events, for the events log.
     outgoing: Vec<LogMessage>,
+    /// `lead.activity` records of handed-over leads, for the hand-off log.
+    activity: Vec<LogMessage>,
 }
 
 impl Pipeline {
@@ -116,6 +118,7 @@ impl Pipeline {
             handoffs: Vec::new(),
             dead: Vec::new(),
             outgoing: Vec::new(),
+            activity: Vec::new(),
         })
     }
 
@@ -234,6 +237,31 @@ impl Pipeline {
             .or_else(|| event.name.clone())
             .unwrap_or_default();
         let person = key.1.to_string();
+        // What a lead does after sales has it flows on to the CRM (the crossing itself is the
+        // hand-off record).
+        if applied.handoff.is_none()
+            && self.book.stage(&key) == Some(leadstream_schemas::LifecycleStage::SalesAccepted)
+        {
+            let changes: Vec<serde_json::Value> = applied
+                .changes
+                .iter()
+                .map(|c| serde_json::json!({"score": c.score, "rule": c.rule, "points": c.points, "after": c.after}))
+                .collect();
+            let item = serde_json::json!({
+                "type": "lead.activity",
+                "workspace": record.workspace,
+                "profile_id": person,
+                "message_id": event.message_id,
+                "kind": EventKind::classify(event).key(),
+                "event": name,
+                "at_ms": event.event_time().map(|t| t.timestamp_millis()),
+                "changes": changes,
+            });
+            self.activity.push(LogMessage {
+                key: format!("{}/{person}", record.workspace),
+                payload: serde_json::to_vec(&item).unwrap_or_default(),
+            });
+        }
         self.record_applied(
             &record.workspace,
             key,
@@ -482,6 +510,11 @@ impl Pipeline {
         let outputs = [
             (self.outputs.handoffs.clone(), handoffs, "handoff"),
             (
+                self.outputs.handoffs.clone(),
+                self.activity.clone(),
+                "activity",
+            ),
+            (
                 self.outputs.events.clone(),
                 self.outgoing.clone(),
                 "identity",
@@ -564,6 +597,7 @@ impl Pipeline {
         self.handoffs.clear();
         self.dead.clear();
         self.outgoing.clear();
+        self.activity.clear();
         Ok(())
     }
 }

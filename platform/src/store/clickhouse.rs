@@ -17,8 +17,8 @@ use leadstream_schemas::Profile;
 use tokio::sync::Mutex;
 
 use super::{
-    EventRow, ProfileRow, ScoreChangeRow, Store, StoreError, WriteBatch, distinct_changes,
-    latest_versions,
+    DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, Store, StoreError, WriteBatch,
+    distinct_changes, latest_deliveries, latest_versions,
 };
 use crate::config::ClickhouseConfig;
 
@@ -113,6 +113,28 @@ pub const MIGRATIONS: &[(u32, &str, Migration)] = &[
         ) ENGINE = ReplacingMergeTree()
         PARTITION BY toYYYYMM(toDateTime(intDiv(at_ms, 1000)))
         ORDER BY (workspace, profile_id, at_ms, message_id, seq)",
+        ),
+    ),
+    (
+        5,
+        "webhook_deliveries",
+        Migration::Statement(
+            "CREATE TABLE IF NOT EXISTS webhook_deliveries (
+            workspace String,
+            id String,
+            webhook String,
+            kind String,
+            profile_id String,
+            idempotency_key String,
+            body String,
+            attempts UInt32,
+            status String,
+            last_error String,
+            created_ms Int64,
+            updated_ms Int64,
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version)
+        ORDER BY (workspace, id)",
         ),
     ),
 ];
@@ -347,6 +369,40 @@ impl Store for ClickhouseStore {
             .await
             .map_err(classify)?;
         Ok(distinct_changes(rows, limit))
+    }
+
+    async fn write_deliveries(&self, rows: &[DeliveryRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self
+            .client
+            .insert::<DeliveryRow>("webhook_deliveries")
+            .await
+            .map_err(classify)?;
+        for row in rows {
+            insert.write(row).await.map_err(classify)?;
+        }
+        insert.end().await.map_err(classify)
+    }
+
+    async fn deliveries(
+        &self,
+        workspace: &str,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let rows = self
+            .client
+            .query("SELECT ?fields FROM webhook_deliveries FINAL WHERE workspace = ?")
+            .bind(workspace)
+            .fetch_all::<DeliveryRow>()
+            .await
+            .map_err(classify)?;
+        let mut rows = latest_deliveries(rows);
+        rows.retain(|r| status.is_none_or(|s| r.status == s));
+        rows.truncate(limit);
+        Ok(rows)
     }
 
     async fn check(&self) -> Result<(), StoreError> {

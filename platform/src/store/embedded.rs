@@ -16,8 +16,8 @@ use leadstream_schemas::Profile;
 use polars::prelude::*;
 
 use super::{
-    EventRow, ProfileRow, ScoreChangeRow, Store, StoreError, WriteBatch, distinct_changes,
-    latest_versions,
+    DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, Store, StoreError, WriteBatch,
+    distinct_changes, latest_deliveries, latest_versions,
 };
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -31,7 +31,7 @@ pub struct EmbeddedStore {
 
 impl EmbeddedStore {
     pub fn open(root: &Path) -> Result<EmbeddedStore, StoreError> {
-        for table in ["events", "profiles", "score_changes"] {
+        for table in ["events", "profiles", "score_changes", "webhook_deliveries"] {
             let dir = root.join(table);
             std::fs::create_dir_all(&dir).map_err(unavailable)?;
             for entry in std::fs::read_dir(&dir).map_err(unavailable)? {
@@ -68,6 +68,7 @@ impl EmbeddedStore {
             "events" => events_frame(&[]),
             "profiles" => profiles_frame(&[]),
             "score_changes" => changes_frame(&[]),
+            "webhook_deliveries" => deliveries_frame(&[]),
             other => return Err(StoreError::Invalid(format!("no table {other}"))),
         }
         .map_err(unavailable)?;
@@ -159,6 +160,61 @@ fn changes_frame(rows: &[ScoreChangeRow]) -> PolarsResult<DataFrame> {
         "after" => f(|r| r.after),
         "model" => s(|r| &r.model),
     )
+}
+
+fn deliveries_frame(rows: &[DeliveryRow]) -> PolarsResult<DataFrame> {
+    let s = |f: fn(&DeliveryRow) -> &String| rows.iter().map(|r| f(r).as_str()).collect::<Vec<_>>();
+    df!(
+        "workspace" => s(|r| &r.workspace),
+        "id" => s(|r| &r.id),
+        "webhook" => s(|r| &r.webhook),
+        "kind" => s(|r| &r.kind),
+        "profile_id" => s(|r| &r.profile_id),
+        "idempotency_key" => s(|r| &r.idempotency_key),
+        "body" => s(|r| &r.body),
+        "attempts" => rows.iter().map(|r| r.attempts).collect::<Vec<_>>(),
+        "status" => s(|r| &r.status),
+        "last_error" => s(|r| &r.last_error),
+        "created_ms" => rows.iter().map(|r| r.created_ms).collect::<Vec<_>>(),
+        "updated_ms" => rows.iter().map(|r| r.updated_ms).collect::<Vec<_>>(),
+        "version" => rows.iter().map(|r| r.version).collect::<Vec<_>>(),
+    )
+}
+
+fn delivery_rows(df: &DataFrame) -> PolarsResult<Vec<DeliveryRow>> {
+    let c = Columns(df);
+    let (workspace, id, webhook, kind, profile_id, key, body, status, error) = (
+        c.text("workspace")?,
+        c.text("id")?,
+        c.text("webhook")?,
+        c.text("kind")?,
+        c.text("profile_id")?,
+        c.text("idempotency_key")?,
+        c.text("body")?,
+        c.text("status")?,
+        c.text("last_error")?,
+    );
+    let attempts = c.num::<UInt32Type>("attempts")?;
+    let created = c.num::<Int64Type>("created_ms")?;
+    let updated = c.num::<Int64Type>("updated_ms")?;
+    let version = c.num::<UInt64Type>("version")?;
+    Ok((0..df.height())
+        .map(|i| DeliveryRow {
+            workspace: workspace[i].clone(),
+            id: id[i].clone(),
+            webhook: webhook[i].clone(),
+            kind: kind[i].clone(),
+            profile_id: profile_id[i].clone(),
+            idempotency_key: key[i].clone(),
+            body: body[i].clone(),
+            attempts: attempts[i],
+            status: status[i].clone(),
+            last_error: error[i].clone(),
+            created_ms: created[i],
+            updated_ms: updated[i],
+            version: version[i],
+        })
+        .collect())
 }
 
 /// Typed column access; a column a file does not have (written before it existed) reads as
@@ -389,6 +445,43 @@ impl Store for EmbeddedStore {
                 change_rows(&df).map_err(unavailable)?,
                 limit,
             ))
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn write_deliveries(&self, rows: &[DeliveryRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let df = deliveries_frame(rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.write_file("webhook_deliveries", df))
+            .await
+            .map_err(unavailable)?
+    }
+
+    async fn deliveries(
+        &self,
+        workspace: &str,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let store = self.clone();
+        let workspace = workspace.to_string();
+        let status = status.map(str::to_string);
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("webhook_deliveries")? else {
+                return Ok(Vec::new());
+            };
+            let df = scan
+                .filter(col("workspace").eq(lit(workspace)))
+                .collect()
+                .map_err(unavailable)?;
+            let mut rows = latest_deliveries(delivery_rows(&df).map_err(unavailable)?);
+            rows.retain(|r| status.as_deref().is_none_or(|s| r.status == s));
+            rows.truncate(limit);
+            Ok(rows)
         })
         .await
         .map_err(unavailable)?

@@ -10,7 +10,7 @@ pub mod clickhouse;
 pub mod embedded;
 mod rows;
 
-pub use rows::{EventRow, ProfileRow, ScoreChangeRow};
+pub use rows::{DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, latest_deliveries};
 
 use std::collections::HashMap;
 
@@ -68,6 +68,15 @@ pub trait Store: Send + Sync + 'static {
         profile_id: &str,
         limit: usize,
     ) -> Result<Vec<ScoreChangeRow>, StoreError>;
+    /// Records webhook deliveries (parked ones, and their later state).
+    async fn write_deliveries(&self, rows: &[DeliveryRow]) -> Result<(), StoreError>;
+    /// The newest state of a workspace's deliveries, newest first, optionally of one status.
+    async fn deliveries(
+        &self,
+        workspace: &str,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError>;
     /// Whether the store answers (for `/ready`).
     async fn check(&self) -> Result<(), StoreError>;
 }

@@ -165,3 +165,45 @@ impl TryFrom<ProfileRow> for Profile {
         })
     }
 }
+
+/// One delivery of a webhook call to a CRM that is not (yet) through: parked after its retries
+/// ran out, until an operator replays it. Versioned: the newest row per (workspace, id) is the
+/// delivery's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+pub struct DeliveryRow {
+    pub workspace: String,
+    /// `{idempotency key with `/` as `:`}@{webhook}`.
+    pub id: String,
+    pub webhook: String,
+    /// `lead.qualified` or `lead.activity`.
+    pub kind: String,
+    pub profile_id: String,
+    pub idempotency_key: String,
+    /// The JSON body as sent (already mapped to the CRM's fields).
+    pub body: String,
+    pub attempts: u32,
+    /// `parked`, `delivered` (after a replay).
+    pub status: String,
+    pub last_error: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub version: u64,
+}
+
+/// Keeps the newest version of each delivery.
+pub fn latest_deliveries(rows: impl IntoIterator<Item = DeliveryRow>) -> Vec<DeliveryRow> {
+    let mut latest: std::collections::HashMap<(String, String), DeliveryRow> =
+        std::collections::HashMap::new();
+    for row in rows {
+        let key = (row.workspace.clone(), row.id.clone());
+        match latest.get(&key) {
+            Some(have) if have.version >= row.version => {}
+            _ => {
+                latest.insert(key, row);
+            }
+        }
+    }
+    let mut out: Vec<DeliveryRow> = latest.into_values().collect();
+    out.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
+    out
+}

@@ -4,3 +4,4 @@ pub mod crm;
 pub mod health;
 pub mod profiles;
 pub mod scores;
+pub mod webhooks;

@@ -256,6 +256,11 @@ impl ProfileBook {
         (key, outcome)
     }
 
+    /// A profile's lifecycle stage (cheap: no copy of the state).
+    pub fn stage(&self, key: &ProfileKey) -> Option<leadstream_schemas::LifecycleStage> {
+        self.profiles.get(key).map(|p| p.stage)
+    }
+
     /// Current states of the given profiles.
     pub fn snapshot(&self, keys: &HashSet<ProfileKey>) -> Vec<(ProfileKey, ProfileState)> {
         keys.iter()
