@@ -43,6 +43,7 @@ async fn appended_messages_come_back_in_order_per_key_and_commits_hold() {
     let mut consumer = KafkaConsumer::new(&config).expect("consumer");
     let got = drain(&mut consumer, 60).await;
     assert_eq!(got.len(), 60, "all appended messages are consumed");
+    assert_eq!(consumer.lag().await, Some(0), "nothing left behind");
 
     // Each key's payloads arrive in the order they were appended, and the key is kept.
     let mut per_key: HashMap<String, Vec<usize>> = HashMap::new();
@@ -85,6 +86,14 @@ async fn appended_messages_come_back_in_order_per_key_and_commits_hold() {
         "committed messages were delivered again: {}",
         more.len()
     );
+    // Lag: what this member's partitions hold beyond what it read.
+    log.append(vec![LogMessage {
+        key: "ws/person-9".into(),
+        payload: b"late".to_vec(),
+    }])
+    .await
+    .expect("append");
+    assert_eq!(consumer.lag().await, Some(1), "one appended, not read");
 
     // The topic stays: tansu's SQLite engine (0.6.0) breaks the metadata of *other* topics when
     // one is deleted, and tests run side by side on one broker (scripts/services.sh starts a

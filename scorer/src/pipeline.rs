@@ -32,6 +32,8 @@ const HEARTBEAT: &str = "scorer_pipeline";
 const HEARTBEAT_DEADLINE: Duration = Duration::from_secs(60);
 /// How long shutdown may spend writing what is pending.
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often the consumer lag is measured.
+const LAG_EVERY: Duration = Duration::from_secs(5);
 /// How many contributions a hand-off lists.
 const TOP_CONTRIBUTIONS: usize = 5;
 
@@ -127,7 +129,14 @@ impl Pipeline {
         let interval = Duration::from_millis(self.config.flush_interval_ms);
         let mut last_flush = Instant::now();
         let mut poll_backoff = Duration::from_millis(100);
+        let mut lag_checked = Instant::now() - LAG_EVERY;
         loop {
+            if lag_checked.elapsed() >= LAG_EVERY {
+                lag_checked = Instant::now();
+                if let Some(lag) = self.consumer.lag().await {
+                    metrics::CONSUMER_LAG.set(lag);
+                }
+            }
             self.heartbeats.beat(HEARTBEAT, HEARTBEAT_DEADLINE);
             let wait = interval.min(Duration::from_millis(250));
             let polled = tokio::select! {

@@ -287,6 +287,10 @@ pub struct EmbeddedConsumer {
 
 #[async_trait]
 impl LogConsumer for EmbeddedConsumer {
+    async fn lag(&mut self) -> Option<i64> {
+        Some(self.head.borrow().saturating_sub(self.position) as i64)
+    }
+
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError> {
         if *self.head.borrow() <= self.position {
             let position = self.position;
@@ -378,9 +382,11 @@ mod tests {
             }
             assert_eq!(log.head(), 20);
             let mut c = log.consumer("scorer").expect("consumer");
+            assert_eq!(c.lag().await, Some(20));
             let got = c.poll(5, Duration::from_millis(10)).await.expect("poll");
             assert_eq!(got.len(), 5);
             assert_eq!(got[0].offset, 0);
+            assert_eq!(c.lag().await, Some(15));
             c.commit(&got).await.expect("commit");
             // Uncommitted reads are handed out again after a restart.
             let _ = c.poll(5, Duration::from_millis(10)).await.expect("poll");

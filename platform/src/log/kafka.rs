@@ -286,6 +286,41 @@ impl KafkaConsumer {
 
 #[async_trait]
 impl LogConsumer for KafkaConsumer {
+    /// Per assigned partition: the high watermark minus the next offset to read.
+    async fn lag(&mut self) -> Option<i64> {
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || {
+            let positions = consumer.position().ok()?;
+            // Partitions not fetched from yet resume at their committed offset.
+            let committed = consumer.committed(Duration::from_secs(2)).ok();
+            let mut lag = 0i64;
+            for e in positions.elements() {
+                let (_, high) = consumer
+                    .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+                    .ok()?;
+                let committed_at = committed
+                    .as_ref()
+                    .and_then(|c| c.find_partition(e.topic(), e.partition()))
+                    .map(|c| c.offset());
+                let next = match (e.offset(), committed_at) {
+                    (Offset::Offset(o), _) | (_, Some(Offset::Offset(o))) => o,
+                    // Never read nor committed: all of it is behind.
+                    _ => {
+                        consumer
+                            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+                            .ok()?
+                            .0
+                    }
+                };
+                lag += (high - next).max(0);
+            }
+            Some(lag)
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError> {
         let mut out = Vec::new();
         let to_delivered = |m: &rdkafka::message::BorrowedMessage<'_>| Delivered {

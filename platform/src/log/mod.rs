@@ -81,6 +81,10 @@ pub trait LogConsumer: Send + 'static {
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError>;
     /// Commits the positions of `delivered`, so a restart resumes after them.
     async fn commit(&mut self, delivered: &[Delivered]) -> Result<(), LogError>;
+    /// Messages in this consumer's share of the log not read yet (`None` when it cannot tell).
+    async fn lag(&mut self) -> Option<i64> {
+        None
+    }
 }
 
 /// The next offset to read per partition after `delivered`: highest offset + 1.
