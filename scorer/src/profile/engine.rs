@@ -74,6 +74,7 @@ fn score_slot(state: &mut ProfileState, key: u32, at_ms: i64) -> &mut ScoreState
     match state.scores.iter().position(|s| s.key == key) {
         Some(i) => &mut state.scores[i],
         None => {
+            state.scores.reserve_exact(1);
             state.scores.push(ScoreState {
                 key,
                 value: 0.0,
@@ -112,6 +113,7 @@ pub fn apply(
         if state.recent.len() >= RECENT_IDS {
             state.recent.remove(0);
         }
+        state.recent.reserve_exact(1);
         state.recent.push(h);
     }
     if let Some((p, o)) = position {
@@ -147,7 +149,7 @@ pub fn apply(
             _ => state.bot_clicks += 1,
         }
     } else {
-        state.kinds[kind as usize] = state.kinds[kind as usize].saturating_add(1);
+        state.kinds.add(kind, 1);
         count_day(state, kind, at);
     }
     match kind {
@@ -163,7 +165,10 @@ pub fn apply(
                 if state.pages.len() >= settings.pages {
                     state.pages.pop_front();
                 }
-                state.pages.push_back(path.to_string());
+                if state.pages.len() == state.pages.capacity() {
+                    state.pages.reserve_exact(1);
+                }
+                state.pages.push_back(path.into());
             }
         }
         EventKind::EmailUnsubscribed => state.email_unsubscribed = true,
@@ -366,9 +371,7 @@ pub fn absorb(
         state.last_seen_ms = state.last_seen_ms.max(other.last_seen_ms);
     }
     state.event_count += other.event_count;
-    for (mine, theirs) in state.kinds.iter_mut().zip(other.kinds.iter()) {
-        *mine = mine.saturating_add(*theirs);
-    }
+    state.kinds.add_all(&other.kinds);
     for d in &other.days {
         match state
             .days
@@ -383,7 +386,7 @@ pub fn absorb(
         state.days.retain(|d| d.day + WINDOW_DAYS > newest);
     }
     // The anonymous visit usually came first: its pages go before, the newest are kept.
-    let mut pages: std::collections::VecDeque<String> = other.pages.clone();
+    let mut pages: std::collections::VecDeque<Box<str>> = other.pages.clone();
     pages.extend(state.pages.drain(..));
     while pages.len() > settings.pages {
         pages.pop_front();

@@ -33,7 +33,8 @@ pub type ProfileKey = (Arc<str>, Box<str>);
 
 #[derive(Default)]
 pub struct ProfileBook {
-    profiles: DashMap<ProfileKey, ProfileState>,
+    /// Boxed: the table's spare slots then cost a pointer, not a whole state.
+    profiles: DashMap<ProfileKey, Box<ProfileState>>,
     workspaces: DashMap<Box<str>, Arc<str>>,
     identity: IdentityRules,
 }
@@ -81,7 +82,8 @@ impl ProfileBook {
 
     /// Puts a stored state back (after a restart).
     pub fn insert(&self, workspace: &str, person: &str, state: ProfileState) {
-        self.profiles.insert(self.key(workspace, person), state);
+        self.profiles
+            .insert(self.key(workspace, person), Box::new(state));
     }
 
     pub fn len(&self) -> usize {
@@ -95,7 +97,7 @@ impl ProfileBook {
     pub fn state(&self, workspace: &str, person: &str) -> Option<ProfileState> {
         self.profiles
             .get(&self.key(workspace, person))
-            .map(|p| p.clone())
+            .map(|p| (**p).clone())
     }
 
     /// The published profile of one person.
@@ -264,7 +266,7 @@ impl ProfileBook {
     /// Current states of the given profiles.
     pub fn snapshot(&self, keys: &HashSet<ProfileKey>) -> Vec<(ProfileKey, ProfileState)> {
         keys.iter()
-            .filter_map(|k| self.profiles.get(k).map(|p| (k.clone(), p.clone())))
+            .filter_map(|k| self.profiles.get(k).map(|p| (k.clone(), (**p).clone())))
             .collect()
     }
 

@@ -89,11 +89,11 @@ pub struct ProfileState {
     pub event_count: u64,
     /// All-time counts per kind (bot-flagged email opens and clicks are not in here).
     #[serde(with = "kind_counts")]
-    pub kinds: [u32; KINDS],
+    pub kinds: KindCounts,
     #[serde(default)]
     pub days: Vec<DayCount>,
     #[serde(default)]
-    pub pages: VecDeque<String>,
+    pub pages: VecDeque<Box<str>>,
     #[serde(default)]
     pub bot_opens: u32,
     #[serde(default)]
@@ -169,7 +169,7 @@ impl Default for ProfileState {
             first_seen_ms: 0,
             last_seen_ms: 0,
             event_count: 0,
-            kinds: [0; KINDS],
+            kinds: KindCounts::default(),
             days: Vec::new(),
             pages: VecDeque::new(),
             bot_opens: 0,
@@ -214,7 +214,10 @@ impl ProfileState {
     pub fn advance(&mut self, partition: i32, offset: i64) {
         match self.positions.iter_mut().find(|(p, _)| *p == partition) {
             Some(slot) => slot.1 = slot.1.max(offset),
-            None => self.positions.push((partition, offset)),
+            None => {
+                self.positions.reserve_exact(1);
+                self.positions.push((partition, offset));
+            }
         }
     }
 }
@@ -239,25 +242,59 @@ mod positions {
     }
 }
 
+/// All-time counts per kind, only of the kinds a person did (most do a handful of the ~30):
+/// sorted `(kind, count)` pairs, a few bytes each instead of a fixed array of every kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindCounts(Vec<(u8, u32)>);
+
+impl KindCounts {
+    pub fn get(&self, kind: EventKind) -> u32 {
+        let k = kind as u8;
+        self.0
+            .binary_search_by_key(&k, |e| e.0)
+            .map_or(0, |i| self.0[i].1)
+    }
+
+    pub fn add(&mut self, kind: EventKind, n: u32) {
+        let k = kind as u8;
+        match self.0.binary_search_by_key(&k, |e| e.0) {
+            Ok(i) => self.0[i].1 = self.0[i].1.saturating_add(n),
+            Err(i) => {
+                self.0.insert(i, (k, n));
+                self.0.shrink_to_fit();
+            }
+        }
+    }
+
+    /// Adds every count of `other`.
+    pub fn add_all(&mut self, other: &KindCounts) {
+        for &(k, n) in &other.0 {
+            if let Some(kind) = all_kinds().find(|x| *x as u8 == k) {
+                self.add(kind, n);
+            }
+        }
+    }
+}
+
 mod kind_counts {
-    use super::{KINDS, all_kinds};
+    use super::{KindCounts, all_kinds};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::collections::BTreeMap;
 
-    pub fn serialize<S: Serializer>(kinds: &[u32; KINDS], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(kinds: &KindCounts, s: S) -> Result<S::Ok, S::Error> {
         let map: BTreeMap<&str, u32> = all_kinds()
-            .filter(|k| kinds[*k as usize] > 0)
-            .map(|k| (k.key(), kinds[k as usize]))
+            .map(|k| (k.key(), kinds.get(k)))
+            .filter(|(_, n)| *n > 0)
             .collect();
         map.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u32; KINDS], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KindCounts, D::Error> {
         let map = BTreeMap::<String, u32>::deserialize(d)?;
-        let mut kinds = [0; KINDS];
+        let mut kinds = KindCounts::default();
         for (key, n) in map {
             if let Some(k) = leadstream_schemas::EventKind::from_key(&key) {
-                kinds[k as usize] = n;
+                kinds.add(k, n);
             }
         }
         Ok(kinds)
@@ -266,7 +303,7 @@ mod kind_counts {
 
 impl ProfileState {
     pub fn count(&self, kind: EventKind) -> u64 {
-        u64::from(self.kinds[kind as usize])
+        u64::from(self.kinds.get(kind))
     }
 
     /// The value of a score (by name hash), decayed to `at_ms` with the model's decay.
@@ -341,7 +378,7 @@ impl ProfileState {
             fit_points: self.fit_points,
             windows,
             channels,
-            pages: self.pages.iter().cloned().collect(),
+            pages: self.pages.iter().map(|p| p.to_string()).collect(),
             email: EmailStats {
                 opens: self.count(EventKind::EmailOpened),
                 clicks: self.count(EventKind::EmailClicked),

@@ -197,7 +197,9 @@ fn rules_apply_within_caps_and_once_limits_and_explain_every_change() {
         "once per person"
     );
     // Pages are kept as paths, the last 3.
-    assert_eq!(run.state().pages, ["/b", "/c", "/d"]);
+    let state = run.state();
+    let pages: Vec<&str> = state.pages.iter().map(|p| &**p).collect();
+    assert_eq!(pages, ["/b", "/c", "/d"]);
 }
 
 #[test]
