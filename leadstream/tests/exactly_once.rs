@@ -338,7 +338,12 @@ async fn a_killed_scorer_ends_exactly_where_an_uninterrupted_one_would() {
             .await
             .expect("poll")
         {
-            let h: LeadQualified = serde_json::from_slice(&d.payload).expect("lead.qualified");
+            let v: Value = serde_json::from_slice(&d.payload).expect("json");
+            if v["type"] == "lead.activity" {
+                // What handed-over leads did next, for the CRM.
+                continue;
+            }
+            let h: LeadQualified = serde_json::from_value(v).expect("lead.qualified");
             assert_eq!(h.record_type, "lead.qualified");
             assert!(h.score >= h.threshold, "{h:?}");
             assert!(!h.top_contributions.is_empty(), "{h:?}");
