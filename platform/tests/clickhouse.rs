@@ -160,6 +160,28 @@ async fn profiles_round_trip_and_newest_version_wins() {
 }
 
 #[tokio::test]
+async fn instances_starting_at_once_both_migrate() {
+    // Scaled-out scorers and query APIs start together against a fresh database: every
+    // migration, the added columns included, must survive running twice at the same moment.
+    for _ in 0..3 {
+        let config = common::clickhouse_config();
+        let (a, b, c) = tokio::join!(
+            ClickhouseStore::connect(&config),
+            ClickhouseStore::connect(&config),
+            ClickhouseStore::connect(&config)
+        );
+        for store in [a, b, c] {
+            store
+                .expect("every instance migrates")
+                .check()
+                .await
+                .expect("check");
+        }
+        common::drop_database(&config).await;
+    }
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_retryable() {
     let mut config = common::clickhouse_config();
     config.url = "http://127.0.0.1:1".into();

@@ -44,7 +44,9 @@ pub async fn pipeline(
     heartbeats: Heartbeats,
 ) -> anyhow::Result<Pipeline> {
     let store = backends.store().await?;
+    tracing::debug!("scorer: store open");
     let consumer = backends.consumer().await?;
+    tracing::debug!("scorer: consumer open");
     let outputs = Outputs {
         events: backends.plain_log().await?,
         handoffs: backends.side_log(SideLog::Handoffs).await?,

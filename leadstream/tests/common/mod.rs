@@ -106,12 +106,39 @@ pub async fn start(config: Config) -> Running {
         )
         .await
     });
+    let http = reqwest::Client::new();
+    // Serving means every part started: the query API listens only after the scorer's start
+    // (migrations, topics, stored profiles) went through. A start that fails says why here.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if task.is_finished() {
+            match task.await {
+                Ok(Ok(())) => panic!("leadstream stopped during its start"),
+                Ok(Err(e)) => panic!("leadstream failed to start: {e:#}"),
+                Err(e) => panic!("leadstream panicked during its start: {e}"),
+            }
+        }
+        let answered = http
+            .get(format!("http://{query}/health"))
+            .timeout(std::time::Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok();
+        if answered {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "leadstream did not start within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     Running {
         collector,
         query,
         shutdown,
         task,
-        http: reqwest::Client::new(),
+        http,
     }
 }
 

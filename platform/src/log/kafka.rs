@@ -177,10 +177,12 @@ pub async fn ensure_topic(config: &KafkaConfig, topic: &str) -> Result<(), LogEr
         TopicReplication::Fixed(config.replication_factor),
     );
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    tracing::debug!(topic, "creating topic");
     let results = admin
         .create_topics([&new], &opts)
         .await
         .map_err(|e| classify(&e))?;
+    tracing::debug!(topic, ?results, "created topic");
     for r in results {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}

@@ -243,7 +243,19 @@ impl ClickhouseStore {
     }
 }
 
-/// Applies the migrations not yet recorded.
+async fn column_exists(client: &Client, table: &str, column: &str) -> Result<bool, StoreError> {
+    let found: Vec<String> = client
+        .query("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = ? AND name = ?")
+        .bind(table)
+        .bind(column)
+        .fetch_all::<String>()
+        .await
+        .map_err(classify)?;
+    Ok(!found.is_empty())
+}
+
+/// Applies the migrations not yet recorded. Safe to run from several instances starting at
+/// once: every statement is idempotent, and a column another instance added first is accepted.
 pub async fn migrate(client: &Client) -> Result<(), StoreError> {
     client
         .query(
@@ -279,7 +291,12 @@ pub async fn migrate(client: &Client) -> Result<(), StoreError> {
                     }
                     // Identifiers and types are constants of this file, never input.
                     let statement = format!("ALTER TABLE {table} ADD COLUMN {column} {definition}");
-                    client.query(&statement).execute().await.map_err(classify)?;
+                    if let Err(e) = client.query(&statement).execute().await {
+                        // Another instance starting at the same time may have added it first.
+                        if !column_exists(client, table, column).await? {
+                            return Err(classify(e));
+                        }
+                    }
                 }
             }
         }
