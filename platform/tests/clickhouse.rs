@@ -251,3 +251,96 @@ async fn webhook_deliveries_keep_their_newest_state_in_both_stores() {
     }
     common::drop_database(&config).await;
 }
+
+/// Accounts roll up from the newest version of each member: a person who moved to another
+/// account leaves the old one, a merged-away profile counts nowhere, workspaces stay apart; the
+/// ranking and the members are the same from both stores.
+#[tokio::test]
+async fn accounts_roll_up_from_current_members_in_both_stores() {
+    use leadstream_schemas::Account;
+    let person = |ws: &str, id: &str, version: u64, account: &str, score: f64, at: i64| {
+        let mut p = Profile::new(ws, id);
+        p.version = version;
+        p.score = score;
+        p.event_count = version * 2;
+        p.last_seen_ms = at;
+        p.account = Some(account.into());
+        p.account_at_ms = at;
+        p.account_traits
+            .insert("name".into(), serde_json::json!(format!("{account} @{at}")));
+        if score >= 50.0 {
+            p.lifecycle_stage = LifecycleStage::Mql;
+        }
+        p.purchases.revenue = 12.5;
+        p
+    };
+    let mut merged = person("w", "anon-1", 2, "acme", 80.0, 5_000);
+    merged.merged_into = Some("ann".into());
+    let profiles = [
+        person("w", "ann", 1, "acme", 10.0, 1_000),
+        person("w", "ann", 2, "acme", 55.0, 2_000),
+        person("w", "bob", 1, "acme", 30.0, 1_500),
+        person("w", "cy", 1, "acme", 20.0, 1_000),
+        // Cy moved to globex: only the newest version counts.
+        person("w", "cy", 2, "globex", 20.5, 3_000),
+        merged,
+        person("x", "dee", 1, "acme", 99.0, 1_000),
+    ];
+    let rows: Vec<ProfileRow> = profiles.iter().map(ProfileRow::from).collect();
+    let config = common::clickhouse_config();
+    let clickhouse = ClickhouseStore::connect(&config).await.expect("connect");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let embedded =
+        leadstream_platform::store::embedded::EmbeddedStore::open(dir.path()).expect("open");
+    let stores: [(&str, &dyn Store); 2] = [("clickhouse", &clickhouse), ("embedded", &embedded)];
+    for (name, store) in stores {
+        assert!(store.accounts("w", 10).await.expect("empty").is_empty());
+        // Two writes, so the versions of one profile sit in different parts / files.
+        let (first, second) = rows.split_at(3);
+        for part in [first, second] {
+            store
+                .write(&WriteBatch {
+                    profiles: part.to_vec(),
+                    ..WriteBatch::default()
+                })
+                .await
+                .expect("write");
+        }
+        let ranking = store.accounts("w", 10).await.expect("accounts");
+        let ids: Vec<&str> = ranking.iter().map(|a| a.account_id.as_str()).collect();
+        assert_eq!(ids, ["acme", "globex"], "{name}: {ranking:?}");
+        let acme = &ranking[0];
+        assert_eq!(acme.people, 2, "{name}: ann and bob");
+        assert_eq!(acme.score, 85.0, "{name}");
+        assert_eq!(acme.max_score, 55.0, "{name}");
+        assert_eq!(acme.qualified_people, 1, "{name}");
+        assert_eq!(acme.event_count, 6, "{name}");
+        assert_eq!(acme.revenue, 25.0, "{name}");
+        assert_eq!(acme.last_seen_ms, 2_000, "{name}");
+        assert_eq!(acme.name.as_deref(), Some("acme @2000"), "{name}");
+        assert_eq!(store.accounts("w", 1).await.expect("limit").len(), 1);
+
+        let members = store.account_members("w", "acme").await.expect("members");
+        let ids: Vec<&str> = members.iter().map(|p| p.profile_id.as_str()).collect();
+        assert_eq!(ids, ["ann", "bob"], "{name}");
+        let account = Account::roll_up("w", "acme", &members).expect("account");
+        assert_eq!(
+            account.summary(),
+            *acme,
+            "{name}: roll-up and ranking agree"
+        );
+        let globex = store.account_members("w", "globex").await.expect("members");
+        assert_eq!(globex.len(), 1, "{name}");
+        assert_eq!(globex[0].version, 2, "{name}");
+        assert!(
+            store
+                .account_members("w", "initech")
+                .await
+                .expect("none")
+                .is_empty()
+        );
+        let other = store.accounts("x", 10).await.expect("x");
+        assert_eq!((other.len(), other[0].people), (1, 1), "{name}");
+    }
+    common::drop_database(&config).await;
+}

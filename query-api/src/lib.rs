@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod metrics;
 pub mod router;
 pub mod routes;

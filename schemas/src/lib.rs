@@ -7,9 +7,11 @@
 //! - [`record`]: the versioned message written to the log (Kafka or the embedded log).
 //! - [`profile`]: the behavioural profile and score types the scorer keeps and the query API serves.
 //! - [`identity`]: which ids may stand for a person; the scorer's merge control records.
+//! - [`account`]: accounts (companies), rolled up from the people `group` calls tie to them.
 //! - [`handoff`]: the `lead.qualified` record the scorer hands to sales.
 //! - [`json_schema`]: JSON Schema for the HTTP inputs, generated from these types.
 
+pub mod account;
 pub mod event;
 pub mod handoff;
 pub mod identity;
@@ -19,6 +21,7 @@ pub mod profile;
 pub mod record;
 pub mod validate;
 
+pub use account::{Account, AccountMember, AccountSummary};
 pub use event::{
     BatchRequest, Campaign, Context, Enrichment, Event, EventType, Page, UserAgentInfo,
 };

@@ -158,6 +158,15 @@ pub struct Profile {
     /// The account (`group` call's `groupId`) the person belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The account's traits as of this person's latest `group` call (name, industry, employees…).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub account_traits: Map<String, Value>,
+    /// When this person's latest `group` call happened (ms since the epoch; 0 when none).
+    #[serde(default)]
+    pub account_at_ms: i64,
+    /// Known by a `userId` (not only by an anonymous id).
+    #[serde(default)]
+    pub identified: bool,
     /// This (anonymous) profile was merged into that person's; its activity counts there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
@@ -195,6 +204,9 @@ impl Profile {
             stage_history: Vec::new(),
             handoffs: 0,
             account: None,
+            account_traits: Map::new(),
+            account_at_ms: 0,
+            identified: false,
             merged_into: None,
             merged_ids: Vec::new(),
         }

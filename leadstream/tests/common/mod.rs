@@ -171,6 +171,19 @@ impl Running {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET` a query API path (with its query string) with the workspace's token.
+    pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("http://{}{path_and_query}", self.query))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("get");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// Polls the profile until `done` says yes (the scorer writes asynchronously).
     pub async fn wait_for_profile(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

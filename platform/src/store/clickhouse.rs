@@ -13,12 +13,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use clickhouse::sql::Identifier;
 use clickhouse::{Client, inserter::Inserter};
-use leadstream_schemas::Profile;
+use leadstream_schemas::{AccountSummary, Profile};
 use tokio::sync::Mutex;
 
 use super::{
-    DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, Store, StoreError, WriteBatch,
-    distinct_changes, latest_deliveries, latest_versions,
+    AccountSummaryRow, DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, Store, StoreError,
+    WriteBatch, distinct_changes, latest_deliveries, latest_versions, members,
 };
 use crate::config::ClickhouseConfig;
 
@@ -136,6 +136,19 @@ pub const MIGRATIONS: &[(u32, &str, Migration)] = &[
         ) ENGINE = ReplacingMergeTree(version)
         ORDER BY (workspace, id)",
         ),
+    ),
+    (
+        6,
+        "profiles: account roll-up and merges",
+        Migration::AddColumns {
+            table: "profiles",
+            columns: &[
+                ("account", "String DEFAULT ''"),
+                ("account_traits", "String DEFAULT ''"),
+                ("account_at_ms", "Int64 DEFAULT 0"),
+                ("merged_into", "String DEFAULT ''"),
+            ],
+        },
     ),
 ];
 
@@ -386,6 +399,58 @@ impl Store for ClickhouseStore {
             .await
             .map_err(classify)?;
         Ok(distinct_changes(rows, limit))
+    }
+
+    async fn account_members(
+        &self,
+        workspace: &str,
+        account_id: &str,
+    ) -> Result<Vec<Profile>, StoreError> {
+        // The account and merge state of a profile's newest version decide (argMax), so a person
+        // who moved to another account leaves this one.
+        let rows = self
+            .client
+            .query(
+                "SELECT ?fields FROM profiles WHERE workspace = ? AND profile_id IN \
+                 (SELECT profile_id FROM profiles WHERE workspace = ? GROUP BY profile_id \
+                  HAVING argMax(account, version) = ? AND argMax(merged_into, version) = '')",
+            )
+            .bind(workspace)
+            .bind(workspace)
+            .bind(account_id)
+            .fetch_all::<ProfileRow>()
+            .await
+            .map_err(classify)?;
+        members(latest_versions(rows), account_id)
+    }
+
+    async fn accounts(
+        &self,
+        workspace: &str,
+        limit: usize,
+    ) -> Result<Vec<AccountSummary>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT acc AS account_id, argMax(atr, aat) AS traits, count() AS people, \
+                 sum(sc) AS score, max(sc) AS max_score, \
+                 countIf(st = 'mql' OR st = 'sales_accepted') AS qualified_people, \
+                 sum(ec) AS event_count, sum(rev) AS revenue, max(ls) AS last_seen_ms \
+                 FROM (SELECT profile_id, argMax(account, version) AS acc, \
+                   argMax(account_traits, version) AS atr, argMax(account_at_ms, version) AS aat, \
+                   argMax(score, version) AS sc, argMax(lifecycle_stage, version) AS st, \
+                   argMax(event_count, version) AS ec, argMax(revenue, version) AS rev, \
+                   argMax(last_seen_ms, version) AS ls, argMax(merged_into, version) AS mi \
+                   FROM profiles WHERE workspace = ? GROUP BY profile_id) \
+                 WHERE acc != '' AND mi = '' \
+                 GROUP BY acc ORDER BY score DESC, account_id ASC LIMIT ?",
+            )
+            .bind(workspace)
+            .bind(limit as u64)
+            .fetch_all::<AccountSummaryRow>()
+            .await
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(AccountSummary::from).collect())
     }
 
     async fn write_deliveries(&self, rows: &[DeliveryRow]) -> Result<(), StoreError> {

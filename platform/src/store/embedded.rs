@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use leadstream_schemas::Profile;
+use leadstream_schemas::{AccountSummary, Profile};
 use polars::prelude::*;
 
 use super::{
-    DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, Store, StoreError, WriteBatch,
-    distinct_changes, latest_deliveries, latest_versions,
+    AccountSummaryRow, DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, Store, StoreError,
+    WriteBatch, distinct_changes, latest_deliveries, latest_versions, members,
 };
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -138,6 +138,10 @@ fn profiles_frame(rows: &[ProfileRow]) -> PolarsResult<DataFrame> {
         "last_purchase_ms" => rows.iter().map(|r| r.last_purchase_ms).collect::<Vec<_>>(),
         "doc" => s(|r| &r.doc),
         "state" => s(|r| &r.state),
+        "account" => s(|r| &r.account),
+        "account_traits" => s(|r| &r.account_traits),
+        "account_at_ms" => rows.iter().map(|r| r.account_at_ms).collect::<Vec<_>>(),
+        "merged_into" => s(|r| &r.merged_into),
     )
 }
 
@@ -217,6 +221,16 @@ fn delivery_rows(df: &DataFrame) -> PolarsResult<Vec<DeliveryRow>> {
         .collect())
 }
 
+/// The newest version of each profile of `workspace`.
+fn current_profiles(scan: LazyFrame, workspace: &str) -> LazyFrame {
+    scan.filter(col("workspace").eq(lit(workspace.to_string())))
+        .sort(
+            ["version"],
+            SortMultipleOptions::default().with_order_descending(true),
+        )
+        .unique_stable_generic(Some(vec![col("profile_id")]), UniqueKeepStrategy::First)
+}
+
 /// Typed column access; a column a file does not have (written before it existed) reads as
 /// defaults.
 struct Columns<'a>(&'a DataFrame);
@@ -251,6 +265,12 @@ impl Columns<'_> {
 /// Reads [`ProfileRow`]s back out of a frame with the `profiles` columns.
 pub fn profile_rows(df: &DataFrame) -> PolarsResult<Vec<ProfileRow>> {
     let c = Columns(df);
+    let (account, account_traits, account_at, merged_into) = (
+        c.text("account")?,
+        c.text("account_traits")?,
+        c.num::<Int64Type>("account_at_ms")?,
+        c.text("merged_into")?,
+    );
     let (workspace, profile_id, traits, counts, stage, grade, doc, state) = (
         c.text("workspace")?,
         c.text("profile_id")?,
@@ -295,6 +315,10 @@ pub fn profile_rows(df: &DataFrame) -> PolarsResult<Vec<ProfileRow>> {
             last_purchase_ms: last_purchase[i],
             doc: doc[i].clone(),
             state: state[i].clone(),
+            account: account[i].clone(),
+            account_traits: account_traits[i].clone(),
+            account_at_ms: account_at[i],
+            merged_into: merged_into[i].clone(),
         })
         .collect())
 }
@@ -445,6 +469,112 @@ impl Store for EmbeddedStore {
                 change_rows(&df).map_err(unavailable)?,
                 limit,
             ))
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn account_members(
+        &self,
+        workspace: &str,
+        account_id: &str,
+    ) -> Result<Vec<Profile>, StoreError> {
+        let store = self.clone();
+        let (workspace, account_id) = (workspace.to_string(), account_id.to_string());
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("profiles")? else {
+                return Ok(Vec::new());
+            };
+            let df = current_profiles(scan, &workspace)
+                .filter(col("account").eq(lit(account_id.clone())))
+                .collect()
+                .map_err(unavailable)?;
+            members(profile_rows(&df).map_err(unavailable)?, &account_id)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn accounts(
+        &self,
+        workspace: &str,
+        limit: usize,
+    ) -> Result<Vec<AccountSummary>, StoreError> {
+        let store = self.clone();
+        let workspace = workspace.to_string();
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("profiles")? else {
+                return Ok(Vec::new());
+            };
+            let stage = col("lifecycle_stage");
+            let df = current_profiles(scan, &workspace)
+                .filter(
+                    col("account")
+                        .neq(lit(""))
+                        .and(col("merged_into").eq(lit(""))),
+                )
+                .group_by([col("account")])
+                .agg([
+                    col("account_traits")
+                        .sort_by(
+                            [col("account_at_ms")],
+                            SortMultipleOptions::default().with_order_descending(true),
+                        )
+                        .first()
+                        .alias("traits"),
+                    len().cast(DataType::UInt64).alias("people"),
+                    col("score").sum().alias("score"),
+                    col("score").max().alias("max_score"),
+                    stage
+                        .clone()
+                        .eq(lit("mql"))
+                        .or(stage.eq(lit("sales_accepted")))
+                        .cast(DataType::UInt64)
+                        .sum()
+                        .alias("qualified_people"),
+                    col("event_count").sum().alias("event_count"),
+                    col("revenue").sum().alias("revenue"),
+                    col("last_seen_ms").max().alias("last_seen_ms"),
+                ])
+                .sort_by_exprs(
+                    [col("score"), col("account")],
+                    SortMultipleOptions::default().with_order_descending_multi([true, false]),
+                )
+                .limit(limit as IdxSize)
+                .collect()
+                .map_err(unavailable)?;
+            let c = Columns(&df);
+            let (ids, traits) = (
+                c.text("account").map_err(unavailable)?,
+                c.text("traits").map_err(unavailable)?,
+            );
+            let (people, qualified, events) = (
+                c.num::<UInt64Type>("people").map_err(unavailable)?,
+                c.num::<UInt64Type>("qualified_people")
+                    .map_err(unavailable)?,
+                c.num::<UInt64Type>("event_count").map_err(unavailable)?,
+            );
+            let (score, max_score, revenue) = (
+                c.num::<Float64Type>("score").map_err(unavailable)?,
+                c.num::<Float64Type>("max_score").map_err(unavailable)?,
+                c.num::<Float64Type>("revenue").map_err(unavailable)?,
+            );
+            let last_seen = c.num::<Int64Type>("last_seen_ms").map_err(unavailable)?;
+            Ok((0..df.height())
+                .map(|i| {
+                    AccountSummary::from(AccountSummaryRow {
+                        account_id: ids[i].clone(),
+                        traits: traits[i].clone(),
+                        people: people[i],
+                        score: score[i],
+                        max_score: max_score[i],
+                        qualified_people: qualified[i],
+                        event_count: events[i],
+                        revenue: revenue[i],
+                        last_seen_ms: last_seen[i],
+                    })
+                })
+                .collect())
         })
         .await
         .map_err(unavailable)?

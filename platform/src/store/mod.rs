@@ -10,12 +10,14 @@ pub mod clickhouse;
 pub mod embedded;
 mod rows;
 
-pub use rows::{DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, latest_deliveries};
+pub use rows::{
+    AccountSummaryRow, DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, latest_deliveries,
+};
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use leadstream_schemas::Profile;
+use leadstream_schemas::{AccountSummary, Profile};
 
 /// Failures of a store, classified for retrying.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,18 @@ pub trait Store: Send + Sync + 'static {
         profile_id: &str,
         limit: usize,
     ) -> Result<Vec<ScoreChangeRow>, StoreError>;
+    /// The current profiles of an account's members (merged-away profiles left out).
+    async fn account_members(
+        &self,
+        workspace: &str,
+        account_id: &str,
+    ) -> Result<Vec<Profile>, StoreError>;
+    /// A workspace's accounts, the highest account score first, at most `limit`.
+    async fn accounts(
+        &self,
+        workspace: &str,
+        limit: usize,
+    ) -> Result<Vec<AccountSummary>, StoreError>;
     /// Records webhook deliveries (parked ones, and their later state).
     async fn write_deliveries(&self, rows: &[DeliveryRow]) -> Result<(), StoreError>;
     /// The newest state of a workspace's deliveries, newest first, optionally of one status.
@@ -79,6 +93,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<DeliveryRow>, StoreError>;
     /// Whether the store answers (for `/ready`).
     async fn check(&self) -> Result<(), StoreError>;
+}
+
+/// The profiles of `rows` (newest versions) that count toward `account_id`.
+pub fn members(rows: Vec<ProfileRow>, account_id: &str) -> Result<Vec<Profile>, StoreError> {
+    let mut out = Vec::new();
+    for row in rows {
+        let p = Profile::try_from(row)?;
+        if leadstream_schemas::account::counts_toward_account(&p, account_id) {
+            out.push(p);
+        }
+    }
+    out.sort_by(|a, b| a.profile_id.cmp(&b.profile_id));
+    Ok(out)
 }
 
 /// Keeps the highest version of each profile.

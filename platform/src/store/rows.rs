@@ -74,6 +74,13 @@ pub struct ProfileRow {
     pub last_purchase_ms: i64,
     pub doc: String,
     pub state: String,
+    /// The account (`groupId`) the person belongs to; empty when none.
+    pub account: String,
+    /// The account's traits (JSON) as of the person's latest `group` call, and when that was.
+    pub account_traits: String,
+    pub account_at_ms: i64,
+    /// The profile this one was merged into; empty when it stands on its own.
+    pub merged_into: String,
 }
 
 impl ProfileRow {
@@ -129,6 +136,14 @@ impl From<&Profile> for ProfileRow {
             last_purchase_ms: p.purchases.last_purchase_ms,
             doc: serde_json::to_string(p).unwrap_or_default(),
             state: String::new(),
+            account: p.account.clone().unwrap_or_default(),
+            account_traits: if p.account_traits.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(&p.account_traits).unwrap_or_default()
+            },
+            account_at_ms: p.account_at_ms,
+            merged_into: p.merged_into.clone().unwrap_or_default(),
         }
     }
 }
@@ -206,4 +221,44 @@ pub fn latest_deliveries(rows: impl IntoIterator<Item = DeliveryRow>) -> Vec<Del
     let mut out: Vec<DeliveryRow> = latest.into_values().collect();
     out.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
     out
+}
+
+/// One account of the ranking, as a store's aggregate query returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+pub struct AccountSummaryRow {
+    pub account_id: String,
+    /// JSON text: the traits of the most recent `group` call among the members.
+    pub traits: String,
+    pub people: u64,
+    pub score: f64,
+    pub max_score: f64,
+    pub qualified_people: u64,
+    pub event_count: u64,
+    pub revenue: f64,
+    pub last_seen_ms: i64,
+}
+
+impl From<AccountSummaryRow> for leadstream_schemas::AccountSummary {
+    fn from(r: AccountSummaryRow) -> Self {
+        let traits: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&r.traits).unwrap_or_default();
+        leadstream_schemas::AccountSummary {
+            account_id: r.account_id,
+            name: traits
+                .get("name")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string),
+            people: r.people,
+            score: round2(r.score),
+            max_score: round2(r.max_score),
+            qualified_people: r.qualified_people,
+            event_count: r.event_count,
+            revenue: round2(r.revenue),
+            last_seen_ms: r.last_seen_ms,
+        }
+    }
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
 }

@@ -1,5 +1,6 @@
 //! The query API's endpoints.
 
+pub mod accounts;
 pub mod crm;
 pub mod health;
 pub mod profiles;

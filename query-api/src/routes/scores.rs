@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use crate::extract::Params;
 use leadstream_platform::store::ScoreChangeRow;
 use serde::{Deserialize, Serialize};
 
@@ -72,16 +74,10 @@ pub async fn history(
     State(state): State<AppState>,
     Workspace(workspace): Workspace,
     Path(id): Path<String>,
-    Query(q): Query<HistoryQuery>,
+    Params(q): Params<HistoryQuery>,
 ) -> Result<Json<History>, QueryError> {
     check_id(&id)?;
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(QueryError::InvalidField {
-            field: "limit".into(),
-            problem: format!("must be 1 to {MAX_LIMIT}"),
-        });
-    }
+    let limit = crate::extract::limit(q.limit, 100, MAX_LIMIT)?;
     let mut rows = state
         .store
         .score_changes(
@@ -140,7 +136,7 @@ pub async fn why(
     State(state): State<AppState>,
     Workspace(workspace): Workspace,
     Path(id): Path<String>,
-    Query(q): Query<WhyQuery>,
+    Params(q): Params<WhyQuery>,
 ) -> Result<Json<Why>, QueryError> {
     check_id(&id)?;
     let profile =

@@ -5,7 +5,9 @@
 //! CRM's answer and the delivery still parked.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use crate::extract::Params;
 use leadstream_platform::store::DeliveryRow;
 use leadstream_platform::webhook;
 use serde::{Deserialize, Serialize};
@@ -33,7 +35,7 @@ pub struct Deliveries {
 pub async fn list(
     State(state): State<AppState>,
     Workspace(workspace): Workspace,
-    Query(q): Query<ListQuery>,
+    Params(q): Params<ListQuery>,
 ) -> Result<Json<Deliveries>, QueryError> {
     if let Some(s) = &q.status
         && !matches!(s.as_str(), "parked" | "delivered")
@@ -43,13 +45,7 @@ pub async fn list(
             problem: "must be `parked` or `delivered`".into(),
         });
     }
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(QueryError::InvalidField {
-            field: "limit".into(),
-            problem: format!("must be 1 to {MAX_LIMIT}"),
-        });
-    }
+    let limit = crate::extract::limit(q.limit, 100, MAX_LIMIT)?;
     let deliveries = state
         .store
         .deliveries(&workspace, q.status.as_deref(), limit)

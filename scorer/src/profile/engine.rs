@@ -181,8 +181,20 @@ pub fn apply(
                 .unwrap_or(0.0);
             state.last_purchase_ms = state.last_purchase_ms.max(at);
         }
-        EventKind::Group => {
+        // The latest `group` call decides the person's account (people change jobs); the
+        // traits of repeated calls for one account add up, a new account starts afresh.
+        EventKind::Group if at >= state.account_at_ms && event.group_id.is_some() => {
+            if state.account != event.group_id {
+                state.account_traits = None;
+            }
             state.account = event.group_id.clone();
+            state.account_at_ms = at;
+            if !event.traits.is_empty() {
+                let traits = state.account_traits.get_or_insert_with(Default::default);
+                for (k, v) in &event.traits {
+                    traits.insert(k.clone(), v.clone());
+                }
+            }
         }
         _ => {}
     }
@@ -411,8 +423,12 @@ pub fn absorb(
     for (k, v) in &other.traits {
         state.traits.entry(k.clone()).or_insert_with(|| v.clone());
     }
-    if state.account.is_none() {
+    if other.account.is_some()
+        && (state.account.is_none() || other.account_at_ms > state.account_at_ms)
+    {
         state.account = other.account.clone();
+        state.account_traits = other.account_traits.clone();
+        state.account_at_ms = other.account_at_ms;
     }
     let mut stages = other.stages.clone();
     stages.append(&mut state.stages);

@@ -144,6 +144,11 @@ pub struct ProfileState {
     pub recent: Vec<u64>,
     #[serde(default)]
     pub account: Option<String>,
+    /// The account's traits from this person's latest `group` call (boxed: most people have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_traits: Option<Box<Map<String, Value>>>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub account_at_ms: i64,
     /// This anonymous profile was handed over to that person: later events are forwarded there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<Box<str>>,
@@ -192,6 +197,8 @@ impl Default for ProfileState {
             positions: Vec::new(),
             recent: Vec::new(),
             account: None,
+            account_traits: None,
+            account_at_ms: 0,
             merged_into: None,
             requested: Vec::new(),
             absorbed: Vec::new(),
@@ -401,6 +408,9 @@ impl ProfileState {
             stage_history: self.stages.clone(),
             handoffs: self.handoffs,
             account: self.account.clone(),
+            account_traits: self.account_traits.as_deref().cloned().unwrap_or_default(),
+            account_at_ms: self.account_at_ms,
+            identified: self.identified,
             merged_into: self.merged_into.as_deref().map(str::to_string),
             merged_ids: self.absorbed.iter().map(|s| s.to_string()).collect(),
         }
@@ -409,6 +419,10 @@ impl ProfileState {
     pub fn grade(&self) -> Option<Grade> {
         self.grade.and_then(|g| Grade::parse(&g.to_string()))
     }
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 pub fn round2(v: f64) -> f64 {

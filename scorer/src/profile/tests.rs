@@ -391,8 +391,24 @@ fn the_profile_keeps_windows_purchases_touches_and_the_account() {
         "properties": {"order_id": "o1", "revenue": 120.5, "currency": "EUR"}}),
     ))
     .expect("applied");
-    run.apply(&event(T0, json!({"type": "group", "groupId": "acme-inc"})))
+    run.apply(&event(
+        T0 - DAY,
+        json!({"type": "group", "groupId": "old-co", "traits": {"name": "Old Co"}}),
+    ))
+    .expect("applied");
+    run.apply(&event(T0 - 1, json!({"type": "group", "groupId": "acme-inc", "traits": {"name": "Acme", "industry": "Retail"}})))
         .expect("applied");
+    run.apply(&event(
+        T0,
+        json!({"type": "group", "groupId": "acme-inc", "traits": {"employees": 250}}),
+    ))
+    .expect("applied");
+    // A late, older group call does not move the person back.
+    run.apply(&event(
+        T0 - 2 * DAY,
+        json!({"type": "group", "groupId": "old-co"}),
+    ))
+    .expect("applied");
     let s = run.state();
     let view = s.view("w", "ada", &run.model, T0 + 1000);
     assert_eq!(view.windows["page_viewed"].d7, 1);
@@ -411,6 +427,12 @@ fn the_profile_keeps_windows_purchases_touches_and_the_account() {
     );
     assert_eq!(view.lifecycle_stage, LifecycleStage::Customer);
     assert_eq!(view.account.as_deref(), Some("acme-inc"));
+    assert_eq!(
+        serde_json::Value::Object(view.account_traits.clone()),
+        json!({"name": "Acme", "industry": "Retail", "employees": 250}),
+        "repeated calls for one account add up; a new account starts afresh"
+    );
+    assert_eq!(view.account_at_ms, T0);
     assert_eq!(view.channels["web"], 2);
     assert_eq!(view.channels["commerce"], 1);
     assert_eq!(view.score_name, "engagement");
