@@ -141,6 +141,33 @@ async fn sales_recycles_a_lead_and_reports_the_won_deal() {
         .wait_for_profile("lead-1", |p| p["handoffs"] == 2)
         .await;
     assert_eq!(p["lifecycle_stage"], "sales_accepted", "{p}");
+    // Both hand-offs are kept in the store, each with the record that went out.
+    let (status, h) = running.get("/v1/profiles/lead-1/handoffs").await;
+    assert_eq!(status, 200, "{h}");
+    let crossings: Vec<u64> = h["handoffs"]
+        .as_array()
+        .expect("handoffs")
+        .iter()
+        .map(|x| x["crossing"].as_u64().expect("crossing"))
+        .collect();
+    assert_eq!(crossings, [1, 2], "{h}");
+    for x in h["handoffs"].as_array().expect("handoffs") {
+        assert!(
+            x["score"].as_f64().expect("score") >= x["threshold"].as_f64().expect("t"),
+            "{h}"
+        );
+        assert_eq!(x["record"]["type"], "lead.qualified", "{h}");
+        assert_eq!(x["record"]["crossing"], x["crossing"], "{h}");
+        assert!(
+            !x["record"]["top_contributions"]
+                .as_array()
+                .expect("top")
+                .is_empty(),
+            "{h}"
+        );
+    }
+    let (status, body) = running.get("/v1/profiles/nobody/handoffs").await;
+    assert_eq!(status, 404, "{body}");
 
     // Sales wins the deal: a customer.
     let (status, resp) = call(

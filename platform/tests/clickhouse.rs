@@ -64,6 +64,7 @@ async fn profiles_round_trip_and_newest_version_wins() {
         events: vec![event.clone()],
         score_changes: vec![change(10, 0, "download", 8.0, 8.0)],
         profiles: vec![profile("w", "p", 1, 1.0), profile("w", "q", 1, 7.0)],
+        ..WriteBatch::default()
     };
     store.write(&first).await.expect("write");
     store2
@@ -341,6 +342,78 @@ async fn accounts_roll_up_from_current_members_in_both_stores() {
         );
         let other = store.accounts("x", 10).await.expect("x");
         assert_eq!((other.len(), other[0].people), (1, 1), "{name}");
+    }
+    common::drop_database(&config).await;
+}
+
+/// Hand-offs and resolved identities: a replay's repeated rows collapse, workspaces stay apart,
+/// the same from both stores.
+#[tokio::test]
+async fn handoffs_and_identities_are_kept_once_in_both_stores() {
+    use leadstream_platform::store::{HandoffRow, IdentityRow};
+    let handoff = |ws: &str, id: &str, crossing: u32| HandoffRow {
+        workspace: ws.into(),
+        profile_id: id.into(),
+        crossing,
+        qualified_at_ms: 1_000 * i64::from(crossing),
+        score_name: "engagement".into(),
+        score: 51.0,
+        threshold: 50.0,
+        grade: "B".into(),
+        model: "m1".into(),
+        record: r#"{"type":"lead.qualified"}"#.into(),
+    };
+    let identity = |ws: &str, id: &str, into: &str, at: i64| IdentityRow {
+        workspace: ws.into(),
+        id: id.into(),
+        profile_id: into.into(),
+        merged_at_ms: at,
+    };
+    let batch = WriteBatch {
+        handoffs: vec![
+            handoff("w", "ann", 2),
+            handoff("w", "ann", 1),
+            handoff("x", "ann", 1),
+        ],
+        identities: vec![
+            identity("w", "dev-1", "ann", 10),
+            identity("x", "dev-9", "zed", 10),
+        ],
+        ..WriteBatch::default()
+    };
+    // The replay after a crash writes the same rows again.
+    let replay = WriteBatch {
+        handoffs: vec![handoff("w", "ann", 2)],
+        identities: vec![
+            identity("w", "dev-1", "ann", 10),
+            identity("w", "dev-2", "ann", 20),
+        ],
+        ..WriteBatch::default()
+    };
+    let config = common::clickhouse_config();
+    let clickhouse = ClickhouseStore::connect(&config).await.expect("connect");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let embedded =
+        leadstream_platform::store::embedded::EmbeddedStore::open(dir.path()).expect("open");
+    let stores: [(&str, &dyn Store); 2] = [("clickhouse", &clickhouse), ("embedded", &embedded)];
+    for (name, store) in stores {
+        assert!(store.handoffs("w", "ann").await.expect("none").is_empty());
+        store.write(&batch).await.expect("write");
+        store.write(&replay).await.expect("replay");
+        let h = store.handoffs("w", "ann").await.expect("handoffs");
+        let crossings: Vec<u32> = h.iter().map(|r| r.crossing).collect();
+        assert_eq!(crossings, [1, 2], "{name}");
+        assert_eq!(h[0], handoff("w", "ann", 1), "{name}");
+        let ids = store.identities("w").await.expect("identities");
+        assert_eq!(
+            ids,
+            [
+                identity("w", "dev-1", "ann", 10),
+                identity("w", "dev-2", "ann", 20)
+            ],
+            "{name}"
+        );
+        assert_eq!(store.identities("x").await.expect("x").len(), 1, "{name}");
     }
     common::drop_database(&config).await;
 }

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::scores::history),
         )
         .route("/v1/profiles/{id}/scores/why", get(routes::scores::why))
+        .route("/v1/profiles/{id}/handoffs", get(routes::handoffs::list))
         .route("/v1/profiles/{id}/recycle", post(routes::crm::recycle))
         .route("/v1/profiles/{id}/won", post(routes::crm::won))
         .route("/v1/accounts", get(routes::accounts::list))

@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 
 use leadstream_platform::config::ScorerConfig;
 use leadstream_platform::log::{Delivered, EventLog, LogConsumer, LogMessage};
-use leadstream_platform::store::{EventRow, ProfileRow, ScoreChangeRow, Store, WriteBatch};
+use leadstream_platform::store::{
+    EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow, Store, WriteBatch,
+};
 use leadstream_platform::telemetry::Heartbeats;
 use leadstream_schemas::{
-    Contribution, ControlRecord, Decoded, EventKind, LeadQualified, LogRecord,
+    Contribution, Control, ControlRecord, Decoded, EventKind, LeadQualified, LogRecord,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -327,6 +329,17 @@ impl Pipeline {
             }
             ControlOutcome::Absorbed(applied) => {
                 metrics::MERGES.with_label_values(&["absorbed"]).inc();
+                if let Control::MergeState {
+                    from, into, at_ms, ..
+                } = &control.control
+                {
+                    self.batch.identities.push(IdentityRow {
+                        workspace: control.workspace.clone(),
+                        id: from.clone(),
+                        profile_id: into.clone(),
+                        merged_at_ms: *at_ms,
+                    });
+                }
                 self.record_applied(
                     &control.workspace,
                     key.clone(),
@@ -398,7 +411,7 @@ impl Pipeline {
         pending_changes: &[ScoreChangeRow],
         h: &PendingHandoff,
         model: &Model,
-    ) -> Option<LogMessage> {
+    ) -> Option<(LogMessage, HandoffRow)> {
         let (workspace, person) = (&*h.key.0, &*h.key.1);
         let profile = h.profile.clone();
         let mut rows: Vec<ScoreChangeRow> = pending_changes
@@ -450,10 +463,26 @@ impl Pipeline {
             profile,
             model: model.digest.clone(),
         };
-        Some(LogMessage {
-            key: format!("{workspace}/{person}"),
-            payload: serde_json::to_vec(&record).ok()?,
-        })
+        let payload = serde_json::to_vec(&record).ok()?;
+        let row = HandoffRow {
+            workspace: workspace.to_string(),
+            profile_id: person.to_string(),
+            crossing: record.crossing,
+            qualified_at_ms: record.qualified_at_ms,
+            score_name: record.score_name.clone(),
+            score: record.score,
+            threshold: record.threshold,
+            grade: record.grade.clone().unwrap_or_default(),
+            model: record.model.clone(),
+            record: String::from_utf8_lossy(&payload).into_owned(),
+        };
+        Some((
+            LogMessage {
+                key: format!("{workspace}/{person}"),
+                payload,
+            },
+            row,
+        ))
     }
 
     /// Retries `op` while it fails, until `deadline` (shutdown) or, without one, shutdown begins.
@@ -509,11 +538,15 @@ impl Pipeline {
         let now_ms = chrono::Utc::now().timestamp_millis();
 
         let mut handoffs = Vec::new();
+        self.batch.handoffs.clear();
         for h in &self.handoffs {
             let record =
                 Self::handoff_record(self.store.as_ref(), &self.batch.score_changes, h, &model)
                     .await;
-            handoffs.extend(record);
+            if let Some((message, row)) = record {
+                handoffs.push(message);
+                self.batch.handoffs.push(row);
+            }
         }
         // Side outputs first (a crash before the store write repeats them, never loses them).
         let outputs = [

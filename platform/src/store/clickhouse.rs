@@ -17,8 +17,9 @@ use leadstream_schemas::{AccountSummary, Profile};
 use tokio::sync::Mutex;
 
 use super::{
-    AccountSummaryRow, DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, Store, StoreError,
-    WriteBatch, distinct_changes, latest_deliveries, latest_versions, members,
+    AccountSummaryRow, DeliveryRow, EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow,
+    Store, StoreError, WriteBatch, distinct_changes, distinct_handoffs, distinct_identities,
+    latest_deliveries, latest_versions, members,
 };
 use crate::config::ClickhouseConfig;
 
@@ -150,6 +151,38 @@ pub const MIGRATIONS: &[(u32, &str, Migration)] = &[
             ],
         },
     ),
+    (
+        7,
+        "handoffs",
+        Migration::Statement(
+            "CREATE TABLE IF NOT EXISTS handoffs (
+            workspace String,
+            profile_id String,
+            crossing UInt32,
+            qualified_at_ms Int64,
+            score_name String,
+            score Float64,
+            threshold Float64,
+            grade String,
+            model String,
+            record String
+        ) ENGINE = ReplacingMergeTree()
+        ORDER BY (workspace, profile_id, crossing)",
+        ),
+    ),
+    (
+        8,
+        "identities",
+        Migration::Statement(
+            "CREATE TABLE IF NOT EXISTS identities (
+            workspace String,
+            id String,
+            profile_id String,
+            merged_at_ms Int64
+        ) ENGINE = ReplacingMergeTree()
+        ORDER BY (workspace, id)",
+        ),
+    ),
 ];
 
 /// ClickHouse identifiers leadstream accepts from config: `[A-Za-z_][A-Za-z0-9_]*`.
@@ -196,6 +229,8 @@ struct Inserters {
     events: Inserter<EventRow>,
     score_changes: Inserter<ScoreChangeRow>,
     profiles: Inserter<ProfileRow>,
+    handoffs: Inserter<HandoffRow>,
+    identities: Inserter<IdentityRow>,
 }
 
 impl Inserters {
@@ -208,6 +243,10 @@ impl Inserters {
                 .with_max_rows(100_000),
             profiles: client
                 .inserter::<ProfileRow>("profiles")
+                .with_max_rows(100_000),
+            handoffs: client.inserter::<HandoffRow>("handoffs"),
+            identities: client
+                .inserter::<IdentityRow>("identities")
                 .with_max_rows(100_000),
         }
     }
@@ -339,6 +378,14 @@ impl Store for ClickhouseStore {
                 inserters.score_changes.write(row).await?;
             }
             inserters.score_changes.force_commit().await?;
+            for row in &batch.handoffs {
+                inserters.handoffs.write(row).await?;
+            }
+            inserters.handoffs.force_commit().await?;
+            for row in &batch.identities {
+                inserters.identities.write(row).await?;
+            }
+            inserters.identities.force_commit().await?;
             for row in &batch.profiles {
                 inserters.profiles.write(row).await?;
             }
@@ -451,6 +498,33 @@ impl Store for ClickhouseStore {
             .await
             .map_err(classify)?;
         Ok(rows.into_iter().map(AccountSummary::from).collect())
+    }
+
+    async fn handoffs(
+        &self,
+        workspace: &str,
+        profile_id: &str,
+    ) -> Result<Vec<HandoffRow>, StoreError> {
+        let rows = self
+            .client
+            .query("SELECT ?fields FROM handoffs WHERE workspace = ? AND profile_id = ? ORDER BY crossing")
+            .bind(workspace)
+            .bind(profile_id)
+            .fetch_all::<HandoffRow>()
+            .await
+            .map_err(classify)?;
+        Ok(distinct_handoffs(rows))
+    }
+
+    async fn identities(&self, workspace: &str) -> Result<Vec<IdentityRow>, StoreError> {
+        let rows = self
+            .client
+            .query("SELECT ?fields FROM identities WHERE workspace = ?")
+            .bind(workspace)
+            .fetch_all::<IdentityRow>()
+            .await
+            .map_err(classify)?;
+        Ok(distinct_identities(rows))
     }
 
     async fn write_deliveries(&self, rows: &[DeliveryRow]) -> Result<(), StoreError> {

@@ -16,8 +16,9 @@ use leadstream_schemas::{AccountSummary, Profile};
 use polars::prelude::*;
 
 use super::{
-    AccountSummaryRow, DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, Store, StoreError,
-    WriteBatch, distinct_changes, latest_deliveries, latest_versions, members,
+    AccountSummaryRow, DeliveryRow, EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow,
+    Store, StoreError, WriteBatch, distinct_changes, distinct_handoffs, distinct_identities,
+    latest_deliveries, latest_versions, members,
 };
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -31,7 +32,14 @@ pub struct EmbeddedStore {
 
 impl EmbeddedStore {
     pub fn open(root: &Path) -> Result<EmbeddedStore, StoreError> {
-        for table in ["events", "profiles", "score_changes", "webhook_deliveries"] {
+        for table in [
+            "events",
+            "profiles",
+            "score_changes",
+            "webhook_deliveries",
+            "handoffs",
+            "identities",
+        ] {
             let dir = root.join(table);
             std::fs::create_dir_all(&dir).map_err(unavailable)?;
             for entry in std::fs::read_dir(&dir).map_err(unavailable)? {
@@ -69,6 +77,8 @@ impl EmbeddedStore {
             "profiles" => profiles_frame(&[]),
             "score_changes" => changes_frame(&[]),
             "webhook_deliveries" => deliveries_frame(&[]),
+            "handoffs" => handoffs_frame(&[]),
+            "identities" => identities_frame(&[]),
             other => return Err(StoreError::Invalid(format!("no table {other}"))),
         }
         .map_err(unavailable)?;
@@ -143,6 +153,84 @@ fn profiles_frame(rows: &[ProfileRow]) -> PolarsResult<DataFrame> {
         "account_at_ms" => rows.iter().map(|r| r.account_at_ms).collect::<Vec<_>>(),
         "merged_into" => s(|r| &r.merged_into),
     )
+}
+
+fn handoffs_frame(rows: &[HandoffRow]) -> PolarsResult<DataFrame> {
+    let s = |f: fn(&HandoffRow) -> &String| rows.iter().map(|r| f(r).as_str()).collect::<Vec<_>>();
+    df!(
+        "workspace" => s(|r| &r.workspace),
+        "profile_id" => s(|r| &r.profile_id),
+        "crossing" => rows.iter().map(|r| r.crossing).collect::<Vec<_>>(),
+        "qualified_at_ms" => rows.iter().map(|r| r.qualified_at_ms).collect::<Vec<_>>(),
+        "score_name" => s(|r| &r.score_name),
+        "score" => rows.iter().map(|r| r.score).collect::<Vec<_>>(),
+        "threshold" => rows.iter().map(|r| r.threshold).collect::<Vec<_>>(),
+        "grade" => s(|r| &r.grade),
+        "model" => s(|r| &r.model),
+        "record" => s(|r| &r.record),
+    )
+}
+
+fn handoff_rows(df: &DataFrame) -> PolarsResult<Vec<HandoffRow>> {
+    let c = Columns(df);
+    let (workspace, profile_id, score_name, grade, model, record) = (
+        c.text("workspace")?,
+        c.text("profile_id")?,
+        c.text("score_name")?,
+        c.text("grade")?,
+        c.text("model")?,
+        c.text("record")?,
+    );
+    let (crossing, at) = (
+        c.num::<UInt32Type>("crossing")?,
+        c.num::<Int64Type>("qualified_at_ms")?,
+    );
+    let (score, threshold) = (
+        c.num::<Float64Type>("score")?,
+        c.num::<Float64Type>("threshold")?,
+    );
+    Ok((0..df.height())
+        .map(|i| HandoffRow {
+            workspace: workspace[i].clone(),
+            profile_id: profile_id[i].clone(),
+            crossing: crossing[i],
+            qualified_at_ms: at[i],
+            score_name: score_name[i].clone(),
+            score: score[i],
+            threshold: threshold[i],
+            grade: grade[i].clone(),
+            model: model[i].clone(),
+            record: record[i].clone(),
+        })
+        .collect())
+}
+
+fn identities_frame(rows: &[IdentityRow]) -> PolarsResult<DataFrame> {
+    let s = |f: fn(&IdentityRow) -> &String| rows.iter().map(|r| f(r).as_str()).collect::<Vec<_>>();
+    df!(
+        "workspace" => s(|r| &r.workspace),
+        "id" => s(|r| &r.id),
+        "profile_id" => s(|r| &r.profile_id),
+        "merged_at_ms" => rows.iter().map(|r| r.merged_at_ms).collect::<Vec<_>>(),
+    )
+}
+
+fn identity_rows(df: &DataFrame) -> PolarsResult<Vec<IdentityRow>> {
+    let c = Columns(df);
+    let (workspace, id, profile_id, at) = (
+        c.text("workspace")?,
+        c.text("id")?,
+        c.text("profile_id")?,
+        c.num::<Int64Type>("merged_at_ms")?,
+    );
+    Ok((0..df.height())
+        .map(|i| IdentityRow {
+            workspace: workspace[i].clone(),
+            id: id[i].clone(),
+            profile_id: profile_id[i].clone(),
+            merged_at_ms: at[i],
+        })
+        .collect())
 }
 
 fn changes_frame(rows: &[ScoreChangeRow]) -> PolarsResult<DataFrame> {
@@ -379,14 +467,28 @@ impl Store for EmbeddedStore {
                 .then(|| profiles_frame(&batch.profiles))
                 .transpose()
                 .map_err(invalid)?,
+            (!batch.handoffs.is_empty())
+                .then(|| handoffs_frame(&batch.handoffs))
+                .transpose()
+                .map_err(invalid)?,
+            (!batch.identities.is_empty())
+                .then(|| identities_frame(&batch.identities))
+                .transpose()
+                .map_err(invalid)?,
         );
         tokio::task::spawn_blocking(move || {
-            let (events, changes, profiles) = frames;
+            let (events, changes, profiles, handoffs, identities) = frames;
             if let Some(df) = events {
                 store.write_file("events", df)?;
             }
             if let Some(df) = changes {
                 store.write_file("score_changes", df)?;
+            }
+            if let Some(df) = handoffs {
+                store.write_file("handoffs", df)?;
+            }
+            if let Some(df) = identities {
+                store.write_file("identities", df)?;
             }
             if let Some(df) = profiles {
                 store.write_file("profiles", df)?;
@@ -575,6 +677,50 @@ impl Store for EmbeddedStore {
                     })
                 })
                 .collect())
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn handoffs(
+        &self,
+        workspace: &str,
+        profile_id: &str,
+    ) -> Result<Vec<HandoffRow>, StoreError> {
+        let store = self.clone();
+        let (workspace, profile_id) = (workspace.to_string(), profile_id.to_string());
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("handoffs")? else {
+                return Ok(Vec::new());
+            };
+            let df = scan
+                .filter(
+                    col("workspace")
+                        .eq(lit(workspace))
+                        .and(col("profile_id").eq(lit(profile_id))),
+                )
+                .collect()
+                .map_err(unavailable)?;
+            Ok(distinct_handoffs(handoff_rows(&df).map_err(unavailable)?))
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn identities(&self, workspace: &str) -> Result<Vec<IdentityRow>, StoreError> {
+        let store = self.clone();
+        let workspace = workspace.to_string();
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("identities")? else {
+                return Ok(Vec::new());
+            };
+            let df = scan
+                .filter(col("workspace").eq(lit(workspace)))
+                .collect()
+                .map_err(unavailable)?;
+            Ok(distinct_identities(
+                identity_rows(&df).map_err(unavailable)?,
+            ))
         })
         .await
         .map_err(unavailable)?

@@ -11,7 +11,8 @@ pub mod embedded;
 mod rows;
 
 pub use rows::{
-    AccountSummaryRow, DeliveryRow, EventRow, ProfileRow, ScoreChangeRow, latest_deliveries,
+    AccountSummaryRow, DeliveryRow, EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow,
+    latest_deliveries,
 };
 
 use std::collections::HashMap;
@@ -43,11 +44,17 @@ pub struct WriteBatch {
     pub events: Vec<EventRow>,
     pub score_changes: Vec<ScoreChangeRow>,
     pub profiles: Vec<ProfileRow>,
+    pub handoffs: Vec<HandoffRow>,
+    pub identities: Vec<IdentityRow>,
 }
 
 impl WriteBatch {
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.score_changes.is_empty() && self.profiles.is_empty()
+        self.events.is_empty()
+            && self.score_changes.is_empty()
+            && self.profiles.is_empty()
+            && self.handoffs.is_empty()
+            && self.identities.is_empty()
     }
 }
 
@@ -82,6 +89,14 @@ pub trait Store: Send + Sync + 'static {
         workspace: &str,
         limit: usize,
     ) -> Result<Vec<AccountSummary>, StoreError>;
+    /// A profile's hand-offs to sales, the first crossing first.
+    async fn handoffs(
+        &self,
+        workspace: &str,
+        profile_id: &str,
+    ) -> Result<Vec<HandoffRow>, StoreError>;
+    /// A workspace's resolved identities (merged id → person), each id once.
+    async fn identities(&self, workspace: &str) -> Result<Vec<IdentityRow>, StoreError>;
     /// Records webhook deliveries (parked ones, and their later state).
     async fn write_deliveries(&self, rows: &[DeliveryRow]) -> Result<(), StoreError>;
     /// The newest state of a workspace's deliveries, newest first, optionally of one status.
@@ -106,6 +121,32 @@ pub fn members(rows: Vec<ProfileRow>, account_id: &str) -> Result<Vec<Profile>, 
     }
     out.sort_by(|a, b| a.profile_id.cmp(&b.profile_id));
     Ok(out)
+}
+
+/// One row per (profile, crossing), the first crossing first (replays collapse).
+pub fn distinct_handoffs(rows: Vec<HandoffRow>) -> Vec<HandoffRow> {
+    let mut by: std::collections::BTreeMap<(String, u32), HandoffRow> = Default::default();
+    for row in rows {
+        by.entry((row.profile_id.clone(), row.crossing))
+            .or_insert(row);
+    }
+    by.into_values().collect()
+}
+
+/// One row per merged id: the earliest merge (a merge is never undone; replays repeat it).
+pub fn distinct_identities(rows: Vec<IdentityRow>) -> Vec<IdentityRow> {
+    let mut by: HashMap<String, IdentityRow> = HashMap::new();
+    for row in rows {
+        match by.get(&row.id) {
+            Some(have) if have.merged_at_ms <= row.merged_at_ms => {}
+            _ => {
+                by.insert(row.id.clone(), row);
+            }
+        }
+    }
+    let mut out: Vec<IdentityRow> = by.into_values().collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
 }
 
 /// Keeps the highest version of each profile.

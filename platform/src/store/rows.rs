@@ -262,3 +262,30 @@ impl From<AccountSummaryRow> for leadstream_schemas::AccountSummary {
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
+
+/// One hand-off to sales: the `lead.qualified` record as it went out. Unique by (workspace,
+/// profile_id, crossing); a replay after a crash writes the same row again, which readers collapse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+pub struct HandoffRow {
+    pub workspace: String,
+    pub profile_id: String,
+    pub crossing: u32,
+    pub qualified_at_ms: i64,
+    pub score_name: String,
+    pub score: f64,
+    pub threshold: f64,
+    pub grade: String,
+    pub model: String,
+    /// The whole `lead.qualified` record (JSON).
+    pub record: String,
+}
+
+/// One resolved identity: the anonymous id (or alias) `id` is the person `profile_id` since
+/// `merged_at_ms`. Unique by (workspace, id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+pub struct IdentityRow {
+    pub workspace: String,
+    pub id: String,
+    pub profile_id: String,
+    pub merged_at_ms: i64,
+}

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod crm;
+pub mod handoffs;
 pub mod health;
 pub mod profiles;
 pub mod scores;
