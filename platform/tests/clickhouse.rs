@@ -44,6 +44,9 @@ async fn profiles_round_trip_and_newest_version_wins() {
         context: "{}".into(),
         timestamp_ms: 1_700_000_000_123,
         received_at_ms: 1_700_000_000_456,
+        group_id: String::new(),
+        previous_id: String::new(),
+        enrichment: r#"{"bot":true}"#.into(),
     };
     let change = |at_ms: i64, seq: u32, rule: &str, points: f64, after: f64| ScoreChangeRow {
         workspace: "w".into(),
@@ -67,6 +70,23 @@ async fn profiles_round_trip_and_newest_version_wins() {
         ..WriteBatch::default()
     };
     store.write(&first).await.expect("write");
+    // The stored history reads back whole, in time order, within the window.
+    let history = store2.events("w", 0, i64::MAX, 10).await.expect("events");
+    assert_eq!(history, std::slice::from_ref(&event));
+    assert!(
+        store
+            .events("w", 0, 1_700_000_000_123, 10)
+            .await
+            .expect("before")
+            .is_empty()
+    );
+    assert!(
+        store
+            .events("x", 0, i64::MAX, 10)
+            .await
+            .expect("other")
+            .is_empty()
+    );
     store2
         .write(&WriteBatch {
             score_changes: vec![

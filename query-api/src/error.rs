@@ -15,6 +15,9 @@ pub enum QueryError {
     NotFound { what: &'static str, id: String },
     #[error("{field}: {problem}")]
     InvalidField { field: String, problem: String },
+    /// Well-formed, but more than the server will do in one request.
+    #[error("{field}: {problem}")]
+    Unprocessable { field: String, problem: String },
     #[error("{field}: {problem}")]
     Conflict { field: String, problem: String },
     #[error("the event log is unavailable; retry later")]
@@ -51,6 +54,13 @@ impl IntoResponse for QueryError {
             QueryError::InvalidField { field, problem } => error_response(
                 StatusCode::BAD_REQUEST,
                 "invalid_field",
+                problem,
+                Some(field),
+                None,
+            ),
+            QueryError::Unprocessable { field, problem } => error_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
                 problem,
                 Some(field),
                 None,

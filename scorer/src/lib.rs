@@ -11,6 +11,7 @@
 //!   webhooks, signed, retried, parked when they keep failing.
 //! - [`router`] / [`server`]: `/health`, `/ready`, `/metrics` when run on its own, and the
 //!   orderly shutdown (stop polling, write what is pending, commit, exit).
+//! - [`whatif`]: a changed model over the stored history, reported beside the live profiles.
 //! - [`metrics`] declares `leadstream_scorer_*`.
 
 pub mod crm;
@@ -20,6 +21,7 @@ pub mod pipeline;
 pub mod profile;
 pub mod router;
 pub mod server;
+pub mod whatif;
 
 pub use model::Model;
 pub use pipeline::Pipeline;

@@ -171,6 +171,20 @@ impl Running {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// `POST` JSON to a query API path with the workspace's token.
+    pub async fn post_query(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("http://{}{path}", self.query))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("post");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// `GET` a query API path (with its query string) with the workspace's token.
     pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
         let r = self

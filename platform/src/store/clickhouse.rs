@@ -183,6 +183,18 @@ pub const MIGRATIONS: &[(u32, &str, Migration)] = &[
         ORDER BY (workspace, id)",
         ),
     ),
+    (
+        9,
+        "events: group, previous id, enrichment",
+        Migration::AddColumns {
+            table: "events",
+            columns: &[
+                ("group_id", "String DEFAULT ''"),
+                ("previous_id", "String DEFAULT ''"),
+                ("enrichment", "String DEFAULT ''"),
+            ],
+        },
+    ),
 ];
 
 /// ClickHouse identifiers leadstream accepts from config: `[A-Za-z_][A-Za-z0-9_]*`.
@@ -448,6 +460,20 @@ impl Store for ClickhouseStore {
         Ok(distinct_changes(rows, limit))
     }
 
+    async fn workspace_profiles(&self, workspace: &str) -> Result<Vec<Profile>, StoreError> {
+        let rows = self
+            .client
+            .query("SELECT ?fields FROM profiles FINAL WHERE workspace = ?")
+            .bind(workspace)
+            .fetch_all::<ProfileRow>()
+            .await
+            .map_err(classify)?;
+        latest_versions(rows)
+            .into_iter()
+            .map(Profile::try_from)
+            .collect()
+    }
+
     async fn account_members(
         &self,
         workspace: &str,
@@ -498,6 +524,29 @@ impl Store for ClickhouseStore {
             .await
             .map_err(classify)?;
         Ok(rows.into_iter().map(AccountSummary::from).collect())
+    }
+
+    async fn events(
+        &self,
+        workspace: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT ?fields FROM events WHERE workspace = ? AND timestamp_ms >= ? AND timestamp_ms < ? \
+                 ORDER BY timestamp_ms, message_id LIMIT ?",
+            )
+            .bind(workspace)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(limit as u64)
+            .fetch_all::<EventRow>()
+            .await
+            .map_err(classify)?;
+        Ok(rows)
     }
 
     async fn handoffs(

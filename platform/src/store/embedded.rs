@@ -125,6 +125,9 @@ fn events_frame(rows: &[EventRow]) -> PolarsResult<DataFrame> {
         "context" => s(|r| &r.context),
         "timestamp_ms" => rows.iter().map(|r| r.timestamp_ms).collect::<Vec<_>>(),
         "received_at_ms" => rows.iter().map(|r| r.received_at_ms).collect::<Vec<_>>(),
+        "group_id" => s(|r| &r.group_id),
+        "previous_id" => s(|r| &r.previous_id),
+        "enrichment" => s(|r| &r.enrichment),
     )
 }
 
@@ -153,6 +156,53 @@ fn profiles_frame(rows: &[ProfileRow]) -> PolarsResult<DataFrame> {
         "account_at_ms" => rows.iter().map(|r| r.account_at_ms).collect::<Vec<_>>(),
         "merged_into" => s(|r| &r.merged_into),
     )
+}
+
+fn event_rows(df: &DataFrame) -> PolarsResult<Vec<EventRow>> {
+    let c = Columns(df);
+    let text = |name: &str| c.text(name);
+    let (workspace, message_id, profile_id, anonymous_id, user_id, event_type, kind, event) = (
+        text("workspace")?,
+        text("message_id")?,
+        text("profile_id")?,
+        text("anonymous_id")?,
+        text("user_id")?,
+        text("event_type")?,
+        text("kind")?,
+        text("event")?,
+    );
+    let (properties, traits, context, group_id, previous_id, enrichment) = (
+        text("properties")?,
+        text("traits")?,
+        text("context")?,
+        text("group_id")?,
+        text("previous_id")?,
+        text("enrichment")?,
+    );
+    let (timestamp, received) = (
+        c.num::<Int64Type>("timestamp_ms")?,
+        c.num::<Int64Type>("received_at_ms")?,
+    );
+    Ok((0..df.height())
+        .map(|i| EventRow {
+            workspace: workspace[i].clone(),
+            message_id: message_id[i].clone(),
+            profile_id: profile_id[i].clone(),
+            anonymous_id: anonymous_id[i].clone(),
+            user_id: user_id[i].clone(),
+            event_type: event_type[i].clone(),
+            kind: kind[i].clone(),
+            event: event[i].clone(),
+            properties: properties[i].clone(),
+            traits: traits[i].clone(),
+            context: context[i].clone(),
+            timestamp_ms: timestamp[i],
+            received_at_ms: received[i],
+            group_id: group_id[i].clone(),
+            previous_id: previous_id[i].clone(),
+            enrichment: enrichment[i].clone(),
+        })
+        .collect())
 }
 
 fn handoffs_frame(rows: &[HandoffRow]) -> PolarsResult<DataFrame> {
@@ -576,6 +626,26 @@ impl Store for EmbeddedStore {
         .map_err(unavailable)?
     }
 
+    async fn workspace_profiles(&self, workspace: &str) -> Result<Vec<Profile>, StoreError> {
+        let store = self.clone();
+        let workspace = workspace.to_string();
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("profiles")? else {
+                return Ok(Vec::new());
+            };
+            let df = current_profiles(scan, &workspace)
+                .collect()
+                .map_err(unavailable)?;
+            profile_rows(&df)
+                .map_err(unavailable)?
+                .into_iter()
+                .map(Profile::try_from)
+                .collect()
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
     async fn account_members(
         &self,
         workspace: &str,
@@ -677,6 +747,39 @@ impl Store for EmbeddedStore {
                     })
                 })
                 .collect())
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn events(
+        &self,
+        workspace: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let store = self.clone();
+        let workspace = workspace.to_string();
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("events")? else {
+                return Ok(Vec::new());
+            };
+            let df = scan
+                .filter(
+                    col("workspace")
+                        .eq(lit(workspace))
+                        .and(col("timestamp_ms").gt_eq(lit(from_ms)))
+                        .and(col("timestamp_ms").lt(lit(to_ms))),
+                )
+                .sort(
+                    ["timestamp_ms", "message_id"],
+                    SortMultipleOptions::default().with_maintain_order(true),
+                )
+                .limit(limit as IdxSize)
+                .collect()
+                .map_err(unavailable)?;
+            event_rows(&df).map_err(unavailable)
         })
         .await
         .map_err(unavailable)?

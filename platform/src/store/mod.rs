@@ -77,6 +77,8 @@ pub trait Store: Send + Sync + 'static {
         profile_id: &str,
         limit: usize,
     ) -> Result<Vec<ScoreChangeRow>, StoreError>;
+    /// The newest version of every profile of one workspace.
+    async fn workspace_profiles(&self, workspace: &str) -> Result<Vec<Profile>, StoreError>;
     /// The current profiles of an account's members (merged-away profiles left out).
     async fn account_members(
         &self,
@@ -89,6 +91,15 @@ pub trait Store: Send + Sync + 'static {
         workspace: &str,
         limit: usize,
     ) -> Result<Vec<AccountSummary>, StoreError>;
+    /// A workspace's stored events with `from_ms <= timestamp_ms < to_ms`, oldest first (by
+    /// time, then message id), at most `limit`. A replayed event may appear twice.
+    async fn events(
+        &self,
+        workspace: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<EventRow>, StoreError>;
     /// A profile's hand-offs to sales, the first crossing first.
     async fn handoffs(
         &self,

@@ -1,6 +1,6 @@
 //! The rows both stores hold, column for column.
 
-use leadstream_schemas::{EventKind, LifecycleStage, LogRecord, Profile};
+use leadstream_schemas::{Event, EventKind, LifecycleStage, LogRecord, Profile};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
@@ -22,6 +22,11 @@ pub struct EventRow {
     /// Milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
     pub received_at_ms: i64,
+    /// What re-scoring the history needs besides: the `group` call's account, the `alias` call's
+    /// previous id, and the collector's enrichment (JSON: the bot flag, parsed user agent, …).
+    pub group_id: String,
+    pub previous_id: String,
+    pub enrichment: String,
 }
 
 impl EventRow {
@@ -48,7 +53,75 @@ impl EventRow {
             context: serde_json::to_string(&e.context).unwrap_or_default(),
             timestamp_ms: ms(e.event_time()),
             received_at_ms: ms(e.received_at),
+            group_id: e.group_id.clone().unwrap_or_default(),
+            previous_id: e.previous_id.clone().unwrap_or_default(),
+            enrichment: e
+                .enrichment
+                .as_ref()
+                .and_then(|x| serde_json::to_string(x).ok())
+                .unwrap_or_default(),
         }
+    }
+
+    /// The event again, as the scorer applied it (for re-scoring the stored history). Rows
+    /// written before a column existed give what they have: no enrichment means not a bot.
+    pub fn to_event(&self) -> Result<Event, StoreError> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Invalid(format!(
+                "event {}/{}: {what}: {e}",
+                self.workspace, self.message_id
+            ))
+        };
+        let json = |text: &str, what: &str| -> Result<serde_json::Value, StoreError> {
+            if text.is_empty() {
+                Ok(serde_json::Value::Object(Default::default()))
+            } else {
+                serde_json::from_str(text).map_err(|e| bad(what, &e))
+            }
+        };
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms);
+        let mut v = serde_json::json!({
+            "type": self.event_type,
+            "properties": json(&self.properties, "properties")?,
+            "traits": json(&self.traits, "traits")?,
+            "context": json(&self.context, "context")?,
+        });
+        let obj = v
+            .as_object_mut()
+            .ok_or_else(|| bad("event", &"not an object"))?;
+        for (key, value) in [
+            ("messageId", some(&self.message_id)),
+            ("anonymousId", some(&self.anonymous_id)),
+            ("userId", some(&self.user_id)),
+            ("groupId", some(&self.group_id)),
+            ("previousId", some(&self.previous_id)),
+            ("workspace", some(&self.workspace)),
+        ] {
+            if let Some(value) = value {
+                obj.insert(key.into(), value.into());
+            }
+        }
+        if !self.event.is_empty() {
+            let key = if self.event_type == "track" {
+                "event"
+            } else {
+                "name"
+            };
+            obj.insert(key.into(), self.event.clone().into());
+        }
+        if let Some(t) = time(self.timestamp_ms) {
+            obj.insert("timestamp".into(), t.to_rfc3339().into());
+        }
+        if self.received_at_ms > 0
+            && let Some(t) = time(self.received_at_ms)
+        {
+            obj.insert("receivedAt".into(), t.to_rfc3339().into());
+        }
+        if !self.enrichment.is_empty() {
+            obj.insert("enrichment".into(), json(&self.enrichment, "enrichment")?);
+        }
+        serde_json::from_value(v).map_err(|e| bad("event", &e))
     }
 }
 
@@ -288,4 +361,60 @@ pub struct IdentityRow {
     pub id: String,
     pub profile_id: String,
     pub merged_at_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_event_reads_back_as_the_scorer_applied_it() {
+        let events = [
+            serde_json::json!({"type": "track", "userId": "u", "anonymousId": "a", "event": "Email Clicked",
+                "messageId": "m1", "properties": {"email_id": "e", "link_url": "https://x.io"},
+                "context": {"campaign": {"source": "news"}, "page": {"url": "https://x.io/p"}},
+                "timestamp": "2026-11-01T10:00:00.123Z", "receivedAt": "2026-11-01T10:00:01Z",
+                "enrichment": {"bot": true}}),
+            serde_json::json!({"type": "group", "userId": "u", "groupId": "acme", "traits": {"name": "Acme"},
+                "messageId": "m2", "timestamp": "2026-11-01T10:00:00Z"}),
+            serde_json::json!({"type": "alias", "userId": "u", "previousId": "old", "messageId": "m3",
+                "timestamp": "2026-11-01T10:00:00Z"}),
+            serde_json::json!({"type": "page", "anonymousId": "a", "name": "Pricing", "messageId": "m4",
+                "timestamp": "2026-11-01T10:00:00Z"}),
+        ];
+        for json in events {
+            let event: Event = serde_json::from_value(json.clone()).expect("event");
+            let row = EventRow::from_record(&LogRecord::new("w", event.clone()), "u");
+            let back = row.to_event().expect("reads back");
+            assert_eq!(back.event_type, event.event_type, "{json}");
+            assert_eq!(
+                EventKind::classify(&back),
+                EventKind::classify(&event),
+                "{json}"
+            );
+            assert_eq!(back.event_time(), event.event_time(), "{json}");
+            assert_eq!(back.message_id, event.message_id, "{json}");
+            assert_eq!(
+                (&back.user_id, &back.anonymous_id),
+                (&event.user_id, &event.anonymous_id)
+            );
+            assert_eq!(
+                (&back.group_id, &back.previous_id),
+                (&event.group_id, &event.previous_id)
+            );
+            assert_eq!(
+                (&back.event, &back.name),
+                (&event.event, &event.name),
+                "{json}"
+            );
+            assert_eq!(back.properties, event.properties, "{json}");
+            assert_eq!(back.traits, event.traits, "{json}");
+            assert_eq!(back.context, event.context, "{json}");
+            assert_eq!(
+                back.enrichment.as_ref().map(|e| e.bot),
+                event.enrichment.as_ref().map(|e| e.bot),
+                "{json}"
+            );
+        }
+    }
 }
