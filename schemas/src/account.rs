@@ -54,6 +54,7 @@ pub struct Account {
     pub counts: BTreeMap<String, u64>,
     pub windows: BTreeMap<String, WindowCounts>,
     pub channels: BTreeMap<String, u64>,
+    pub channel_windows: BTreeMap<String, WindowCounts>,
     pub email: EmailStats,
     pub sms: SmsStats,
     pub purchases: Purchases,
@@ -119,6 +120,7 @@ impl Account {
             counts: BTreeMap::new(),
             windows: BTreeMap::new(),
             channels: BTreeMap::new(),
+            channel_windows: BTreeMap::new(),
             email: EmailStats::default(),
             sms: SmsStats::default(),
             purchases: Purchases::default(),
@@ -155,13 +157,13 @@ impl Account {
                 *a.counts.entry(k.clone()).or_default() += n;
             }
             for (k, w) in &p.windows {
-                let sum = a.windows.entry(k.clone()).or_default();
-                sum.d7 += w.d7;
-                sum.d30 += w.d30;
-                sum.d90 += w.d90;
+                a.windows.entry(k.clone()).or_default().add(w);
             }
             for (k, n) in &p.channels {
                 *a.channels.entry(k.clone()).or_default() += n;
+            }
+            for (k, w) in &p.channel_windows {
+                a.channel_windows.entry(k.clone()).or_default().add(w);
             }
             a.email.opens += p.email.opens;
             a.email.clicks += p.email.clicks;

@@ -54,6 +54,14 @@ pub struct WindowCounts {
     pub d90: u64,
 }
 
+impl WindowCounts {
+    pub fn add(&mut self, other: &WindowCounts) {
+        self.d7 += other.d7;
+        self.d30 += other.d30;
+        self.d90 += other.d90;
+    }
+}
+
 /// Email engagement. Opens and clicks the collector flagged as machine-made (security scanners,
 /// mail proxies) are counted apart and score nothing by default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -136,6 +144,9 @@ pub struct Profile {
     /// Events per channel (`web`, `email`, `sms`, `forms`, `events`, `commerce`, `crm`, `other`).
     #[serde(default)]
     pub channels: BTreeMap<String, u64>,
+    /// Events per channel over the last 7, 30 and 90 days.
+    #[serde(default)]
+    pub channel_windows: BTreeMap<String, WindowCounts>,
     /// The last pages visited (paths), oldest first.
     #[serde(default)]
     pub pages: Vec<String>,
@@ -195,6 +206,7 @@ impl Profile {
             fit_points: 0.0,
             windows: BTreeMap::new(),
             channels: BTreeMap::new(),
+            channel_windows: BTreeMap::new(),
             pages: Vec::new(),
             email: EmailStats::default(),
             sms: SmsStats::default(),

@@ -338,6 +338,7 @@ impl ProfileState {
         let mut counts = BTreeMap::new();
         let mut windows = BTreeMap::new();
         let mut channels: BTreeMap<String, u64> = BTreeMap::new();
+        let mut channel_windows: BTreeMap<String, WindowCounts> = BTreeMap::new();
         for kind in all_kinds() {
             let n = self.count(kind);
             if n > 0 {
@@ -351,6 +352,10 @@ impl ProfileState {
             };
             if w.d90 > 0 {
                 windows.insert(kind.key().to_string(), w);
+                channel_windows
+                    .entry(channel_of(kind).to_string())
+                    .or_default()
+                    .add(&w);
             }
         }
         let scores: BTreeMap<String, f64> = model
@@ -385,6 +390,7 @@ impl ProfileState {
             fit_points: self.fit_points,
             windows,
             channels,
+            channel_windows,
             pages: self.pages.iter().map(|p| p.to_string()).collect(),
             email: EmailStats {
                 opens: self.count(EventKind::EmailOpened),

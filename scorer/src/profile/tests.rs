@@ -434,6 +434,14 @@ fn the_profile_keeps_windows_purchases_touches_and_the_account() {
     );
     assert_eq!(view.account_at_ms, T0);
     assert_eq!(view.channels["web"], 2);
+    assert_eq!(
+        (
+            view.channel_windows["web"].d7,
+            view.channel_windows["web"].d30,
+            view.channel_windows["web"].d90
+        ),
+        (1, 1, 2)
+    );
     assert_eq!(view.channels["commerce"], 1);
     assert_eq!(view.score_name, "engagement");
     // The state survives its JSON form unchanged (the store keeps it so).
