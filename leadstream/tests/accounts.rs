@@ -87,6 +87,36 @@ async fn check(run: &common::Running) {
     assert_eq!(accounts[1]["name"], "Globex", "{ranking}");
     assert_eq!(accounts[1]["people"], 1, "{ranking}");
 
+    // Segments over the same people: a preview counts them from the store.
+    let (status, preview) = run
+        .post_query(
+            "/v1/segments/preview",
+            &json!({"segment": {"and": [{"account": ["acme"]}, {"did": "page_viewed", "within_days": 7}]}, "sample": 2}),
+        )
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["count"], 3, "{preview}");
+    assert_eq!(preview["sample"], json!(["ann", "bob"]), "{preview}");
+    let (status, preview) = run
+        .post_query(
+            "/v1/segments/preview",
+            &json!({"segment": {"account_trait": "name", "eq": "Globex"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, &preview["sample"]),
+        (200, &json!(["cy"])),
+        "{preview}"
+    );
+    let (status, bad) = run
+        .post_query(
+            "/v1/segments/preview",
+            &json!({"segment": {"or": [{"stage": ["mql"]}, {"score": {"gte": "high"}}]}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(bad["error"]["field"], "segment.or[1].score.gte", "{bad}");
+
     let (status, body) = run.get("/v1/accounts/initech").await;
     assert_eq!(status, 404, "{body}");
     // Bad query strings answer in the API's JSON error shape, naming the parameter.

@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/profiles/{id}/recycle", post(routes::crm::recycle))
         .route("/v1/profiles/{id}/won", post(routes::crm::won))
         .route("/v1/models/what-if", post(routes::models::what_if))
+        .route("/v1/segments/preview", post(routes::segments::preview))
         .route("/v1/accounts", get(routes::accounts::list))
         .route("/v1/accounts/{id}", get(routes::accounts::get_account))
         .route("/v1/webhooks/deliveries", get(routes::webhooks::list))

@@ -9,6 +9,7 @@
 //! - [`identity`]: which ids may stand for a person; the scorer's merge control records.
 //! - [`account`]: accounts (companies), rolled up from the people `group` calls tie to them.
 //! - [`handoff`]: the `lead.qualified` record the scorer hands to sales.
+//! - [`segment`]: the segment language (a JSON boolean tree over profiles and behaviour).
 //! - [`json_schema`]: JSON Schema for the HTTP inputs, generated from these types.
 
 pub mod account;
@@ -19,6 +20,7 @@ pub mod json_schema;
 pub mod kinds;
 pub mod profile;
 pub mod record;
+pub mod segment;
 pub mod validate;
 
 pub use account::{Account, AccountMember, AccountSummary};

@@ -474,6 +474,19 @@ impl Store for ClickhouseStore {
             .collect()
     }
 
+    async fn segment_members(
+        &self,
+        workspace: &str,
+        segment: &leadstream_schemas::segment::Segment,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        crate::segment::clickhouse::members(workspace, segment, now_ms)
+            .query(&self.client)
+            .fetch_all::<String>()
+            .await
+            .map_err(classify)
+    }
+
     async fn account_members(
         &self,
         workspace: &str,

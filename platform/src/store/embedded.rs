@@ -646,6 +646,31 @@ impl Store for EmbeddedStore {
         .map_err(unavailable)?
     }
 
+    async fn segment_members(
+        &self,
+        workspace: &str,
+        segment: &leadstream_schemas::segment::Segment,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let store = self.clone();
+        let (workspace, segment) = (workspace.to_string(), segment.clone());
+        tokio::task::spawn_blocking(move || {
+            let Some(profiles) = store.scan("profiles")? else {
+                return Ok(Vec::new());
+            };
+            let tables = crate::segment::polars::Tables {
+                profiles: Some(profiles.clone()),
+                events: store.scan("events")?,
+                identities: store.scan("identities")?,
+            };
+            let current = current_profiles(profiles, &workspace);
+            crate::segment::polars::members(&tables, current, &workspace, &segment, now_ms)
+                .map_err(unavailable)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
     async fn account_members(
         &self,
         workspace: &str,

@@ -79,6 +79,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ScoreChangeRow>, StoreError>;
     /// The newest version of every profile of one workspace.
     async fn workspace_profiles(&self, workspace: &str) -> Result<Vec<Profile>, StoreError>;
+    /// The ids of a segment's members in `workspace`, ordered, as of `now_ms`.
+    async fn segment_members(
+        &self,
+        workspace: &str,
+        segment: &leadstream_schemas::segment::Segment,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
     /// The current profiles of an account's members (merged-away profiles left out).
     async fn account_members(
         &self,

@@ -7,4 +7,5 @@ pub mod health;
 pub mod models;
 pub mod profiles;
 pub mod scores;
+pub mod segments;
 pub mod webhooks;

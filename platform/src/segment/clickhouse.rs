@@ -1,0 +1,288 @@
+//! A segment as one ClickHouse query (runs on 18.16 and current releases). User values only ever
+//! travel as bound parameters; column names and functions are constants here.
+
+use leadstream_schemas::segment::{Range, Scalar, Segment, ValueTest};
+
+use super::{DAY_MS, NUMBER};
+
+/// A value bound to the next `?`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Str(String),
+    F64(f64),
+    I64(i64),
+    U64(u64),
+    Strs(Vec<String>),
+}
+
+/// SQL text with `?` placeholders, and the values for them in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sql {
+    pub text: String,
+    pub binds: Vec<Bind>,
+}
+
+impl Sql {
+    fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+
+    fn bind(&mut self, b: Bind) {
+        self.text.push('?');
+        self.binds.push(b);
+    }
+
+    /// Binds everything to a `clickhouse` query.
+    pub fn query(&self, client: &clickhouse::Client) -> clickhouse::query::Query {
+        let mut q = client.query(&self.text);
+        for b in &self.binds {
+            q = match b {
+                Bind::Str(s) => q.bind(s.as_str()),
+                Bind::F64(v) => q.bind(*v),
+                Bind::I64(v) => q.bind(*v),
+                Bind::U64(v) => q.bind(*v),
+                Bind::Strs(v) => q.bind(v.as_slice()),
+            };
+        }
+        q
+    }
+}
+
+/// The ids of the segment's members in `workspace`, ordered, as of `now_ms`.
+pub fn members(workspace: &str, segment: &Segment, now_ms: i64) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT pid FROM (SELECT profile_id AS pid, argMax(traits, version) AS t, \
+         argMax(score, version) AS sc, argMax(grade, version) AS gr, \
+         argMax(lifecycle_stage, version) AS st, argMax(account, version) AS acc, \
+         argMax(account_traits, version) AS atr, argMax(merged_into, version) AS mi \
+         FROM profiles WHERE workspace = ",
+    );
+    sql.bind(Bind::Str(workspace.to_string()));
+    sql.push(" GROUP BY profile_id) WHERE mi = '' AND (");
+    condition(&mut sql, workspace, segment, now_ms);
+    sql.push(") ORDER BY pid");
+    sql
+}
+
+fn list(sql: &mut Sql, column: &str, values: Vec<String>) {
+    sql.push("has(");
+    sql.bind(Bind::Strs(values));
+    sql.push(&format!(", {column})"));
+}
+
+/// `value` (an expression, spliced in once per bound) within `r`.
+fn range(sql: &mut Sql, value: &Sql, r: &Range) {
+    let mut parts = 0;
+    for (op, bound) in [(">", r.gt), (">=", r.gte), ("<", r.lt), ("<=", r.lte)] {
+        if let Some(b) = bound {
+            if parts > 0 {
+                sql.push(" AND ");
+            }
+            sql.push(&value.text);
+            sql.binds.extend(value.binds.iter().cloned());
+            sql.push(&format!(" {op} "));
+            sql.bind(Bind::F64(b));
+            parts += 1;
+        }
+    }
+    if parts == 0 {
+        sql.push("1");
+    }
+}
+
+/// `column`'s trait `key`: present, its text, and the text as a number.
+fn trait_test(sql: &mut Sql, column: &str, key: &str, test: &ValueTest) {
+    let k = || Bind::Str(key.to_string());
+    let raw = |sql: &mut Sql| {
+        sql.push(&format!("visitParamExtractRaw({column}, "));
+        sql.bind(k());
+        sql.push(")");
+    };
+    let present = |sql: &mut Sql| {
+        sql.push(&format!("(visitParamHas({column}, "));
+        sql.bind(k());
+        sql.push(") AND ");
+        raw(sql);
+        sql.push(" != 'null')");
+    };
+    let text = |sql: &mut Sql| {
+        sql.push("if(substring(");
+        raw(sql);
+        sql.push(&format!(
+            ", 1, 1) = '\"', visitParamExtractString({column}, "
+        ));
+        sql.bind(k());
+        sql.push("), ");
+        raw(sql);
+        sql.push(")");
+    };
+    let numeric = |sql: &mut Sql, r: &Range| {
+        sql.push("(match(");
+        text(sql);
+        sql.push(", ");
+        sql.bind(Bind::Str(NUMBER.to_string()));
+        sql.push(") AND (");
+        let mut value = Sql::default();
+        value.push("toFloat64OrZero(");
+        text(&mut value);
+        value.push(")");
+        range(sql, &value, r);
+        sql.push("))");
+    };
+    let equal = |sql: &mut Sql, v: &Scalar| match v {
+        Scalar::Text(s) => {
+            sql.push("(");
+            present(sql);
+            sql.push(" AND ");
+            text(sql);
+            sql.push(" = ");
+            sql.bind(Bind::Str(s.clone()));
+            sql.push(")");
+        }
+        Scalar::Number(n) => numeric(
+            sql,
+            &Range {
+                gte: Some(*n),
+                lte: Some(*n),
+                ..Range::default()
+            },
+        ),
+    };
+    match test {
+        ValueTest::Exists(true) => present(sql),
+        ValueTest::Exists(false) => {
+            sql.push("NOT ");
+            present(sql);
+        }
+        ValueTest::Eq(v) => equal(sql, v),
+        ValueTest::Ne(v) => {
+            sql.push("NOT ");
+            equal(sql, v);
+        }
+        ValueTest::Contains(s) => {
+            sql.push("(");
+            present(sql);
+            sql.push(" AND position(");
+            text(sql);
+            sql.push(", ");
+            sql.bind(Bind::Str(s.clone()));
+            sql.push(") > 0)");
+        }
+        ValueTest::StartsWith(s) => {
+            sql.push("(");
+            present(sql);
+            sql.push(" AND substring(");
+            text(sql);
+            sql.push(", 1, ");
+            sql.bind(Bind::U64(s.len() as u64));
+            sql.push(") = ");
+            sql.bind(Bind::Str(s.clone()));
+            sql.push(")");
+        }
+        ValueTest::In(values) => {
+            sql.push("(");
+            present(sql);
+            sql.push(" AND has(");
+            sql.bind(Bind::Strs(values.clone()));
+            sql.push(", ");
+            text(sql);
+            sql.push("))");
+        }
+        ValueTest::Range(r) => numeric(sql, r),
+    }
+}
+
+/// People (ids after merges) with between `min` and `max` distinct `kind` messages since `since`.
+fn people_with(sql: &mut Sql, workspace: &str, kind: &str, since: i64, min: u64, max: Option<u64>) {
+    sql.push(
+        "(SELECT person FROM (SELECT if(ip = '', src, ip) AS person, message_id FROM \
+         (SELECT profile_id AS src, message_id FROM events WHERE workspace = ",
+    );
+    sql.bind(Bind::Str(workspace.to_string()));
+    sql.push(" AND kind = ");
+    sql.bind(Bind::Str(kind.to_string()));
+    sql.push(" AND timestamp_ms >= ");
+    sql.bind(Bind::I64(since));
+    sql.push(
+        ") ANY LEFT JOIN (SELECT id AS src, profile_id AS ip FROM identities WHERE workspace = ",
+    );
+    sql.bind(Bind::Str(workspace.to_string()));
+    sql.push(") USING src) GROUP BY person HAVING uniqExact(message_id) >= ");
+    sql.bind(Bind::U64(min));
+    if let Some(max) = max {
+        sql.push(" AND uniqExact(message_id) <= ");
+        sql.bind(Bind::U64(max));
+    }
+    sql.push(")");
+}
+
+fn condition(sql: &mut Sql, workspace: &str, segment: &Segment, now_ms: i64) {
+    match segment {
+        Segment::And(xs) | Segment::Or(xs) => {
+            let join = if matches!(segment, Segment::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            sql.push("(");
+            for (i, x) in xs.iter().enumerate() {
+                if i > 0 {
+                    sql.push(join);
+                }
+                condition(sql, workspace, x, now_ms);
+            }
+            sql.push(")");
+        }
+        Segment::Not(x) => {
+            sql.push("NOT (");
+            condition(sql, workspace, x, now_ms);
+            sql.push(")");
+        }
+        Segment::Trait { key, test } => trait_test(sql, "t", key, test),
+        Segment::AccountTrait { key, test } => {
+            sql.push("(acc != '' AND ");
+            trait_test(sql, "atr", key, test);
+            sql.push(")");
+        }
+        Segment::Account(ids) => list(sql, "acc", ids.clone()),
+        Segment::Score(r) => {
+            sql.push("(");
+            let score = Sql {
+                text: "sc".into(),
+                binds: Vec::new(),
+            };
+            range(sql, &score, r);
+            sql.push(")");
+        }
+        Segment::Grade(grades) => list(sql, "gr", grades.clone()),
+        Segment::Stage(stages) => list(
+            sql,
+            "st",
+            stages.iter().map(|s| s.as_str().to_string()).collect(),
+        ),
+        Segment::Did {
+            kind,
+            at_least,
+            at_most,
+            days,
+        } => {
+            let since = now_ms - i64::from(*days) * DAY_MS;
+            if *at_least == 0 {
+                // Nobody is below zero: "at most m" is "not more than m".
+                sql.push("pid NOT IN ");
+                people_with(
+                    sql,
+                    workspace,
+                    kind.key(),
+                    since,
+                    at_most.map_or(u64::MAX, |m| m + 1),
+                    None,
+                );
+            } else {
+                sql.push("pid IN ");
+                people_with(sql, workspace, kind.key(), since, *at_least, *at_most);
+            }
+        }
+    }
+}

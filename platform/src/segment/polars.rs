@@ -1,0 +1,241 @@
+//! A segment as a polars query over the embedded store's `profiles`, `events` and `identities`
+//! tables. Behaviour conditions are resolved first (one grouped query each, to the set of people
+//! they hold for); the rest is one filter expression over the newest profile versions.
+
+use std::collections::HashSet;
+
+use leadstream_schemas::segment::{Range, Scalar, Segment, ValueTest};
+use polars::prelude::*;
+
+use super::{DAY_MS, NUMBER};
+
+/// The embedded store's tables as lazy scans (`None`: the table has no file yet).
+pub struct Tables {
+    pub profiles: Option<LazyFrame>,
+    pub events: Option<LazyFrame>,
+    pub identities: Option<LazyFrame>,
+}
+
+/// Members of `segment` among `current` (the newest version of each profile of the workspace).
+pub fn members(
+    tables: &Tables,
+    current: LazyFrame,
+    workspace: &str,
+    segment: &Segment,
+    now_ms: i64,
+) -> PolarsResult<Vec<String>> {
+    let mut sets = Vec::new();
+    for b in segment.behaviours() {
+        sets.push(behaviour_set(tables, workspace, b, now_ms)?);
+    }
+    let mut next = 0usize;
+    let filter = condition(segment, &sets, &mut next);
+    let df = current
+        .filter(col("merged_into").eq(lit("")).and(filter))
+        .select([col("profile_id")])
+        .sort(["profile_id"], SortMultipleOptions::default())
+        .collect()?;
+    Ok(df
+        .column("profile_id")?
+        .as_materialized_series()
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
+}
+
+/// For a behaviour leaf: the people it holds for (`Include`), or those it excludes (`Exclude`).
+enum PeopleSet {
+    Include(Vec<String>),
+    Exclude(Vec<String>),
+}
+
+fn behaviour_set(
+    tables: &Tables,
+    workspace: &str,
+    leaf: &Segment,
+    now_ms: i64,
+) -> PolarsResult<PeopleSet> {
+    let Segment::Did {
+        kind,
+        at_least,
+        at_most,
+        days,
+    } = leaf
+    else {
+        return Ok(PeopleSet::Include(Vec::new()));
+    };
+    let since = now_ms - i64::from(*days) * DAY_MS;
+    let (min, max, include) = if *at_least == 0 {
+        (at_most.map_or(u64::MAX, |m| m + 1), None, false)
+    } else {
+        (*at_least, *at_most, true)
+    };
+    let people = match &tables.events {
+        None => Vec::new(),
+        Some(events) => {
+            let mut hits = events
+                .clone()
+                .filter(
+                    col("workspace")
+                        .eq(lit(workspace.to_string()))
+                        .and(col("kind").eq(lit(kind.key())))
+                        .and(col("timestamp_ms").gt_eq(lit(since))),
+                )
+                .select([col("profile_id").alias("src"), col("message_id")]);
+            hits = match &tables.identities {
+                Some(ids) => {
+                    let ids = ids
+                        .clone()
+                        .filter(col("workspace").eq(lit(workspace.to_string())))
+                        .select([col("id").alias("src"), col("profile_id").alias("ip")])
+                        .unique_stable_generic(Some(vec![col("src")]), UniqueKeepStrategy::First);
+                    hits.join(
+                        ids,
+                        [col("src")],
+                        [col("src")],
+                        JoinArgs::new(JoinType::Left),
+                    )
+                    .select([
+                        when(col("ip").is_null())
+                            .then(col("src"))
+                            .otherwise(col("ip"))
+                            .alias("person"),
+                        col("message_id"),
+                    ])
+                }
+                None => hits.select([col("src").alias("person"), col("message_id")]),
+            };
+            let mut counted = hits
+                .group_by([col("person")])
+                .agg([col("message_id")
+                    .n_unique()
+                    .cast(DataType::UInt64)
+                    .alias("n")])
+                .filter(col("n").gt_eq(lit(min)));
+            if let Some(max) = max {
+                counted = counted.filter(col("n").lt_eq(lit(max)));
+            }
+            let df = counted.select([col("person")]).collect()?;
+            df.column("person")?
+                .as_materialized_series()
+                .str()?
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect()
+        }
+    };
+    Ok(if include {
+        PeopleSet::Include(people)
+    } else {
+        PeopleSet::Exclude(people)
+    })
+}
+
+fn strings(values: &[String]) -> Expr {
+    lit(Series::new("values".into(), values.to_vec()))
+}
+
+fn is_in(column: Expr, values: &[String]) -> Expr {
+    column
+        .is_in(strings(values).implode(false), false)
+        .fill_null(lit(false))
+}
+
+fn range(value: Expr, r: &Range) -> Expr {
+    let mut e = lit(true);
+    if let Some(b) = r.gt {
+        e = e.and(value.clone().gt(lit(b)));
+    }
+    if let Some(b) = r.gte {
+        e = e.and(value.clone().gt_eq(lit(b)));
+    }
+    if let Some(b) = r.lt {
+        e = e.and(value.clone().lt(lit(b)));
+    }
+    if let Some(b) = r.lte {
+        e = e.and(value.lt_eq(lit(b)));
+    }
+    e.fill_null(lit(false))
+}
+
+fn trait_test(column: &str, key: &str, test: &ValueTest) -> Expr {
+    // Keys are checked by the parser: no quote or backslash reaches the path.
+    let text = col(column)
+        .str()
+        .json_path_match(lit(format!("$['{key}']")));
+    let present = text.clone().is_not_null();
+    let numeric = |r: &Range| {
+        let is_number = text.clone().str().contains(lit(NUMBER), true);
+        let value = text.clone().cast(DataType::Float64);
+        is_number.and(range(value, r)).fill_null(lit(false))
+    };
+    let equal = |v: &Scalar| match v {
+        Scalar::Text(s) => present
+            .clone()
+            .and(text.clone().eq(lit(s.clone())))
+            .fill_null(lit(false)),
+        Scalar::Number(n) => numeric(&Range {
+            gte: Some(*n),
+            lte: Some(*n),
+            ..Range::default()
+        }),
+    };
+    match test {
+        ValueTest::Exists(true) => present,
+        ValueTest::Exists(false) => present.not(),
+        ValueTest::Eq(v) => equal(v),
+        ValueTest::Ne(v) => equal(v).not(),
+        ValueTest::Contains(s) => text
+            .clone()
+            .str()
+            .contains_literal(lit(s.clone()))
+            .fill_null(lit(false)),
+        ValueTest::StartsWith(s) => text
+            .clone()
+            .str()
+            .starts_with(lit(s.clone()))
+            .fill_null(lit(false)),
+        ValueTest::In(values) => is_in(text.clone(), values),
+        ValueTest::Range(r) => numeric(r),
+    }
+}
+
+/// The filter for `segment`; `sets` are the behaviour leaves' people in tree order.
+fn condition(segment: &Segment, sets: &[PeopleSet], next: &mut usize) -> Expr {
+    match segment {
+        Segment::And(xs) => xs
+            .iter()
+            .fold(lit(true), |e, x| e.and(condition(x, sets, next))),
+        Segment::Or(xs) => xs
+            .iter()
+            .fold(lit(false), |e, x| e.or(condition(x, sets, next))),
+        Segment::Not(x) => condition(x, sets, next).not(),
+        Segment::Trait { key, test } => trait_test("traits", key, test),
+        Segment::AccountTrait { key, test } => {
+            col("account")
+                .neq(lit(""))
+                .and(trait_test("account_traits", key, test))
+        }
+        Segment::Account(ids) => is_in(col("account"), ids),
+        Segment::Score(r) => range(col("score"), r),
+        Segment::Grade(grades) => is_in(col("grade"), grades),
+        Segment::Stage(stages) => is_in(
+            col("lifecycle_stage"),
+            &stages
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect::<Vec<_>>(),
+        ),
+        Segment::Did { .. } => {
+            let set = &sets[*next];
+            *next += 1;
+            match set {
+                PeopleSet::Include(people) => is_in(col("profile_id"), people),
+                PeopleSet::Exclude(people) => is_in(col("profile_id"), people).not(),
+            }
+        }
+    }
+}
