@@ -78,9 +78,28 @@ pub fn batch_schema() -> Schema {
 
 /// Pretty JSON of both schemas, keyed by their published file names.
 pub fn published() -> Vec<(&'static str, String)> {
-    let pretty = |s: Schema| serde_json::to_string_pretty(&s).unwrap_or_default() + "\n";
+    // Keys sorted, so the text does not depend on whether another crate of the build turned on
+    // serde_json's `preserve_order` (polars does, through its JSON-path support).
+    let pretty = |s: Schema| {
+        let value = sorted(serde_json::to_value(&s).unwrap_or_default());
+        serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+    };
     vec![
         ("event.schema.json", pretty(event_schema())),
         ("batch.schema.json", pretty(batch_schema())),
     ]
+}
+
+/// `value` with every object's keys in sorted order (whatever order the map type keeps).
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
