@@ -5,9 +5,12 @@
 
 mod common;
 
+use leadstream_platform::segment::{LIST, SEGMENT, resolve};
 use leadstream_platform::store::clickhouse::ClickhouseStore;
 use leadstream_platform::store::embedded::EmbeddedStore;
-use leadstream_platform::store::{EventRow, IdentityRow, ProfileRow, Store, WriteBatch};
+use leadstream_platform::store::{
+    EventRow, IdentityRow, ObjectRow, ProfileRow, SetMemberRow, Store, WriteBatch,
+};
 use leadstream_schemas::segment::Segment;
 use leadstream_schemas::{LifecycleStage, Profile};
 use serde_json::{Value, json};
@@ -168,6 +171,33 @@ fn fixture() -> WriteBatch {
     for i in 0..5 {
         events.push(event("x", "zed", &format!("z{i}"), "file_downloaded", 1.0));
     }
+    // Purchases with properties, for `where`.
+    for (who, id, days_ago, props) in [
+        (
+            "ann",
+            "p1",
+            5.0,
+            json!({"revenue": 120, "currency": "EUR", "plan": "pro"}),
+        ),
+        ("bob", "p2", 5.0, json!({"revenue": 40, "currency": "EUR"})),
+        (
+            "cy",
+            "p3",
+            10.0,
+            json!({"revenue": "250", "currency": "USD", "plan": "pro-annual"}),
+        ),
+        (
+            "cy",
+            "p4",
+            200.0,
+            json!({"revenue": 900, "currency": "USD"}),
+        ),
+        ("eve", "p5", 3.0, json!({"revenue": 15, "currency": "EUR"})),
+    ] {
+        let mut e = event("w", who, id, "purchase_completed", days_ago);
+        e.properties = props.to_string();
+        events.push(e);
+    }
     WriteBatch {
         events,
         profiles,
@@ -179,6 +209,71 @@ fn fixture() -> WriteBatch {
         }],
         ..WriteBatch::default()
     }
+}
+
+fn object(kind: &str, id: &str, definition: Value, version: u64) -> ObjectRow {
+    ObjectRow {
+        workspace: "w".into(),
+        kind: kind.into(),
+        id: id.into(),
+        name: id.into(),
+        description: String::new(),
+        definition: definition.to_string(),
+        created_ms: NOW,
+        updated_ms: NOW,
+        version,
+        deleted: 0,
+    }
+}
+
+fn member(set: &str, id: &str, version: u64, removed: bool) -> SetMemberRow {
+    SetMemberRow {
+        workspace: "w".into(),
+        set_id: set.into(),
+        member_id: id.into(),
+        version,
+        removed: u8::from(removed),
+    }
+}
+
+/// Saved segments and lists the `in_segment` / `in_list` examples refer to.
+async fn saved_objects(store: &dyn Store) {
+    let objects = [
+        object(SEGMENT, "hot", json!({"score": {"gte": 50}}), 1),
+        // Renamed and redefined: the newest version counts.
+        object(SEGMENT, "vp", json!({"trait": "title", "eq": "x"}), 1),
+        object(
+            SEGMENT,
+            "vp",
+            json!({"trait": "title", "contains": "VP"}),
+            2,
+        ),
+        object(
+            SEGMENT,
+            "hot-vp",
+            json!({"and": [{"in_segment": "hot"}, {"in_segment": "vp"}]}),
+            1,
+        ),
+        object(LIST, "vips", json!({"entity": "people"}), 1),
+        object(LIST, "targets", json!({"entity": "accounts"}), 1),
+    ];
+    for o in &objects {
+        store.write_object(o).await.expect("object");
+    }
+    store
+        .write_set_members(&[
+            member("vips", "ann", 1, false),
+            member("vips", "bob", 1, false),
+            member("vips", "cy", 1, false),
+            member("targets", "globex", 1, false),
+        ])
+        .await
+        .expect("members");
+    // Bob taken off again, in a later write.
+    store
+        .write_set_members(&[member("vips", "bob", 2, true)])
+        .await
+        .expect("members");
 }
 
 #[tokio::test]
@@ -210,10 +305,14 @@ async fn every_example_gives_the_same_members_from_clickhouse_and_polars() {
         store.write(&first).await.expect("write");
         store.write(&second).await.expect("write");
     }
+    for (_, store) in stores {
+        saved_objects(store).await;
+    }
     let mut failures = Vec::new();
     for example in &examples {
         let name = example["name"].as_str().expect("name");
         let segment = Segment::parse(&example["segment"]).expect(name);
+        let segment = resolve(&clickhouse, "w", segment).await.expect(name);
         let want: Vec<String> =
             serde_json::from_value(example["members"].clone()).expect("members");
         for (backend, store) in stores {
@@ -242,6 +341,47 @@ async fn every_example_gives_the_same_members_from_clickhouse_and_polars() {
             }
         }
     }
+    // A reference to an unknown or circular segment is an error at its node.
+    for (def, path) in [
+        (
+            json!({"or": [{"in_segment": "nope"}]}),
+            "$.or[0].in_segment",
+        ),
+        (json!({"not": {"in_list": "nope"}}), "$.not.in_list"),
+    ] {
+        let e = resolve(&embedded, "w", Segment::parse(&def).expect("valid"))
+            .await
+            .expect_err("unknown");
+        assert!(e.to_string().starts_with(path), "{e}");
+    }
+    embedded
+        .write_object(&object(SEGMENT, "loop", json!({"in_segment": "loop2"}), 1))
+        .await
+        .expect("object");
+    embedded
+        .write_object(&object(
+            SEGMENT,
+            "loop2",
+            json!({"or": [{"in_segment": "loop"}]}),
+            1,
+        ))
+        .await
+        .expect("object");
+    let e = resolve(
+        &embedded,
+        "w",
+        Segment::parse(&json!({"in_segment": "loop"})).expect("valid"),
+    )
+    .await
+    .expect_err("cycle");
+    assert!(e.to_string().contains("refers to itself"), "{e}");
+    assert!(
+        embedded
+            .segment_members("w", &Segment::InSegment("hot".into()), NOW)
+            .await
+            .is_err(),
+        "an unresolved tree is refused"
+    );
     // Another workspace sees its own people only.
     let vp = Segment::parse(&json!({"trait": "title", "contains": "VP"})).expect("valid");
     for (backend, store) in stores {

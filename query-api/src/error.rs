@@ -19,6 +19,8 @@ pub enum QueryError {
     #[error("{field}: {problem}")]
     Unprocessable { field: String, problem: String },
     #[error("{field}: {problem}")]
+    TooLarge { field: String, problem: String },
+    #[error("{field}: {problem}")]
     Conflict { field: String, problem: String },
     #[error("the event log is unavailable; retry later")]
     LogUnavailable(String),
@@ -61,6 +63,13 @@ impl IntoResponse for QueryError {
             QueryError::Unprocessable { field, problem } => error_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unprocessable",
+                problem,
+                Some(field),
+                None,
+            ),
+            QueryError::TooLarge { field, problem } => error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
                 problem,
                 Some(field),
                 None,

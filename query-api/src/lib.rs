@@ -8,8 +8,10 @@
 
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod metrics;
+pub mod objects;
 pub mod router;
 pub mod routes;
 pub mod server;

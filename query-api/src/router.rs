@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -41,6 +41,53 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/profiles/{id}/won", post(routes::crm::won))
         .route("/v1/models/what-if", post(routes::models::what_if))
         .route("/v1/segments/preview", post(routes::segments::preview))
+        .route(
+            "/v1/segments",
+            get(routes::segments::list).post(routes::segments::create),
+        )
+        .route(
+            "/v1/segments/{id}",
+            get(routes::segments::get_segment)
+                .put(routes::segments::update)
+                .delete(routes::segments::delete),
+        )
+        .route(
+            "/v1/segments/{id}/preview",
+            get(routes::segments::saved_preview),
+        )
+        .route("/v1/segments/{id}/members", get(routes::segments::members))
+        .route("/v1/segments/{id}/export", get(routes::segments::export))
+        .route(
+            "/v1/segments/{id}/snapshots",
+            get(routes::segments::list_snapshots).post(routes::segments::take_snapshot),
+        )
+        .route("/v1/segments/{id}/compare", get(routes::segments::compare))
+        .route(
+            "/v1/lists",
+            get(routes::lists::list).post(routes::lists::create),
+        )
+        .route("/v1/lists/combine", post(routes::lists::combine))
+        .route(
+            "/v1/lists/{id}",
+            get(routes::lists::get_list)
+                .patch(routes::lists::rename)
+                .delete(routes::lists::delete),
+        )
+        .route(
+            "/v1/lists/{id}/members",
+            get(routes::lists::members).post(routes::lists::change_members),
+        )
+        .route(
+            "/v1/lists/{id}/members/from-segment",
+            post(routes::lists::add_from_segment),
+        )
+        .route(
+            "/v1/lists/{id}/import",
+            post(routes::lists::import)
+                .layer(DefaultBodyLimit::max(routes::lists::MAX_IMPORT_BYTES + 1)),
+        )
+        .route("/v1/lists/{id}/copy", post(routes::lists::copy))
+        .route("/v1/lists/{id}/export", get(routes::lists::export))
         .route("/v1/accounts", get(routes::accounts::list))
         .route("/v1/accounts/{id}", get(routes::accounts::get_account))
         .route("/v1/webhooks/deliveries", get(routes::webhooks::list))

@@ -20,8 +20,13 @@
 //! | `{"score": {"gt"/"gte"/"lt"/"lte": n, "between": [a, b]}}` | the qualifying score |
 //! | `{"grade": ["A", …]}` | the fit grade is one of these |
 //! | `{"stage": ["mql", …]}` | the lifecycle stage is one of these |
-//! | `{"did": KIND, "at_least": n, "at_most": m, "within_days": d}` | did `KIND` between n (default 1) and m times in the last d days |
-//! | `{"did_not": KIND, "within_days": d}` | has not done `KIND` in the last d days |
+//! | `{"did": KIND, "where": [P, …], "at_least": n, "at_most": m, "within_days": d}` | did `KIND` (with every property condition `P` holding, if given) between n (default 1) and m times in the last d days |
+//! | `{"did_not": KIND, "where": [P, …], "within_days": d}` | has not done `KIND` (so qualified) in the last d days |
+//! | `{"in_segment": ID}` | is a member of the saved segment `ID` (its definition is used as it is now) |
+//! | `{"in_list": ID}` | is on the list `ID`; for a list of accounts, the person's account is |
+//!
+//! A property condition `P` is `{"property": K, OP: V}` with the trait operators below, on the
+//! event's top-level property `K` (`{"property": "revenue", "gte": 100}`).
 //!
 //! Trait operators (`OP`): `eq`, `ne` (a string or a number), `contains`, `starts_with` (a string),
 //! `in` (strings), `gt`, `gte`, `lt`, `lte` (a number), `between` (`[low, high]`, both included),
@@ -88,12 +93,21 @@ pub enum Segment {
     Score(Range),
     Grade(Vec<String>),
     Stage(Vec<LifecycleStage>),
-    /// Did `kind` between `at_least` and `at_most` times (distinct messages) in the last `days`.
+    /// Did `kind` (with every property test holding) between `at_least` and `at_most` times
+    /// (distinct messages) in the last `days`.
     Did {
         kind: EventKind,
+        props: Vec<(String, ValueTest)>,
         at_least: u64,
         at_most: Option<u64>,
         days: u32,
+    },
+    /// Member of a saved segment; replaced by its definition before a back end sees it.
+    InSegment(String),
+    /// On a list (a member set); `accounts` once resolved to a list of accounts.
+    InList {
+        id: String,
+        accounts: bool,
     },
 }
 
@@ -132,18 +146,43 @@ impl Segment {
         parse_node(value, "$", 0)
     }
 
-    /// Every behaviour condition of the tree, in order (the back ends resolve them first).
+    /// Every behaviour and list condition of the tree, in order (the back ends resolve them
+    /// first, each to a set of people).
     pub fn behaviours(&self) -> Vec<&Segment> {
         let mut out = Vec::new();
         self.walk(&mut |s| {
-            if matches!(s, Segment::Did { .. }) {
+            if matches!(s, Segment::Did { .. } | Segment::InList { .. }) {
                 out.push(s);
             }
         });
         out
     }
 
-    fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Segment)) {
+    /// Rebuilds the tree bottom-up, letting `f` replace any leaf (with its JSON path).
+    pub fn try_map_leaves<E>(
+        self,
+        path: &str,
+        f: &mut impl FnMut(Segment, &str) -> Result<Segment, E>,
+    ) -> Result<Segment, E> {
+        Ok(match self {
+            Segment::And(xs) => Segment::And(
+                xs.into_iter()
+                    .enumerate()
+                    .map(|(i, x)| x.try_map_leaves(&format!("{path}.and[{i}]"), f))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Segment::Or(xs) => Segment::Or(
+                xs.into_iter()
+                    .enumerate()
+                    .map(|(i, x)| x.try_map_leaves(&format!("{path}.or[{i}]"), f))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Segment::Not(x) => Segment::Not(Box::new(x.try_map_leaves(&format!("{path}.not"), f)?)),
+            leaf => f(leaf, path)?,
+        })
+    }
+
+    pub fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Segment)) {
         f(self);
         match self {
             Segment::And(xs) | Segment::Or(xs) => xs.iter().for_each(|x| x.walk(f)),
@@ -355,6 +394,8 @@ fn parse_node(value: &Value, path: &str, depth: usize) -> Result<Segment, Segmen
         "stage",
         "did",
         "did_not",
+        "in_segment",
+        "in_list",
     ];
     let Some(h) = head.iter().find(|h| map.contains_key(**h)) else {
         return err(path, format!("needs one of {}", head.join(", ")));
@@ -421,7 +462,11 @@ fn parse_node(value: &Value, path: &str, depth: usize) -> Result<Segment, Segmen
             Segment::Stage(stages)
         }
         "did" => {
-            only(map, &["did", "at_least", "at_most", "within_days"], path)?;
+            only(
+                map,
+                &["did", "where", "at_least", "at_most", "within_days"],
+                path,
+            )?;
             let at_least = count(map, "at_least", path)?.unwrap_or(1);
             let at_most = count(map, "at_most", path)?;
             if at_most.is_some_and(|m| m < at_least) {
@@ -429,21 +474,74 @@ fn parse_node(value: &Value, path: &str, depth: usize) -> Result<Segment, Segmen
             }
             Segment::Did {
                 kind: kind(v, &at)?,
+                props: props(map, path)?,
                 at_least,
                 at_most,
                 days: days(map, path)?,
             }
         }
-        _ => {
-            only(map, &["did_not", "within_days"], path)?;
+        "did_not" => {
+            only(map, &["did_not", "where", "within_days"], path)?;
             Segment::Did {
                 kind: kind(v, &at)?,
+                props: props(map, path)?,
                 at_least: 0,
                 at_most: Some(0),
                 days: days(map, path)?,
             }
         }
+        "in_segment" => {
+            only(map, &["in_segment"], path)?;
+            Segment::InSegment(id(v, &at)?)
+        }
+        _ => {
+            only(map, &["in_list"], path)?;
+            Segment::InList {
+                id: id(v, &at)?,
+                accounts: false,
+            }
+        }
     })
+}
+
+/// A saved object's id: 1 to 64 letters, digits, `_` or `-`.
+fn id(value: &Value, path: &str) -> Result<String, SegmentError> {
+    let s = text(value, path)?;
+    if s.is_empty()
+        || s.len() > 64
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    {
+        return err(path, "must be an id of 1 to 64 letters, digits, `_` or `-`");
+    }
+    Ok(s)
+}
+
+/// A behaviour's `where`: 1 to 16 property conditions, all of which must hold.
+fn props(map: &Map<String, Value>, path: &str) -> Result<Vec<(String, ValueTest)>, SegmentError> {
+    let Some(v) = map.get("where") else {
+        return Ok(Vec::new());
+    };
+    let at = format!("{path}.where");
+    let Some(items) = v.as_array().filter(|a| !a.is_empty() && a.len() <= 16) else {
+        return err(&at, "must be an array of 1 to 16 property conditions");
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let p = format!("{at}[{i}]");
+            let m = object(item, &p)?;
+            let Some(k) = m.get("property") else {
+                return err(&p, "needs `property`: the event property's name");
+            };
+            Ok((
+                key(k, &format!("{p}.property"))?,
+                value_test(m, "property", &p)?,
+            ))
+        })
+        .collect()
 }
 
 impl Range {
@@ -501,6 +599,16 @@ mod tests {
             (json!({"trait": "a'b", "eq": "x"}), "$.trait"),
             (json!({"not": {"stage": ["won"]}}), "$.not.stage[0]"),
             (json!({"trait": "n", "between": [5, 1]}), "$.between"),
+            (
+                json!({"did": "purchase_completed", "within_days": 3, "where": [{"revenue": 1}]}),
+                "$.where[0]",
+            ),
+            (
+                json!({"did": "purchase_completed", "within_days": 3, "where": [{"property": "revenue", "gte": "x"}]}),
+                "$.where[0].gte",
+            ),
+            (json!({"in_list": "a b"}), "$.in_list"),
+            (json!({"in_segment": 3}), "$.in_segment"),
         ] {
             let e = Segment::parse(&def).expect_err("invalid");
             assert_eq!(e.path, path, "{def}: {e}");

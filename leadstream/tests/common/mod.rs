@@ -198,6 +198,52 @@ impl Running {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Any call to the query API with `token`: a body with its content type, if given. Answers
+    /// the status, the content type and the raw body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        token: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (u16, String, Vec<u8>) {
+        let mut r = self
+            .http
+            .request(method, format!("http://{}{path_and_query}", self.query))
+            .bearer_auth(token);
+        if let Some((content_type, bytes)) = body {
+            r = r.header("content-type", content_type).body(bytes);
+        }
+        let r = r.send().await.expect("send");
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (
+            status,
+            content_type,
+            r.bytes().await.expect("body").to_vec(),
+        )
+    }
+
+    /// [`Running::call`] with a JSON body (or none), answering JSON.
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        let (status, _, bytes) = self.call(method, path_and_query, TOKEN, body).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     /// Polls the profile until `done` says yes (the scorer writes asynchronously).
     pub async fn wait_for_profile(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -48,6 +48,11 @@ impl Sql {
     }
 }
 
+/// The current members of a member set, ordered; binds workspace, then set id.
+pub const SET_MEMBERS: &str = "SELECT member_id FROM (SELECT member_id, \
+    argMax(removed, version) AS r FROM set_members WHERE workspace = ? AND set_id = ? \
+    GROUP BY member_id) WHERE r = 0 ORDER BY member_id";
+
 /// The ids of the segment's members in `workspace`, ordered, as of `now_ms`.
 pub fn members(workspace: &str, segment: &Segment, now_ms: i64) -> Sql {
     let mut sql = Sql::default();
@@ -193,17 +198,28 @@ fn trait_test(sql: &mut Sql, column: &str, key: &str, test: &ValueTest) {
     }
 }
 
-/// People (ids after merges) with between `min` and `max` distinct `kind` messages since `since`.
-fn people_with(sql: &mut Sql, workspace: &str, kind: &str, since: i64, min: u64, max: Option<u64>) {
+/// What a behaviour leaf counts: messages of `kind` since `since` whose properties pass `props`.
+struct Behaviour<'a> {
+    kind: &'a str,
+    props: &'a [(String, ValueTest)],
+    since: i64,
+}
+
+/// People (ids after merges) with between `min` and `max` distinct matching messages.
+fn people_with(sql: &mut Sql, workspace: &str, b: &Behaviour<'_>, min: u64, max: Option<u64>) {
     sql.push(
         "(SELECT person FROM (SELECT if(ip = '', src, ip) AS person, message_id FROM \
          (SELECT profile_id AS src, message_id FROM events WHERE workspace = ",
     );
     sql.bind(Bind::Str(workspace.to_string()));
     sql.push(" AND kind = ");
-    sql.bind(Bind::Str(kind.to_string()));
+    sql.bind(Bind::Str(b.kind.to_string()));
     sql.push(" AND timestamp_ms >= ");
-    sql.bind(Bind::I64(since));
+    sql.bind(Bind::I64(b.since));
+    for (key, test) in b.props {
+        sql.push(" AND ");
+        trait_test(sql, "properties", key, test);
+    }
     sql.push(
         ") ANY LEFT JOIN (SELECT id AS src, profile_id AS ip FROM identities WHERE workspace = ",
     );
@@ -263,26 +279,49 @@ fn condition(sql: &mut Sql, workspace: &str, segment: &Segment, now_ms: i64) {
         ),
         Segment::Did {
             kind,
+            props,
             at_least,
             at_most,
             days,
         } => {
-            let since = now_ms - i64::from(*days) * DAY_MS;
+            let b = Behaviour {
+                kind: kind.key(),
+                props,
+                since: now_ms - i64::from(*days) * DAY_MS,
+            };
             if *at_least == 0 {
                 // Nobody is below zero: "at most m" is "not more than m".
                 sql.push("pid NOT IN ");
                 people_with(
                     sql,
                     workspace,
-                    kind.key(),
-                    since,
+                    &b,
                     at_most.map_or(u64::MAX, |m| m + 1),
                     None,
                 );
             } else {
                 sql.push("pid IN ");
-                people_with(sql, workspace, kind.key(), since, *at_least, *at_most);
+                people_with(sql, workspace, &b, *at_least, *at_most);
             }
         }
+        Segment::InList { id, accounts } => {
+            sql.push(if *accounts {
+                "(acc != '' AND acc IN ("
+            } else {
+                "(pid IN ("
+            });
+            let mut sub = Sql::default();
+            let mut parts = SET_MEMBERS.split('?');
+            sub.push(parts.next().unwrap_or_default());
+            sub.bind(Bind::Str(workspace.to_string()));
+            sub.push(parts.next().unwrap_or_default());
+            sub.bind(Bind::Str(id.clone()));
+            sub.push(parts.next().unwrap_or_default());
+            sql.push(&sub.text);
+            sql.binds.extend(sub.binds);
+            sql.push("))");
+        }
+        // Resolved away before compiling (the stores refuse unresolved trees).
+        Segment::InSegment(_) => sql.push("0"),
     }
 }

@@ -14,6 +14,37 @@ pub struct Tables {
     pub profiles: Option<LazyFrame>,
     pub events: Option<LazyFrame>,
     pub identities: Option<LazyFrame>,
+    pub set_members: Option<LazyFrame>,
+}
+
+/// The current members of a member set, ordered.
+pub fn set_members(scan: LazyFrame, workspace: &str, set_id: &str) -> PolarsResult<Vec<String>> {
+    let df = scan
+        .filter(
+            col("workspace")
+                .eq(lit(workspace.to_string()))
+                .and(col("set_id").eq(lit(set_id.to_string()))),
+        )
+        .sort(
+            ["version"],
+            SortMultipleOptions::default().with_order_descending(true),
+        )
+        .unique_stable_generic(Some(vec![col("member_id")]), UniqueKeepStrategy::First)
+        .filter(col("removed").eq(lit(0u32)))
+        .select([col("member_id")])
+        .sort(["member_id"], SortMultipleOptions::default())
+        .collect()?;
+    strings_of(&df, "member_id")
+}
+
+fn strings_of(df: &DataFrame, column: &str) -> PolarsResult<Vec<String>> {
+    Ok(df
+        .column(column)?
+        .as_materialized_series()
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
 }
 
 /// Members of `segment` among `current` (the newest version of each profile of the workspace).
@@ -35,13 +66,7 @@ pub fn members(
         .select([col("profile_id")])
         .sort(["profile_id"], SortMultipleOptions::default())
         .collect()?;
-    Ok(df
-        .column("profile_id")?
-        .as_materialized_series()
-        .str()?
-        .iter()
-        .map(|v| v.unwrap_or_default().to_string())
-        .collect())
+    strings_of(&df, "profile_id")
 }
 
 /// For a behaviour leaf: the people it holds for (`Include`), or those it excludes (`Exclude`).
@@ -56,14 +81,21 @@ fn behaviour_set(
     leaf: &Segment,
     now_ms: i64,
 ) -> PolarsResult<PeopleSet> {
-    let Segment::Did {
-        kind,
-        at_least,
-        at_most,
-        days,
-    } = leaf
-    else {
-        return Ok(PeopleSet::Include(Vec::new()));
+    let (kind, props, at_least, at_most, days) = match leaf {
+        Segment::Did {
+            kind,
+            props,
+            at_least,
+            at_most,
+            days,
+        } => (kind, props, at_least, at_most, days),
+        Segment::InList { id, .. } => {
+            return Ok(PeopleSet::Include(match &tables.set_members {
+                Some(scan) => set_members(scan.clone(), workspace, id)?,
+                None => Vec::new(),
+            }));
+        }
+        _ => return Ok(PeopleSet::Include(Vec::new())),
     };
     let since = now_ms - i64::from(*days) * DAY_MS;
     let (min, max, include) = if *at_least == 0 {
@@ -77,10 +109,13 @@ fn behaviour_set(
             let mut hits = events
                 .clone()
                 .filter(
-                    col("workspace")
-                        .eq(lit(workspace.to_string()))
-                        .and(col("kind").eq(lit(kind.key())))
-                        .and(col("timestamp_ms").gt_eq(lit(since))),
+                    props.iter().fold(
+                        col("workspace")
+                            .eq(lit(workspace.to_string()))
+                            .and(col("kind").eq(lit(kind.key())))
+                            .and(col("timestamp_ms").gt_eq(lit(since))),
+                        |e, (key, test)| e.and(trait_test("properties", key, test)),
+                    ),
                 )
                 .select([col("profile_id").alias("src"), col("message_id")]);
             hits = match &tables.identities {
@@ -229,13 +264,19 @@ fn condition(segment: &Segment, sets: &[PeopleSet], next: &mut usize) -> Expr {
                 .map(|s| s.as_str().to_string())
                 .collect::<Vec<_>>(),
         ),
-        Segment::Did { .. } => {
+        Segment::Did { .. } | Segment::InList { .. } => {
             let set = &sets[*next];
             *next += 1;
+            let column = match segment {
+                Segment::InList { accounts: true, .. } => col("account"),
+                _ => col("profile_id"),
+            };
             match set {
-                PeopleSet::Include(people) => is_in(col("profile_id"), people),
-                PeopleSet::Exclude(people) => is_in(col("profile_id"), people).not(),
+                PeopleSet::Include(people) => is_in(column, people),
+                PeopleSet::Exclude(people) => is_in(column, people).not(),
             }
         }
+        // Resolved away before compiling (the stores refuse unresolved trees).
+        Segment::InSegment(_) => lit(false),
     }
 }

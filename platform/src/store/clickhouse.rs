@@ -17,9 +17,10 @@ use leadstream_schemas::{AccountSummary, Profile};
 use tokio::sync::Mutex;
 
 use super::{
-    AccountSummaryRow, DeliveryRow, EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow,
-    Store, StoreError, WriteBatch, distinct_changes, distinct_handoffs, distinct_identities,
-    latest_deliveries, latest_versions, members,
+    AccountSummaryRow, DeliveryRow, EventRow, HandoffRow, IdentityRow, ObjectRow, ProfileRow,
+    ScoreChangeRow, SetMemberRow, Store, StoreError, WriteBatch, distinct_changes,
+    distinct_handoffs, distinct_identities, latest_deliveries, latest_objects, latest_versions,
+    members,
 };
 use crate::config::ClickhouseConfig;
 
@@ -194,6 +195,39 @@ pub const MIGRATIONS: &[(u32, &str, Migration)] = &[
                 ("enrichment", "String DEFAULT ''"),
             ],
         },
+    ),
+    (
+        10,
+        "saved objects: segments, lists, snapshots, campaigns",
+        Migration::Statement(
+            "CREATE TABLE IF NOT EXISTS objects (
+            workspace String,
+            kind String,
+            id String,
+            name String,
+            description String,
+            definition String,
+            created_ms Int64,
+            updated_ms Int64,
+            version UInt64,
+            deleted UInt8
+        ) ENGINE = ReplacingMergeTree(version)
+        ORDER BY (workspace, kind, id)",
+        ),
+    ),
+    (
+        11,
+        "member sets of lists and snapshots",
+        Migration::Statement(
+            "CREATE TABLE IF NOT EXISTS set_members (
+            workspace String,
+            set_id String,
+            member_id String,
+            version UInt64,
+            removed UInt8
+        ) ENGINE = ReplacingMergeTree(version)
+        ORDER BY (workspace, set_id, member_id)",
+        ),
     ),
 ];
 
@@ -480,11 +514,108 @@ impl Store for ClickhouseStore {
         segment: &leadstream_schemas::segment::Segment,
         now_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
+        if !crate::segment::is_resolved(segment) {
+            return Err(StoreError::Invalid(
+                "in_segment must be resolved before the store runs a segment".into(),
+            ));
+        }
         crate::segment::clickhouse::members(workspace, segment, now_ms)
             .query(&self.client)
             .fetch_all::<String>()
             .await
             .map_err(classify)
+    }
+
+    async fn write_object(&self, row: &ObjectRow) -> Result<(), StoreError> {
+        let mut insert = self
+            .client
+            .insert::<ObjectRow>("objects")
+            .await
+            .map_err(classify)?;
+        insert.write(row).await.map_err(classify)?;
+        insert.end().await.map_err(classify)
+    }
+
+    async fn objects(&self, workspace: &str, kind: &str) -> Result<Vec<ObjectRow>, StoreError> {
+        let rows = self
+            .client
+            .query("SELECT ?fields FROM objects WHERE workspace = ? AND kind = ?")
+            .bind(workspace)
+            .bind(kind)
+            .fetch_all::<ObjectRow>()
+            .await
+            .map_err(classify)?;
+        Ok(latest_objects(rows))
+    }
+
+    async fn write_set_members(&self, rows: &[SetMemberRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self
+            .client
+            .insert::<SetMemberRow>("set_members")
+            .await
+            .map_err(classify)?;
+        for row in rows {
+            insert.write(row).await.map_err(classify)?;
+        }
+        insert.end().await.map_err(classify)
+    }
+
+    async fn set_members(&self, workspace: &str, set_id: &str) -> Result<Vec<String>, StoreError> {
+        self.client
+            .query(crate::segment::clickhouse::SET_MEMBERS)
+            .bind(workspace)
+            .bind(set_id)
+            .fetch_all::<String>()
+            .await
+            .map_err(classify)
+    }
+
+    async fn ids_by_email(
+        &self,
+        workspace: &str,
+        emails: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lower: Vec<String> = emails.iter().map(|e| e.to_lowercase()).collect();
+        self.client
+            .query(
+                "SELECT e, pid FROM (SELECT lower(visitParamExtractString(t, 'email')) AS e, pid \
+                 FROM (SELECT profile_id AS pid, argMax(traits, version) AS t, \
+                 argMax(merged_into, version) AS mi FROM profiles WHERE workspace = ? \
+                 GROUP BY profile_id) WHERE mi = '') WHERE has(?, e) ORDER BY e, pid",
+            )
+            .bind(workspace)
+            .bind(lower.as_slice())
+            .fetch_all::<(String, String)>()
+            .await
+            .map_err(classify)
+    }
+
+    async fn profiles_by_ids(
+        &self,
+        workspace: &str,
+        ids: &[String],
+    ) -> Result<Vec<Profile>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .client
+            .query("SELECT ?fields FROM profiles WHERE workspace = ? AND has(?, profile_id)")
+            .bind(workspace)
+            .bind(ids)
+            .fetch_all::<ProfileRow>()
+            .await
+            .map_err(classify)?;
+        latest_versions(rows)
+            .into_iter()
+            .map(Profile::try_from)
+            .collect()
     }
 
     async fn account_members(

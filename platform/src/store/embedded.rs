@@ -16,9 +16,10 @@ use leadstream_schemas::{AccountSummary, Profile};
 use polars::prelude::*;
 
 use super::{
-    AccountSummaryRow, DeliveryRow, EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow,
-    Store, StoreError, WriteBatch, distinct_changes, distinct_handoffs, distinct_identities,
-    latest_deliveries, latest_versions, members,
+    AccountSummaryRow, DeliveryRow, EventRow, HandoffRow, IdentityRow, ObjectRow, ProfileRow,
+    ScoreChangeRow, SetMemberRow, Store, StoreError, WriteBatch, distinct_changes,
+    distinct_handoffs, distinct_identities, latest_deliveries, latest_objects, latest_versions,
+    members,
 };
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -39,6 +40,8 @@ impl EmbeddedStore {
             "webhook_deliveries",
             "handoffs",
             "identities",
+            "objects",
+            "set_members",
         ] {
             let dir = root.join(table);
             std::fs::create_dir_all(&dir).map_err(unavailable)?;
@@ -79,6 +82,8 @@ impl EmbeddedStore {
             "webhook_deliveries" => deliveries_frame(&[]),
             "handoffs" => handoffs_frame(&[]),
             "identities" => identities_frame(&[]),
+            "objects" => objects_frame(&[]),
+            "set_members" => set_members_frame(&[]),
             other => return Err(StoreError::Invalid(format!("no table {other}"))),
         }
         .map_err(unavailable)?;
@@ -203,6 +208,68 @@ fn event_rows(df: &DataFrame) -> PolarsResult<Vec<EventRow>> {
             enrichment: enrichment[i].clone(),
         })
         .collect())
+}
+
+fn objects_frame(rows: &[ObjectRow]) -> PolarsResult<DataFrame> {
+    let s = |f: fn(&ObjectRow) -> &String| rows.iter().map(|r| f(r).as_str()).collect::<Vec<_>>();
+    df!(
+        "workspace" => s(|r| &r.workspace),
+        "kind" => s(|r| &r.kind),
+        "id" => s(|r| &r.id),
+        "name" => s(|r| &r.name),
+        "description" => s(|r| &r.description),
+        "definition" => s(|r| &r.definition),
+        "created_ms" => rows.iter().map(|r| r.created_ms).collect::<Vec<_>>(),
+        "updated_ms" => rows.iter().map(|r| r.updated_ms).collect::<Vec<_>>(),
+        "version" => rows.iter().map(|r| r.version).collect::<Vec<_>>(),
+        "deleted" => rows.iter().map(|r| u32::from(r.deleted)).collect::<Vec<_>>(),
+    )
+}
+
+fn object_rows(df: &DataFrame) -> PolarsResult<Vec<ObjectRow>> {
+    let c = Columns(df);
+    let (workspace, kind, id, name, description, definition) = (
+        c.text("workspace")?,
+        c.text("kind")?,
+        c.text("id")?,
+        c.text("name")?,
+        c.text("description")?,
+        c.text("definition")?,
+    );
+    let (created, updated) = (
+        c.num::<Int64Type>("created_ms")?,
+        c.num::<Int64Type>("updated_ms")?,
+    );
+    let (version, deleted) = (
+        c.num::<UInt64Type>("version")?,
+        c.num::<UInt32Type>("deleted")?,
+    );
+    Ok((0..df.height())
+        .map(|i| ObjectRow {
+            workspace: workspace[i].clone(),
+            kind: kind[i].clone(),
+            id: id[i].clone(),
+            name: name[i].clone(),
+            description: description[i].clone(),
+            definition: definition[i].clone(),
+            created_ms: created[i],
+            updated_ms: updated[i],
+            version: version[i],
+            deleted: u8::from(deleted[i] > 0),
+        })
+        .collect())
+}
+
+fn set_members_frame(rows: &[SetMemberRow]) -> PolarsResult<DataFrame> {
+    let s =
+        |f: fn(&SetMemberRow) -> &String| rows.iter().map(|r| f(r).as_str()).collect::<Vec<_>>();
+    df!(
+        "workspace" => s(|r| &r.workspace),
+        "set_id" => s(|r| &r.set_id),
+        "member_id" => s(|r| &r.member_id),
+        "version" => rows.iter().map(|r| r.version).collect::<Vec<_>>(),
+        "removed" => rows.iter().map(|r| u32::from(r.removed)).collect::<Vec<_>>(),
+    )
 }
 
 fn handoffs_frame(rows: &[HandoffRow]) -> PolarsResult<DataFrame> {
@@ -652,6 +719,11 @@ impl Store for EmbeddedStore {
         segment: &leadstream_schemas::segment::Segment,
         now_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
+        if !crate::segment::is_resolved(segment) {
+            return Err(StoreError::Invalid(
+                "in_segment must be resolved before the store runs a segment".into(),
+            ));
+        }
         let store = self.clone();
         let (workspace, segment) = (workspace.to_string(), segment.clone());
         tokio::task::spawn_blocking(move || {
@@ -662,10 +734,136 @@ impl Store for EmbeddedStore {
                 profiles: Some(profiles.clone()),
                 events: store.scan("events")?,
                 identities: store.scan("identities")?,
+                set_members: store.scan("set_members")?,
             };
             let current = current_profiles(profiles, &workspace);
             crate::segment::polars::members(&tables, current, &workspace, &segment, now_ms)
                 .map_err(unavailable)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn write_object(&self, row: &ObjectRow) -> Result<(), StoreError> {
+        let store = self.clone();
+        let df = objects_frame(std::slice::from_ref(row))
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        tokio::task::spawn_blocking(move || store.write_file("objects", df))
+            .await
+            .map_err(unavailable)?
+    }
+
+    async fn objects(&self, workspace: &str, kind: &str) -> Result<Vec<ObjectRow>, StoreError> {
+        let store = self.clone();
+        let (workspace, kind) = (workspace.to_string(), kind.to_string());
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("objects")? else {
+                return Ok(Vec::new());
+            };
+            let df = scan
+                .filter(
+                    col("workspace")
+                        .eq(lit(workspace))
+                        .and(col("kind").eq(lit(kind))),
+                )
+                .collect()
+                .map_err(unavailable)?;
+            Ok(latest_objects(object_rows(&df).map_err(unavailable)?))
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn write_set_members(&self, rows: &[SetMemberRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let store = self.clone();
+        let df = set_members_frame(rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        tokio::task::spawn_blocking(move || store.write_file("set_members", df))
+            .await
+            .map_err(unavailable)?
+    }
+
+    async fn set_members(&self, workspace: &str, set_id: &str) -> Result<Vec<String>, StoreError> {
+        let store = self.clone();
+        let (workspace, set_id) = (workspace.to_string(), set_id.to_string());
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("set_members")? else {
+                return Ok(Vec::new());
+            };
+            crate::segment::polars::set_members(scan, &workspace, &set_id).map_err(unavailable)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn ids_by_email(
+        &self,
+        workspace: &str,
+        emails: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let store = self.clone();
+        let workspace = workspace.to_string();
+        let lower: Vec<String> = emails.iter().map(|e| e.to_lowercase()).collect();
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("profiles")? else {
+                return Ok(Vec::new());
+            };
+            let wanted = lit(Series::new("emails".into(), lower)).implode(false);
+            let df = current_profiles(scan, &workspace)
+                .filter(col("merged_into").eq(lit("")))
+                .select([
+                    col("traits")
+                        .str()
+                        .json_path_match(lit("$.email"))
+                        .str()
+                        .to_lowercase()
+                        .alias("e"),
+                    col("profile_id"),
+                ])
+                .filter(col("e").is_in(wanted, false).fill_null(lit(false)))
+                .sort(["e", "profile_id"], SortMultipleOptions::default())
+                .collect()
+                .map_err(unavailable)?;
+            let c = Columns(&df);
+            let (e, id) = (
+                c.text("e").map_err(unavailable)?,
+                c.text("profile_id").map_err(unavailable)?,
+            );
+            Ok(e.into_iter().zip(id).collect())
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn profiles_by_ids(
+        &self,
+        workspace: &str,
+        ids: &[String],
+    ) -> Result<Vec<Profile>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let store = self.clone();
+        let (workspace, ids) = (workspace.to_string(), ids.to_vec());
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("profiles")? else {
+                return Ok(Vec::new());
+            };
+            let wanted = lit(Series::new("ids".into(), ids)).implode(false);
+            let df = current_profiles(scan, &workspace)
+                .filter(col("profile_id").is_in(wanted, false))
+                .collect()
+                .map_err(unavailable)?;
+            profile_rows(&df)
+                .map_err(unavailable)?
+                .into_iter()
+                .map(Profile::try_from)
+                .collect()
         })
         .await
         .map_err(unavailable)?

@@ -11,8 +11,8 @@ pub mod embedded;
 mod rows;
 
 pub use rows::{
-    AccountSummaryRow, DeliveryRow, EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow,
-    latest_deliveries,
+    AccountSummaryRow, DeliveryRow, EventRow, HandoffRow, IdentityRow, ObjectRow, ProfileRow,
+    ScoreChangeRow, SetMemberRow, latest_deliveries,
 };
 
 use std::collections::HashMap;
@@ -86,6 +86,28 @@ pub trait Store: Send + Sync + 'static {
         segment: &leadstream_schemas::segment::Segment,
         now_ms: i64,
     ) -> Result<Vec<String>, StoreError>;
+    /// Writes a version of a saved object (a deletion is a version with `deleted = 1`).
+    async fn write_object(&self, row: &ObjectRow) -> Result<(), StoreError>;
+    /// A workspace's saved objects of one kind (newest version of each, deleted ones left out),
+    /// by name.
+    async fn objects(&self, workspace: &str, kind: &str) -> Result<Vec<ObjectRow>, StoreError>;
+    /// Writes changes to member sets; returns once they are durable.
+    async fn write_set_members(&self, rows: &[SetMemberRow]) -> Result<(), StoreError>;
+    /// The current members of a set, ordered.
+    async fn set_members(&self, workspace: &str, set_id: &str) -> Result<Vec<String>, StoreError>;
+    /// The newest version of some of a workspace's profiles (ids not found are left out).
+    async fn profiles_by_ids(
+        &self,
+        workspace: &str,
+        ids: &[String],
+    ) -> Result<Vec<Profile>, StoreError>;
+    /// The current (not merged-away) people whose `email` trait is one of `emails`, compared
+    /// case-insensitively: `(lower-cased email, profile id)` pairs, ordered.
+    async fn ids_by_email(
+        &self,
+        workspace: &str,
+        emails: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError>;
     /// The current profiles of an account's members (merged-away profiles left out).
     async fn account_members(
         &self,
@@ -164,6 +186,22 @@ pub fn distinct_identities(rows: Vec<IdentityRow>) -> Vec<IdentityRow> {
     }
     let mut out: Vec<IdentityRow> = by.into_values().collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// The newest version of each object, deleted ones left out, by name.
+pub fn latest_objects(rows: Vec<ObjectRow>) -> Vec<ObjectRow> {
+    let mut by: HashMap<String, ObjectRow> = HashMap::new();
+    for row in rows {
+        match by.get(&row.id) {
+            Some(have) if have.version >= row.version => {}
+            _ => {
+                by.insert(row.id.clone(), row);
+            }
+        }
+    }
+    let mut out: Vec<ObjectRow> = by.into_values().filter(|r| r.deleted == 0).collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     out
 }
 

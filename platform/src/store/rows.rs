@@ -363,6 +363,34 @@ pub struct IdentityRow {
     pub merged_at_ms: i64,
 }
 
+/// A saved object of the query API (a segment, a list, a snapshot, a campaign): its kind, names
+/// and a JSON body whose shape the kind decides. Versioned; the newest row per (workspace, kind,
+/// id) is the object, and a row with `deleted = 1` removes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+pub struct ObjectRow {
+    pub workspace: String,
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub definition: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub version: u64,
+    pub deleted: u8,
+}
+
+/// One change to a member set (a list's members, a snapshot's): the newest row per (workspace,
+/// set, member) decides, and `removed = 1` takes the member out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+pub struct SetMemberRow {
+    pub workspace: String,
+    pub set_id: String,
+    pub member_id: String,
+    pub version: u64,
+    pub removed: u8,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod crm;
 pub mod handoffs;
 pub mod health;
+pub mod lists;
 pub mod models;
 pub mod profiles;
 pub mod scores;
