@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod log;
+pub mod rfm;
 pub mod segment;
 pub mod shutdown;
 pub mod store;

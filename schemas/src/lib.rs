@@ -10,6 +10,7 @@
 //! - [`account`]: accounts (companies), rolled up from the people `group` calls tie to them.
 //! - [`handoff`]: the `lead.qualified` record the scorer hands to sales.
 //! - [`segment`]: the segment language (a JSON boolean tree over profiles and behaviour).
+//! - [`rfm`]: RFM analysis: its definition, named segments and report types.
 //! - [`json_schema`]: JSON Schema for the HTTP inputs, generated from these types.
 
 pub mod account;
@@ -20,6 +21,7 @@ pub mod json_schema;
 pub mod kinds;
 pub mod profile;
 pub mod record;
+pub mod rfm;
 pub mod segment;
 pub mod validate;
 

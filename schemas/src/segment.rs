@@ -24,6 +24,7 @@
 //! | `{"did_not": KIND, "where": [P, …], "within_days": d}` | has not done `KIND` (so qualified) in the last d days |
 //! | `{"in_segment": ID}` | is a member of the saved segment `ID` (its definition is used as it is now) |
 //! | `{"in_list": ID}` | is on the list `ID`; for a list of accounts, the person's account is |
+//! | `{"rfm": [NAME, …], "spec": {…}}` | is a customer in one of these RFM segments now ([`crate::rfm`]; `spec` optional, as in the RFM API) |
 //!
 //! A property condition `P` is `{"property": K, OP: V}` with the trait operators below, on the
 //! event's top-level property `K` (`{"property": "revenue", "gte": 100}`).
@@ -109,6 +110,11 @@ pub enum Segment {
         id: String,
         accounts: bool,
     },
+    /// In one of these RFM segments as of the query's time.
+    Rfm {
+        segments: Vec<String>,
+        spec: crate::rfm::RfmSpec,
+    },
 }
 
 /// A definition that is not a segment: where (a JSON path like `$.and[1].gte`) and why.
@@ -151,7 +157,10 @@ impl Segment {
     pub fn behaviours(&self) -> Vec<&Segment> {
         let mut out = Vec::new();
         self.walk(&mut |s| {
-            if matches!(s, Segment::Did { .. } | Segment::InList { .. }) {
+            if matches!(
+                s,
+                Segment::Did { .. } | Segment::InList { .. } | Segment::Rfm { .. }
+            ) {
                 out.push(s);
             }
         });
@@ -396,6 +405,7 @@ fn parse_node(value: &Value, path: &str, depth: usize) -> Result<Segment, Segmen
         "did_not",
         "in_segment",
         "in_list",
+        "rfm",
     ];
     let Some(h) = head.iter().find(|h| map.contains_key(**h)) else {
         return err(path, format!("needs one of {}", head.join(", ")));
@@ -489,6 +499,34 @@ fn parse_node(value: &Value, path: &str, depth: usize) -> Result<Segment, Segmen
                 at_most: Some(0),
                 days: days(map, path)?,
             }
+        }
+        "rfm" => {
+            only(map, &["rfm", "spec"], path)?;
+            let segments = texts(v, &at)?;
+            for (i, name) in segments.iter().enumerate() {
+                if !crate::rfm::SEGMENTS.contains(&name.as_str()) {
+                    return err(
+                        &format!("{at}[{i}]"),
+                        format!(
+                            "must be an RFM segment: {}",
+                            crate::rfm::SEGMENTS.join(", ")
+                        ),
+                    );
+                }
+            }
+            let spec = match map.get("spec") {
+                None => crate::rfm::RfmSpec::default(),
+                Some(v) => {
+                    let at = format!("{path}.spec");
+                    let spec: crate::rfm::RfmSpec = serde_json::from_value(v.clone())
+                        .map_or_else(|e| err(&at, e.to_string()), Ok)?;
+                    if let Err((field, problem)) = spec.check() {
+                        return err(&format!("{at}.{field}"), problem);
+                    }
+                    spec
+                }
+            };
+            Segment::Rfm { segments, spec }
         }
         "in_segment" => {
             only(map, &["in_segment"], path)?;
@@ -609,6 +647,12 @@ mod tests {
             ),
             (json!({"in_list": "a b"}), "$.in_list"),
             (json!({"in_segment": 3}), "$.in_segment"),
+            (json!({"rfm": ["Champions", "Heroes"]}), "$.rfm[1]"),
+            (
+                json!({"rfm": ["Lost"], "spec": {"window_days": 0}}),
+                "$.spec.window_days",
+            ),
+            (json!({"rfm": ["Lost"], "spec": {"windows": 3}}), "$.spec"),
         ] {
             let e = Segment::parse(&def).expect_err("invalid");
             assert_eq!(e.path, path, "{def}: {e}");

@@ -23,11 +23,17 @@ pub struct Sql {
 }
 
 impl Sql {
-    fn push(&mut self, text: &str) {
+    /// Appends another fragment with its binds.
+    pub fn append(&mut self, other: Sql) {
+        self.text.push_str(&other.text);
+        self.binds.extend(other.binds);
+    }
+
+    pub fn push(&mut self, text: &str) {
         self.text.push_str(text);
     }
 
-    fn bind(&mut self, b: Bind) {
+    pub fn bind(&mut self, b: Bind) {
         self.text.push('?');
         self.binds.push(b);
     }
@@ -96,6 +102,24 @@ fn range(sql: &mut Sql, value: &Sql, r: &Range) {
     }
 }
 
+/// The text of the JSON object `column`'s top-level `key`: a string's value, else the raw JSON.
+pub fn json_text(sql: &mut Sql, column: &str, key: &str) {
+    let raw = |sql: &mut Sql| {
+        sql.push(&format!("visitParamExtractRaw({column}, "));
+        sql.bind(Bind::Str(key.to_string()));
+        sql.push(")");
+    };
+    sql.push("if(substring(");
+    raw(sql);
+    sql.push(&format!(
+        ", 1, 1) = '\"', visitParamExtractString({column}, "
+    ));
+    sql.bind(Bind::Str(key.to_string()));
+    sql.push("), ");
+    raw(sql);
+    sql.push(")");
+}
+
 /// `column`'s trait `key`: present, its text, and the text as a number.
 fn trait_test(sql: &mut Sql, column: &str, key: &str, test: &ValueTest) {
     let k = || Bind::Str(key.to_string());
@@ -111,17 +135,7 @@ fn trait_test(sql: &mut Sql, column: &str, key: &str, test: &ValueTest) {
         raw(sql);
         sql.push(" != 'null')");
     };
-    let text = |sql: &mut Sql| {
-        sql.push("if(substring(");
-        raw(sql);
-        sql.push(&format!(
-            ", 1, 1) = '\"', visitParamExtractString({column}, "
-        ));
-        sql.bind(k());
-        sql.push("), ");
-        raw(sql);
-        sql.push(")");
-    };
+    let text = |sql: &mut Sql| json_text(sql, column, key);
     let numeric = |sql: &mut Sql, r: &Range| {
         sql.push("(match(");
         text(sql);
@@ -320,6 +334,13 @@ fn condition(sql: &mut Sql, workspace: &str, segment: &Segment, now_ms: i64) {
             sql.push(&sub.text);
             sql.binds.extend(sub.binds);
             sql.push("))");
+        }
+        Segment::Rfm { segments, spec } => {
+            sql.push("pid IN (SELECT person FROM (");
+            crate::rfm::clickhouse::scored(sql, workspace, spec, now_ms);
+            sql.push(") WHERE has(");
+            sql.bind(Bind::Strs(segments.clone()));
+            sql.push(", segment))");
         }
         // Resolved away before compiling (the stores refuse unresolved trees).
         Segment::InSegment(_) => sql.push("0"),

@@ -89,6 +89,16 @@ fn behaviour_set(
             at_most,
             days,
         } => (kind, props, at_least, at_most, days),
+        Segment::Rfm { segments, spec } => {
+            return Ok(PeopleSet::Include(crate::rfm::polars::members_of(
+                tables.events.clone(),
+                tables.identities.clone(),
+                workspace,
+                spec,
+                now_ms,
+                segments,
+            )?));
+        }
         Segment::InList { id, .. } => {
             return Ok(PeopleSet::Include(match &tables.set_members {
                 Some(scan) => set_members(scan.clone(), workspace, id)?,
@@ -264,7 +274,7 @@ fn condition(segment: &Segment, sets: &[PeopleSet], next: &mut usize) -> Expr {
                 .map(|s| s.as_str().to_string())
                 .collect::<Vec<_>>(),
         ),
-        Segment::Did { .. } | Segment::InList { .. } => {
+        Segment::Did { .. } | Segment::InList { .. } | Segment::Rfm { .. } => {
             let set = &sets[*next];
             *next += 1;
             let column = match segment {

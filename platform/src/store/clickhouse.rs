@@ -23,6 +23,7 @@ use super::{
     members,
 };
 use crate::config::ClickhouseConfig;
+use leadstream_schemas::rfm::{Cuts, Move, RfmPerson, RfmReport, RfmSpec};
 
 /// One schema change. ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`, so added columns are
 /// checked in `system.columns` first: every migration is idempotent.
@@ -571,6 +572,84 @@ impl Store for ClickhouseStore {
             .fetch_all::<String>()
             .await
             .map_err(classify)
+    }
+
+    async fn rfm(
+        &self,
+        workspace: &str,
+        spec: &RfmSpec,
+        as_of_ms: i64,
+    ) -> Result<RfmReport, StoreError> {
+        #[derive(serde::Deserialize, clickhouse::Row)]
+        struct Row {
+            segment: String,
+            people: u64,
+            revenue: f64,
+            sr: f64,
+            sf: f64,
+            sm: f64,
+            cr: Vec<f64>,
+            cf: Vec<f64>,
+            cm: Vec<f64>,
+        }
+        let rows: Vec<Row> = crate::rfm::clickhouse::summary(workspace, spec, as_of_ms)
+            .query(&self.client)
+            .fetch_all::<Row>()
+            .await
+            .map_err(classify)?;
+        let cuts = rows.first().map_or_else(Cuts::default, |r| Cuts {
+            recency_days: r.cr.clone(),
+            frequency: r.cf.clone(),
+            monetary: r.cm.clone(),
+        });
+        let sums: Vec<_> = rows
+            .into_iter()
+            .map(|r| (r.segment, r.people, r.revenue, r.sr, r.sf, r.sm))
+            .collect();
+        Ok(RfmReport::from_sums(as_of_ms, spec.clone(), cuts, &sums))
+    }
+
+    async fn rfm_people(
+        &self,
+        workspace: &str,
+        spec: &RfmSpec,
+        as_of_ms: i64,
+    ) -> Result<Vec<RfmPerson>, StoreError> {
+        type Row = (String, f64, f64, f64, u8, u8, u8, String);
+        let rows: Vec<Row> = crate::rfm::clickhouse::people(workspace, spec, as_of_ms)
+            .query(&self.client)
+            .fetch_all::<Row>()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RfmPerson {
+                profile_id: r.0,
+                recency_days: r.1,
+                frequency: r.2,
+                monetary: r.3,
+                r: r.4,
+                f: r.5,
+                m: r.6,
+                segment: r.7,
+            })
+            .collect())
+    }
+
+    async fn rfm_migration(
+        &self,
+        workspace: &str,
+        spec: &RfmSpec,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Move>, StoreError> {
+        let rows: Vec<(String, String, u64)> =
+            crate::rfm::clickhouse::migration(workspace, spec, from_ms, to_ms)
+                .query(&self.client)
+                .fetch_all()
+                .await
+                .map_err(classify)?;
+        Ok(super::moves(rows))
     }
 
     async fn ids_by_email(

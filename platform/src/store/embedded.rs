@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use leadstream_schemas::rfm::{Move, RfmPerson, RfmReport, RfmSpec};
 use leadstream_schemas::{AccountSummary, Profile};
 use polars::prelude::*;
 
@@ -793,6 +794,99 @@ impl Store for EmbeddedStore {
                 return Ok(Vec::new());
             };
             crate::segment::polars::set_members(scan, &workspace, &set_id).map_err(unavailable)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn rfm(
+        &self,
+        workspace: &str,
+        spec: &RfmSpec,
+        as_of_ms: i64,
+    ) -> Result<RfmReport, StoreError> {
+        let store = self.clone();
+        let (workspace, spec) = (workspace.to_string(), spec.clone());
+        tokio::task::spawn_blocking(move || {
+            let (rows, cuts) = crate::rfm::polars::summary(
+                store.scan("events")?,
+                store.scan("identities")?,
+                &workspace,
+                &spec,
+                as_of_ms,
+            )
+            .map_err(unavailable)?;
+            Ok(RfmReport::from_sums(as_of_ms, spec, cuts, &rows))
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn rfm_people(
+        &self,
+        workspace: &str,
+        spec: &RfmSpec,
+        as_of_ms: i64,
+    ) -> Result<Vec<RfmPerson>, StoreError> {
+        let store = self.clone();
+        let (workspace, spec) = (workspace.to_string(), spec.clone());
+        tokio::task::spawn_blocking(move || {
+            let (scored, _) = crate::rfm::polars::scored(
+                store.scan("events")?,
+                store.scan("identities")?,
+                &workspace,
+                &spec,
+                as_of_ms,
+            )
+            .map_err(unavailable)?;
+            let df = scored
+                .sort(["person"], SortMultipleOptions::default())
+                .collect()
+                .map_err(unavailable)?;
+            let c = Columns(&df);
+            let text = |n: &str| c.text(n).map_err(unavailable);
+            let float = |n: &str| c.num::<Float64Type>(n).map_err(unavailable);
+            let score = |n: &str| c.num::<Int32Type>(n).map_err(unavailable);
+            let (person, segment) = (text("person")?, text("segment")?);
+            let (r, f, m) = (float("r")?, float("f")?, float("m")?);
+            let (rs, fs, ms) = (score("rs")?, score("fs")?, score("ms")?);
+            Ok((0..df.height())
+                .map(|i| RfmPerson {
+                    profile_id: person[i].clone(),
+                    recency_days: r[i],
+                    frequency: f[i],
+                    monetary: m[i],
+                    r: u8::try_from(rs[i]).unwrap_or_default(),
+                    f: u8::try_from(fs[i]).unwrap_or_default(),
+                    m: u8::try_from(ms[i]).unwrap_or_default(),
+                    segment: segment[i].clone(),
+                })
+                .collect())
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn rfm_migration(
+        &self,
+        workspace: &str,
+        spec: &RfmSpec,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Move>, StoreError> {
+        let store = self.clone();
+        let (workspace, spec) = (workspace.to_string(), spec.clone());
+        tokio::task::spawn_blocking(move || {
+            let rows = crate::rfm::polars::migration(
+                store.scan("events")?,
+                store.scan("identities")?,
+                &workspace,
+                &spec,
+                from_ms,
+                to_ms,
+            )
+            .map_err(unavailable)?;
+            Ok(super::moves(rows))
         })
         .await
         .map_err(unavailable)?

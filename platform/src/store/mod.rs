@@ -101,6 +101,28 @@ pub trait Store: Send + Sync + 'static {
         workspace: &str,
         ids: &[String],
     ) -> Result<Vec<Profile>, StoreError>;
+    /// The RFM analysis of a workspace as of `as_of_ms` ([`leadstream_schemas::rfm`]).
+    async fn rfm(
+        &self,
+        workspace: &str,
+        spec: &leadstream_schemas::rfm::RfmSpec,
+        as_of_ms: i64,
+    ) -> Result<leadstream_schemas::rfm::RfmReport, StoreError>;
+    /// Every customer's RFM measures, scores and segment, by id.
+    async fn rfm_people(
+        &self,
+        workspace: &str,
+        spec: &leadstream_schemas::rfm::RfmSpec,
+        as_of_ms: i64,
+    ) -> Result<Vec<leadstream_schemas::rfm::RfmPerson>, StoreError>;
+    /// How many people moved between RFM segments from `from_ms` to `to_ms`, by (from, to).
+    async fn rfm_migration(
+        &self,
+        workspace: &str,
+        spec: &leadstream_schemas::rfm::RfmSpec,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<leadstream_schemas::rfm::Move>, StoreError>;
     /// The current (not merged-away) people whose `email` trait is one of `emails`, compared
     /// case-insensitively: `(lower-cased email, profile id)` pairs, ordered.
     async fn ids_by_email(
@@ -186,6 +208,22 @@ pub fn distinct_identities(rows: Vec<IdentityRow>) -> Vec<IdentityRow> {
     }
     let mut out: Vec<IdentityRow> = by.into_values().collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// Migration cells from `(from, to, people)` rows, ordered by segment rank (`none` last).
+pub fn moves(rows: Vec<(String, String, u64)>) -> Vec<leadstream_schemas::rfm::Move> {
+    let rank = |s: &str| {
+        leadstream_schemas::rfm::SEGMENTS
+            .iter()
+            .position(|x| *x == s)
+            .unwrap_or(usize::MAX)
+    };
+    let mut out: Vec<_> = rows
+        .into_iter()
+        .map(|(from, to, people)| leadstream_schemas::rfm::Move { from, to, people })
+        .collect();
+    out.sort_by_key(|m| (rank(&m.from), rank(&m.to)));
     out
 }
 

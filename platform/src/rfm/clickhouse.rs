@@ -1,0 +1,145 @@
+//! RFM as ClickHouse SQL. [`scored`] is the per-customer query (measures, scores, segment) the
+//! other three build on; it reads the events once for the quintiles (sorted arrays of the
+//! measures) and once for the customers.
+
+use leadstream_schemas::rfm::{RfmSpec, grid_by_index};
+
+use crate::segment::DAY_MS;
+use crate::segment::clickhouse::{Bind, Sql, json_text};
+
+/// Per customer: `person, r, f, m` (all Float64), purchases in the spec's window up to `as_of`.
+fn base(sql: &mut Sql, workspace: &str, spec: &RfmSpec, as_of: i64) {
+    sql.push("SELECT person, toFloat64(intDiv(");
+    sql.bind(Bind::I64(as_of));
+    sql.push(
+        " - max(ts), 86400000)) AS r, toFloat64(count()) AS f, sum(rev) AS m FROM \
+         (SELECT person, message_id, any(ts) AS ts, any(rev) AS rev FROM \
+         (SELECT if(ip = '', src, ip) AS person, message_id, ts, rev FROM \
+         (SELECT profile_id AS src, message_id, timestamp_ms AS ts, toFloat64OrZero(",
+    );
+    json_text(sql, "properties", &spec.revenue_property);
+    sql.push(") AS rev FROM events WHERE workspace = ");
+    sql.bind(Bind::Str(workspace.to_string()));
+    sql.push(" AND (kind = ");
+    sql.bind(Bind::Str(spec.purchase_event.clone()));
+    sql.push(" OR event = ");
+    sql.bind(Bind::Str(spec.purchase_event.clone()));
+    sql.push(") AND timestamp_ms >= ");
+    sql.bind(Bind::I64(as_of - i64::from(spec.window_days) * DAY_MS));
+    sql.push(" AND timestamp_ms <= ");
+    sql.bind(Bind::I64(as_of));
+    sql.push(
+        ") ANY LEFT JOIN (SELECT id AS src, profile_id AS ip FROM identities WHERE workspace = ",
+    );
+    sql.bind(Bind::Str(workspace.to_string()));
+    sql.push(") USING src) GROUP BY person, message_id) GROUP BY person");
+}
+
+/// The cut points of measure `i` (1 = r, 2 = f, 3 = m): from the sorted array `sorted`, or the
+/// spec's explicit edges.
+fn cuts(sql: &mut Sql, spec: &RfmSpec, i: usize, sorted: &str) {
+    match &spec.bins {
+        Some(b) => {
+            let edges = [b.recency_days, b.frequency, b.monetary][i - 1];
+            sql.push("[");
+            for (k, e) in edges.iter().enumerate() {
+                if k > 0 {
+                    sql.push(", ");
+                }
+                sql.push("toFloat64(");
+                sql.bind(Bind::F64(*e));
+                sql.push(")");
+            }
+            sql.push("]");
+        }
+        // Spelled out: 18.16 cannot see a joined column inside a lambda.
+        None => {
+            let at = |k: u32| format!("{sorted}[intDiv({k} * length({sorted}) + 4, 5)]");
+            sql.push(&format!("[{}, {}, {}, {}]", at(1), at(2), at(3), at(4)));
+        }
+    }
+}
+
+/// Per customer: `person, r, f, m, cr, cf, cm` (cut points), `rs, fs, ms` (scores), `segment`.
+/// Quintiles come from a one-row cross join of the sorted measures (no `WITH`: 18.16 mixes up
+/// `WITH` aliases of the two sides of a join).
+pub fn scored(sql: &mut Sql, workspace: &str, spec: &RfmSpec, as_of: i64) {
+    // No lambdas: 18.16 cannot see columns inside one on the right side of a join.
+    let above = |v: &str, c: &str| {
+        (1..=4)
+            .map(|k| format!("({v} > {c}[{k}])"))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    sql.push(&format!(
+        "SELECT person, r, f, m, cr, cf, cm, toUInt8(5 - ({})) AS rs, \
+         toUInt8(1 + {}) AS fs, toUInt8(1 + {}) AS ms, ",
+        above("r", "cr"),
+        above("f", "cf"),
+        above("m", "cm")
+    ));
+    sql.bind(Bind::Strs(grid_by_index()));
+    sql.push("[(rs - 1) * 5 + intDiv(fs + ms + 1, 2)] AS segment FROM (SELECT person, r, f, m, ");
+    if spec.bins.is_some() {
+        cut_columns(sql, spec);
+        sql.push(" FROM (");
+        base(sql, workspace, spec, as_of);
+        sql.push("))");
+        return;
+    }
+    // The cut points are computed once, in a one-row subquery, and joined to every customer.
+    sql.push("cr, cf, cm FROM (");
+    base(sql, workspace, spec, as_of);
+    sql.push(") CROSS JOIN (SELECT ");
+    cut_columns(sql, spec);
+    sql.push(
+        " FROM (SELECT arraySort(groupArray(r)) AS sr, arraySort(groupArray(f)) AS sf, \
+         arraySort(groupArray(m)) AS sm FROM (",
+    );
+    base(sql, workspace, spec, as_of);
+    sql.push("))))");
+}
+
+fn cut_columns(sql: &mut Sql, spec: &RfmSpec) {
+    cuts(sql, spec, 1, "sr");
+    sql.push(" AS cr, ");
+    cuts(sql, spec, 2, "sf");
+    sql.push(" AS cf, ");
+    cuts(sql, spec, 3, "sm");
+    sql.push(" AS cm");
+}
+
+/// Per segment: `segment, people, revenue, Σr, Σf, Σm, cr, cf, cm`.
+pub fn summary(workspace: &str, spec: &RfmSpec, as_of: i64) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT segment, count() AS people, sum(m) AS revenue, sum(r), sum(f), sum(m), \
+         any(cr), any(cf), any(cm) FROM (",
+    );
+    scored(&mut sql, workspace, spec, as_of);
+    sql.push(") GROUP BY segment");
+    sql
+}
+
+/// Every customer: `person, r, f, m, rs, fs, ms, segment`, by person.
+pub fn people(workspace: &str, spec: &RfmSpec, as_of: i64) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT person, r, f, m, rs, fs, ms, segment FROM (");
+    scored(&mut sql, workspace, spec, as_of);
+    sql.push(") ORDER BY person");
+    sql
+}
+
+/// How many people moved from each segment at `from` to each at `to` (`none`: not a customer).
+pub fn migration(workspace: &str, spec: &RfmSpec, from: i64, to: i64) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT if(a = '', 'none', a) AS from_segment, if(b = '', 'none', b) AS to_segment, \
+         count() AS people FROM (SELECT person, segment AS a FROM (",
+    );
+    scored(&mut sql, workspace, spec, from);
+    sql.push(")) ALL FULL OUTER JOIN (SELECT person, segment AS b FROM (");
+    scored(&mut sql, workspace, spec, to);
+    sql.push(")) USING person GROUP BY from_segment, to_segment ORDER BY from_segment, to_segment");
+    sql
+}
