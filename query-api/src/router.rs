@@ -42,6 +42,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models/what-if", post(routes::models::what_if))
         .route("/v1/segments/preview", post(routes::segments::preview))
         .route(
+            "/v1/segments/migration",
+            post(routes::rfm::family_migration),
+        )
+        .route("/v1/rfm", post(routes::rfm::report))
+        .route("/v1/rfm/customers", post(routes::rfm::customers))
+        .route("/v1/rfm/migration", post(routes::rfm::migration))
+        .route(
             "/v1/segments",
             get(routes::segments::list).post(routes::segments::create),
         )

@@ -255,6 +255,74 @@ pub struct Move {
 /// The name for "not in any segment" in migration matrices.
 pub const NONE: &str = "none";
 
+/// One segment's side of a migration: how many were in it at each date, stayed, came, went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Flow {
+    pub segment: String,
+    pub at_from: u64,
+    pub at_to: u64,
+    pub stayed: u64,
+    /// In it at the second date, not at the first.
+    pub arrivals: u64,
+    /// In it at the first date, not at the second.
+    pub departures: u64,
+}
+
+/// How people moved between the segments of a family from one date to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Migration {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// The segments in order, [`NONE`] last.
+    pub segments: Vec<String>,
+    /// Every non-empty cell.
+    pub moves: Vec<Move>,
+    /// `matrix[i][j]`: people in `segments[i]` at the first date and `segments[j]` at the second.
+    pub matrix: Vec<Vec<u64>>,
+    pub flows: Vec<Flow>,
+}
+
+impl Migration {
+    /// The matrix and flows of `moves` over `order` (+ [`NONE`]); cells naming other segments
+    /// are ignored.
+    pub fn new(from_ms: i64, to_ms: i64, order: &[String], moves: Vec<Move>) -> Migration {
+        let mut segments: Vec<String> = order.to_vec();
+        segments.push(NONE.to_string());
+        let at = |name: &str| segments.iter().position(|s| s == name);
+        let n = segments.len();
+        let mut matrix = vec![vec![0u64; n]; n];
+        for m in &moves {
+            if let (Some(i), Some(j)) = (at(&m.from), at(&m.to)) {
+                matrix[i][j] += m.people;
+            }
+        }
+        let flows = (0..n)
+            .map(|i| {
+                let at_from: u64 = matrix[i].iter().sum();
+                let at_to: u64 = matrix.iter().map(|row| row[i]).sum();
+                let stayed = matrix[i][i];
+                Flow {
+                    segment: segments[i].clone(),
+                    at_from,
+                    at_to,
+                    stayed,
+                    arrivals: at_to - stayed,
+                    departures: at_from - stayed,
+                }
+            })
+            .collect();
+        let moves = moves.into_iter().filter(|m| m.people > 0).collect();
+        Migration {
+            from_ms,
+            to_ms,
+            segments,
+            moves,
+            matrix,
+            flows,
+        }
+    }
+}
+
 impl RfmReport {
     /// A report from per-segment rows `(segment, people, revenue, Σr, Σf, Σm)` (segments absent
     /// from the rows get zeros).
@@ -349,6 +417,36 @@ mod tests {
         assert_eq!(fm(5, 4), 5);
         assert_eq!(fm(1, 2), 2);
         assert_eq!(fm(2, 2), 2);
+    }
+
+    #[test]
+    fn migration_counts_arrivals_and_departures() {
+        let order = vec!["A".to_string(), "B".to_string()];
+        let mv = |f: &str, t: &str, n: u64| Move {
+            from: f.into(),
+            to: t.into(),
+            people: n,
+        };
+        let m = Migration::new(
+            0,
+            1,
+            &order,
+            vec![
+                mv("A", "A", 5),
+                mv("A", "B", 2),
+                mv("none", "A", 3),
+                mv("B", "none", 1),
+            ],
+        );
+        assert_eq!(m.segments, ["A", "B", "none"]);
+        assert_eq!(m.matrix, [[5, 2, 0], [0, 0, 1], [3, 0, 0]]);
+        let a = &m.flows[0];
+        assert_eq!(
+            (a.at_from, a.at_to, a.stayed, a.arrivals, a.departures),
+            (7, 8, 5, 3, 2)
+        );
+        let b = &m.flows[1];
+        assert_eq!((b.at_from, b.at_to, b.arrivals, b.departures), (1, 2, 2, 1));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod health;
 pub mod lists;
 pub mod models;
 pub mod profiles;
+pub mod rfm;
 pub mod scores;
 pub mod segments;
 pub mod webhooks;
