@@ -24,6 +24,9 @@ fn people() -> Value {
         download("bob", "d3"),
         {"type": "page", "userId": "cy", "messageId": "p1"},
         {"type": "page", "userId": "dee", "messageId": "p2"},
+        // Ann browsed anonymously before she was known.
+        {"type": "page", "anonymousId": "dev-ann", "messageId": "p3", "timestamp": "2026-01-01T00:00:00Z"},
+        {"type": "identify", "userId": "ann", "anonymousId": "dev-ann", "messageId": "i5"},
     ]})
 }
 
@@ -536,6 +539,76 @@ async fn check(run: &common::Running) {
             ("acme".into(), "Acme".into(), "2".into()),
             ("globex".into(), "Globex".into(), "1".into())
         ]
+    );
+
+    // A person: by email, their timeline (with what they did anonymously), their memberships.
+    let (status, found) = run.get("/v1/profiles?email=BOB@acme.io").await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(ids(&found, "profiles"), ["bob"]);
+    let (status, e) = run.get("/v1/profiles?email=nope").await;
+    assert_eq!(
+        (status, &e["error"]["field"]),
+        (400, &json!("email")),
+        "{e}"
+    );
+    run.wait_for_profile("ann", |p| p["merged_ids"] == json!(["dev-ann"]))
+        .await;
+    let mut seen = Vec::new();
+    let mut path = "/v1/profiles/ann/timeline?limit=4".to_string();
+    loop {
+        let (status, page) = run.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        for e in page["events"].as_array().expect("events") {
+            seen.push((
+                e["message_id"].as_str().expect("id").to_string(),
+                e["via"].clone(),
+            ));
+        }
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/profiles/ann/timeline?limit=4&before={next}"),
+            None => break,
+        }
+    }
+    let messages: Vec<&str> = seen.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(messages.len(), 6, "{seen:?}");
+    assert_eq!(messages[5], "p3", "oldest last: {seen:?}");
+    assert_eq!(seen[5].1, json!("dev-ann"));
+    for m in ["i1", "g1", "d1", "d2", "i5"] {
+        assert!(messages.contains(&m), "{m}: {seen:?}");
+    }
+    let (status, e) = run.get("/v1/profiles/ann/timeline?before=yesterday").await;
+    assert_eq!(
+        (status, &e["error"]["field"]),
+        (400, &json!("before")),
+        "{e}"
+    );
+    let (status, member) = run.get("/v1/profiles/dev-ann/memberships").await;
+    assert_eq!(status, 200, "{member}");
+    let names = |key: &str| {
+        let mut v: Vec<String> = member[key]
+            .as_array()
+            .expect("names")
+            .iter()
+            .map(|x| x["name"].as_str().expect("name").to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names("lists"),
+        [
+            "Second VIPs",
+            "Target accounts",
+            "VIPs",
+            "VIPs intersection",
+            "VIPs union"
+        ],
+        "{member}"
+    );
+    assert_eq!(
+        names("segments"),
+        ["Downloaders", "VP downloaders"],
+        "{member}"
     );
 
     // A list a segment uses cannot go; once the segment is gone, it can.

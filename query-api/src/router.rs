@@ -30,7 +30,16 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/v1/profiles", get(routes::profiles::lookup))
         .route("/v1/profiles/{id}", get(routes::profiles::get_profile))
+        .route(
+            "/v1/profiles/{id}/timeline",
+            get(routes::profiles::timeline),
+        )
+        .route(
+            "/v1/profiles/{id}/memberships",
+            get(routes::profiles::memberships),
+        )
         .route(
             "/v1/profiles/{id}/scores/history",
             get(routes::scores::history),

@@ -115,6 +115,9 @@ pub enum Segment {
         segments: Vec<String>,
         spec: crate::rfm::RfmSpec,
     },
+    /// One of these people (not part of the language: the API uses it to ask whether given
+    /// people are members).
+    Ids(Vec<String>),
 }
 
 /// A definition that is not a segment: where (a JSON path like `$.and[1].gte`) and why.

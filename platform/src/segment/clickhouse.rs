@@ -342,6 +342,7 @@ fn condition(sql: &mut Sql, workspace: &str, segment: &Segment, now_ms: i64) {
             sql.bind(Bind::Strs(segments.clone()));
             sql.push(", segment))");
         }
+        Segment::Ids(ids) => list(sql, "pid", ids.clone()),
         // Resolved away before compiling (the stores refuse unresolved trees).
         Segment::InSegment(_) => sql.push("0"),
     }

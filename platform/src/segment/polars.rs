@@ -286,6 +286,7 @@ fn condition(segment: &Segment, sets: &[PeopleSet], next: &mut usize) -> Expr {
                 PeopleSet::Exclude(people) => is_in(column, people).not(),
             }
         }
+        Segment::Ids(ids) => is_in(col("profile_id"), ids),
         // Resolved away before compiling (the stores refuse unresolved trees).
         Segment::InSegment(_) => lit(false),
     }

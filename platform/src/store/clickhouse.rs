@@ -772,6 +772,46 @@ impl Store for ClickhouseStore {
         Ok(rows)
     }
 
+    async fn person_events(
+        &self,
+        workspace: &str,
+        ids: &[String],
+        before: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let (before_ms, before_id) = before.unwrap_or((i64::MAX, String::new()));
+        let rows = self
+            .client
+            .query(
+                "SELECT ?fields FROM events WHERE workspace = ? AND has(?, profile_id) \
+                 AND (timestamp_ms < ? OR (timestamp_ms = ? AND message_id < ?)) \
+                 ORDER BY timestamp_ms DESC, message_id DESC LIMIT ?",
+            )
+            .bind(workspace)
+            .bind(ids)
+            .bind(before_ms)
+            .bind(before_ms)
+            .bind(before_id.as_str())
+            .bind((limit + 16) as u64)
+            .fetch_all::<EventRow>()
+            .await
+            .map_err(classify)?;
+        Ok(super::distinct_messages(rows, limit))
+    }
+
+    async fn sets_of(&self, workspace: &str, member_id: &str) -> Result<Vec<String>, StoreError> {
+        self.client
+            .query(
+                "SELECT set_id FROM (SELECT set_id, argMax(removed, version) AS r FROM set_members \
+                 WHERE workspace = ? AND member_id = ? GROUP BY set_id) WHERE r = 0 ORDER BY set_id",
+            )
+            .bind(workspace)
+            .bind(member_id)
+            .fetch_all::<String>()
+            .await
+            .map_err(classify)
+    }
+
     async fn handoffs(
         &self,
         workspace: &str,

@@ -1102,6 +1102,79 @@ impl Store for EmbeddedStore {
         .map_err(unavailable)?
     }
 
+    async fn person_events(
+        &self,
+        workspace: &str,
+        ids: &[String],
+        before: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let store = self.clone();
+        let (workspace, ids) = (workspace.to_string(), ids.to_vec());
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("events")? else {
+                return Ok(Vec::new());
+            };
+            let (before_ms, before_id) = before.unwrap_or((i64::MAX, String::new()));
+            let wanted = lit(Series::new("ids".into(), ids)).implode(false);
+            let df = scan
+                .filter(
+                    col("workspace")
+                        .eq(lit(workspace))
+                        .and(col("profile_id").is_in(wanted, false))
+                        .and(
+                            col("timestamp_ms")
+                                .lt(lit(before_ms))
+                                .or(col("timestamp_ms")
+                                    .eq(lit(before_ms))
+                                    .and(col("message_id").lt(lit(before_id)))),
+                        ),
+                )
+                .sort(
+                    ["timestamp_ms", "message_id"],
+                    SortMultipleOptions::default().with_order_descending(true),
+                )
+                .limit((limit + 16) as IdxSize)
+                .collect()
+                .map_err(unavailable)?;
+            Ok(super::distinct_messages(
+                event_rows(&df).map_err(unavailable)?,
+                limit,
+            ))
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn sets_of(&self, workspace: &str, member_id: &str) -> Result<Vec<String>, StoreError> {
+        let store = self.clone();
+        let (workspace, member_id) = (workspace.to_string(), member_id.to_string());
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("set_members")? else {
+                return Ok(Vec::new());
+            };
+            let df = scan
+                .filter(
+                    col("workspace")
+                        .eq(lit(workspace))
+                        .and(col("member_id").eq(lit(member_id))),
+                )
+                .sort(
+                    ["version"],
+                    SortMultipleOptions::default().with_order_descending(true),
+                )
+                .unique_stable_generic(Some(vec![col("set_id")]), UniqueKeepStrategy::First)
+                .filter(col("removed").eq(lit(0u32)))
+                .select([col("set_id")])
+                .sort(["set_id"], SortMultipleOptions::default())
+                .collect()
+                .map_err(unavailable)?;
+            Columns(&df).text("set_id").map_err(unavailable)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
     async fn handoffs(
         &self,
         workspace: &str,

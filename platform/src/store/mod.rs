@@ -151,6 +151,18 @@ pub trait Store: Send + Sync + 'static {
         to_ms: i64,
         limit: usize,
     ) -> Result<Vec<EventRow>, StoreError>;
+    /// A person's events (under any of `ids`: the person and the ids merged into it), newest
+    /// first (by time, then message id), strictly before `(before_ms, before_id)` when given, at
+    /// most `limit`, each message once.
+    async fn person_events(
+        &self,
+        workspace: &str,
+        ids: &[String],
+        before: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<EventRow>, StoreError>;
+    /// The member sets (lists, snapshots) `member_id` is in now.
+    async fn sets_of(&self, workspace: &str, member_id: &str) -> Result<Vec<String>, StoreError>;
     /// A profile's hand-offs to sales, the first crossing first.
     async fn handoffs(
         &self,
@@ -208,6 +220,21 @@ pub fn distinct_identities(rows: Vec<IdentityRow>) -> Vec<IdentityRow> {
     }
     let mut out: Vec<IdentityRow> = by.into_values().collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// Drops repeated message ids from rows ordered by (time, message id), keeping at most `limit`.
+pub fn distinct_messages(rows: Vec<EventRow>, limit: usize) -> Vec<EventRow> {
+    let mut out: Vec<EventRow> = Vec::with_capacity(limit);
+    for row in rows {
+        if out.len() == limit {
+            break;
+        }
+        if out.last().is_some_and(|l| l.message_id == row.message_id) {
+            continue;
+        }
+        out.push(row);
+    }
     out
 }
 
