@@ -11,6 +11,7 @@
 //! - [`webhook`]: the CRM webhooks: config, field mapping, signature, one delivery attempt.
 
 pub mod backends;
+pub mod campaign;
 pub mod cli;
 pub mod config;
 pub mod http;

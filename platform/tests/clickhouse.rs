@@ -47,6 +47,8 @@ async fn profiles_round_trip_and_newest_version_wins() {
         group_id: String::new(),
         previous_id: String::new(),
         enrichment: r#"{"bot":true}"#.into(),
+        campaign: "spring".into(),
+        promo_code: "SPRING10".into(),
     };
     let change = |at_ms: i64, seq: u32, rule: &str, points: f64, after: f64| ScoreChangeRow {
         workspace: "w".into(),

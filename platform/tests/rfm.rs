@@ -55,6 +55,8 @@ fn cdnow() -> (Vec<EventRow>, Vec<ProfileRow>) {
             group_id: String::new(),
             previous_id: String::new(),
             enrichment: String::new(),
+            campaign: String::new(),
+            promo_code: String::new(),
         });
         customers.insert(customer.to_string());
     }

@@ -60,6 +60,8 @@ fn event(ws: &str, profile: &str, message: &str, kind: &str, days_ago: f64) -> E
         group_id: String::new(),
         previous_id: String::new(),
         enrichment: String::new(),
+        campaign: String::new(),
+        promo_code: String::new(),
     }
 }
 

@@ -108,6 +108,7 @@ kinds! {
     PurchaseCompleted => "purchase_completed", "Purchase Completed", Purchase, ["Order Completed"];
     LeadRecycled => "lead_recycled", "Lead Recycled", LeadRecycled, ["Lead Returned"];
     DealWon => "deal_won", "Deal Won", NoRequired, ["Opportunity Won", "Closed Won"];
+    LeadCreated => "lead_created", "Lead Created", NoRequired, ["Lead Converted"];
 }
 
 fn normalize(name: &str) -> String {

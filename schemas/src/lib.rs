@@ -7,6 +7,7 @@
 //! - [`record`]: the versioned message written to the log (Kafka or the embedded log).
 //! - [`profile`]: the behavioural profile and score types the scorer keeps and the query API serves.
 //! - [`identity`]: which ids may stand for a person; the scorer's merge control records.
+//! - [`campaign`]: campaign records, response attribution and the report's figures.
 //! - [`account`]: accounts (companies), rolled up from the people `group` calls tie to them.
 //! - [`handoff`]: the `lead.qualified` record the scorer hands to sales.
 //! - [`segment`]: the segment language (a JSON boolean tree over profiles and behaviour).
@@ -14,6 +15,7 @@
 //! - [`json_schema`]: JSON Schema for the HTTP inputs, generated from these types.
 
 pub mod account;
+pub mod campaign;
 pub mod event;
 pub mod handoff;
 pub mod identity;

@@ -230,6 +230,17 @@ pub const MIGRATIONS: &[(u32, &str, Migration)] = &[
         ORDER BY (workspace, set_id, member_id)",
         ),
     ),
+    (
+        12,
+        "events: campaign and promo code, for campaign attribution",
+        Migration::AddColumns {
+            table: "events",
+            columns: &[
+                ("campaign", "String DEFAULT ''"),
+                ("promo_code", "String DEFAULT ''"),
+            ],
+        },
+    ),
 ];
 
 /// ClickHouse identifiers leadstream accepts from config: `[A-Za-z_][A-Za-z0-9_]*`.
@@ -572,6 +583,30 @@ impl Store for ClickhouseStore {
             .fetch_all::<String>()
             .await
             .map_err(classify)
+    }
+
+    async fn campaign_responders(
+        &self,
+        workspace: &str,
+        query: &crate::campaign::ResponderQuery,
+    ) -> Result<Vec<leadstream_schemas::campaign::Responder>, StoreError> {
+        type Row = (String, u64, i64, i64, i64, f64);
+        let rows: Vec<Row> = crate::campaign::clickhouse::responders(workspace, query)
+            .query(&self.client)
+            .fetch_all::<Row>()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| leadstream_schemas::campaign::Responder {
+                profile_id: r.0,
+                responses: r.1,
+                first_response_ms: r.2,
+                qualified_ms: r.3,
+                won_ms: r.4,
+                revenue: r.5,
+            })
+            .collect())
     }
 
     async fn rfm(

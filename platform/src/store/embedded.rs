@@ -134,6 +134,8 @@ fn events_frame(rows: &[EventRow]) -> PolarsResult<DataFrame> {
         "group_id" => s(|r| &r.group_id),
         "previous_id" => s(|r| &r.previous_id),
         "enrichment" => s(|r| &r.enrichment),
+        "campaign" => s(|r| &r.campaign),
+        "promo_code" => s(|r| &r.promo_code),
     )
 }
 
@@ -185,6 +187,7 @@ fn event_rows(df: &DataFrame) -> PolarsResult<Vec<EventRow>> {
         text("previous_id")?,
         text("enrichment")?,
     );
+    let (campaign, promo_code) = (text("campaign")?, text("promo_code")?);
     let (timestamp, received) = (
         c.num::<Int64Type>("timestamp_ms")?,
         c.num::<Int64Type>("received_at_ms")?,
@@ -207,6 +210,8 @@ fn event_rows(df: &DataFrame) -> PolarsResult<Vec<EventRow>> {
             group_id: group_id[i].clone(),
             previous_id: previous_id[i].clone(),
             enrichment: enrichment[i].clone(),
+            campaign: campaign[i].clone(),
+            promo_code: promo_code[i].clone(),
         })
         .collect())
 }
@@ -794,6 +799,27 @@ impl Store for EmbeddedStore {
                 return Ok(Vec::new());
             };
             crate::segment::polars::set_members(scan, &workspace, &set_id).map_err(unavailable)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn campaign_responders(
+        &self,
+        workspace: &str,
+        query: &crate::campaign::ResponderQuery,
+    ) -> Result<Vec<leadstream_schemas::campaign::Responder>, StoreError> {
+        let store = self.clone();
+        let (workspace, query) = (workspace.to_string(), query.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::campaign::polars::responders(
+                store.scan("events")?,
+                store.scan("identities")?,
+                store.scan("handoffs")?,
+                &workspace,
+                &query,
+            )
+            .map_err(unavailable)
         })
         .await
         .map_err(unavailable)?

@@ -101,6 +101,12 @@ pub trait Store: Send + Sync + 'static {
         workspace: &str,
         ids: &[String],
     ) -> Result<Vec<Profile>, StoreError>;
+    /// A campaign's responders and what came of each ([`leadstream_schemas::campaign`]), by id.
+    async fn campaign_responders(
+        &self,
+        workspace: &str,
+        query: &crate::campaign::ResponderQuery,
+    ) -> Result<Vec<leadstream_schemas::campaign::Responder>, StoreError>;
     /// The RFM analysis of a workspace as of `as_of_ms` ([`leadstream_schemas::rfm`]).
     async fn rfm(
         &self,

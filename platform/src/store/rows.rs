@@ -27,6 +27,10 @@ pub struct EventRow {
     pub group_id: String,
     pub previous_id: String,
     pub enrichment: String,
+    /// `context.campaign.name` (the UTM campaign) and the `promo_code` (or `coupon`) property:
+    /// what campaigns attribute responses by.
+    pub campaign: String,
+    pub promo_code: String,
 }
 
 impl EventRow {
@@ -60,6 +64,17 @@ impl EventRow {
                 .as_ref()
                 .and_then(|x| serde_json::to_string(x).ok())
                 .unwrap_or_default(),
+            campaign: e
+                .context
+                .campaign
+                .as_ref()
+                .and_then(|c| c.name.clone())
+                .unwrap_or_default(),
+            promo_code: ["promo_code", "coupon"]
+                .iter()
+                .find_map(|k| e.properties.get(*k).and_then(|v| v.as_str()))
+                .unwrap_or_default()
+                .to_string(),
         }
     }
 

@@ -332,8 +332,27 @@ pub fn apply(
         }
         _ => {}
     }
-    applied.handoff = qualify(state, model, at);
+    // A lead made by hand (a campaign response turned into a lead) goes to sales whatever its
+    // score, unless sales has it already or it is a customer.
+    applied.handoff = if kind == EventKind::LeadCreated {
+        hand_over(state, at)
+    } else {
+        qualify(state, model, at)
+    };
     Ok(applied)
+}
+
+/// Hands the lead to sales if it is armed (not with sales since its last hand-off) and not a
+/// customer: returns the crossing's number.
+fn hand_over(state: &mut ProfileState, at: i64) -> Option<u32> {
+    if !state.armed || state.stage == LifecycleStage::Customer {
+        return None;
+    }
+    state.armed = false;
+    state.handoffs += 1;
+    set_stage(state, LifecycleStage::Mql, at);
+    set_stage(state, LifecycleStage::SalesAccepted, at);
+    Some(state.handoffs)
 }
 
 /// Hands the lead over when it is armed, not a customer, and at or over the qualification
@@ -348,16 +367,8 @@ fn qualify(state: &mut ProfileState, model: &Model, at: i64) -> Option<u32> {
     let grade_ok = q
         .min_grade
         .is_none_or(|min| state.grade().is_some_and(|g| g <= min));
-    if state.armed
-        && state.stage != LifecycleStage::Customer
-        && qualifying >= q.threshold
-        && grade_ok
-    {
-        state.armed = false;
-        state.handoffs += 1;
-        set_stage(state, LifecycleStage::Mql, at);
-        set_stage(state, LifecycleStage::SalesAccepted, at);
-        return Some(state.handoffs);
+    if qualifying >= q.threshold && grade_ok {
+        return hand_over(state, at);
     }
     None
 }

@@ -47,7 +47,7 @@ pub fn channel_of(kind: EventKind) -> &'static str {
         FormSubmitted => "forms",
         WebinarRegistered | WebinarAttended => "events",
         PurchaseCompleted => "commerce",
-        LeadRecycled | DealWon => "crm",
+        LeadRecycled | DealWon | LeadCreated => "crm",
         Identify | Group | Alias | Custom => "other",
     }
 }

@@ -316,6 +316,37 @@ fn qualification_fires_once_per_crossing_until_recycled_and_needs_the_grade() {
 }
 
 #[test]
+fn a_lead_made_by_hand_goes_to_sales_whatever_its_score_once() {
+    let mut run = Run::new();
+    let lead = |at| {
+        event(
+            at,
+            json!({"type": "track", "event": "Lead Created", "properties": {"campaign_id": "cmp_1"}}),
+        )
+    };
+    run.apply(&page(T0, "/pricing")).expect("applied");
+    assert!(run.score("engagement") < 40.0);
+    assert_eq!(run.apply(&lead(T0 + 1)).expect("applied").handoff, Some(1));
+    assert_eq!(run.state().stage, LifecycleStage::SalesAccepted);
+    // Sales has it: asking again does nothing.
+    assert_eq!(run.apply(&lead(T0 + 2)).expect("applied").handoff, None);
+    // After a recycle it can be made a lead again; a customer cannot.
+    run.apply(&event(
+        T0 + 3,
+        json!({"type": "track", "event": "Lead Recycled", "properties": {"reason": "not_now"}}),
+    ))
+    .expect("applied");
+    assert_eq!(run.apply(&lead(T0 + 4)).expect("applied").handoff, Some(2));
+    run.apply(&event(
+        T0 + 5,
+        json!({"type": "track", "event": "Deal Won"}),
+    ))
+    .expect("applied");
+    assert_eq!(run.state().stage, LifecycleStage::Customer);
+    assert_eq!(run.apply(&lead(T0 + 6)).expect("applied").handoff, None);
+}
+
+#[test]
 fn replays_are_skipped_per_partition() {
     // One person's events arrive on two partitions (keyed by anonymous id, then by user id); a
     // replay of either partition after a restart is skipped, however they interleaved.

@@ -1,0 +1,78 @@
+//! Campaign responders as one ClickHouse query: responders, then (one join per level, as 18.16
+//! wants) their first hand-off, first won deal and revenue after their first response.
+
+use super::ResponderQuery;
+use crate::segment::clickhouse::{Bind, Sql, json_text};
+
+/// `person, message_id, ts, rev` of a workspace's events passing `filter` (which adds its own
+/// `AND …` text and binds), merged ids attributed to their person, each message once.
+fn person_events(sql: &mut Sql, workspace: &str, filter: impl FnOnce(&mut Sql)) {
+    sql.push(
+        "SELECT person, message_id, any(ts) AS ts, any(rev) AS rev FROM \
+         (SELECT if(ip = '', src, ip) AS person, message_id, ts, rev FROM \
+         (SELECT profile_id AS src, message_id, timestamp_ms AS ts, toFloat64OrZero(",
+    );
+    json_text(sql, "properties", "revenue");
+    sql.push(") AS rev FROM events WHERE workspace = ");
+    sql.bind(Bind::Str(workspace.to_string()));
+    filter(sql);
+    sql.push(
+        ") ANY LEFT JOIN (SELECT id AS src, profile_id AS ip FROM identities WHERE workspace = ",
+    );
+    sql.bind(Bind::Str(workspace.to_string()));
+    sql.push(") USING src) GROUP BY person, message_id");
+}
+
+fn of_kind(sql: &mut Sql, workspace: &str, kind: &str, until: i64) {
+    person_events(sql, workspace, |sql| {
+        sql.push(" AND kind = ");
+        sql.bind(Bind::Str(kind.to_string()));
+        sql.push(" AND timestamp_ms <= ");
+        sql.bind(Bind::I64(until));
+    });
+}
+
+/// `person, responses, first_ms, qualified_ms, won_ms, revenue`, by person.
+pub fn responders(workspace: &str, q: &ResponderQuery) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT person, any(n2), any(f2), any(q2), any(w2), sumIf(pr, pt > 0 AND pt >= f2) \
+         FROM (SELECT person, any(n1) AS n2, any(f1) AS f2, any(q1) AS q2, \
+         minIf(wt, wt > 0 AND wt >= f1) AS w2 FROM (SELECT person, any(n) AS n1, any(f0) AS f1, \
+         minIf(h, h > 0 AND h >= f0 AND h <= ",
+    );
+    sql.bind(Bind::I64(q.until_ms));
+    sql.push(") AS q1 FROM (SELECT person, count() AS n, min(ts) AS f0 FROM (");
+    person_events(&mut sql, workspace, |sql| {
+        sql.push(" AND timestamp_ms >= ");
+        sql.bind(Bind::I64(q.from_ms));
+        sql.push(" AND timestamp_ms < ");
+        sql.bind(Bind::I64(q.to_ms));
+        // An empty array literal has no element type on 18.16: leave an empty code list out.
+        sql.push(" AND (0");
+        for (codes, column) in [
+            (&q.utm_campaigns, "campaign"),
+            (&q.promo_codes, "promo_code"),
+        ] {
+            if !codes.is_empty() {
+                sql.push(" OR has(");
+                sql.bind(Bind::Strs(codes.clone()));
+                sql.push(&format!(", {column})"));
+            }
+        }
+        sql.push(")");
+    });
+    sql.push(
+        ") GROUP BY person) ALL LEFT JOIN (SELECT profile_id AS person, qualified_at_ms AS h \
+         FROM handoffs WHERE workspace = ",
+    );
+    sql.bind(Bind::Str(workspace.to_string()));
+    sql.push(") USING person GROUP BY person) ALL LEFT JOIN (SELECT person, ts AS wt FROM (");
+    of_kind(&mut sql, workspace, "deal_won", q.until_ms);
+    sql.push(
+        ")) USING person GROUP BY person) ALL LEFT JOIN (SELECT person, ts AS pt, rev AS pr FROM (",
+    );
+    of_kind(&mut sql, workspace, "purchase_completed", q.until_ms);
+    sql.push(")) USING person GROUP BY person ORDER BY person");
+    sql
+}

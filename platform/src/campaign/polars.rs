@@ -1,0 +1,200 @@
+//! Campaign responders over the embedded store with polars: the same steps as the ClickHouse
+//! query (responders, then first hand-off, first won deal and revenue after the first response).
+
+use leadstream_schemas::campaign::Responder;
+use polars::prelude::*;
+
+use super::ResponderQuery;
+
+/// `person, message_id, ts, rev` of the events passing `filter`, merged ids attributed to their
+/// person, each message once.
+fn person_events(
+    events: LazyFrame,
+    identities: Option<LazyFrame>,
+    workspace: &str,
+    filter: Expr,
+) -> LazyFrame {
+    let hits = events
+        .filter(col("workspace").eq(lit(workspace.to_string())).and(filter))
+        .select([
+            col("profile_id").alias("src"),
+            col("message_id"),
+            col("timestamp_ms").alias("ts"),
+            col("properties")
+                .str()
+                .json_path_match(lit("$['revenue']"))
+                .cast(DataType::Float64)
+                .fill_null(lit(0.0))
+                .alias("rev"),
+        ]);
+    let hits = match identities {
+        Some(ids) => {
+            let ids = ids
+                .filter(col("workspace").eq(lit(workspace.to_string())))
+                .select([col("id").alias("src"), col("profile_id").alias("ip")])
+                .unique_stable_generic(Some(vec![col("src")]), UniqueKeepStrategy::First);
+            hits.join(
+                ids,
+                [col("src")],
+                [col("src")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .select([
+                when(col("ip").is_null())
+                    .then(col("src"))
+                    .otherwise(col("ip"))
+                    .alias("person"),
+                col("message_id"),
+                col("ts"),
+                col("rev"),
+            ])
+        }
+        None => hits.select([
+            col("src").alias("person"),
+            col("message_id"),
+            col("ts"),
+            col("rev"),
+        ]),
+    };
+    hits.unique_generic(
+        Some(vec![col("person"), col("message_id")]),
+        UniqueKeepStrategy::Any,
+    )
+}
+
+fn in_list(column: &str, values: &[String]) -> Expr {
+    if values.is_empty() {
+        return lit(false);
+    }
+    col(column)
+        .is_in(
+            lit(Series::new("codes".into(), values.to_vec())).implode(false),
+            false,
+        )
+        .fill_null(lit(false))
+}
+
+/// The responders, by person.
+pub fn responders(
+    events: Option<LazyFrame>,
+    identities: Option<LazyFrame>,
+    handoffs: Option<LazyFrame>,
+    workspace: &str,
+    q: &ResponderQuery,
+) -> PolarsResult<Vec<Responder>> {
+    let Some(events) = events else {
+        return Ok(Vec::new());
+    };
+    let responses = person_events(
+        events.clone(),
+        identities.clone(),
+        workspace,
+        col("timestamp_ms")
+            .gt_eq(lit(q.from_ms))
+            .and(col("timestamp_ms").lt(lit(q.to_ms)))
+            .and(in_list("campaign", &q.utm_campaigns).or(in_list("promo_code", &q.promo_codes))),
+    )
+    .group_by([col("person")])
+    .agg([
+        col("message_id").count().cast(DataType::UInt64).alias("n"),
+        col("ts").min().alias("f0"),
+    ]);
+    // The first outcome of a kind at or after the first response.
+    let first_after = |outcomes: LazyFrame, name: &str| -> LazyFrame {
+        responses
+            .clone()
+            .select([col("person"), col("f0")])
+            .join(
+                outcomes,
+                [col("person")],
+                [col("person")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .filter(col("t").gt_eq(col("f0")))
+            .group_by([col("person")])
+            .agg([col("t").min().alias(name)])
+    };
+    let until = col("timestamp_ms").lt_eq(lit(q.until_ms));
+    let of_kind = |kind: &str| {
+        person_events(
+            events.clone(),
+            identities.clone(),
+            workspace,
+            col("kind").eq(lit(kind.to_string())).and(until.clone()),
+        )
+    };
+    let handed = match handoffs {
+        Some(h) => h
+            .filter(
+                col("workspace")
+                    .eq(lit(workspace.to_string()))
+                    .and(col("qualified_at_ms").lt_eq(lit(q.until_ms))),
+            )
+            .select([
+                col("profile_id").alias("person"),
+                col("qualified_at_ms").alias("t"),
+            ]),
+        None => df!("person" => Vec::<String>::new(), "t" => Vec::<i64>::new())?.lazy(),
+    };
+    let won = of_kind("deal_won").select([col("person"), col("ts").alias("t")]);
+    let revenue = responses
+        .clone()
+        .select([col("person"), col("f0")])
+        .join(
+            of_kind("purchase_completed"),
+            [col("person")],
+            [col("person")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .filter(col("ts").gt_eq(col("f0")))
+        .group_by([col("person")])
+        .agg([col("rev").sum().alias("revenue")]);
+    let left = |a: LazyFrame, b: LazyFrame| {
+        a.join(
+            b,
+            [col("person")],
+            [col("person")],
+            JoinArgs::new(JoinType::Left),
+        )
+    };
+    let (qualified, won) = (
+        first_after(handed, "qualified_ms"),
+        first_after(won, "won_ms"),
+    );
+    let all = left(left(left(responses, qualified), won), revenue)
+        .sort(["person"], SortMultipleOptions::default())
+        .collect()?;
+    let text = all
+        .column("person")?
+        .as_materialized_series()
+        .str()?
+        .clone();
+    let int = |name: &str| -> PolarsResult<Vec<i64>> {
+        Ok(all
+            .column(name)?
+            .as_materialized_series()
+            .cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .map(Option::unwrap_or_default)
+            .collect())
+    };
+    let (n, f0, qualified, won) = (int("n")?, int("f0")?, int("qualified_ms")?, int("won_ms")?);
+    let revenue: Vec<f64> = all
+        .column("revenue")?
+        .as_materialized_series()
+        .f64()?
+        .iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    Ok((0..all.height())
+        .map(|i| Responder {
+            profile_id: text.get(i).unwrap_or_default().to_string(),
+            responses: u64::try_from(n[i]).unwrap_or_default(),
+            first_response_ms: f0[i],
+            qualified_ms: qualified[i],
+            won_ms: won[i],
+            revenue: revenue[i],
+        })
+        .collect())
+}
