@@ -54,6 +54,26 @@ pub fn router(state: AppState) -> Router {
             "/v1/segments/migration",
             post(routes::rfm::family_migration),
         )
+        .route(
+            "/v1/campaigns",
+            get(routes::campaigns::list).post(routes::campaigns::create),
+        )
+        .route("/v1/campaigns/compare", get(routes::campaigns::compare))
+        .route(
+            "/v1/campaigns/{id}",
+            get(routes::campaigns::get_campaign)
+                .put(routes::campaigns::update)
+                .delete(routes::campaigns::delete),
+        )
+        .route("/v1/campaigns/{id}/report", get(routes::campaigns::report))
+        .route(
+            "/v1/campaigns/{id}/responses",
+            get(routes::campaigns::responses),
+        )
+        .route(
+            "/v1/campaigns/{id}/responses/{profile_id}/lead",
+            post(routes::campaigns::to_lead),
+        )
         .route("/v1/rfm", post(routes::rfm::report))
         .route("/v1/rfm/customers", post(routes::rfm::customers))
         .route("/v1/rfm/migration", post(routes::rfm::migration))

@@ -84,7 +84,7 @@ fn check_text(field: &str, value: Option<&str>, required: bool) -> Result<(), Qu
 }
 
 /// The event's message id: from `Idempotency-Key` (so a retried call is one event), else new.
-fn message_id(headers: &HeaderMap, what: &str, id: &str) -> Result<String, QueryError> {
+pub(crate) fn message_id(headers: &HeaderMap, what: &str, id: &str) -> Result<String, QueryError> {
     match headers.get("idempotency-key") {
         None => Ok(format!("crm-{}", uuid::Uuid::now_v7())),
         Some(v) => {
@@ -98,7 +98,7 @@ fn message_id(headers: &HeaderMap, what: &str, id: &str) -> Result<String, Query
     }
 }
 
-async fn append(
+pub(crate) async fn append(
     state: &AppState,
     workspace: &str,
     id: &str,
@@ -142,7 +142,7 @@ async fn append(
 }
 
 /// The known profile `id`, following a merged anonymous id to its person.
-async fn profile_for(
+pub(crate) async fn profile_for(
     state: &AppState,
     workspace: &str,
     id: &str,

@@ -1,6 +1,7 @@
 //! The query API's endpoints.
 
 pub mod accounts;
+pub mod campaigns;
 pub mod crm;
 pub mod handoffs;
 pub mod health;
