@@ -32,6 +32,8 @@ fn harness_with(limits: IngestConfig) -> Harness {
         write_keys: vec![key.into()],
         api_tokens: vec![format!("tok_{name}_0123456789abcdef")],
         api_token_sha256: vec![],
+        read_tokens: vec![],
+        read_token_sha256: vec![],
     };
     let registry = Registry::from_parts(&[ws("acme", KEY), ws("globex", OTHER_KEY)], &[]);
     let state = AppState::new(Arc::new(registry), Arc::new(log.clone()), &limits);

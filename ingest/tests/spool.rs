@@ -30,6 +30,8 @@ fn registry() -> Arc<Registry> {
             write_keys: vec![KEY.into()],
             api_tokens: vec![],
             api_token_sha256: vec![],
+            read_tokens: vec![],
+            read_token_sha256: vec![],
         }],
         &[],
     ))

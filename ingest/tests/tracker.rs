@@ -28,6 +28,8 @@ async fn a_visit_recorded_by_the_tracker_is_accepted_by_the_collector() {
             write_keys: vec![KEY.into()],
             api_tokens: vec![],
             api_token_sha256: vec![],
+            read_tokens: vec![],
+            read_token_sha256: vec![],
         }],
         &[],
     );

@@ -18,7 +18,8 @@
 //! [[workspaces]]
 //! name = "acme"
 //! write_keys = ["wk_live_..."]
-//! api_tokens = ["tok_..."]
+//! api_tokens = ["tok_..."]             # read-write; or api_token_sha256 = ["<sha-256 hex>"]
+//! read_tokens = ["tok_..."]            # read-only;  or read_token_sha256 = [...]
 //! ```
 
 use std::net::SocketAddr;
@@ -554,6 +555,11 @@ pub struct WorkspaceConfig {
     /// SHA-256 (hex) of tokens, for configs that should not hold tokens in the clear.
     #[serde(default)]
     pub api_token_sha256: Vec<String>,
+    /// Read-only tokens (they may query but not change segments, lists, campaigns, …).
+    #[serde(default)]
+    pub read_tokens: Vec<String>,
+    #[serde(default)]
+    pub read_token_sha256: Vec<String>,
 }
 
 /// An invalid configuration, naming the key.
@@ -757,18 +763,27 @@ impl Config {
                     ));
                 }
             }
-            for t in &ws.api_tokens {
-                if t.len() < 16 {
+            for (key, tokens) in [
+                ("api_tokens", &ws.api_tokens),
+                ("read_tokens", &ws.read_tokens),
+            ] {
+                if tokens.iter().any(|t| t.len() < 16) {
                     return Err(invalid(
-                        &format!("workspaces[{i}].api_tokens"),
+                        &format!("workspaces[{i}].{key}"),
                         "tokens must be at least 16 characters",
                     ));
                 }
             }
-            for h in &ws.api_token_sha256 {
-                if h.len() != 64 || hex::decode(h).is_err() {
+            for (key, hashes) in [
+                ("api_token_sha256", &ws.api_token_sha256),
+                ("read_token_sha256", &ws.read_token_sha256),
+            ] {
+                if hashes
+                    .iter()
+                    .any(|h| h.len() != 64 || hex::decode(h).is_err())
+                {
                     return Err(invalid(
-                        &format!("workspaces[{i}].api_token_sha256"),
+                        &format!("workspaces[{i}].{key}"),
                         "must be 64 hex digits",
                     ));
                 }
@@ -852,6 +867,8 @@ mod tests {
             write_keys: vec![],
             api_tokens: vec![],
             api_token_sha256: vec![],
+            read_tokens: vec![],
+            read_token_sha256: vec![],
         });
         assert!(
             c.validate()

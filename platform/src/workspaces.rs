@@ -32,12 +32,24 @@ fn random_secret(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
+/// What a query API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Query only.
+    Read,
+    /// Query, and change segments, lists, campaigns, tokens, and tell leadstream what the CRM did.
+    ReadWrite,
+}
+
 /// One workspace as the registry file stores it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StoredWorkspace {
     pub name: String,
     pub write_keys: Vec<String>,
     pub api_token_sha256: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_token_sha256: Vec<String>,
 }
 
 /// A newly created workspace, with its token in the clear (the only time it is).
@@ -92,7 +104,7 @@ pub enum RegistryError {
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     by_write_key: HashMap<String, String>,
-    by_token_hash: HashMap<String, String>,
+    by_token_hash: HashMap<String, (String, Scope)>,
     names: Vec<String>,
 }
 
@@ -104,12 +116,25 @@ impl Registry {
             for k in &ws.write_keys {
                 r.by_write_key.insert(k.clone(), ws.name.clone());
             }
-            for t in &ws.api_tokens {
-                r.by_token_hash.insert(hash_token(t), ws.name.clone());
+            let plain = [
+                (&ws.api_tokens, Scope::ReadWrite),
+                (&ws.read_tokens, Scope::Read),
+            ];
+            for (tokens, scope) in plain {
+                for t in tokens {
+                    r.by_token_hash
+                        .insert(hash_token(t), (ws.name.clone(), scope));
+                }
             }
-            for h in &ws.api_token_sha256 {
-                r.by_token_hash
-                    .insert(h.to_ascii_lowercase(), ws.name.clone());
+            let hashed = [
+                (&ws.api_token_sha256, Scope::ReadWrite),
+                (&ws.read_token_sha256, Scope::Read),
+            ];
+            for (hashes, scope) in hashed {
+                for h in hashes {
+                    r.by_token_hash
+                        .insert(h.to_ascii_lowercase(), (ws.name.clone(), scope));
+                }
             }
         }
         for ws in stored {
@@ -121,10 +146,16 @@ impl Registry {
                     .entry(k.clone())
                     .or_insert_with(|| ws.name.clone());
             }
-            for h in &ws.api_token_sha256 {
-                r.by_token_hash
-                    .entry(h.clone())
-                    .or_insert_with(|| ws.name.clone());
+            let hashed = [
+                (&ws.api_token_sha256, Scope::ReadWrite),
+                (&ws.read_token_sha256, Scope::Read),
+            ];
+            for (hashes, scope) in hashed {
+                for h in hashes {
+                    r.by_token_hash
+                        .entry(h.clone())
+                        .or_insert_with(|| (ws.name.clone(), scope));
+                }
             }
         }
         r
@@ -137,9 +168,14 @@ impl Registry {
 
     /// The workspace an API token belongs to.
     pub fn workspace_for_token(&self, token: &str) -> Option<&str> {
+        self.token(token).map(|(w, _)| w)
+    }
+
+    /// The workspace and scope of a configured API token.
+    pub fn token(&self, token: &str) -> Option<(&str, Scope)> {
         self.by_token_hash
             .get(&hash_token(token))
-            .map(String::as_str)
+            .map(|(w, s)| (w.as_str(), *s))
     }
 
     pub fn names(&self) -> &[String] {
@@ -212,6 +248,7 @@ impl RegistryFile {
             name: created.name.clone(),
             write_keys: vec![created.write_key.clone()],
             api_token_sha256: vec![hash_token(&created.api_token)],
+            read_token_sha256: Vec::new(),
         });
         self.write(&all)?;
         Ok(created)
@@ -265,6 +302,8 @@ mod tests {
             write_keys: vec!["wk_acme_1234".into()],
             api_tokens: vec!["plain-token-0123456789".into()],
             api_token_sha256: vec![hash_token("hashed-token-0123456789")],
+            read_tokens: vec!["read-token-0123456789".into()],
+            read_token_sha256: vec![hash_token("hashed-read-0123456789")],
         }];
         let r = Registry::from_parts(&declared, &[]);
         assert_eq!(r.workspace_for_write_key("wk_acme_1234"), Some("acme"));
@@ -275,6 +314,18 @@ mod tests {
         assert_eq!(
             r.workspace_for_token("hashed-token-0123456789"),
             Some("acme")
+        );
+        assert_eq!(
+            r.token("plain-token-0123456789"),
+            Some(("acme", Scope::ReadWrite))
+        );
+        assert_eq!(
+            r.token("read-token-0123456789"),
+            Some(("acme", Scope::Read))
+        );
+        assert_eq!(
+            r.token("hashed-read-0123456789"),
+            Some(("acme", Scope::Read))
         );
     }
 }

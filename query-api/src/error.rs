@@ -11,6 +11,8 @@ pub enum QueryError {
     MissingToken,
     #[error("unknown API token")]
     UnknownToken,
+    #[error("this token is read-only: changes need a read-write token")]
+    ReadOnlyToken,
     #[error("{what} `{id}` not found")]
     NotFound { what: &'static str, id: String },
     #[error("{field}: {problem}")]
@@ -46,6 +48,13 @@ impl IntoResponse for QueryError {
             QueryError::MissingToken | QueryError::UnknownToken => error_response(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
+                message,
+                Some("Authorization".into()),
+                None,
+            ),
+            QueryError::ReadOnlyToken => error_response(
+                StatusCode::FORBIDDEN,
+                "forbidden",
                 message,
                 Some("Authorization".into()),
                 None,

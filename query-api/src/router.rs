@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use leadstream_platform::store::Store;
 use leadstream_platform::telemetry::Heartbeats;
 use leadstream_platform::workspaces::Registry;
@@ -26,6 +26,8 @@ pub struct AppState {
     pub webhook_client: leadstream_platform::webhook::crm_http::Client,
     /// Loops of this process that must report in for `/health` (the scorer's, all-in-one).
     pub heartbeats: Heartbeats,
+    /// Issued API tokens looked up lately.
+    pub tokens: Arc<crate::auth::TokenCache>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -74,6 +76,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/campaigns/{id}/responses/{profile_id}/lead",
             post(routes::campaigns::to_lead),
         )
+        .route(
+            "/v1/tokens",
+            get(routes::tokens::list).post(routes::tokens::create),
+        )
+        .route("/v1/tokens/{id}", delete(routes::tokens::revoke))
         .route("/v1/rfm", post(routes::rfm::report))
         .route("/v1/rfm/customers", post(routes::rfm::customers))
         .route("/v1/rfm/migration", post(routes::rfm::migration))

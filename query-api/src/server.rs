@@ -22,6 +22,7 @@ pub async fn state(
         crm: Arc::new(backends.config().crm.clone()),
         webhook_client: leadstream_platform::webhook::client(),
         heartbeats,
+        tokens: Arc::default(),
     })
 }
 

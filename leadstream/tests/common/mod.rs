@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 pub const WRITE_KEY: &str = "wk_e2e_acme_0001";
 pub const TOKEN: &str = "tok_e2e_acme_0123456789";
 pub const OTHER_TOKEN: &str = "tok_e2e_globex_0123456789";
+/// A read-only token of `acme`.
+pub const READ_TOKEN: &str = "tok_e2e_acme_read_0123456789";
 
 #[allow(unused_imports)] // each test binary uses a different subset
 pub use leadstream_platform::testing::{clickhouse_url, drop_database, kafka_brokers, unique};
@@ -26,12 +28,16 @@ pub fn workspaces() -> Vec<WorkspaceConfig> {
             write_keys: vec![WRITE_KEY.into()],
             api_tokens: vec![TOKEN.into()],
             api_token_sha256: vec![],
+            read_tokens: vec![READ_TOKEN.into()],
+            read_token_sha256: vec![],
         },
         WorkspaceConfig {
             name: "globex".into(),
             write_keys: vec!["wk_e2e_globex_0001".into()],
             api_tokens: vec![OTHER_TOKEN.into()],
             api_token_sha256: vec![],
+            read_tokens: vec![],
+            read_token_sha256: vec![],
         },
     ]
 }

@@ -23,7 +23,7 @@ use leadstream_schemas::campaign::{CampaignSpec, Figures, Responder};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
-use crate::auth::Workspace;
+use crate::auth::{Workspace, Writer};
 use crate::error::QueryError;
 use crate::extract::Params;
 use crate::objects;
@@ -86,7 +86,7 @@ async fn load(state: &AppState, workspace: &str, id: &str) -> Result<ObjectRow, 
 
 pub async fn create(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Campaign>), QueryError> {
     let spec = spec(&state, &workspace, &body).await?;
@@ -135,7 +135,7 @@ pub async fn get_campaign(
 
 pub async fn update(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Campaign>, QueryError> {
@@ -155,7 +155,7 @@ pub async fn update(
 
 pub async fn delete(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, QueryError> {
     let row = load(&state, &workspace, &id).await?;
@@ -379,7 +379,7 @@ pub async fn responses(
 /// (a `Lead Created` event through the log; the scorer hands them over and tells the CRM).
 pub async fn to_lead(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path((id, profile_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Accepted>), QueryError> {

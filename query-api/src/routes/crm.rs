@@ -16,7 +16,7 @@ use leadstream_schemas::{Event, LifecycleStage, LogRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::auth::Workspace;
+use crate::auth::Writer;
 use crate::error::QueryError;
 use crate::router::AppState;
 use crate::routes::profiles::check_id;
@@ -163,7 +163,7 @@ pub(crate) async fn profile_for(
 
 pub async fn recycle(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -214,7 +214,7 @@ pub async fn recycle(
 
 pub async fn won(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,

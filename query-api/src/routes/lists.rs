@@ -28,7 +28,7 @@ use leadstream_schemas::segment::Segment;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::Workspace;
+use crate::auth::{Workspace, Writer};
 use crate::error::QueryError;
 use crate::export::{self, ExportQuery};
 use crate::extract::Params;
@@ -109,7 +109,7 @@ async fn new_list(
 
 pub async fn create(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     body: Bytes,
 ) -> Result<(StatusCode, Json<List>), QueryError> {
     let req: CreateList = parse(&body)?;
@@ -171,7 +171,7 @@ pub struct RenameList {
 
 pub async fn rename(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<List>, QueryError> {
@@ -192,7 +192,7 @@ pub async fn rename(
 
 pub async fn delete(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, QueryError> {
     let (row, _) = load(&*state.store, &workspace, &id).await?;
@@ -290,7 +290,7 @@ fn check_ids(field: &str, ids: &[String]) -> Result<(), QueryError> {
 
 pub async fn change_members(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Changed>, QueryError> {
@@ -363,7 +363,7 @@ pub struct Added {
 
 pub async fn add_from_segment(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Added>, QueryError> {
@@ -470,7 +470,7 @@ pub struct ImportReport {
 
 pub async fn import(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
     Params(q): Params<ImportQuery>,
     body: Bytes,
@@ -632,7 +632,7 @@ pub struct Copied {
 
 pub async fn copy(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Copied>, QueryError> {
@@ -698,7 +698,7 @@ pub struct Combine {
 
 pub async fn combine(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     body: Bytes,
 ) -> Result<(StatusCode, Json<List>), QueryError> {
     let req: Combine = parse(&body)?;

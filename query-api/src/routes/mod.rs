@@ -11,4 +11,5 @@ pub mod profiles;
 pub mod rfm;
 pub mod scores;
 pub mod segments;
+pub mod tokens;
 pub mod webhooks;

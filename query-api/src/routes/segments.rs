@@ -29,7 +29,7 @@ use leadstream_schemas::segment::Segment;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::Workspace;
+use crate::auth::{Workspace, Writer};
 use crate::error::QueryError;
 use crate::export::{self, ExportQuery};
 use crate::extract::Params;
@@ -157,7 +157,7 @@ pub struct CreateSegment {
 
 pub async fn create(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     body: Bytes,
 ) -> Result<(StatusCode, Json<SavedSegment>), QueryError> {
     let req: CreateSegment = parse(&body)?;
@@ -232,7 +232,7 @@ pub struct UpdateSegment {
 
 pub async fn update(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<SavedSegment>, QueryError> {
@@ -258,7 +258,7 @@ pub async fn update(
 
 pub async fn delete(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, QueryError> {
     let row = load(&state, &workspace, &id).await?;
@@ -403,7 +403,7 @@ fn snapshot_of(row: &ObjectRow) -> Option<Snapshot> {
 
 pub async fn take_snapshot(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Snapshot>), QueryError> {
     let row = load(&state, &workspace, &id).await?;

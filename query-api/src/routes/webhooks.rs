@@ -12,7 +12,7 @@ use leadstream_platform::store::DeliveryRow;
 use leadstream_platform::webhook;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Workspace;
+use crate::auth::{Workspace, Writer};
 use crate::error::QueryError;
 use crate::router::AppState;
 
@@ -64,7 +64,7 @@ pub struct Replayed {
 
 pub async fn replay(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Writer(workspace): Writer,
     Path(id): Path<String>,
 ) -> Result<(axum::http::StatusCode, Json<Replayed>), QueryError> {
     let Some(mut row) = state

@@ -1,0 +1,114 @@
+//! API tokens issued through the API: `POST /v1/tokens` `{"name", "scope": "read"|"read_write"}`
+//! answers the token once (201); `GET /v1/tokens` lists them (names, scopes, last four
+//! characters); `DELETE /v1/tokens/{id}` revokes one. Only read-write tokens manage tokens; the
+//! store keeps SHA-256 hashes only.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use leadstream_platform::store::ObjectRow;
+use leadstream_platform::workspaces::{Scope, hash_token};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{ISSUED_PREFIX, StoredToken, TOKEN, Writer};
+use crate::error::QueryError;
+use crate::objects;
+use crate::router::AppState;
+use crate::routes::crm::parse;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    pub scope: Scope,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    /// The last four characters.
+    pub hint: String,
+    pub created_ms: i64,
+    /// The token itself: shown in the answer that creates it, never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+fn shown(row: &ObjectRow, token: Option<String>) -> Option<Token> {
+    let stored: StoredToken = serde_json::from_str(&row.definition).ok()?;
+    Some(Token {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        scope: stored.scope,
+        hint: stored.hint,
+        created_ms: row.created_ms,
+        token,
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Writer(workspace): Writer,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Token>), QueryError> {
+    let req: CreateToken = parse(&body)?;
+    let name = objects::check_name("name", &req.name)?;
+    let existing = state.store.objects(&workspace, TOKEN).await?;
+    objects::check_unique(&existing, &name, None)?;
+    let secret: [u8; 24] = rand::rng().random();
+    let token = format!("{ISSUED_PREFIX}{workspace}.{}", hex::encode(secret));
+    let stored = StoredToken {
+        sha256: hash_token(&token),
+        scope: req.scope,
+        hint: token[token.len() - 4..].to_string(),
+    };
+    let now = objects::now_ms();
+    let row = ObjectRow {
+        workspace,
+        kind: TOKEN.into(),
+        id: objects::new_id("tok"),
+        name,
+        description: String::new(),
+        definition: serde_json::to_string(&stored)
+            .map_err(|e| QueryError::Internal(e.to_string()))?,
+        created_ms: now,
+        updated_ms: now,
+        version: objects::version(),
+        deleted: 0,
+    };
+    state.store.write_object(&row).await?;
+    let shown = shown(&row, Some(token)).ok_or_else(|| QueryError::Internal("token".into()))?;
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tokens {
+    pub tokens: Vec<Token>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Writer(workspace): Writer,
+) -> Result<Json<Tokens>, QueryError> {
+    let rows = state.store.objects(&workspace, TOKEN).await?;
+    Ok(Json(Tokens {
+        tokens: rows.iter().filter_map(|r| shown(r, None)).collect(),
+    }))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Writer(workspace): Writer,
+    Path(id): Path<String>,
+) -> Result<StatusCode, QueryError> {
+    let row = objects::load(&*state.store, &workspace, TOKEN, "token", &id).await?;
+    state.store.write_object(&objects::deleted(&row)).await?;
+    if let Ok(stored) = serde_json::from_str::<StoredToken>(&row.definition) {
+        state.tokens.forget(&stored.sha256);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
