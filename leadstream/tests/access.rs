@@ -171,6 +171,14 @@ async fn check(run: &common::Running, data_dir: Option<&std::path::Path>) {
         let (status, _) = call(run, Method::GET, "/v1/segments", bad, None).await;
         assert_eq!(status, 401, "{bad}");
     }
+    // The OpenAPI document needs no token.
+    let r = reqwest::get(format!("http://{}/openapi.json", run.query))
+        .await
+        .expect("get");
+    assert_eq!(r.status().as_u16(), 200);
+    let doc: Value = r.json().await.expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["paths"]["/v1/tokens"]["post"]["x-scope"], "read_write");
     // Kept hashed: no file of the embedded store holds a token in the clear.
     if let Some(dir) = data_dir {
         for entry in walk(dir) {

@@ -34,7 +34,7 @@ pub struct Workspace(pub String);
 pub struct Writer(pub String);
 
 /// What an issued token's stored definition holds.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct StoredToken {
     pub sha256: String,
     pub scope: Scope,

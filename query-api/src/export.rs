@@ -18,7 +18,7 @@ pub const PAGE: usize = 2000;
 /// Most accounts one export rolls up (each is one store read of its members).
 pub const MAX_ACCOUNTS: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     #[default]
@@ -27,7 +27,7 @@ pub enum Format {
     Parquet,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     #[serde(default)]

@@ -12,6 +12,7 @@ pub mod export;
 pub mod extract;
 pub mod metrics;
 pub mod objects;
+pub mod openapi;
 pub mod router;
 pub mod routes;
 pub mod server;

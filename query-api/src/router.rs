@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/webhooks/deliveries/{id}/replay",
             post(routes::webhooks::replay),
         )
+        .route("/openapi.json", get(crate::openapi::serve))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route(

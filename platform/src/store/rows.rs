@@ -272,7 +272,9 @@ impl TryFrom<ProfileRow> for Profile {
 /// One delivery of a webhook call to a CRM that is not (yet) through: parked after its retries
 /// ran out, until an operator replays it. Versioned: the newest row per (workspace, id) is the
 /// delivery's state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row, schemars::JsonSchema,
+)]
 pub struct DeliveryRow {
     pub workspace: String,
     /// `{idempotency key with `/` as `:`}@{webhook}`.

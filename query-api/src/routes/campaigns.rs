@@ -33,7 +33,7 @@ use crate::routes::segments::{PageQuery, page};
 
 pub const CAMPAIGN: &str = "campaign";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Campaign {
     pub id: String,
     #[serde(flatten)]
@@ -110,7 +110,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(shown(&row)?)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Campaigns {
     pub campaigns: Vec<Campaign>,
 }
@@ -186,7 +186,7 @@ async fn responders(
 }
 
 /// One target list's arm of the campaign.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Arm {
     pub list_id: String,
     pub list_name: String,
@@ -198,7 +198,7 @@ pub struct Arm {
     pub figures: Figures,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub campaign_id: String,
     pub name: String,
@@ -301,14 +301,14 @@ pub async fn report(
     Ok(Json(report_of(&state, &workspace, &row).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareQuery {
     /// Campaign ids, comma-separated.
     pub ids: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     pub campaigns: Vec<Report>,
 }
@@ -345,7 +345,7 @@ pub async fn compare(
     Ok(Json(Comparison { campaigns }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ResponsesPage {
     pub count: usize,
     pub responders: Vec<Responder>,

@@ -23,7 +23,7 @@ use crate::routes::profiles::check_id;
 
 const MAX_TEXT: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecycleRequest {
     /// Why sales returns the lead: `lost_deal`, `no_response`, `bad_timing`, or the CRM's own.
@@ -35,7 +35,7 @@ pub struct RecycleRequest {
     pub crm_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WonRequest {
     #[serde(default)]
@@ -46,7 +46,7 @@ pub struct WonRequest {
     pub crm_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Accepted {
     pub accepted: bool,
     pub profile_id: String,

@@ -11,7 +11,7 @@ use crate::error::QueryError;
 use crate::router::AppState;
 use crate::routes::profiles::check_id;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Handoff {
     pub crossing: u32,
     pub qualified_at_ms: i64,
@@ -24,7 +24,7 @@ pub struct Handoff {
     pub record: Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Handoffs {
     pub profile_id: String,
     pub handoffs: Vec<Handoff>,

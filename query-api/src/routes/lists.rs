@@ -46,7 +46,7 @@ pub const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
 const MAX_ID_LEN: usize = 512;
 const MAX_REPORTED: usize = 1000;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct List {
     pub id: String,
     pub name: String,
@@ -71,7 +71,7 @@ fn shown(row: &ObjectRow, count: Option<usize>) -> List {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateList {
     pub name: String,
@@ -124,7 +124,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(shown(&row, Some(0)))))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Lists {
     pub lists: Vec<List>,
 }
@@ -160,7 +160,7 @@ pub async fn get_list(
     Ok(Json(shown(&row, Some(count))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameList {
     #[serde(default)]
@@ -258,7 +258,7 @@ async fn existing(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeMembers {
     #[serde(default)]
@@ -267,7 +267,7 @@ pub struct ChangeMembers {
     pub remove: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Changed {
     pub added: usize,
     pub removed: usize,
@@ -342,7 +342,7 @@ pub async fn change_members(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FromSegment {
     /// A saved segment's id.
@@ -353,7 +353,7 @@ pub struct FromSegment {
     pub definition: Option<Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Added {
     pub added: usize,
     /// Already on the list.
@@ -420,7 +420,7 @@ async fn add_all(
     })
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchOn {
     Email,
@@ -438,7 +438,7 @@ impl MatchOn {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     /// The column to match on; by default the first of `email`, `user_id`, `account_id` the
@@ -447,7 +447,7 @@ pub struct ImportQuery {
     pub match_on: Option<MatchOn>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Unmatched {
     /// The data row's number (1 = the first row after the header).
     pub row: usize,
@@ -455,7 +455,7 @@ pub struct Unmatched {
     pub reason: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ImportReport {
     pub rows: usize,
     pub matched: usize,
@@ -614,7 +614,7 @@ fn csv_error(e: &csv::Error) -> QueryError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CopyTo {
     #[serde(default)]
@@ -623,7 +623,7 @@ pub struct CopyTo {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Copied {
     pub to: List,
     pub added: usize,
@@ -677,7 +677,7 @@ fn mixed(field: &str) -> QueryError {
     }
 }
 
-#[derive(Debug, Deserialize, Clone, Copy)]
+#[derive(Debug, Deserialize, Clone, Copy, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SetOp {
     Union,
@@ -685,7 +685,7 @@ pub enum SetOp {
     Difference,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Combine {
     pub op: SetOp,
@@ -756,7 +756,7 @@ pub fn combine_sets(op: SetOp, sets: Vec<BTreeSet<String>>) -> BTreeSet<String> 
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct MembersPage {
     pub count: usize,
     pub entity: Entity,

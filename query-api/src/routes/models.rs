@@ -25,7 +25,7 @@ use crate::routes::crm::parse;
 pub const MAX_EVENTS: usize = 2_000_000;
 const MAX_TOP: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhatIfRequest {
     pub model: String,

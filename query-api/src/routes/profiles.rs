@@ -48,13 +48,13 @@ pub async fn get_profile(
     })
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LookupQuery {
     pub email: String,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Found {
     /// Every current person with that email (compared case-insensitively), by id.
     pub profiles: Vec<Profile>,
@@ -107,7 +107,7 @@ async fn person(state: &AppState, workspace: &str, id: &str) -> Result<Profile, 
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineQuery {
     /// `next` of the previous page.
@@ -117,7 +117,7 @@ pub struct TimelineQuery {
     pub limit: Option<usize>,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct TimelineEvent {
     pub message_id: String,
     #[serde(rename = "type")]
@@ -133,7 +133,7 @@ pub struct TimelineEvent {
     pub via: Option<String>,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Timeline {
     pub profile_id: String,
     pub events: Vec<TimelineEvent>,
@@ -200,13 +200,13 @@ pub async fn timeline(
     }))
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Named {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Memberships {
     pub profile_id: String,
     /// Lists of people the person is on, and lists of accounts their account is on.

@@ -30,7 +30,7 @@ use crate::router::AppState;
 use crate::routes::crm::parse;
 use crate::routes::segments::snapshots_of;
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RfmRequest {
     #[serde(default)]
@@ -39,7 +39,7 @@ pub struct RfmRequest {
     pub as_of: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MigrationRequest {
     #[serde(default)]
@@ -49,7 +49,7 @@ pub struct MigrationRequest {
     pub to: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FamilyMigrationRequest {
     /// Saved segments, in priority order: a person in several counts for the first.
@@ -59,7 +59,7 @@ pub struct FamilyMigrationRequest {
     pub to: Option<Value>,
 }
 
-#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportFormat {
     #[default]
@@ -67,7 +67,7 @@ pub enum ReportFormat {
     Csv,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     #[serde(default)]

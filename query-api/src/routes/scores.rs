@@ -24,7 +24,7 @@ const MAX_LIMIT: usize = 10_000;
 /// How much history "why" adds up.
 const WHY_HISTORY: usize = 100_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     #[serde(default)]
@@ -33,7 +33,7 @@ pub struct HistoryQuery {
     score: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Change {
     at_ms: i64,
     score: String,
@@ -64,7 +64,7 @@ impl From<ScoreChangeRow> for Change {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct History {
     profile_id: String,
     changes: Vec<Change>,
@@ -106,21 +106,21 @@ pub async fn history(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhyQuery {
     #[serde(default)]
     score: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RuleTotal {
     rule: String,
     points: f64,
     times: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Why {
     profile_id: String,
     score: String,

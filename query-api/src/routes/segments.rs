@@ -41,7 +41,7 @@ const MAX_SAMPLE: usize = 1000;
 const MAX_PAGE: usize = 1000;
 pub const SNAPSHOT: &str = "snapshot";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     pub segment: Value,
@@ -49,7 +49,7 @@ pub struct PreviewRequest {
     pub sample: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Preview {
     pub count: usize,
     /// The first members by id.
@@ -123,7 +123,7 @@ pub async fn preview(
 }
 
 /// A saved segment as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SavedSegment {
     pub id: String,
     pub name: String,
@@ -146,7 +146,7 @@ impl From<&ObjectRow> for SavedSegment {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSegment {
     pub name: String,
@@ -190,7 +190,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(SavedSegment::from(&row))))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SegmentList {
     pub segments: Vec<SavedSegment>,
 }
@@ -219,7 +219,7 @@ pub async fn get_segment(
     )))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSegment {
     #[serde(default)]
@@ -297,7 +297,7 @@ pub async fn members_now(
         .await?)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SampleQuery {
     #[serde(default)]
@@ -318,7 +318,7 @@ pub async fn saved_preview(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// The last id of the previous page.
@@ -328,7 +328,7 @@ pub struct PageQuery {
     pub limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct MembersPage {
     /// Members in all (not only on this page).
     pub count: usize,
@@ -387,7 +387,7 @@ pub async fn export(
 }
 
 /// A kept copy of a segment's members at one moment.
-#[derive(Debug, Serialize, Deserialize, Clone)]
+#[derive(Debug, Serialize, Deserialize, Clone, schemars::JsonSchema)]
 pub struct Snapshot {
     pub id: String,
     pub segment_id: String,
@@ -471,7 +471,7 @@ pub async fn snapshots_of(
     Ok(out)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SnapshotList {
     pub snapshots: Vec<Snapshot>,
 }
@@ -487,7 +487,7 @@ pub async fn list_snapshots(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareQuery {
     pub from: String,
@@ -498,7 +498,7 @@ pub struct CompareQuery {
     pub sample: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Side {
     /// The snapshot id, or `now`.
     pub id: String,
@@ -506,7 +506,7 @@ pub struct Side {
     pub count: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     pub from: Side,
     pub to: Side,

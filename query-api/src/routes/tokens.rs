@@ -18,14 +18,14 @@ use crate::objects;
 use crate::router::AppState;
 use crate::routes::crm::parse;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     pub name: String,
     pub scope: Scope,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Token {
     pub id: String,
     pub name: String,
@@ -85,7 +85,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(shown)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Tokens {
     pub tokens: Vec<Token>,
 }

@@ -18,7 +18,7 @@ use crate::router::AppState;
 
 const MAX_LIMIT: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     #[serde(default)]
@@ -27,7 +27,7 @@ pub struct ListQuery {
     pub limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Deliveries {
     pub deliveries: Vec<DeliveryRow>,
 }
@@ -53,7 +53,7 @@ pub async fn list(
     Ok(Json(Deliveries { deliveries }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Replayed {
     pub id: String,
     pub status: String,
