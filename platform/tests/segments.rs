@@ -325,6 +325,14 @@ async fn every_example_gives_the_same_members_from_clickhouse_and_polars() {
             if got != want {
                 failures.push(format!("{backend}: {name}: got {got:?}, want {want:?}"));
             }
+            let (count, first) = store
+                .segment_preview("w", &segment, NOW, 2)
+                .await
+                .unwrap_or_else(|e| panic!("{backend}: {name}: {e}"));
+            let want_first: Vec<String> = want.iter().take(2).cloned().collect();
+            if count != want.len() as u64 || first != want_first {
+                failures.push(format!("{backend}: {name}: preview {count} {first:?}"));
+            }
         }
     }
     // Hostile values are values: they match nobody and break nothing.

@@ -59,6 +59,15 @@ pub const SET_MEMBERS: &str = "SELECT member_id FROM (SELECT member_id, \
     argMax(removed, version) AS r FROM set_members WHERE workspace = ? AND set_id = ? \
     GROUP BY member_id) WHERE r = 0 ORDER BY member_id";
 
+/// How many members the segment has in `workspace` as of `now_ms`.
+pub fn count(workspace: &str, segment: &Segment, now_ms: i64) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT count() FROM (");
+    sql.append(members(workspace, segment, now_ms));
+    sql.push(")");
+    sql
+}
+
 /// The ids of the segment's members in `workspace`, ordered, as of `now_ms`.
 pub fn members(workspace: &str, segment: &Segment, now_ms: i64) -> Sql {
     let mut sql = Sql::default();

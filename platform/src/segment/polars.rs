@@ -47,26 +47,61 @@ fn strings_of(df: &DataFrame, column: &str) -> PolarsResult<Vec<String>> {
         .collect())
 }
 
-/// Members of `segment` among `current` (the newest version of each profile of the workspace).
+/// Members of `segment` among `current` (the newest version of each profile of the workspace),
+/// ordered, at most `limit`.
 pub fn members(
     tables: &Tables,
     current: LazyFrame,
     workspace: &str,
     segment: &Segment,
     now_ms: i64,
+    limit: Option<usize>,
 ) -> PolarsResult<Vec<String>> {
+    let mut ids = member_frame(tables, current, workspace, segment, now_ms)?
+        .sort(["profile_id"], SortMultipleOptions::default());
+    if let Some(n) = limit {
+        ids = ids.limit(n as IdxSize);
+    }
+    strings_of(&ids.collect()?, "profile_id")
+}
+
+/// How many members `segment` has.
+pub fn count(
+    tables: &Tables,
+    current: LazyFrame,
+    workspace: &str,
+    segment: &Segment,
+    now_ms: i64,
+) -> PolarsResult<u64> {
+    let df = member_frame(tables, current, workspace, segment, now_ms)?
+        .select([len().alias("n")])
+        .collect()?;
+    Ok(df
+        .column("n")?
+        .as_materialized_series()
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or_default())
+}
+
+/// The members' `profile_id`s, lazily, unordered.
+fn member_frame(
+    tables: &Tables,
+    current: LazyFrame,
+    workspace: &str,
+    segment: &Segment,
+    now_ms: i64,
+) -> PolarsResult<LazyFrame> {
     let mut sets = Vec::new();
     for b in segment.behaviours() {
         sets.push(behaviour_set(tables, workspace, b, now_ms)?);
     }
     let mut next = 0usize;
     let filter = condition(segment, &sets, &mut next);
-    let df = current
+    Ok(current
         .filter(col("merged_into").eq(lit("")).and(filter))
-        .select([col("profile_id")])
-        .sort(["profile_id"], SortMultipleOptions::default())
-        .collect()?;
-    strings_of(&df, "profile_id")
+        .select([col("profile_id")]))
 }
 
 /// For a behaviour leaf: the people it holds for (`Include`), or those it excludes (`Exclude`).

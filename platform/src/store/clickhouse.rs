@@ -538,6 +538,34 @@ impl Store for ClickhouseStore {
             .map_err(classify)
     }
 
+    async fn segment_preview(
+        &self,
+        workspace: &str,
+        segment: &leadstream_schemas::segment::Segment,
+        now_ms: i64,
+        sample: usize,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        if !crate::segment::is_resolved(segment) {
+            return Err(StoreError::Invalid(
+                "in_segment must be resolved before the store runs a segment".into(),
+            ));
+        }
+        let count = crate::segment::clickhouse::count(workspace, segment, now_ms)
+            .query(&self.client)
+            .fetch_one::<u64>()
+            .await
+            .map_err(classify)?;
+        let mut first = crate::segment::clickhouse::members(workspace, segment, now_ms);
+        first.push(" LIMIT ");
+        first.bind(crate::segment::clickhouse::Bind::U64(sample as u64));
+        let first = first
+            .query(&self.client)
+            .fetch_all::<String>()
+            .await
+            .map_err(classify)?;
+        Ok((count, first))
+    }
+
     async fn write_object(&self, row: &ObjectRow) -> Result<(), StoreError> {
         let mut insert = self
             .client

@@ -432,6 +432,48 @@ fn delivery_rows(df: &DataFrame) -> PolarsResult<Vec<DeliveryRow>> {
         .collect())
 }
 
+impl EmbeddedStore {
+    /// Runs `f` over the tables a segment reads (`None`: no profiles yet), off the async runtime.
+    async fn run_segment<T: Send + 'static>(
+        &self,
+        workspace: &str,
+        segment: &leadstream_schemas::segment::Segment,
+        f: impl FnOnce(
+            &crate::segment::polars::Tables,
+            LazyFrame,
+            &str,
+            &leadstream_schemas::segment::Segment,
+        ) -> PolarsResult<T>
+        + Send
+        + 'static,
+    ) -> Result<Option<T>, StoreError> {
+        if !crate::segment::is_resolved(segment) {
+            return Err(StoreError::Invalid(
+                "in_segment must be resolved before the store runs a segment".into(),
+            ));
+        }
+        let store = self.clone();
+        let (workspace, segment) = (workspace.to_string(), segment.clone());
+        tokio::task::spawn_blocking(move || {
+            let Some(profiles) = store.scan("profiles")? else {
+                return Ok(None);
+            };
+            let tables = crate::segment::polars::Tables {
+                profiles: Some(profiles.clone()),
+                events: store.scan("events")?,
+                identities: store.scan("identities")?,
+                set_members: store.scan("set_members")?,
+            };
+            let current = current_profiles(profiles, &workspace);
+            f(&tables, current, &workspace, &segment)
+                .map(Some)
+                .map_err(unavailable)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
 /// The newest version of each profile of `workspace`.
 fn current_profiles(scan: LazyFrame, workspace: &str) -> LazyFrame {
     scan.filter(col("workspace").eq(lit(workspace.to_string())))
@@ -725,29 +767,28 @@ impl Store for EmbeddedStore {
         segment: &leadstream_schemas::segment::Segment,
         now_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
-        if !crate::segment::is_resolved(segment) {
-            return Err(StoreError::Invalid(
-                "in_segment must be resolved before the store runs a segment".into(),
-            ));
-        }
-        let store = self.clone();
-        let (workspace, segment) = (workspace.to_string(), segment.clone());
-        tokio::task::spawn_blocking(move || {
-            let Some(profiles) = store.scan("profiles")? else {
-                return Ok(Vec::new());
-            };
-            let tables = crate::segment::polars::Tables {
-                profiles: Some(profiles.clone()),
-                events: store.scan("events")?,
-                identities: store.scan("identities")?,
-                set_members: store.scan("set_members")?,
-            };
-            let current = current_profiles(profiles, &workspace);
-            crate::segment::polars::members(&tables, current, &workspace, &segment, now_ms)
-                .map_err(unavailable)
+        self.run_segment(workspace, segment, move |tables, current, ws, seg| {
+            crate::segment::polars::members(tables, current, ws, seg, now_ms, None)
         })
         .await
-        .map_err(unavailable)?
+        .map(Option::unwrap_or_default)
+    }
+
+    async fn segment_preview(
+        &self,
+        workspace: &str,
+        segment: &leadstream_schemas::segment::Segment,
+        now_ms: i64,
+        sample: usize,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        self.run_segment(workspace, segment, move |tables, current, ws, seg| {
+            let n = crate::segment::polars::count(tables, current.clone(), ws, seg, now_ms)?;
+            let first =
+                crate::segment::polars::members(tables, current, ws, seg, now_ms, Some(sample))?;
+            Ok((n, first))
+        })
+        .await
+        .map(Option::unwrap_or_default)
     }
 
     async fn write_object(&self, row: &ObjectRow) -> Result<(), StoreError> {

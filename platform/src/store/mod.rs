@@ -86,6 +86,14 @@ pub trait Store: Send + Sync + 'static {
         segment: &leadstream_schemas::segment::Segment,
         now_ms: i64,
     ) -> Result<Vec<String>, StoreError>;
+    /// How many members a segment has, and the first `sample` of them by id.
+    async fn segment_preview(
+        &self,
+        workspace: &str,
+        segment: &leadstream_schemas::segment::Segment,
+        now_ms: i64,
+        sample: usize,
+    ) -> Result<(u64, Vec<String>), StoreError>;
     /// Writes a version of a saved object (a deletion is a version with `deleted = 1`).
     async fn write_object(&self, row: &ObjectRow) -> Result<(), StoreError>;
     /// A workspace's saved objects of one kind (newest version of each, deleted ones left out),

@@ -101,10 +101,12 @@ async fn preview_of(
     sample: usize,
 ) -> Result<Preview, QueryError> {
     let now_ms = objects::now_ms();
-    let members = store.segment_members(workspace, segment, now_ms).await?;
+    let (count, sample) = store
+        .segment_preview(workspace, segment, now_ms, sample)
+        .await?;
     Ok(Preview {
-        count: members.len(),
-        sample: members.into_iter().take(sample).collect(),
+        count: usize::try_from(count).unwrap_or(usize::MAX),
+        sample,
         as_of_ms: now_ms,
     })
 }
