@@ -59,17 +59,26 @@ pub const SET_MEMBERS: &str = "SELECT member_id FROM (SELECT member_id, \
     argMax(removed, version) AS r FROM set_members WHERE workspace = ? AND set_id = ? \
     GROUP BY member_id) WHERE r = 0 ORDER BY member_id";
 
-/// How many members the segment has in `workspace` as of `now_ms`.
-pub fn count(workspace: &str, segment: &Segment, now_ms: i64) -> Sql {
+/// How many members the segment has in `workspace` as of `now_ms`, and the first `sample` ids:
+/// one row `(count, [ids])`.
+pub fn preview(workspace: &str, segment: &Segment, now_ms: i64, sample: usize) -> Sql {
     let mut sql = Sql::default();
-    sql.push("SELECT count() FROM (");
-    sql.append(members(workspace, segment, now_ms));
+    sql.push("SELECT count(), arraySlice(arraySort(groupArray(pid)), 1, ");
+    sql.bind(Bind::U64(sample as u64));
+    sql.push(") FROM (");
+    sql.append(unordered(workspace, segment, now_ms));
     sql.push(")");
     sql
 }
 
 /// The ids of the segment's members in `workspace`, ordered, as of `now_ms`.
 pub fn members(workspace: &str, segment: &Segment, now_ms: i64) -> Sql {
+    let mut sql = unordered(workspace, segment, now_ms);
+    sql.push(" ORDER BY pid");
+    sql
+}
+
+fn unordered(workspace: &str, segment: &Segment, now_ms: i64) -> Sql {
     let mut sql = Sql::default();
     sql.push(
         "SELECT pid FROM (SELECT profile_id AS pid, argMax(traits, version) AS t, \
@@ -81,7 +90,7 @@ pub fn members(workspace: &str, segment: &Segment, now_ms: i64) -> Sql {
     sql.bind(Bind::Str(workspace.to_string()));
     sql.push(" GROUP BY profile_id) WHERE mi = '' AND (");
     condition(&mut sql, workspace, segment, now_ms);
-    sql.push(") ORDER BY pid");
+    sql.push(")");
     sql
 }
 

@@ -2,8 +2,6 @@
 //! tables. Behaviour conditions are resolved first (one grouped query each, to the set of people
 //! they hold for); the rest is one filter expression over the newest profile versions.
 
-use std::collections::HashSet;
-
 use leadstream_schemas::segment::{Range, Scalar, Segment, ValueTest};
 use polars::prelude::*;
 
@@ -19,22 +17,26 @@ pub struct Tables {
 
 /// The current members of a member set, ordered.
 pub fn set_members(scan: LazyFrame, workspace: &str, set_id: &str) -> PolarsResult<Vec<String>> {
-    let df = scan
-        .filter(
-            col("workspace")
-                .eq(lit(workspace.to_string()))
-                .and(col("set_id").eq(lit(set_id.to_string()))),
-        )
-        .sort(
-            ["version"],
-            SortMultipleOptions::default().with_order_descending(true),
-        )
-        .unique_stable_generic(Some(vec![col("member_id")]), UniqueKeepStrategy::First)
-        .filter(col("removed").eq(lit(0u32)))
+    let df = set_members_lazy(scan, workspace, set_id)
         .select([col("member_id")])
         .sort(["member_id"], SortMultipleOptions::default())
         .collect()?;
     strings_of(&df, "member_id")
+}
+
+/// The current members of a member set, lazily (column `member_id`).
+fn set_members_lazy(scan: LazyFrame, workspace: &str, set_id: &str) -> LazyFrame {
+    scan.filter(
+        col("workspace")
+            .eq(lit(workspace.to_string()))
+            .and(col("set_id").eq(lit(set_id.to_string()))),
+    )
+    .sort(
+        ["version"],
+        SortMultipleOptions::default().with_order_descending(true),
+    )
+    .unique_stable_generic(Some(vec![col("member_id")]), UniqueKeepStrategy::First)
+    .filter(col("removed").eq(lit(0u32)))
 }
 
 fn strings_of(df: &DataFrame, column: &str) -> PolarsResult<Vec<String>> {
@@ -65,27 +67,28 @@ pub fn members(
     strings_of(&ids.collect()?, "profile_id")
 }
 
-/// How many members `segment` has.
-pub fn count(
+/// How many members `segment` has, and the first `sample` by id.
+pub fn preview(
     tables: &Tables,
     current: LazyFrame,
     workspace: &str,
     segment: &Segment,
     now_ms: i64,
-) -> PolarsResult<u64> {
-    let df = member_frame(tables, current, workspace, segment, now_ms)?
-        .select([len().alias("n")])
+    sample: usize,
+) -> PolarsResult<(u64, Vec<String>)> {
+    let all = member_frame(tables, current, workspace, segment, now_ms)?.collect()?;
+    let count = all.height() as u64;
+    let first = all
+        .lazy()
+        .sort(["profile_id"], SortMultipleOptions::default())
+        .limit(sample as IdxSize)
         .collect()?;
-    Ok(df
-        .column("n")?
-        .as_materialized_series()
-        .cast(&DataType::UInt64)?
-        .u64()?
-        .get(0)
-        .unwrap_or_default())
+    Ok((count, strings_of(&first, "profile_id")?))
 }
 
-/// The members' `profile_id`s, lazily, unordered.
+/// The members' `profile_id`s, lazily, unordered. Each behaviour, list or RFM leaf becomes a
+/// lazy set of people joined onto the profiles as a boolean column, so the whole segment stays one
+/// plan.
 fn member_frame(
     tables: &Tables,
     current: LazyFrame,
@@ -93,21 +96,43 @@ fn member_frame(
     segment: &Segment,
     now_ms: i64,
 ) -> PolarsResult<LazyFrame> {
+    let mut frame = current.filter(col("merged_into").eq(lit("")));
     let mut sets = Vec::new();
-    for b in segment.behaviours() {
-        sets.push(behaviour_set(tables, workspace, b, now_ms)?);
+    for (i, leaf) in segment.behaviours().into_iter().enumerate() {
+        let set = behaviour_set(tables, workspace, leaf, now_ms)?;
+        let name = format!("__hit{i}");
+        let on = match leaf {
+            Segment::InList { accounts: true, .. } => "account",
+            _ => "profile_id",
+        };
+        let hits = set
+            .people
+            .unique_generic(Some(vec![col("person")]), UniqueKeepStrategy::Any)
+            .select([col("person"), lit(true).alias(&name)]);
+        frame = frame
+            .join(
+                hits,
+                [col(on)],
+                [col("person")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .with_column(col(&name).fill_null(lit(false)));
+        sets.push((name, set.include));
     }
     let mut next = 0usize;
     let filter = condition(segment, &sets, &mut next);
-    Ok(current
-        .filter(col("merged_into").eq(lit("")).and(filter))
-        .select([col("profile_id")]))
+    Ok(frame.filter(filter).select([col("profile_id")]))
 }
 
-/// For a behaviour leaf: the people it holds for (`Include`), or those it excludes (`Exclude`).
-enum PeopleSet {
-    Include(Vec<String>),
-    Exclude(Vec<String>),
+/// For a behaviour, list or RFM leaf: the people (column `person`) it holds for (`include`), or
+/// those it excludes.
+struct PeopleSet {
+    people: LazyFrame,
+    include: bool,
+}
+
+fn nobody() -> PolarsResult<LazyFrame> {
+    Ok(df!("person" => Vec::<String>::new())?.lazy())
 }
 
 fn behaviour_set(
@@ -116,6 +141,10 @@ fn behaviour_set(
     leaf: &Segment,
     now_ms: i64,
 ) -> PolarsResult<PeopleSet> {
+    let include = |people| PeopleSet {
+        people,
+        include: true,
+    };
     let (kind, props, at_least, at_most, days) = match leaf {
         Segment::Did {
             kind,
@@ -125,31 +154,37 @@ fn behaviour_set(
             days,
         } => (kind, props, at_least, at_most, days),
         Segment::Rfm { segments, spec } => {
-            return Ok(PeopleSet::Include(crate::rfm::polars::members_of(
+            let (scored, _) = crate::rfm::polars::scored(
                 tables.events.clone(),
                 tables.identities.clone(),
                 workspace,
                 spec,
                 now_ms,
-                segments,
-            )?));
+            )?;
+            let wanted = lit(Series::new("segments".into(), segments.clone())).implode(false);
+            return Ok(include(
+                scored
+                    .filter(col("segment").is_in(wanted, false))
+                    .select([col("person")]),
+            ));
         }
         Segment::InList { id, .. } => {
-            return Ok(PeopleSet::Include(match &tables.set_members {
-                Some(scan) => set_members(scan.clone(), workspace, id)?,
-                None => Vec::new(),
+            return Ok(include(match &tables.set_members {
+                Some(scan) => set_members_lazy(scan.clone(), workspace, id)
+                    .select([col("member_id").alias("person")]),
+                None => nobody()?,
             }));
         }
-        _ => return Ok(PeopleSet::Include(Vec::new())),
+        _ => return Ok(include(nobody()?)),
     };
     let since = now_ms - i64::from(*days) * DAY_MS;
-    let (min, max, include) = if *at_least == 0 {
+    let (min, max, include_them) = if *at_least == 0 {
         (at_most.map_or(u64::MAX, |m| m + 1), None, false)
     } else {
         (*at_least, *at_most, true)
     };
     let people = match &tables.events {
-        None => Vec::new(),
+        None => nobody()?,
         Some(events) => {
             let mut hits = events
                 .clone()
@@ -196,21 +231,12 @@ fn behaviour_set(
             if let Some(max) = max {
                 counted = counted.filter(col("n").lt_eq(lit(max)));
             }
-            let df = counted.select([col("person")]).collect()?;
-            df.column("person")?
-                .as_materialized_series()
-                .str()?
-                .iter()
-                .map(|v| v.unwrap_or_default().to_string())
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect()
+            counted.select([col("person")])
         }
     };
-    Ok(if include {
-        PeopleSet::Include(people)
-    } else {
-        PeopleSet::Exclude(people)
+    Ok(PeopleSet {
+        people,
+        include: include_them,
     })
 }
 
@@ -283,8 +309,9 @@ fn trait_test(column: &str, key: &str, test: &ValueTest) -> Expr {
     }
 }
 
-/// The filter for `segment`; `sets` are the behaviour leaves' people in tree order.
-fn condition(segment: &Segment, sets: &[PeopleSet], next: &mut usize) -> Expr {
+/// The filter for `segment`; `sets` are the behaviour leaves' joined columns (and whether they
+/// include or exclude) in tree order.
+fn condition(segment: &Segment, sets: &[(String, bool)], next: &mut usize) -> Expr {
     match segment {
         Segment::And(xs) => xs
             .iter()
@@ -310,16 +337,9 @@ fn condition(segment: &Segment, sets: &[PeopleSet], next: &mut usize) -> Expr {
                 .collect::<Vec<_>>(),
         ),
         Segment::Did { .. } | Segment::InList { .. } | Segment::Rfm { .. } => {
-            let set = &sets[*next];
+            let (name, include) = &sets[*next];
             *next += 1;
-            let column = match segment {
-                Segment::InList { accounts: true, .. } => col("account"),
-                _ => col("profile_id"),
-            };
-            match set {
-                PeopleSet::Include(people) => is_in(column, people),
-                PeopleSet::Exclude(people) => is_in(column, people).not(),
-            }
+            if *include { col(name) } else { col(name).not() }
         }
         Segment::Ids(ids) => is_in(col("profile_id"), ids),
         // Resolved away before compiling (the stores refuse unresolved trees).

@@ -550,19 +550,17 @@ impl Store for ClickhouseStore {
                 "in_segment must be resolved before the store runs a segment".into(),
             ));
         }
-        let count = crate::segment::clickhouse::count(workspace, segment, now_ms)
-            .query(&self.client)
-            .fetch_one::<u64>()
-            .await
-            .map_err(classify)?;
-        let mut first = crate::segment::clickhouse::members(workspace, segment, now_ms);
-        first.push(" LIMIT ");
-        first.bind(crate::segment::clickhouse::Bind::U64(sample as u64));
-        let first = first
-            .query(&self.client)
-            .fetch_all::<String>()
-            .await
-            .map_err(classify)?;
+        #[derive(serde::Deserialize, clickhouse::Row)]
+        struct Preview {
+            count: u64,
+            first: Vec<String>,
+        }
+        let Preview { count, first } =
+            crate::segment::clickhouse::preview(workspace, segment, now_ms, sample)
+                .query(&self.client)
+                .fetch_one::<Preview>()
+                .await
+                .map_err(classify)?;
         Ok((count, first))
     }
 

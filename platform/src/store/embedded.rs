@@ -782,10 +782,7 @@ impl Store for EmbeddedStore {
         sample: usize,
     ) -> Result<(u64, Vec<String>), StoreError> {
         self.run_segment(workspace, segment, move |tables, current, ws, seg| {
-            let n = crate::segment::polars::count(tables, current.clone(), ws, seg, now_ms)?;
-            let first =
-                crate::segment::polars::members(tables, current, ws, seg, now_ms, Some(sample))?;
-            Ok((n, first))
+            crate::segment::polars::preview(tables, current, ws, seg, now_ms, sample)
         })
         .await
         .map(Option::unwrap_or_default)
