@@ -101,7 +101,7 @@ fn profiles(from: usize, to: usize) -> Vec<ProfileRow> {
     let mut rng = StdRng::seed_from_u64(from as u64);
     (from..to)
         .map(|i| {
-            let mut p = Profile::new(WS, &format!("p{i:07}"));
+            let mut p = Profile::new(WS, format!("p{i:07}"));
             p.version = 1;
             let traits = json!({
                 "country": COUNTRIES[rng.random_range(0..COUNTRIES.len())],

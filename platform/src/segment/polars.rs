@@ -86,9 +86,10 @@ pub fn preview(
     Ok((count, strings_of(&first, "profile_id")?))
 }
 
-/// The members' `profile_id`s, lazily, unordered. Each behaviour, list or RFM leaf becomes a
-/// lazy set of people joined onto the profiles as a boolean column, so the whole segment stays one
-/// plan.
+/// The members' `profile_id`s, lazily, unordered. Behaviour, list and RFM leaves are lazy sets
+/// of people: those directly under the top-level `and` become semi (anti) joins after the other
+/// conditions have filtered the profiles, as a hand-written query would; any deeper in the tree
+/// are joined on as boolean columns. Either way the segment stays one plan.
 fn member_frame(
     tables: &Tables,
     current: LazyFrame,
@@ -96,15 +97,27 @@ fn member_frame(
     segment: &Segment,
     now_ms: i64,
 ) -> PolarsResult<LazyFrame> {
+    let is_set = |s: &Segment| {
+        matches!(
+            s,
+            Segment::Did { .. } | Segment::InList { .. } | Segment::Rfm { .. }
+        )
+    };
+    let conjuncts: Vec<&Segment> = match segment {
+        Segment::And(xs) => xs.iter().collect(),
+        other => vec![other],
+    };
+    let (direct, others): (Vec<&Segment>, Vec<&Segment>) =
+        conjuncts.into_iter().partition(|s| is_set(s));
+    let join_on = |leaf: &Segment| match leaf {
+        Segment::InList { accounts: true, .. } => "account",
+        _ => "profile_id",
+    };
     let mut frame = current.filter(col("merged_into").eq(lit("")));
-    let mut sets = Vec::new();
-    for (i, leaf) in segment.behaviours().into_iter().enumerate() {
+    let mut columns = Columns::new();
+    for leaf in others.iter().flat_map(|o| o.behaviours()) {
         let set = behaviour_set(tables, workspace, leaf, now_ms)?;
-        let name = format!("__hit{i}");
-        let on = match leaf {
-            Segment::InList { accounts: true, .. } => "account",
-            _ => "profile_id",
-        };
+        let name = format!("__hit{}", columns.len());
         let hits = set
             .people
             .unique_generic(Some(vec![col("person")]), UniqueKeepStrategy::Any)
@@ -112,17 +125,36 @@ fn member_frame(
         frame = frame
             .join(
                 hits,
-                [col(on)],
+                [col(join_on(leaf))],
                 [col("person")],
                 JoinArgs::new(JoinType::Left),
             )
             .with_column(col(&name).fill_null(lit(false)));
-        sets.push((name, set.include));
+        columns.insert(std::ptr::from_ref(leaf), (name, set.include));
     }
-    let mut next = 0usize;
-    let filter = condition(segment, &sets, &mut next);
-    Ok(frame.filter(filter).select([col("profile_id")]))
+    let filter = others
+        .iter()
+        .fold(lit(true), |e, o| e.and(condition(o, &columns)));
+    frame = frame.filter(filter);
+    for leaf in direct {
+        let set = behaviour_set(tables, workspace, leaf, now_ms)?;
+        let how = if set.include {
+            JoinType::Semi
+        } else {
+            JoinType::Anti
+        };
+        frame = frame.join(
+            set.people,
+            [col(join_on(leaf))],
+            [col("person")],
+            JoinArgs::new(how),
+        );
+    }
+    Ok(frame.select([col("profile_id")]))
 }
+
+/// Joined columns of set leaves: the leaf (by address) → its column and whether it includes.
+type Columns = std::collections::HashMap<*const Segment, (String, bool)>;
 
 /// For a behaviour, list or RFM leaf: the people (column `person`) it holds for (`include`), or
 /// those it excludes.
@@ -279,10 +311,8 @@ fn trait_test(column: &str, key: &str, test: &ValueTest) -> Expr {
         is_number.and(range(value, r)).fill_null(lit(false))
     };
     let equal = |v: &Scalar| match v {
-        Scalar::Text(s) => present
-            .clone()
-            .and(text.clone().eq(lit(s.clone())))
-            .fill_null(lit(false)),
+        // A missing trait's text is null: the comparison is null, and null is false.
+        Scalar::Text(s) => text.clone().eq(lit(s.clone())).fill_null(lit(false)),
         Scalar::Number(n) => numeric(&Range {
             gte: Some(*n),
             lte: Some(*n),
@@ -309,17 +339,12 @@ fn trait_test(column: &str, key: &str, test: &ValueTest) -> Expr {
     }
 }
 
-/// The filter for `segment`; `sets` are the behaviour leaves' joined columns (and whether they
-/// include or exclude) in tree order.
-fn condition(segment: &Segment, sets: &[(String, bool)], next: &mut usize) -> Expr {
+/// The filter for `segment`; `sets` holds the joined column of each set leaf in it.
+fn condition(segment: &Segment, sets: &Columns) -> Expr {
     match segment {
-        Segment::And(xs) => xs
-            .iter()
-            .fold(lit(true), |e, x| e.and(condition(x, sets, next))),
-        Segment::Or(xs) => xs
-            .iter()
-            .fold(lit(false), |e, x| e.or(condition(x, sets, next))),
-        Segment::Not(x) => condition(x, sets, next).not(),
+        Segment::And(xs) => xs.iter().fold(lit(true), |e, x| e.and(condition(x, sets))),
+        Segment::Or(xs) => xs.iter().fold(lit(false), |e, x| e.or(condition(x, sets))),
+        Segment::Not(x) => condition(x, sets).not(),
         Segment::Trait { key, test } => trait_test("traits", key, test),
         Segment::AccountTrait { key, test } => {
             col("account")
@@ -337,9 +362,11 @@ fn condition(segment: &Segment, sets: &[(String, bool)], next: &mut usize) -> Ex
                 .collect::<Vec<_>>(),
         ),
         Segment::Did { .. } | Segment::InList { .. } | Segment::Rfm { .. } => {
-            let (name, include) = &sets[*next];
-            *next += 1;
-            if *include { col(name) } else { col(name).not() }
+            match sets.get(&std::ptr::from_ref(segment)) {
+                Some((name, true)) => col(name),
+                Some((name, false)) => col(name).not(),
+                None => lit(false),
+            }
         }
         Segment::Ids(ids) => is_in(col("profile_id"), ids),
         // Resolved away before compiling (the stores refuse unresolved trees).
