@@ -6,6 +6,7 @@
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
 use leadstream_platform::store::Store;
 use leadstream_schemas::{Account, Profile};
 use polars::prelude::*;
@@ -164,26 +165,28 @@ pub async fn accounts(
     Ok(out)
 }
 
-/// The file for `rows` in `format`, named `<name>.<ext>`.
-pub fn file<T: serde::Serialize>(
+/// `rows` encoded in `format` (CSV with its header row when `header`).
+fn encode<T: serde::Serialize>(
     format: Format,
-    name: &str,
     columns: Columns<T>,
     rows: &[T],
-) -> Result<Response, QueryError> {
-    let (body, content_type, ext) = match format {
+    header: bool,
+) -> Result<Vec<u8>, QueryError> {
+    match format {
         Format::Jsonl => {
             let mut out = Vec::new();
             for r in rows {
                 serde_json::to_writer(&mut out, r).map_err(internal)?;
                 out.push(b'\n');
             }
-            (out, "application/x-ndjson", "jsonl")
+            Ok(out)
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(columns.iter().map(|(n, _)| *n))
-                .map_err(internal)?;
+            if header {
+                w.write_record(columns.iter().map(|(n, _)| *n))
+                    .map_err(internal)?;
+            }
             for r in rows {
                 w.write_record(columns.iter().map(|(_, f)| match f(r) {
                     Cell::Text(s) => s,
@@ -192,30 +195,90 @@ pub fn file<T: serde::Serialize>(
                 }))
                 .map_err(internal)?;
             }
-            (
-                w.into_inner().map_err(internal)?,
-                "text/csv; charset=utf-8",
-                "csv",
-            )
+            w.into_inner().map_err(internal)
         }
-        Format::Parquet => (
-            parquet(columns, rows)?,
-            "application/vnd.apache.parquet",
-            "parquet",
-        ),
+        Format::Parquet => parquet(columns, rows),
+    }
+}
+
+fn headers(
+    format: Format,
+    name: &str,
+) -> Result<[(header::HeaderName, HeaderValue); 2], QueryError> {
+    let (content_type, ext) = match format {
+        Format::Jsonl => ("application/x-ndjson", "jsonl"),
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Parquet => ("application/vnd.apache.parquet", "parquet"),
     };
     let disposition = format!("attachment; filename=\"{name}.{ext}\"");
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&disposition).map_err(internal)?,
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok([
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        (
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&disposition).map_err(internal)?,
+        ),
+    ])
+}
+
+/// The file for `rows` in `format`, named `<name>.<ext>`.
+pub fn file<T: serde::Serialize>(
+    format: Format,
+    name: &str,
+    columns: Columns<T>,
+    rows: &[T],
+) -> Result<Response, QueryError> {
+    let body = encode(format, columns, rows, true)?;
+    Ok((headers(format, name)?, body).into_response())
+}
+
+/// Every current profile of `ids` as a file. CSV and JSON lines are streamed a page of
+/// [`PAGE`] profiles at a time (memory stays flat however many people); Parquet is built whole.
+/// The first page is read before answering, so an unavailable store is still a 503; a failure
+/// later ends the stream early (and is logged).
+pub async fn people_file(
+    store: std::sync::Arc<dyn Store>,
+    workspace: String,
+    ids: Vec<String>,
+    format: Format,
+    name: &str,
+) -> Result<Response, QueryError> {
+    paged_people_file(store, workspace, ids, format, name, PAGE).await
+}
+
+async fn paged_people_file(
+    store: std::sync::Arc<dyn Store>,
+    workspace: String,
+    ids: Vec<String>,
+    format: Format,
+    name: &str,
+    page_size: usize,
+) -> Result<Response, QueryError> {
+    if format == Format::Parquet {
+        let rows = profiles(&*store, &workspace, &ids).await?;
+        return file(format, name, PEOPLE, &rows);
+    }
+    let pages: Vec<Vec<String>> = ids.chunks(page_size).map(<[String]>::to_vec).collect();
+    let first_rows = match pages.first() {
+        Some(page) => profiles(&*store, &workspace, page).await?,
+        None => Vec::new(),
+    };
+    let first = encode(format, PEOPLE, &first_rows, true)?;
+    let rest = futures::stream::iter(pages.into_iter().skip(1)).then(move |page| {
+        let (store, workspace) = (store.clone(), workspace.clone());
+        async move {
+            let rows = profiles(&*store, &workspace, &page).await?;
+            encode(format, PEOPLE, &rows, false).map(axum::body::Bytes::from)
+        }
+    });
+    let body = futures::stream::once(async move { Ok(axum::body::Bytes::from(first)) })
+        .chain(rest)
+        .map(|chunk: Result<axum::body::Bytes, QueryError>| {
+            chunk.map_err(|e| {
+                tracing::warn!(error = %e, "export stopped early");
+                std::io::Error::other(e.to_string())
+            })
+        });
+    Ok((headers(format, name)?, axum::body::Body::from_stream(body)).into_response())
 }
 
 fn parquet<T>(columns: Columns<T>, rows: &[T]) -> Result<Vec<u8>, QueryError> {
@@ -270,4 +333,56 @@ fn parquet<T>(columns: Columns<T>, rows: &[T]) -> Result<Vec<u8>, QueryError> {
 
 fn internal(e: impl std::fmt::Display) -> QueryError {
     QueryError::Internal(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leadstream_platform::store::embedded::EmbeddedStore;
+    use leadstream_platform::store::{ProfileRow, WriteBatch};
+
+    #[tokio::test]
+    async fn streamed_exports_hold_every_page_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        let ids: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
+        let profiles = ids
+            .iter()
+            .map(|id| {
+                let mut p = Profile::new("w", id);
+                p.version = 1;
+                p.traits.insert("email".into(), format!("{id}@x.io").into());
+                ProfileRow::from(&p)
+            })
+            .collect();
+        store
+            .write(&WriteBatch {
+                profiles,
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("write");
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(store);
+        for (format, lines) in [(Format::Csv, 6), (Format::Jsonl, 5)] {
+            let response =
+                paged_people_file(store.clone(), "w".into(), ids.clone(), format, "x", 2)
+                    .await
+                    .expect("file");
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            let text = String::from_utf8(body.to_vec()).expect("utf-8");
+            assert_eq!(text.lines().count(), lines, "{text}");
+            for id in &ids {
+                let mark = match format {
+                    Format::Csv => format!("\n{id},"),
+                    _ => format!("\"profile_id\":\"{id}\""),
+                };
+                assert_eq!(text.matches(&mark).count(), 1, "{id}: {text}");
+            }
+            if format == Format::Csv {
+                assert_eq!(text.matches("profile_id,email").count(), 1, "{text}");
+            }
+        }
+    }
 }

@@ -811,8 +811,7 @@ pub async fn export(
     let name = format!("list-{id}");
     match entity {
         Entity::People => {
-            let rows = export::profiles(&*state.store, &workspace, &ids).await?;
-            export::file(q.format, &name, export::PEOPLE, &rows)
+            export::people_file(state.store.clone(), workspace, ids, q.format, &name).await
         }
         Entity::Accounts => {
             let rows = export::accounts(&*state.store, &workspace, &ids).await?;

@@ -379,13 +379,14 @@ pub async fn export(
         .store
         .segment_members(&workspace, &segment, objects::now_ms())
         .await?;
-    let profiles = export::profiles(&*state.store, &workspace, &ids).await?;
-    export::file(
+    export::people_file(
+        state.store.clone(),
+        workspace,
+        ids,
         q.format,
         &format!("segment-{id}"),
-        export::PEOPLE,
-        &profiles,
     )
+    .await
 }
 
 /// A kept copy of a segment's members at one moment.
