@@ -237,7 +237,8 @@ async fn a_bad_event_is_rejected_by_index_and_the_good_ones_are_still_written() 
         {"type": "launch", "userId": "u1"},
         {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {"order_id": "o1", "currency": "EUR"}},
         "not an object",
-        {"type": "track", "userId": "u3", "event": "Form Submitted", "properties": {"form_id": "f1"}}
+        {"type": "track", "userId": "u3", "event": "Form Submitted", "properties": {"form_id": "f1"}},
+        {"type": "track", "userId": "u4", "event": "Lead Converted"}
     ]});
     let (status, resp) = h.post("/v1/batch", None, body.to_string()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
@@ -260,7 +261,8 @@ async fn a_bad_event_is_rejected_by_index_and_the_good_ones_are_still_written() 
             (1, "batch[1].userId"),
             (2, "batch[2].type"),
             (3, "batch[3].properties.revenue"),
-            (4, "batch[4]")
+            (4, "batch[4]"),
+            (6, "batch[6].event")
         ]
     );
     assert!(

@@ -254,6 +254,15 @@ pub(crate) fn accept_value(
     enricher: &Enricher,
 ) -> Result<LogRecord, Rejection> {
     let mut event = validate_event(value)?;
+    // A lead made by hand goes to sales whatever its score: only an authenticated query API call
+    // may make one, never a public write key.
+    if leadstream_schemas::EventKind::classify(&event) == leadstream_schemas::EventKind::LeadCreated
+    {
+        return Err(Rejection::new(
+            "event",
+            "`Lead Created` is reserved: turn a campaign response into a lead with the query API",
+        ));
+    }
     enricher.check_ids(&mut event)?;
     enricher.enrich(&mut event, facts);
     Ok(LogRecord::new(facts.workspace.clone(), event))
