@@ -27,6 +27,8 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone)]
 pub struct RequestFacts {
     pub workspace: String,
+    /// The write key is public (meant for web pages): CRM events are refused.
+    pub public_key: bool,
     pub received_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub ip: Option<IpAddr>,
@@ -329,6 +331,7 @@ mod tests {
 
     fn facts() -> RequestFacts {
         RequestFacts {
+            public_key: false,
             workspace: "acme".into(),
             received_at: "2026-01-01T12:00:10Z".parse().expect("time"),
             sent_at: None,

@@ -30,6 +30,7 @@ fn harness_with(limits: IngestConfig) -> Harness {
     let ws = |name: &str, key: &str| WorkspaceConfig {
         name: name.into(),
         write_keys: vec![key.into()],
+        public_write_keys: vec![format!("{key}_public")],
         api_tokens: vec![format!("tok_{name}_0123456789abcdef")],
         api_token_sha256: vec![],
         read_tokens: vec![],
@@ -279,6 +280,35 @@ async fn a_bad_event_is_rejected_by_index_and_the_good_ones_are_still_written() 
         .map(|(_, r)| r.event.user_id.as_deref().expect("user"))
         .collect();
     assert_eq!(users, vec!["u1", "u3"]);
+}
+
+#[tokio::test]
+async fn public_write_keys_cannot_send_crm_events() {
+    let h = harness();
+    let batch = |key: &str| {
+        json!({"writeKey": key, "batch": [
+            {"type": "page", "userId": "u1"},
+            {"type": "track", "userId": "u1", "event": "Deal Won"},
+            {"type": "track", "userId": "u1", "event": "Lead Recycled", "properties": {"reason": "x"}}
+        ]})
+        .to_string()
+    };
+    let (status, resp) = h
+        .post("/v1/batch", None, batch(&format!("{KEY}_public")))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert_eq!(resp["accepted"], 1, "{resp}");
+    let fields: Vec<&str> = resp["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|r| r["field"].as_str().expect("field"))
+        .collect();
+    assert_eq!(fields, ["batch[1].event", "batch[2].event"]);
+    // A server-side key may.
+    let (status, resp) = h.post("/v1/batch", None, batch(KEY)).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert_eq!(h.written().await.len(), 4);
 }
 
 #[tokio::test]

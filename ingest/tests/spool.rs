@@ -28,6 +28,7 @@ fn registry() -> Arc<Registry> {
         &[WorkspaceConfig {
             name: "acme".into(),
             write_keys: vec![KEY.into()],
+            public_write_keys: vec![],
             api_tokens: vec![],
             api_token_sha256: vec![],
             read_tokens: vec![],

@@ -26,6 +26,7 @@ async fn a_visit_recorded_by_the_tracker_is_accepted_by_the_collector() {
         &[WorkspaceConfig {
             name: "acme".into(),
             write_keys: vec![KEY.into()],
+            public_write_keys: vec![],
             api_tokens: vec![],
             api_token_sha256: vec![],
             read_tokens: vec![],

@@ -546,9 +546,13 @@ impl Default for ClickhouseConfig {
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceConfig {
     pub name: String,
-    /// Keys the collector accepts for this workspace.
+    /// Keys the collector accepts for this workspace (server side: any event).
     #[serde(default)]
     pub write_keys: Vec<String>,
+    /// Keys for web pages (the tracker, pixels), which anyone can read: the collector refuses
+    /// CRM events (`Deal Won`, `Lead Recycled`) sent with them.
+    #[serde(default)]
+    pub public_write_keys: Vec<String>,
     /// Bearer tokens the query API accepts for this workspace (plain text here; kept hashed in memory).
     #[serde(default)]
     pub api_tokens: Vec<String>,
@@ -749,18 +753,24 @@ impl Config {
                     format!("`{}` is declared twice", ws.name),
                 ));
             }
-            for k in &ws.write_keys {
-                if k.len() < 8 {
-                    return Err(invalid(
-                        &format!("workspaces[{i}].write_keys"),
-                        "keys must be at least 8 characters",
-                    ));
-                }
-                if !keys.insert(k.clone()) {
-                    return Err(invalid(
-                        &format!("workspaces[{i}].write_keys"),
-                        "a key belongs to one workspace only",
-                    ));
+            let all_keys = [
+                ("write_keys", &ws.write_keys),
+                ("public_write_keys", &ws.public_write_keys),
+            ];
+            for (name, list) in all_keys {
+                for k in list {
+                    if k.len() < 8 {
+                        return Err(invalid(
+                            &format!("workspaces[{i}].{name}"),
+                            "keys must be at least 8 characters",
+                        ));
+                    }
+                    if !keys.insert(k.clone()) {
+                        return Err(invalid(
+                            &format!("workspaces[{i}].{name}"),
+                            "a key belongs to one workspace, and is public or not, only",
+                        ));
+                    }
                 }
             }
             for (key, tokens) in [
@@ -865,6 +875,7 @@ mod tests {
         c.workspaces.push(WorkspaceConfig {
             name: "Bad Name".into(),
             write_keys: vec![],
+            public_write_keys: vec![],
             api_tokens: vec![],
             api_token_sha256: vec![],
             read_tokens: vec![],

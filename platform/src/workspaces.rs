@@ -50,6 +50,8 @@ pub struct StoredWorkspace {
     pub api_token_sha256: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub read_token_sha256: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_write_keys: Vec<String>,
 }
 
 /// A newly created workspace, with its token in the clear (the only time it is).
@@ -103,7 +105,8 @@ pub enum RegistryError {
 /// Lookup from credentials to workspace name.
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
-    by_write_key: HashMap<String, String>,
+    /// Write key → (workspace, whether the key is public).
+    by_write_key: HashMap<String, (String, bool)>,
     by_token_hash: HashMap<String, (String, Scope)>,
     names: Vec<String>,
 }
@@ -114,7 +117,10 @@ impl Registry {
         for ws in declared {
             r.names.push(ws.name.clone());
             for k in &ws.write_keys {
-                r.by_write_key.insert(k.clone(), ws.name.clone());
+                r.by_write_key.insert(k.clone(), (ws.name.clone(), false));
+            }
+            for k in &ws.public_write_keys {
+                r.by_write_key.insert(k.clone(), (ws.name.clone(), true));
             }
             let plain = [
                 (&ws.api_tokens, Scope::ReadWrite),
@@ -141,10 +147,12 @@ impl Registry {
             if !r.names.contains(&ws.name) {
                 r.names.push(ws.name.clone());
             }
-            for k in &ws.write_keys {
-                r.by_write_key
-                    .entry(k.clone())
-                    .or_insert_with(|| ws.name.clone());
+            for (keys, public) in [(&ws.write_keys, false), (&ws.public_write_keys, true)] {
+                for k in keys {
+                    r.by_write_key
+                        .entry(k.clone())
+                        .or_insert_with(|| (ws.name.clone(), public));
+                }
             }
             let hashed = [
                 (&ws.api_token_sha256, Scope::ReadWrite),
@@ -163,7 +171,12 @@ impl Registry {
 
     /// The workspace a write key belongs to.
     pub fn workspace_for_write_key(&self, key: &str) -> Option<&str> {
-        self.by_write_key.get(key).map(String::as_str)
+        self.write_key(key).map(|(w, _)| w)
+    }
+
+    /// The workspace of a write key, and whether the key is public (meant for web pages).
+    pub fn write_key(&self, key: &str) -> Option<(&str, bool)> {
+        self.by_write_key.get(key).map(|(w, p)| (w.as_str(), *p))
     }
 
     /// The workspace an API token belongs to.
@@ -249,6 +262,7 @@ impl RegistryFile {
             write_keys: vec![created.write_key.clone()],
             api_token_sha256: vec![hash_token(&created.api_token)],
             read_token_sha256: Vec::new(),
+            public_write_keys: Vec::new(),
         });
         self.write(&all)?;
         Ok(created)
@@ -300,6 +314,7 @@ mod tests {
         let declared = vec![WorkspaceConfig {
             name: "acme".into(),
             write_keys: vec!["wk_acme_1234".into()],
+            public_write_keys: vec!["wk_acme_public".into()],
             api_tokens: vec!["plain-token-0123456789".into()],
             api_token_sha256: vec![hash_token("hashed-token-0123456789")],
             read_tokens: vec!["read-token-0123456789".into()],
@@ -307,6 +322,8 @@ mod tests {
         }];
         let r = Registry::from_parts(&declared, &[]);
         assert_eq!(r.workspace_for_write_key("wk_acme_1234"), Some("acme"));
+        assert_eq!(r.write_key("wk_acme_1234"), Some(("acme", false)));
+        assert_eq!(r.write_key("wk_acme_public"), Some(("acme", true)));
         assert_eq!(
             r.workspace_for_token("plain-token-0123456789"),
             Some("acme")

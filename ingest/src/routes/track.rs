@@ -183,20 +183,20 @@ pub(crate) fn facts(
     sent_at: Option<DateTime<Utc>>,
 ) -> Result<RequestFacts, IngestError> {
     let key = key.ok_or(IngestError::MissingWriteKey)?;
-    let workspace = state
+    let (workspace, public_key) = state
         .registry
-        .workspace_for_write_key(&key)
-        .ok_or(IngestError::UnknownWriteKey)?
-        .to_string();
+        .write_key(&key)
+        .map(|(w, p)| (w.to_string(), p))
+        .ok_or(IngestError::UnknownWriteKey)?;
     state
         .rate_limits
         .check(&key)
         .map_err(|wait| IngestError::RateLimited {
             retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
         })?;
-    Ok(facts_for_workspace(
-        state, headers, peer, workspace, sent_at,
-    ))
+    let mut facts = facts_for_workspace(state, headers, peer, workspace, sent_at);
+    facts.public_key = public_key;
+    Ok(facts)
 }
 
 /// The facts of a request already known to belong to `workspace`.
@@ -209,6 +209,7 @@ pub(crate) fn facts_for_workspace(
 ) -> RequestFacts {
     RequestFacts {
         workspace,
+        public_key: false,
         received_at: Utc::now(),
         sent_at,
         ip: state.enricher.client_ip(peer.map(|p| p.ip()), headers),
@@ -255,13 +256,23 @@ pub(crate) fn accept_value(
 ) -> Result<LogRecord, Rejection> {
     let mut event = validate_event(value)?;
     // A lead made by hand goes to sales whatever its score: only an authenticated query API call
-    // may make one, never a public write key.
-    if leadstream_schemas::EventKind::classify(&event) == leadstream_schemas::EventKind::LeadCreated
-    {
-        return Err(Rejection::new(
-            "event",
-            "`Lead Created` is reserved: turn a campaign response into a lead with the query API",
-        ));
+    // may make one, never a write key.
+    use leadstream_schemas::EventKind;
+    match EventKind::classify(&event) {
+        EventKind::LeadCreated => {
+            return Err(Rejection::new(
+                "event",
+                "`Lead Created` is reserved: turn a campaign response into a lead with the query API",
+            ));
+        }
+        // Anyone can read a public key off a web page: CRM outcomes need a server-side key.
+        EventKind::DealWon | EventKind::LeadRecycled if facts.public_key => {
+            return Err(Rejection::new(
+                "event",
+                "CRM events need a server-side write key (or the query API), not a public one",
+            ));
+        }
+        _ => {}
     }
     enricher.check_ids(&mut event)?;
     enricher.enrich(&mut event, facts);

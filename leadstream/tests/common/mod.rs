@@ -26,6 +26,7 @@ pub fn workspaces() -> Vec<WorkspaceConfig> {
         WorkspaceConfig {
             name: "acme".into(),
             write_keys: vec![WRITE_KEY.into()],
+            public_write_keys: vec![],
             api_tokens: vec![TOKEN.into()],
             api_token_sha256: vec![],
             read_tokens: vec![READ_TOKEN.into()],
@@ -34,6 +35,7 @@ pub fn workspaces() -> Vec<WorkspaceConfig> {
         WorkspaceConfig {
             name: "globex".into(),
             write_keys: vec!["wk_e2e_globex_0001".into()],
+            public_write_keys: vec![],
             api_tokens: vec![OTHER_TOKEN.into()],
             api_token_sha256: vec![],
             read_tokens: vec![],
