@@ -2,29 +2,10 @@
 //! wants) their first hand-off, first won deal and revenue after their first response.
 
 use super::ResponderQuery;
-use crate::segment::clickhouse::{Bind, Sql, json_text};
-
-/// `person, message_id, ts, rev` of a workspace's events passing `filter` (which adds its own
-/// `AND …` text and binds), merged ids attributed to their person, each message once.
-fn person_events(sql: &mut Sql, workspace: &str, filter: impl FnOnce(&mut Sql)) {
-    sql.push(
-        "SELECT person, message_id, any(ts) AS ts, any(rev) AS rev FROM \
-         (SELECT if(ip = '', src, ip) AS person, message_id, ts, rev FROM \
-         (SELECT profile_id AS src, message_id, timestamp_ms AS ts, toFloat64OrZero(",
-    );
-    json_text(sql, "properties", "revenue");
-    sql.push(") AS rev FROM events WHERE workspace = ");
-    sql.bind(Bind::Str(workspace.to_string()));
-    filter(sql);
-    sql.push(
-        ") ANY LEFT JOIN (SELECT id AS src, profile_id AS ip FROM identities WHERE workspace = ",
-    );
-    sql.bind(Bind::Str(workspace.to_string()));
-    sql.push(") USING src) GROUP BY person, message_id");
-}
+use crate::segment::clickhouse::{Bind, Sql, person_events};
 
 fn of_kind(sql: &mut Sql, workspace: &str, kind: &str, until: i64) {
-    person_events(sql, workspace, |sql| {
+    person_events(sql, workspace, "revenue", |sql| {
         sql.push(" AND kind = ");
         sql.bind(Bind::Str(kind.to_string()));
         sql.push(" AND timestamp_ms <= ");
@@ -43,7 +24,7 @@ pub fn responders(workspace: &str, q: &ResponderQuery) -> Sql {
     );
     sql.bind(Bind::I64(q.until_ms));
     sql.push(") AS q1 FROM (SELECT person, count() AS n, min(ts) AS f0 FROM (");
-    person_events(&mut sql, workspace, |sql| {
+    person_events(&mut sql, workspace, "revenue", |sql| {
         sql.push(" AND timestamp_ms >= ");
         sql.bind(Bind::I64(q.from_ms));
         sql.push(" AND timestamp_ms < ");

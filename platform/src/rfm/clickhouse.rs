@@ -5,34 +5,24 @@
 use leadstream_schemas::rfm::{RfmSpec, grid_by_index};
 
 use crate::segment::DAY_MS;
-use crate::segment::clickhouse::{Bind, Sql, json_text};
+use crate::segment::clickhouse::{Bind, Sql, person_events};
 
 /// Per customer: `person, r, f, m` (all Float64), purchases in the spec's window up to `as_of`.
 fn base(sql: &mut Sql, workspace: &str, spec: &RfmSpec, as_of: i64) {
     sql.push("SELECT person, toFloat64(intDiv(");
     sql.bind(Bind::I64(as_of));
-    sql.push(
-        " - max(ts), 86400000)) AS r, toFloat64(count()) AS f, sum(rev) AS m FROM \
-         (SELECT person, message_id, any(ts) AS ts, any(rev) AS rev FROM \
-         (SELECT if(ip = '', src, ip) AS person, message_id, ts, rev FROM \
-         (SELECT profile_id AS src, message_id, timestamp_ms AS ts, toFloat64OrZero(",
-    );
-    json_text(sql, "properties", &spec.revenue_property);
-    sql.push(") AS rev FROM events WHERE workspace = ");
-    sql.bind(Bind::Str(workspace.to_string()));
-    sql.push(" AND (kind = ");
-    sql.bind(Bind::Str(spec.purchase_event.clone()));
-    sql.push(" OR event = ");
-    sql.bind(Bind::Str(spec.purchase_event.clone()));
-    sql.push(") AND timestamp_ms >= ");
-    sql.bind(Bind::I64(as_of - i64::from(spec.window_days) * DAY_MS));
-    sql.push(" AND timestamp_ms <= ");
-    sql.bind(Bind::I64(as_of));
-    sql.push(
-        ") ANY LEFT JOIN (SELECT id AS src, profile_id AS ip FROM identities WHERE workspace = ",
-    );
-    sql.bind(Bind::Str(workspace.to_string()));
-    sql.push(") USING src) GROUP BY person, message_id) GROUP BY person");
+    sql.push(" - max(ts), 86400000)) AS r, toFloat64(count()) AS f, sum(rev) AS m FROM (");
+    person_events(sql, workspace, &spec.revenue_property, |sql| {
+        sql.push(" AND (kind = ");
+        sql.bind(Bind::Str(spec.purchase_event.clone()));
+        sql.push(" OR event = ");
+        sql.bind(Bind::Str(spec.purchase_event.clone()));
+        sql.push(") AND timestamp_ms >= ");
+        sql.bind(Bind::I64(as_of - i64::from(spec.window_days) * DAY_MS));
+        sql.push(" AND timestamp_ms <= ");
+        sql.bind(Bind::I64(as_of));
+    });
+    sql.push(") GROUP BY person");
 }
 
 /// The cut points of measure `i` (1 = r, 2 = f, 3 = m): from the sorted array `sorted`, or the

@@ -48,35 +48,12 @@ fn base(
                 .fill_null(lit(0.0))
                 .alias("rev"),
         ]);
-    let hits = match identities {
-        Some(ids) => {
-            let ids = ids
-                .filter(col("workspace").eq(lit(workspace.to_string())))
-                .select([col("id").alias("src"), col("profile_id").alias("ip")])
-                .unique_stable_generic(Some(vec![col("src")]), UniqueKeepStrategy::First);
-            hits.join(
-                ids,
-                [col("src")],
-                [col("src")],
-                JoinArgs::new(JoinType::Left),
-            )
-            .select([
-                when(col("ip").is_null())
-                    .then(col("src"))
-                    .otherwise(col("ip"))
-                    .alias("person"),
-                col("message_id"),
-                col("ts"),
-                col("rev"),
-            ])
-        }
-        None => hits.select([
-            col("src").alias("person"),
-            col("message_id"),
-            col("ts"),
-            col("rev"),
-        ]),
-    };
+    let hits = crate::segment::polars::attribute(
+        hits,
+        identities,
+        workspace,
+        &["message_id", "ts", "rev"],
+    );
     hits.unique_generic(
         Some(vec![col("person"), col("message_id")]),
         UniqueKeepStrategy::Any,

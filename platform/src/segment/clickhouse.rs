@@ -120,6 +120,31 @@ fn range(sql: &mut Sql, value: &Sql, r: &Range) {
     }
 }
 
+/// `person, message_id, ts, rev` of a workspace's events passing `filter` (which adds its own
+/// `AND …` text and binds): merged ids attributed to their person, each message once, `rev` the
+/// property `revenue_key` as a number (0 when it is none). RFM and campaigns read events so.
+pub fn person_events(
+    sql: &mut Sql,
+    workspace: &str,
+    revenue_key: &str,
+    filter: impl FnOnce(&mut Sql),
+) {
+    sql.push(
+        "SELECT person, message_id, any(ts) AS ts, any(rev) AS rev FROM \
+         (SELECT if(ip = '', src, ip) AS person, message_id, ts, rev FROM \
+         (SELECT profile_id AS src, message_id, timestamp_ms AS ts, toFloat64OrZero(",
+    );
+    json_text(sql, "properties", revenue_key);
+    sql.push(") AS rev FROM events WHERE workspace = ");
+    sql.bind(Bind::Str(workspace.to_string()));
+    filter(sql);
+    sql.push(
+        ") ANY LEFT JOIN (SELECT id AS src, profile_id AS ip FROM identities WHERE workspace = ",
+    );
+    sql.bind(Bind::Str(workspace.to_string()));
+    sql.push(") USING src) GROUP BY person, message_id");
+}
+
 /// The text of the JSON object `column`'s top-level `key`: a string's value, else the raw JSON.
 pub fn json_text(sql: &mut Sql, column: &str, key: &str) {
     let raw = |sql: &mut Sql| {

@@ -230,29 +230,7 @@ fn behaviour_set(
                     ),
                 )
                 .select([col("profile_id").alias("src"), col("message_id")]);
-            hits = match &tables.identities {
-                Some(ids) => {
-                    let ids = ids
-                        .clone()
-                        .filter(col("workspace").eq(lit(workspace.to_string())))
-                        .select([col("id").alias("src"), col("profile_id").alias("ip")])
-                        .unique_stable_generic(Some(vec![col("src")]), UniqueKeepStrategy::First);
-                    hits.join(
-                        ids,
-                        [col("src")],
-                        [col("src")],
-                        JoinArgs::new(JoinType::Left),
-                    )
-                    .select([
-                        when(col("ip").is_null())
-                            .then(col("src"))
-                            .otherwise(col("ip"))
-                            .alias("person"),
-                        col("message_id"),
-                    ])
-                }
-                None => hits.select([col("src").alias("person"), col("message_id")]),
-            };
+            hits = attribute(hits, tables.identities.clone(), workspace, &["message_id"]);
             let mut counted = hits
                 .group_by([col("person")])
                 .agg([col("message_id")
@@ -270,6 +248,45 @@ fn behaviour_set(
         people,
         include: include_them,
     })
+}
+
+/// `hits` (a column `src`: the profile an event was stored under, and `columns`) with `src`
+/// replaced by `person`: the person an anonymous id was merged into (the identities table), else
+/// the id itself. Every back end of behaviour, RFM and campaigns attributes events this way.
+pub fn attribute(
+    hits: LazyFrame,
+    identities: Option<LazyFrame>,
+    workspace: &str,
+    columns: &[&str],
+) -> LazyFrame {
+    let rest = || columns.iter().map(|c| col(*c)).collect::<Vec<_>>();
+    match identities {
+        Some(ids) => {
+            let ids = ids
+                .filter(col("workspace").eq(lit(workspace.to_string())))
+                .select([col("id").alias("src"), col("profile_id").alias("ip")])
+                .unique_stable_generic(Some(vec![col("src")]), UniqueKeepStrategy::First);
+            let mut select = vec![
+                when(col("ip").is_null())
+                    .then(col("src"))
+                    .otherwise(col("ip"))
+                    .alias("person"),
+            ];
+            select.extend(rest());
+            hits.join(
+                ids,
+                [col("src")],
+                [col("src")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .select(select)
+        }
+        None => {
+            let mut select = vec![col("src").alias("person")];
+            select.extend(rest());
+            hits.select(select)
+        }
+    }
 }
 
 fn strings(values: &[String]) -> Expr {
