@@ -5,39 +5,7 @@ use leadstream_schemas::campaign::Responder;
 use polars::prelude::*;
 
 use super::ResponderQuery;
-
-/// `person, message_id, ts, rev` of the events passing `filter`, merged ids attributed to their
-/// person, each message once.
-fn person_events(
-    events: LazyFrame,
-    identities: Option<LazyFrame>,
-    workspace: &str,
-    filter: Expr,
-) -> LazyFrame {
-    let hits = events
-        .filter(col("workspace").eq(lit(workspace.to_string())).and(filter))
-        .select([
-            col("profile_id").alias("src"),
-            col("message_id"),
-            col("timestamp_ms").alias("ts"),
-            col("properties")
-                .str()
-                .json_path_match(lit("$['revenue']"))
-                .cast(DataType::Float64)
-                .fill_null(lit(0.0))
-                .alias("rev"),
-        ]);
-    let hits = crate::segment::polars::attribute(
-        hits,
-        identities,
-        workspace,
-        &["message_id", "ts", "rev"],
-    );
-    hits.unique_generic(
-        Some(vec![col("person"), col("message_id")]),
-        UniqueKeepStrategy::Any,
-    )
-}
+use crate::segment::polars::person_events;
 
 fn in_list(column: &str, values: &[String]) -> Expr {
     if values.is_empty() {
@@ -66,6 +34,7 @@ pub fn responders(
         events.clone(),
         identities.clone(),
         workspace,
+        "revenue",
         col("timestamp_ms")
             .gt_eq(lit(q.from_ms))
             .and(col("timestamp_ms").lt(lit(q.to_ms)))
@@ -97,6 +66,7 @@ pub fn responders(
             events.clone(),
             identities.clone(),
             workspace,
+            "revenue",
             col("kind").eq(lit(kind.to_string())).and(until.clone()),
         )
     };

@@ -23,40 +23,16 @@ fn base(
             "m" => Vec::<f64>::new(),
         );
     };
-    let key = &spec.revenue_property;
-    let hits = events
-        .filter(
-            col("workspace")
-                .eq(lit(workspace.to_string()))
-                .and(
-                    col("kind")
-                        .eq(lit(spec.purchase_event.clone()))
-                        .or(col("event").eq(lit(spec.purchase_event.clone()))),
-                )
-                .and(col("timestamp_ms").gt_eq(lit(as_of - i64::from(spec.window_days) * DAY_MS)))
-                .and(col("timestamp_ms").lt_eq(lit(as_of))),
-        )
-        .select([
-            col("profile_id").alias("src"),
-            col("message_id"),
-            col("timestamp_ms").alias("ts"),
-            // Keys are checked by the spec: no quote or backslash reaches the path.
-            col("properties")
-                .str()
-                .json_path_match(lit(format!("$['{key}']")))
-                .cast(DataType::Float64)
-                .fill_null(lit(0.0))
-                .alias("rev"),
-        ]);
-    let hits = crate::segment::polars::attribute(
-        hits,
+    crate::segment::polars::person_events(
+        events,
         identities,
         workspace,
-        &["message_id", "ts", "rev"],
-    );
-    hits.unique_generic(
-        Some(vec![col("person"), col("message_id")]),
-        UniqueKeepStrategy::Any,
+        &spec.revenue_property,
+        col("kind")
+            .eq(lit(spec.purchase_event.clone()))
+            .or(col("event").eq(lit(spec.purchase_event.clone())))
+            .and(col("timestamp_ms").gt_eq(lit(as_of - i64::from(spec.window_days) * DAY_MS)))
+            .and(col("timestamp_ms").lt_eq(lit(as_of))),
     )
     .group_by([col("person")])
     .agg([
@@ -193,30 +169,6 @@ pub fn summary(
         })
         .collect();
     Ok((rows, cuts))
-}
-
-/// The people in `segments` as of `as_of`.
-pub fn members_of(
-    events: Option<LazyFrame>,
-    identities: Option<LazyFrame>,
-    workspace: &str,
-    spec: &RfmSpec,
-    as_of: i64,
-    segments: &[String],
-) -> PolarsResult<Vec<String>> {
-    let (scored, _) = scored(events, identities, workspace, spec, as_of)?;
-    let wanted = lit(Series::new("segments".into(), segments.to_vec())).implode(false);
-    let df = scored
-        .filter(col("segment").is_in(wanted, false))
-        .select([col("person")])
-        .collect()?;
-    Ok(df
-        .column("person")?
-        .as_materialized_series()
-        .str()?
-        .iter()
-        .map(|v| v.unwrap_or_default().to_string())
-        .collect())
 }
 
 /// `(from, to, people)` between the segments at `from` and at `to` (`none`: not a customer).

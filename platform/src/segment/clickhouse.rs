@@ -54,10 +54,19 @@ impl Sql {
     }
 }
 
-/// The current members of a member set, ordered; binds workspace, then set id.
-pub const SET_MEMBERS: &str = "SELECT member_id FROM (SELECT member_id, \
-    argMax(removed, version) AS r FROM set_members WHERE workspace = ? AND set_id = ? \
-    GROUP BY member_id) WHERE r = 0 ORDER BY member_id";
+/// The current members of member set `set_id`, ordered.
+pub fn set_members(workspace: &str, set_id: &str) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT member_id FROM (SELECT member_id, argMax(removed, version) AS r FROM set_members \
+         WHERE workspace = ",
+    );
+    sql.bind(Bind::Str(workspace.to_string()));
+    sql.push(" AND set_id = ");
+    sql.bind(Bind::Str(set_id.to_string()));
+    sql.push(" GROUP BY member_id) WHERE r = 0 ORDER BY member_id");
+    sql
+}
 
 /// How many members the segment has in `workspace` as of `now_ms`, and the first `sample` ids:
 /// one row `(count, [ids])`.
@@ -367,15 +376,7 @@ fn condition(sql: &mut Sql, workspace: &str, segment: &Segment, now_ms: i64) {
             } else {
                 "(pid IN ("
             });
-            let mut sub = Sql::default();
-            let mut parts = SET_MEMBERS.split('?');
-            sub.push(parts.next().unwrap_or_default());
-            sub.bind(Bind::Str(workspace.to_string()));
-            sub.push(parts.next().unwrap_or_default());
-            sub.bind(Bind::Str(id.clone()));
-            sub.push(parts.next().unwrap_or_default());
-            sql.push(&sub.text);
-            sql.binds.extend(sub.binds);
+            sql.append(set_members(workspace, id));
             sql.push("))");
         }
         Segment::Rfm { segments, spec } => {

@@ -41,11 +41,17 @@ pub enum ResolveError {
     Store(#[from] StoreError),
 }
 
-/// True when no `in_segment` is left (what the back ends require).
-pub fn is_resolved(segment: &Segment) -> bool {
+/// Refuses a tree with an `in_segment` left in it (the back ends run resolved trees only).
+pub fn require_resolved(segment: &Segment) -> Result<(), StoreError> {
     let mut ok = true;
     segment.walk(&mut |s| ok &= !matches!(s, Segment::InSegment(_)));
-    ok
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(
+            "in_segment must be resolved before the store runs a segment".into(),
+        ))
+    }
 }
 
 /// Replaces each `in_segment` by the saved segment's current definition (itself resolved; a
@@ -91,6 +97,36 @@ pub async fn resolve_with(
     }
     let lists = by_id(store.objects(workspace, LIST).await?);
     Ok(inline(segment, "$", &segments, &lists, &mut seen)?)
+}
+
+/// A workspace's saved segments and lists, read once, to resolve many trees with (asking which
+/// segments one person is in resolves every saved segment).
+pub struct Resolver {
+    segments: HashMap<String, ObjectRow>,
+    lists: HashMap<String, ObjectRow>,
+}
+
+impl Resolver {
+    pub async fn load(store: &dyn Store, workspace: &str) -> Result<Resolver, StoreError> {
+        let by_id = |rows: Vec<ObjectRow>| -> HashMap<String, ObjectRow> {
+            rows.into_iter().map(|r| (r.id.clone(), r)).collect()
+        };
+        Ok(Resolver {
+            segments: by_id(store.objects(workspace, SEGMENT).await?),
+            lists: by_id(store.objects(workspace, LIST).await?),
+        })
+    }
+
+    /// [`resolve`] against what was read.
+    pub fn resolve(&self, segment: Segment) -> Result<Segment, SegmentError> {
+        inline(
+            segment,
+            "$",
+            &self.segments,
+            &self.lists,
+            &mut HashSet::new(),
+        )
+    }
 }
 
 fn inline(

@@ -50,20 +50,16 @@ fn strings_of(df: &DataFrame, column: &str) -> PolarsResult<Vec<String>> {
 }
 
 /// Members of `segment` among `current` (the newest version of each profile of the workspace),
-/// ordered, at most `limit`.
+/// ordered.
 pub fn members(
     tables: &Tables,
     current: LazyFrame,
     workspace: &str,
     segment: &Segment,
     now_ms: i64,
-    limit: Option<usize>,
 ) -> PolarsResult<Vec<String>> {
-    let mut ids = member_frame(tables, current, workspace, segment, now_ms)?
+    let ids = member_frame(tables, current, workspace, segment, now_ms)?
         .sort(["profile_id"], SortMultipleOptions::default());
-    if let Some(n) = limit {
-        ids = ids.limit(n as IdxSize);
-    }
     strings_of(&ids.collect()?, "profile_id")
 }
 
@@ -248,6 +244,36 @@ fn behaviour_set(
         people,
         include: include_them,
     })
+}
+
+/// `person, message_id, ts, rev` of a workspace's events passing `filter`: merged ids attributed
+/// to their person, each message once, `rev` the property `revenue_key` as a number (0 when it is
+/// none). RFM and campaigns read events so (as ClickHouse's `person_events`).
+pub fn person_events(
+    events: LazyFrame,
+    identities: Option<LazyFrame>,
+    workspace: &str,
+    revenue_key: &str,
+    filter: Expr,
+) -> LazyFrame {
+    let hits = events
+        .filter(col("workspace").eq(lit(workspace.to_string())).and(filter))
+        .select([
+            col("profile_id").alias("src"),
+            col("message_id"),
+            col("timestamp_ms").alias("ts"),
+            // Keys are checked by the parsers: no quote or backslash reaches the path.
+            col("properties")
+                .str()
+                .json_path_match(lit(format!("$['{revenue_key}']")))
+                .cast(DataType::Float64)
+                .fill_null(lit(0.0))
+                .alias("rev"),
+        ]);
+    attribute(hits, identities, workspace, &["message_id", "ts", "rev"]).unique_generic(
+        Some(vec![col("person"), col("message_id")]),
+        UniqueKeepStrategy::Any,
+    )
 }
 
 /// `hits` (a column `src`: the profile an event was stored under, and `columns`) with `src`

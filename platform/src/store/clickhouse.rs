@@ -348,6 +348,21 @@ impl ClickhouseStore {
         })
     }
 
+    /// Inserts `rows` into `table` in one INSERT (none: nothing to do), done when it returns.
+    async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> Result<(), StoreError>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self.client.insert::<T>(table).await.map_err(classify)?;
+        for row in rows {
+            insert.write(row).await.map_err(classify)?;
+        }
+        insert.end().await.map_err(classify)
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -526,11 +541,7 @@ impl Store for ClickhouseStore {
         segment: &leadstream_schemas::segment::Segment,
         now_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
-        if !crate::segment::is_resolved(segment) {
-            return Err(StoreError::Invalid(
-                "in_segment must be resolved before the store runs a segment".into(),
-            ));
-        }
+        crate::segment::require_resolved(segment)?;
         crate::segment::clickhouse::members(workspace, segment, now_ms)
             .query(&self.client)
             .fetch_all::<String>()
@@ -545,11 +556,7 @@ impl Store for ClickhouseStore {
         now_ms: i64,
         sample: usize,
     ) -> Result<(u64, Vec<String>), StoreError> {
-        if !crate::segment::is_resolved(segment) {
-            return Err(StoreError::Invalid(
-                "in_segment must be resolved before the store runs a segment".into(),
-            ));
-        }
+        crate::segment::require_resolved(segment)?;
         #[derive(serde::Deserialize, clickhouse::Row)]
         struct Preview {
             count: u64,
@@ -565,13 +572,7 @@ impl Store for ClickhouseStore {
     }
 
     async fn write_object(&self, row: &ObjectRow) -> Result<(), StoreError> {
-        let mut insert = self
-            .client
-            .insert::<ObjectRow>("objects")
-            .await
-            .map_err(classify)?;
-        insert.write(row).await.map_err(classify)?;
-        insert.end().await.map_err(classify)
+        self.insert_rows("objects", std::slice::from_ref(row)).await
     }
 
     async fn objects(&self, workspace: &str, kind: &str) -> Result<Vec<ObjectRow>, StoreError> {
@@ -587,25 +588,12 @@ impl Store for ClickhouseStore {
     }
 
     async fn write_set_members(&self, rows: &[SetMemberRow]) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut insert = self
-            .client
-            .insert::<SetMemberRow>("set_members")
-            .await
-            .map_err(classify)?;
-        for row in rows {
-            insert.write(row).await.map_err(classify)?;
-        }
-        insert.end().await.map_err(classify)
+        self.insert_rows("set_members", rows).await
     }
 
     async fn set_members(&self, workspace: &str, set_id: &str) -> Result<Vec<String>, StoreError> {
-        self.client
-            .query(crate::segment::clickhouse::SET_MEMBERS)
-            .bind(workspace)
-            .bind(set_id)
+        crate::segment::clickhouse::set_members(workspace, set_id)
+            .query(&self.client)
             .fetch_all::<String>()
             .await
             .map_err(classify)
@@ -901,18 +889,7 @@ impl Store for ClickhouseStore {
     }
 
     async fn write_deliveries(&self, rows: &[DeliveryRow]) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut insert = self
-            .client
-            .insert::<DeliveryRow>("webhook_deliveries")
-            .await
-            .map_err(classify)?;
-        for row in rows {
-            insert.write(row).await.map_err(classify)?;
-        }
-        insert.end().await.map_err(classify)
+        self.insert_rows("webhook_deliveries", rows).await
     }
 
     async fn deliveries(

@@ -447,11 +447,7 @@ impl EmbeddedStore {
         + Send
         + 'static,
     ) -> Result<Option<T>, StoreError> {
-        if !crate::segment::is_resolved(segment) {
-            return Err(StoreError::Invalid(
-                "in_segment must be resolved before the store runs a segment".into(),
-            ));
-        }
+        crate::segment::require_resolved(segment)?;
         let store = self.clone();
         let (workspace, segment) = (workspace.to_string(), segment.clone());
         tokio::task::spawn_blocking(move || {
@@ -768,7 +764,7 @@ impl Store for EmbeddedStore {
         now_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
         self.run_segment(workspace, segment, move |tables, current, ws, seg| {
-            crate::segment::polars::members(tables, current, ws, seg, now_ms, None)
+            crate::segment::polars::members(tables, current, ws, seg, now_ms)
         })
         .await
         .map(Option::unwrap_or_default)

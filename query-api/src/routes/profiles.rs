@@ -221,7 +221,7 @@ pub async fn memberships(
     Workspace(workspace): Workspace,
     Path(id): Path<String>,
 ) -> Result<Json<Memberships>, QueryError> {
-    use leadstream_platform::segment::{LIST, SEGMENT, resolve};
+    use leadstream_platform::segment::{LIST, Resolver, SEGMENT};
     use leadstream_schemas::segment::Segment;
     let p = person(&state, &workspace, &id).await?;
     let mut sets = state.store.sets_of(&workspace, &p.profile_id).await?;
@@ -240,6 +240,7 @@ pub async fn memberships(
         })
         .collect();
     let now = chrono::Utc::now().timestamp_millis();
+    let resolver = Resolver::load(&*state.store, &workspace).await?;
     let mut segments = Vec::new();
     for row in state.store.objects(&workspace, SEGMENT).await? {
         let Some(def) = serde_json::from_str(&row.definition)
@@ -249,7 +250,7 @@ pub async fn memberships(
             continue;
         };
         let only = Segment::And(vec![def, Segment::Ids(vec![p.profile_id.clone()])]);
-        let Ok(resolved) = resolve(&*state.store, &workspace, only).await else {
+        let Ok(resolved) = resolver.resolve(only) else {
             continue;
         };
         if !state
