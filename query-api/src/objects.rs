@@ -97,6 +97,35 @@ pub async fn load(
         })
 }
 
+/// The first version of a new object of `kind`: a fresh id (`<prefix>_…`), created now.
+pub fn new_row(
+    workspace: String,
+    kind: &str,
+    prefix: &str,
+    name: String,
+    description: String,
+    definition: String,
+) -> ObjectRow {
+    let now = now_ms();
+    ObjectRow {
+        workspace,
+        kind: kind.into(),
+        id: new_id(prefix),
+        name,
+        description,
+        definition,
+        created_ms: now,
+        updated_ms: now,
+        version: version(),
+        deleted: 0,
+    }
+}
+
+/// A definition as the objects table keeps it: the value's JSON text.
+pub fn definition(value: &impl serde::Serialize) -> Result<String, QueryError> {
+    serde_json::to_string(value).map_err(|e| QueryError::Internal(e.to_string()))
+}
+
 /// The tombstone that deletes `row`.
 pub fn deleted(row: &ObjectRow) -> ObjectRow {
     ObjectRow {

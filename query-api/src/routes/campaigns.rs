@@ -92,20 +92,14 @@ pub async fn create(
     let spec = spec(&state, &workspace, &body).await?;
     let existing = state.store.objects(&workspace, CAMPAIGN).await?;
     objects::check_unique(&existing, spec.name.trim(), None)?;
-    let now = objects::now_ms();
-    let row = ObjectRow {
+    let row = objects::new_row(
         workspace,
-        kind: CAMPAIGN.into(),
-        id: objects::new_id("cmp"),
-        name: spec.name.trim().to_string(),
-        description: spec.description.clone(),
-        definition: serde_json::to_string(&spec)
-            .map_err(|e| QueryError::Internal(e.to_string()))?,
-        created_ms: now,
-        updated_ms: now,
-        version: objects::version(),
-        deleted: 0,
-    };
+        CAMPAIGN,
+        "cmp",
+        spec.name.trim().to_string(),
+        spec.description.clone(),
+        objects::definition(&spec)?,
+    );
     state.store.write_object(&row).await?;
     Ok((StatusCode::CREATED, Json(shown(&row)?)))
 }
@@ -145,8 +139,7 @@ pub async fn update(
     objects::check_unique(&existing, spec.name.trim(), Some(&id))?;
     row.name = spec.name.trim().to_string();
     row.description = spec.description.clone();
-    row.definition =
-        serde_json::to_string(&spec).map_err(|e| QueryError::Internal(e.to_string()))?;
+    row.definition = objects::definition(&spec)?;
     row.version = objects::version();
     row.updated_ms = objects::now_ms();
     state.store.write_object(&row).await?;

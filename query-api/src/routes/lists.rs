@@ -90,19 +90,14 @@ async fn new_list(
     let name = check_name("name", name)?;
     check_description(&description)?;
     check_unique(&store.objects(workspace, LIST).await?, &name, None)?;
-    let now = objects::now_ms();
-    let row = ObjectRow {
-        workspace: workspace.to_string(),
-        kind: LIST.into(),
-        id: objects::new_id("lst"),
+    let row = objects::new_row(
+        workspace.to_string(),
+        LIST,
+        "lst",
         name,
         description,
-        definition: serde_json::json!({ "entity": entity }).to_string(),
-        created_ms: now,
-        updated_ms: now,
-        version: objects::version(),
-        deleted: 0,
-    };
+        serde_json::json!({ "entity": entity }).to_string(),
+    );
     store.write_object(&row).await?;
     Ok(row)
 }

@@ -175,19 +175,14 @@ pub async fn create(
     .await?;
     let existing = state.store.objects(&workspace, SEGMENT).await?;
     check_unique(&existing, &name, None)?;
-    let now = objects::now_ms();
-    let row = ObjectRow {
+    let row = objects::new_row(
         workspace,
-        kind: SEGMENT.into(),
-        id: objects::new_id("seg"),
+        SEGMENT,
+        "seg",
         name,
-        description: req.description,
-        definition: req.definition.to_string(),
-        created_ms: now,
-        updated_ms: now,
-        version: objects::version(),
-        deleted: 0,
-    };
+        req.description,
+        req.definition.to_string(),
+    );
     state.store.write_object(&row).await?;
     Ok((StatusCode::CREATED, Json(SavedSegment::from(&row))))
 }
@@ -446,8 +441,7 @@ pub async fn take_snapshot(
             id: snapshot.id.clone(),
             name: format!("{} @ {taken_ms}", row.name),
             description: String::new(),
-            definition: serde_json::to_string(&snapshot)
-                .map_err(|e| QueryError::Internal(e.to_string()))?,
+            definition: objects::definition(&snapshot)?,
             created_ms: taken_ms,
             updated_ms: taken_ms,
             version,

@@ -66,20 +66,14 @@ pub async fn create(
         scope: req.scope,
         hint: token[token.len() - 4..].to_string(),
     };
-    let now = objects::now_ms();
-    let row = ObjectRow {
+    let row = objects::new_row(
         workspace,
-        kind: TOKEN.into(),
-        id: objects::new_id("tok"),
+        TOKEN,
+        "tok",
         name,
-        description: String::new(),
-        definition: serde_json::to_string(&stored)
-            .map_err(|e| QueryError::Internal(e.to_string()))?,
-        created_ms: now,
-        updated_ms: now,
-        version: objects::version(),
-        deleted: 0,
-    };
+        String::new(),
+        objects::definition(&stored)?,
+    );
     state.store.write_object(&row).await?;
     let shown = shown(&row, Some(token)).ok_or_else(|| QueryError::Internal("token".into()))?;
     Ok((StatusCode::CREATED, Json(shown)))
