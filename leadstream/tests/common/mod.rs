@@ -181,29 +181,12 @@ impl Running {
 
     /// `POST` JSON to a query API path with the workspace's token.
     pub async fn post_query(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("http://{}{path}", self.query))
-            .bearer_auth(TOKEN)
-            .json(body)
-            .send()
-            .await
-            .expect("post");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.json(reqwest::Method::POST, path, Some(body)).await
     }
 
     /// `GET` a query API path (with its query string) with the workspace's token.
     pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("http://{}{path_and_query}", self.query))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("get");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.json(reqwest::Method::GET, path_and_query, None).await
     }
 
     /// Any call to the query API with `token`: a body with its content type, if given. Answers
