@@ -150,6 +150,28 @@ async fn check(run: &common::Running) {
         "{page}"
     );
 
+    let (status, e) = run
+        .get(&format!("/v1/campaigns/{spring_id}/responses?limit=0"))
+        .await;
+    assert_eq!(
+        (status, &e["error"]["field"]),
+        (400, &json!("limit")),
+        "{e}"
+    );
+    let (status, e) = run
+        .json(
+            Method::PUT,
+            &format!("/v1/campaigns/{spring_id}"),
+            Some(&with("currency", json!("euro"))),
+        )
+        .await;
+    assert_eq!(
+        (status, &e["error"]["field"]),
+        (400, &json!("currency")),
+        "{e}"
+    );
+    let (status, _) = run.get("/v1/campaigns/cmp_nope/report").await;
+    assert_eq!(status, 404);
     // A response becomes a lead in one call; sales has ann now.
     let (status, accepted) = post(
         run,

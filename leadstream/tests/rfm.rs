@@ -197,6 +197,21 @@ async fn check(run: &common::Running) {
         );
     }
 
+    let (status, _, body) = run
+        .call(
+            Method::POST,
+            "/v1/rfm/customers?format=xlsx",
+            common::TOKEN,
+            None,
+        )
+        .await;
+    let e: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        (status, &e["error"]["field"]),
+        (400, &json!("format")),
+        "{e}"
+    );
+
     // Migration over a family of saved segments, from their snapshots.
     let mut ids = Vec::new();
     for (name, at_least) in [("Big buyers", 5), ("Buyers", 1)] {

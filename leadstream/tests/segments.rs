@@ -611,6 +611,84 @@ async fn check(run: &common::Running) {
         "{member}"
     );
 
+    // More bad input, each answered in the JSON error shape naming what is wrong.
+    let bad_gets = [
+        (
+            format!("/v1/segments/{seg_id}/members?limit=0"),
+            400,
+            "limit",
+        ),
+        (
+            format!("/v1/lists/{vip_id}/members?limit=5000"),
+            400,
+            "limit",
+        ),
+        ("/v1/profiles/nobody/memberships".to_string(), 404, ""),
+        ("/v1/profiles/nobody/timeline".to_string(), 404, ""),
+        ("/v1/segments/seg_nope/members".to_string(), 404, ""),
+    ];
+    for (path, code, field) in bad_gets {
+        let (status, e) = run.get(&path).await;
+        assert_eq!(status, code, "{path}: {e}");
+        if !field.is_empty() {
+            assert_eq!(e["error"]["field"], field, "{path}: {e}");
+        }
+    }
+    let bad_posts = [
+        (
+            format!("/v1/lists/{vip_id}/members"),
+            json!({"add": [""]}),
+            400,
+            "add[0]",
+        ),
+        (
+            format!("/v1/lists/{vip_id}/members"),
+            json!({"add": ["ann"], "drop": ["bob"]}),
+            400,
+            "drop",
+        ),
+        (
+            format!("/v1/lists/{vip_id}/members/from-segment"),
+            json!({}),
+            400,
+            "segment",
+        ),
+        (format!("/v1/lists/{vip_id}/copy"), json!({}), 400, "to"),
+        (
+            "/v1/segments/seg_nope/snapshots".to_string(),
+            json!({}),
+            404,
+            "",
+        ),
+        (
+            "/v1/lists/combine".to_string(),
+            json!({"op": "xor", "lists": [vip_id, copy_id], "name": "X"}),
+            400,
+            "op",
+        ),
+    ];
+    for (path, body, code, field) in bad_posts {
+        let (status, e) = run.json(Method::POST, &path, Some(&body)).await;
+        assert_eq!(status, code, "{path} {body}: {e}");
+        if !field.is_empty() {
+            assert_eq!(e["error"]["field"], field, "{path} {body}: {e}");
+        }
+    }
+    let (status, _, e) = run
+        .call(
+            Method::POST,
+            &format!("/v1/lists/{vip_id}/import?match=account_id"),
+            common::TOKEN,
+            Some(("text/csv", b"account_id\nacme\n".to_vec())),
+        )
+        .await;
+    let e: Value = serde_json::from_slice(&e).expect("json");
+    assert_eq!(
+        (status, &e["error"]["field"]),
+        (400, &json!("match")),
+        "{e}"
+    );
+
     // A list a segment uses cannot go; once the segment is gone, it can.
     let (_, user) = run
         .json(
