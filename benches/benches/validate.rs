@@ -1,9 +1,9 @@
 //! The collector's per-event CPU cost: checking one Segment event (parse + validate, what
 //! `POST /v1/batch` does per element), beside the baseline of only parsing the same bytes into a
-//! `serde_json::Value`, measured in the same run.
+//! `serde_json::Value`, measured in the same run; and the scorer's side, decoding the log record.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use leadstream_schemas::{LogRecord, validate_event};
+use leadstream_schemas::{LogRecord, check_event, parse_event_text, validate_event};
 use serde_json::Value;
 
 const EVENT: &str = r#"{"type":"track","userId":"user-1234","anonymousId":"0f8c2e4a-6b1d-4c1e-9a7f-2d3b5c6e7f80",
@@ -29,6 +29,32 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let v: Value = serde_json::from_str(std::hint::black_box(EVENT)).expect("parses");
             LogRecord::new("acme", validate_event(v).expect("valid")).encode()
+        })
+    });
+    // What the collector does now: the typed event straight from the text (the `Value` path above
+    // is its fallback for events with a mistake to name).
+    group.bench_function("text_parse_and_validate", |b| {
+        b.iter(|| {
+            let e = parse_event_text(std::hint::black_box(EVENT), None, 32).expect("parses");
+            check_event(&e).expect("valid");
+            e
+        })
+    });
+    group.bench_function("text_parse_validate_encode_record", |b| {
+        b.iter(|| {
+            let e = parse_event_text(std::hint::black_box(EVENT), None, 32).expect("parses");
+            check_event(&e).expect("valid");
+            LogRecord::new("acme", e).encode()
+        })
+    });
+    group.bench_function("decode_record", |b| {
+        let bytes = LogRecord::new(
+            "acme",
+            validate_event(serde_json::from_str(EVENT).expect("parses")).expect("valid"),
+        )
+        .encode();
+        b.iter(|| {
+            leadstream_schemas::Decoded::decode(std::hint::black_box(&bytes)).expect("decodes")
         })
     });
     group.finish();

@@ -11,6 +11,14 @@ for i = 1, 100 do
 end
 local template = '{"batch":[' .. table.concat(events, ",") .. ']}'
 
+-- wrk runs one Lua state per thread, each with the same random sequence and counter: the thread's
+-- own number (set by `setup`) keeps messageIds unique across threads.
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = auth
@@ -18,7 +26,7 @@ wrk.headers["Authorization"] = auth
 request = function()
   counter = counter + 1
   -- A prefix unique to this request makes every messageId unique (dedup is on).
-  local prefix = string.format("%d-%d-%d", math.random(1, 1e9), os.time(), counter)
+  local prefix = string.format("%d-%d-%d", tid, os.time(), counter)
   local body = template:gsub("MID", prefix)
   return wrk.format(nil, "/v1/batch", nil, body)
 end

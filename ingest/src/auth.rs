@@ -10,7 +10,8 @@ pub fn write_key(headers: &HeaderMap, body_key: Option<&str>) -> Option<String> 
     basic_user(headers).or_else(|| body_key.filter(|k| !k.is_empty()).map(str::to_string))
 }
 
-fn basic_user(headers: &HeaderMap) -> Option<String> {
+/// The Basic auth user name, the write key of Segment's and RudderStack's server SDKs.
+pub fn basic_user(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

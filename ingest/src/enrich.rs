@@ -42,6 +42,13 @@ pub struct BatchDefaults<'a> {
     pub integrations: Option<&'a Map<String, Value>>,
 }
 
+impl BatchDefaults<'_> {
+    /// Nothing to merge: an empty batch-level object counts as none.
+    pub fn is_empty(&self) -> bool {
+        self.context.is_none_or(Map::is_empty) && self.integrations.is_none_or(Map::is_empty)
+    }
+}
+
 /// Merges batch-level `context` / `integrations` into one raw event (event keys win, nested
 /// objects merge key by key).
 pub fn merge_batch_defaults(event: &mut Value, defaults: BatchDefaults<'_>) {

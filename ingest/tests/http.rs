@@ -487,7 +487,25 @@ async fn single_event_endpoints_take_their_type_from_the_path() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{resp}");
+    // A `type` in the body loses to the path's.
+    let (status, resp) = h
+        .post(
+            "/v1/screen",
+            Some(KEY),
+            json!({"type": "track", "userId": "u9", "name": "Settings"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
 
+    let (status, resp) = h
+        .post(
+            "/v1/track",
+            Some(KEY),
+            json!({"userId": 5, "event": "x"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "invalid_field", "userId");
     let (status, resp) = h
         .post("/v1/track", Some(KEY), json!({"event": "x"}).to_string())
         .await;
@@ -521,7 +539,7 @@ async fn single_event_endpoints_take_their_type_from_the_path() {
         .iter()
         .map(|(_, r)| r.event.event_type.as_str())
         .collect();
-    assert_eq!(types, vec!["identify", "track", "page"]);
+    assert_eq!(types, vec!["identify", "track", "page", "screen"]);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use leadstream_platform::Backends;
 use leadstream_platform::telemetry::Heartbeats;
 use leadstream_platform::workspaces::Registry;
-use leadstream_scorer::ProfileBook;
+use leadstream_scorer::{Pipeline, ProfileBook};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -52,7 +52,15 @@ pub async fn serve(
         )
     });
     let token = shutdown.clone();
-    tasks.spawn(async move { ("scorer", pipeline.run(token).await) });
+    let scorer = spawn_scorer(pipeline, token)?;
+    tasks.spawn(async move {
+        let result = scorer.await.unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "the scorer's thread ended without a result"
+            ))
+        });
+        ("scorer", result)
+    });
     if let Some(sender) = leadstream_scorer::crm::Sender::start(&backends).await? {
         let token = shutdown.clone();
         tasks.spawn(async move { ("crm sender", sender.run(token).await) });
@@ -79,5 +87,64 @@ pub async fn serve(
     match first_error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Runs the scorer on its own thread, with its own single-threaded runtime, at a lower CPU
+/// priority than the collector and the query API. The collector acknowledges an event only once
+/// it is durable in the log, and the scorer reads it from there: when a burst saturates the
+/// CPU, answering senders comes first and scoring lags behind and catches up after (as a Kafka
+/// consumer does; `leadstream_consumer_lag` shows by how much). With CPU to spare, priority
+/// changes nothing. Threads the scorer starts (its blocking pool) inherit the priority.
+fn spawn_scorer(
+    pipeline: Pipeline,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::sync::oneshot::Receiver<anyhow::Result<()>>> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("scorer".into())
+        .spawn(move || {
+            lower_this_threads_priority();
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name("scorer-blocking")
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(pipeline.run(shutdown)));
+            let _ = done.send(outcome);
+        })?;
+    Ok(result)
+}
+
+/// Lowers the calling thread's priority to `nice` 10 (Linux keeps one per thread; raising it needs
+/// no privilege). `thread-priority` maps its 0–99 scale onto nice 19…−20: 22 is nice 10.
+fn lower_this_threads_priority() {
+    let lower = thread_priority::ThreadPriorityValue::try_from(22u8)
+        .map_err(|e| e.to_string())
+        .and_then(|v| {
+            thread_priority::set_current_thread_priority(
+                thread_priority::ThreadPriority::Crossplatform(v),
+            )
+            .map_err(|e| e.to_string())
+        });
+    if let Err(e) = lower {
+        tracing::warn!(error = %e, "could not lower the scorer's priority; it shares the CPU equally with the collector");
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn the_scorer_thread_runs_at_nice_10() {
+        let nice = std::thread::spawn(|| {
+            super::lower_this_threads_priority();
+            // Field 19 of /proc/thread-self/stat, after the parenthesised name.
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+            let after_name = &stat[stat.rfind(')').expect("name") + 2..];
+            after_name.split(' ').nth(16).expect("nice").to_string()
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(nice, "10");
     }
 }

@@ -171,9 +171,8 @@ impl EventKind {
 fn check<T: DeserializeOwned + Validate>(
     properties: &Map<String, Value>,
 ) -> Result<(), (String, String)> {
-    // Deserializing from a borrowed map clones only what the struct reads.
-    let value = Value::Object(properties.clone());
-    let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
+    // Deserializing from the borrowed map copies only what the struct reads.
+    let parsed: T = serde_path_to_error::deserialize(properties).map_err(|e| {
         let r = crate::validate::rejection_from_serde(e);
         (r.field, r.problem)
     })?;

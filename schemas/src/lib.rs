@@ -38,4 +38,7 @@ pub use profile::{
     EmailStats, LifecycleStage, Profile, Purchases, SmsStats, StageChange, Touch, WindowCounts,
 };
 pub use record::{Decoded, LogRecord, SCHEMA_VERSION};
-pub use validate::{Rejection, check_depth, rejection_from_serde, validate_event};
+pub use validate::{
+    Rejection, check_depth, check_event, nests_deeper_than, parse_event_text, rejection_from_serde,
+    validate_event,
+};

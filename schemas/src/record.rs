@@ -62,16 +62,23 @@ impl LogRecord {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<LogRecord, DecodeError> {
-        #[derive(Deserialize)]
-        struct Version {
-            v: u16,
+        match serde_json::from_slice::<LogRecord>(bytes) {
+            Ok(record) if record.v > SCHEMA_VERSION => Err(DecodeError::TooNew(record.v)),
+            Ok(record) => Ok(record),
+            Err(e) => Err(too_new(bytes).unwrap_or(DecodeError::Malformed(e))),
         }
-        let Version { v } = serde_json::from_slice(bytes)?;
-        if v > SCHEMA_VERSION {
-            return Err(DecodeError::TooNew(v));
-        }
-        Ok(serde_json::from_slice(bytes)?)
     }
+}
+
+/// A record this reader could not read may be one from a newer writer: say so rather than
+/// "malformed".
+fn too_new(bytes: &[u8]) -> Option<DecodeError> {
+    #[derive(Deserialize)]
+    struct Version {
+        v: u16,
+    }
+    let Version { v } = serde_json::from_slice(bytes).ok()?;
+    (v > SCHEMA_VERSION).then_some(DecodeError::TooNew(v))
 }
 
 /// One message of the events log: an event, or a control record of the scorer.
@@ -84,21 +91,53 @@ pub enum Decoded {
 }
 
 impl Decoded {
+    /// One pass over the bytes: an event record has `event`, a control record `id` and
+    /// `control`.
     pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         #[derive(Deserialize)]
-        struct Head {
+        struct Either {
             v: u16,
+            workspace: String,
             #[serde(default)]
-            control: Option<serde::de::IgnoredAny>,
+            event: Option<Event>,
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            control: Option<crate::Control>,
         }
-        let head: Head = serde_json::from_slice(bytes)?;
-        if head.v > SCHEMA_VERSION {
-            return Err(DecodeError::TooNew(head.v));
+        let either: Either = match serde_json::from_slice(bytes) {
+            Ok(either) => either,
+            Err(e) => return Err(too_new(bytes).unwrap_or(DecodeError::Malformed(e))),
+        };
+        let Either {
+            v,
+            workspace,
+            event,
+            id,
+            control,
+        } = either;
+        if v > SCHEMA_VERSION {
+            return Err(DecodeError::TooNew(v));
         }
-        if head.control.is_some() {
-            return Ok(Decoded::Control(serde_json::from_slice(bytes)?));
+        match (control, id, event) {
+            (Some(control), Some(id), _) => Ok(Decoded::Control(crate::ControlRecord {
+                v,
+                workspace,
+                id,
+                control,
+            })),
+            (None, _, Some(event)) => Ok(Decoded::Event(LogRecord {
+                v,
+                workspace,
+                event,
+            })),
+            (Some(_), None, _) => Err(DecodeError::Malformed(serde::de::Error::missing_field(
+                "id",
+            ))),
+            (None, _, None) => Err(DecodeError::Malformed(serde::de::Error::missing_field(
+                "event",
+            ))),
         }
-        Ok(Decoded::Event(serde_json::from_slice(bytes)?))
     }
 }
 
@@ -149,5 +188,21 @@ mod tests {
             LogRecord::decode(b"\xff"),
             Err(DecodeError::Malformed(_))
         ));
+        assert!(matches!(
+            Decoded::decode(newer),
+            Err(DecodeError::TooNew(99))
+        ));
+        for garbage in [
+            &b"\xff"[..],
+            br#"{"v": 1, "workspace": "w"}"#,
+            br#"{"v": 1, "workspace": "w", "control": {"op": "merge_request", "from": "a", "into": "b", "alias": false, "at_ms": 1}}"#,
+            br#"{"v": 1, "workspace": "w", "event": {"type": "launch"}}"#,
+        ] {
+            assert!(
+                matches!(Decoded::decode(garbage), Err(DecodeError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(garbage)
+            );
+        }
     }
 }

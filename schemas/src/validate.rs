@@ -35,6 +35,71 @@ pub fn validate_event(value: Value) -> Result<Event, Rejection> {
     Ok(event)
 }
 
+/// The fast path of [`validate_event`]: the event parsed straight from its JSON text into the typed
+/// struct, with no intermediate `serde_json::Value`. `event_type`, when given, is the call type
+/// from the endpoint's path and needs no `type` in the body. `None` when the text is not a
+/// well-formed event as it stands (malformed JSON, a wrong type, a duplicate key, a `type` in a
+/// body that also has one from its path, nesting deeper than `max_depth`): the caller then parses
+/// it into a `Value` and runs [`check_depth`] and [`validate_event`], which name the field at
+/// fault and apply the path's type over the body's. The semantic checks of [`check_event`] are
+/// not run here.
+pub fn parse_event_text(
+    text: &str,
+    event_type: Option<crate::EventType>,
+    max_depth: usize,
+) -> Option<Event> {
+    if nests_deeper_than(text, max_depth) {
+        return None;
+    }
+    match event_type {
+        None => serde_json::from_str(text).ok(),
+        Some(t) => {
+            // `{"type":"track",` + the rest of the object. A body with a `type` of its own fails
+            // as a duplicate field and takes the slow path, where the path's type wins.
+            let rest = text.trim_start().strip_prefix('{')?;
+            let mut spliced = String::with_capacity(text.len() + 24);
+            spliced.push_str("{\"type\":\"");
+            spliced.push_str(t.as_str());
+            spliced.push_str("\",");
+            spliced.push_str(rest);
+            serde_json::from_str(&spliced).ok()
+        }
+    }
+}
+
+/// Whether JSON text nests objects and arrays deeper than `max` (the outermost value is depth 1),
+/// by one scan of the bytes that skips strings. The text need not be valid JSON; a parser judges
+/// that.
+pub fn nests_deeper_than(text: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut bytes = text.as_bytes().iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'"' => {
+                // Skip to the closing quote, past escaped characters.
+                while let Some(&c) = bytes.next() {
+                    match c {
+                        b'\\' => {
+                            bytes.next();
+                        }
+                        b'"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Refuses an event whose objects and arrays nest deeper than `max` (the event object itself is
 /// depth 1), naming the first field that does.
 pub fn check_depth(value: &Value, max: usize) -> Result<(), Rejection> {
@@ -155,6 +220,76 @@ mod tests {
 
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_text_scan_agrees_with_the_value_walk_on_depth() {
+        let cases = [
+            r#"{"a": 1}"#,
+            r#"{"properties": {"a": {"b": [1, 2]}}}"#,
+            r#"{"properties": {"list": [[{"x": 1}]]}}"#,
+            r#"{"s": "{[{[{[ not structure ]}]}]}", "t": "a \" quote {[", "u": [{}]}"#,
+            r#"{"e": "\\\\", "deep": [[[[]]]]}"#,
+            r#"[]"#,
+        ];
+        for text in cases {
+            let value: Value = serde_json::from_str(text).expect(text);
+            for max in 1..7 {
+                assert_eq!(
+                    nests_deeper_than(text, max),
+                    check_depth(&value, max).is_err(),
+                    "{text} at {max}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_text_path_agrees_with_the_value_path() {
+        let valid = [
+            (
+                r#"{"type":"track","event":"Signed Up","anonymousId":"a1","properties":{"plan":"pro"}}"#,
+                None,
+            ),
+            (
+                r#"{"event":"Signed Up","userId":"u1","timestamp":"2026-11-22T10:00:00Z","context":{"library":{"name":"x"},"page":{"url":"https://a.io/?utm_source=n"}}}"#,
+                Some(crate::EventType::Track),
+            ),
+            (
+                r#" {"userId":"u1","traits":{"email":"a@b.io"}}"#,
+                Some(crate::EventType::Identify),
+            ),
+        ];
+        for (text, forced) in valid {
+            let fast = parse_event_text(text, forced, 32).expect(text);
+            let mut value: Value = serde_json::from_str(text).expect(text);
+            if let Some(t) = forced {
+                value["type"] = json!(t.as_str());
+            }
+            assert_eq!(fast, validate_event(value).expect(text), "{text}");
+        }
+        // Each of these takes the slow path, which names the field or applies the path's type.
+        let slow = [
+            (r#"{"type":"track","event":"x","userId":5}"#, None),
+            (r#"{"type":"track","type":"page","userId":"u"}"#, None),
+            (
+                r#"{"type":"page","event":"x","userId":"u"}"#,
+                Some(crate::EventType::Track),
+            ),
+            (r#"{}"#, Some(crate::EventType::Track)),
+            (
+                r#"{"userId":"u","properties":{"a":{"b":{}}}}"#,
+                Some(crate::EventType::Track),
+            ),
+            (r#"[1]"#, None),
+            (
+                r#"{"userId":"u","event":"x""#,
+                Some(crate::EventType::Track),
+            ),
+        ];
+        for (text, forced) in slow {
+            assert_eq!(parse_event_text(text, forced, 3), None, "{text}");
+        }
+    }
 
     #[test]
     fn accepts_a_minimal_track() {

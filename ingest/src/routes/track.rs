@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use leadstream_platform::http::ErrorDetail;
 use leadstream_platform::log::LogMessage;
 use leadstream_schemas::{
-    EventType, LogRecord, Rejection, check_depth, rejection_from_serde, validate_event,
+    Event, EventType, LogRecord, Rejection, check_depth, check_event, parse_event_text,
+    rejection_from_serde, validate_event,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -111,7 +112,8 @@ fn decode_content(headers: &HeaderMap, bytes: Bytes, limit: usize) -> Result<Vec
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase());
     match encoding.as_deref() {
-        None | Some("" | "identity") => Ok(bytes.to_vec()),
+        // Without a copy when the body arrived in one piece.
+        None | Some("" | "identity") => Ok(Vec::from(bytes)),
         Some("gzip" | "x-gzip") => {
             use std::io::Read;
             let mut out = Vec::new();
@@ -146,7 +148,11 @@ pub(crate) fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> In
     if !matches!(e.inner().classify(), serde_json::error::Category::Data) {
         return IngestError::MalformedJson(e.into_inner().to_string());
     }
-    let r = rejection_from_serde(e);
+    invalid_body(rejection_from_serde(e))
+}
+
+/// A rejection of a request's one event: the field inside the body, or the body itself.
+fn invalid_body(r: Rejection) -> IngestError {
     IngestError::InvalidField {
         field: if r.field.is_empty() {
             "body".into()
@@ -220,19 +226,46 @@ pub(crate) fn facts_for_workspace(
     }
 }
 
-/// One raw event of a batch: its size, then the JSON.
-fn parse_one(raw: &str, limit: usize) -> Result<Value, Rejection> {
-    if raw.len() > limit {
+/// Checks one event from its JSON text; `Err` names the field relative to the event. The common
+/// case (no batch-level defaults, a well-formed event) is parsed straight into the typed event;
+/// anything else goes through a `Value`, which merges the defaults and names the field at fault.
+fn check_text(
+    raw: &str,
+    limits: &leadstream_platform::config::IngestConfig,
+    defaults: BatchDefaults<'_>,
+    forced_type: Option<EventType>,
+    facts: &RequestFacts,
+    enricher: &Enricher,
+) -> Result<LogRecord, Rejection> {
+    if raw.len() > limits.max_event_bytes {
         return Err(Rejection::new(
             "",
-            format!("event is {} bytes, over the limit of {limit}", raw.len()),
+            format!(
+                "event is {} bytes, over the limit of {}",
+                raw.len(),
+                limits.max_event_bytes
+            ),
         ));
     }
-    serde_json::from_str(raw).map_err(|e| Rejection::new("", e.to_string()))
+    if defaults.is_empty()
+        && let Some(event) = parse_event_text(raw, forced_type, limits.max_nesting_depth)
+    {
+        check_event(&event)?;
+        return accept_event(event, facts, enricher);
+    }
+    let value: Value = serde_json::from_str(raw).map_err(|e| Rejection::new("", e.to_string()))?;
+    check_value(
+        value,
+        limits.max_nesting_depth,
+        defaults,
+        forced_type,
+        facts,
+        enricher,
+    )
 }
 
-/// Checks one event; `Err` names the field relative to the event.
-fn check_one(
+/// Checks one event parsed into a `Value`; `Err` names the field relative to the event.
+fn check_value(
     mut value: Value,
     max_depth: usize,
     defaults: BatchDefaults<'_>,
@@ -254,7 +287,16 @@ pub(crate) fn accept_value(
     facts: &RequestFacts,
     enricher: &Enricher,
 ) -> Result<LogRecord, Rejection> {
-    let mut event = validate_event(value)?;
+    accept_event(validate_event(value)?, facts, enricher)
+}
+
+/// Enriches one validated event into the record for the log, refusing what a write key may not
+/// send.
+fn accept_event(
+    mut event: Event,
+    facts: &RequestFacts,
+    enricher: &Enricher,
+) -> Result<LogRecord, Rejection> {
     // A lead made by hand goes to sales whatever its score: only an authenticated query API call
     // may make one, never a write key.
     use leadstream_schemas::EventKind;
@@ -310,17 +352,26 @@ pub(crate) fn count_rejection(r: &Rejection) {
 /// Writes `records`, leaving out those whose `messageId` was written within the dedup window
 /// (or earlier in this same call), and returns once the log has them durably.
 pub(crate) async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<(), IngestError> {
-    let mut in_call = std::collections::HashSet::new();
-    let (records, duplicates): (Vec<LogRecord>, Vec<LogRecord>) =
-        records.into_iter().partition(|r| {
-            let id = r.event.message_id.as_deref().unwrap_or("");
-            in_call.insert((r.workspace.clone(), id.to_string()))
-                && !state.dedup.seen(&r.workspace, id)
-        });
-    if !duplicates.is_empty() {
+    let keep: Vec<bool> = {
+        let mut in_call = std::collections::HashSet::with_capacity(records.len());
+        records
+            .iter()
+            .map(|r| {
+                let id = r.event.message_id.as_deref().unwrap_or("");
+                in_call.insert((r.workspace.as_str(), id)) && !state.dedup.seen(&r.workspace, id)
+            })
+            .collect()
+    };
+    let total = records.len();
+    let records: Vec<LogRecord> = records
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(r, keep)| keep.then_some(r))
+        .collect();
+    if records.len() < total {
         metrics::EVENTS
             .with_label_values(&["duplicate"])
-            .inc_by(duplicates.len() as u64);
+            .inc_by((total - records.len()) as u64);
     }
     if records.is_empty() {
         return Ok(());
@@ -373,19 +424,17 @@ pub async fn batch(
     let mut records = Vec::with_capacity(batch.len());
     let mut rejected = Vec::new();
     for (index, raw) in batch.iter().enumerate() {
-        let checked = parse_one(raw.get(), state.limits.max_event_bytes).and_then(|value| {
-            check_one(
-                value,
-                state.limits.max_nesting_depth,
-                BatchDefaults {
-                    context: envelope.context.as_ref(),
-                    integrations: envelope.integrations.as_ref(),
-                },
-                None,
-                &facts,
-                &state.enricher,
-            )
-        });
+        let checked = check_text(
+            raw.get(),
+            &state.limits,
+            BatchDefaults {
+                context: envelope.context.as_ref(),
+                integrations: envelope.integrations.as_ref(),
+            },
+            None,
+            &facts,
+            &state.enricher,
+        );
         match checked {
             Ok(record) => records.push(record),
             Err(r) => {
@@ -457,6 +506,23 @@ pub async fn single(
             limit: state.limits.max_event_bytes,
         });
     }
+    let invalid = |r: Rejection| {
+        count_rejection(&r);
+        invalid_body(r)
+    };
+    // The common case: the key in the Authorization header, a well-formed event parsed straight
+    // into the typed struct. Anything else (a key in the body, a mistake to name) below.
+    if let Some(key) = auth::basic_user(&headers)
+        && let Some(event) =
+            parse_event_text(&text, Some(event_type), state.limits.max_nesting_depth)
+    {
+        let facts = facts(&state, &headers, peer, Some(key), event.sent_at)?;
+        let record = check_event(&event)
+            .and_then(|()| accept_event(event, &facts, &state.enricher))
+            .map_err(invalid)?;
+        append(&state, vec![record]).await?;
+        return Ok(success());
+    }
     let value: Value =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
             .map_err(json_error)?;
@@ -469,7 +535,7 @@ pub async fn single(
     let key = auth::write_key(&headers, obj.get("writeKey").and_then(Value::as_str));
     let sent_at = parse_sent_at(obj.get("sentAt"), "sentAt")?;
     let facts = facts(&state, &headers, peer, key, sent_at)?;
-    let record = check_one(
+    let record = check_value(
         value,
         state.limits.max_nesting_depth,
         BatchDefaults::default(),
@@ -477,17 +543,11 @@ pub async fn single(
         &facts,
         &state.enricher,
     )
-    .map_err(|r| {
-        count_rejection(&r);
-        IngestError::InvalidField {
-            field: if r.field.is_empty() {
-                "body".into()
-            } else {
-                r.field
-            },
-            problem: r.problem,
-        }
-    })?;
+    .map_err(invalid)?;
     append(&state, vec![record]).await?;
-    Ok((StatusCode::OK, Json(serde_json::json!({"success": true}))).into_response())
+    Ok(success())
+}
+
+fn success() -> Response {
+    (StatusCode::OK, Json(serde_json::json!({"success": true}))).into_response()
 }
