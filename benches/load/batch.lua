@@ -9,7 +9,20 @@ for i = 1, 100 do
     '"context":{"userAgent":"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0","page":{"url":"https://acme.io/pricing?utm_source=news"}}}',
     i * 37, i)
 end
+-- The body split at each messageId placeholder: a request joins the parts with its own prefix
+-- (cheaper for wrk than a pattern substitution over the whole body).
 local template = '{"batch":[' .. table.concat(events, ",") .. ']}'
+local parts = {}
+local from = 1
+while true do
+  local at = string.find(template, "MID", from, true)
+  if not at then
+    parts[#parts + 1] = string.sub(template, from)
+    break
+  end
+  parts[#parts + 1] = string.sub(template, from, at - 1)
+  from = at + 3
+end
 
 -- wrk runs one Lua state per thread, each with the same random sequence and counter: the thread's
 -- own number (set by `setup`) keeps messageIds unique across threads.
@@ -27,6 +40,6 @@ request = function()
   counter = counter + 1
   -- A prefix unique to this request makes every messageId unique (dedup is on).
   local prefix = string.format("%d-%d-%d", tid, os.time(), counter)
-  local body = template:gsub("MID", prefix)
+  local body = table.concat(parts, prefix)
   return wrk.format(nil, "/v1/batch", nil, body)
 end

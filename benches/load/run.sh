@@ -5,6 +5,10 @@
 #  - POST /v1/batch with 100-event batches under wrk, against the log alone written the same way
 #    (`log-baseline`: a bare rdkafka producer with the collector's producer settings, or the
 #    embedded log directly).
+# Beside the goal's baseline, each single-event row also shows the log alone at the same
+# concurrency (`log-baseline … 1 <connections>`: as many writers as connections, each appending one
+# event and waiting until it is durable): the ceiling of any collector that acknowledges only
+# durable events, on this disk / this broker.
 # Embedded: the all-in-one `leadstream serve` (scorer included, as a newcomer runs it).
 # Distributed: the collector on its own (`leadstream-ingest`) into tansu on loopback.
 # Loopback only; every wrk run is bounded by $DURATION, every baseline by an event count.
@@ -15,6 +19,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-"32 256"}
 BATCH_CONNECTIONS=${BATCH_CONNECTIONS:-8}
 BASELINE_EVENTS=${BASELINE_EVENTS:-200000}
+SINGLE_LOG_EVENTS=${SINGLE_LOG_EVENTS:-30000}
 THREADS=${THREADS:-2}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release -q -p leadstream -p leadstream-ingest -p leadstream-benches \
@@ -54,12 +59,16 @@ write_keys = ["wk_quickstart_demo"]
 TOML
 RUST_LOG=warn "$BIN/leadstream" serve --config "$WORK/embedded.toml" >/dev/null & PIDS+=($!)
 wait_port 18080
+declare -A GOT BASE
 for c in $CONNECTIONS; do
-  base=$(wrk_rps 18090 track.lua "$c"); got=$(wrk_rps 18080 track.lua "$c")
-  SINGLE_ROWS+=("| embedded (all-in-one, fsynced) | $c | $got | $base | $(pct "$got" "$base") |")
+  BASE[$c]=$(wrk_rps 18090 track.lua "$c"); GOT[$c]=$(wrk_rps 18080 track.lua "$c")
 done
 got=$(times100 "$(wrk_rps 18080 batch.lua "$BATCH_CONNECTIONS")")
 stop_last
+for c in $CONNECTIONS; do
+  log=$(baseline_eps embedded "$WORK/single-log-$c" "$SINGLE_LOG_EVENTS" 1 "$c")
+  SINGLE_ROWS+=("| embedded (all-in-one, fsynced) | $c | ${GOT[$c]} | ${BASE[$c]} | $(pct "${GOT[$c]}" "${BASE[$c]}") | $log ($(pct "${GOT[$c]}" "$log")) |")
+done
 base=$(baseline_eps embedded "$WORK/baseline-log" "$BASELINE_EVENTS" 100 "$BATCH_CONNECTIONS")
 BATCH_ROWS+=("| embedded (all-in-one, fsynced) | $BATCH_CONNECTIONS | $got | $base (redb log alone) | $(pct "$got" "$base") |")
 
@@ -82,18 +91,21 @@ TOML
 RUST_LOG=warn "$BIN/leadstream-ingest" --config "$WORK/distributed.toml" >/dev/null & PIDS+=($!)
 wait_port 18082
 for c in $CONNECTIONS; do
-  base=$(wrk_rps 18090 track.lua "$c"); got=$(wrk_rps 18082 track.lua "$c")
-  SINGLE_ROWS+=("| distributed (collector, acks=all to tansu) | $c | $got | $base | $(pct "$got" "$base") |")
+  BASE[$c]=$(wrk_rps 18090 track.lua "$c"); GOT[$c]=$(wrk_rps 18082 track.lua "$c")
 done
 got=$(times100 "$(wrk_rps 18082 batch.lua "$BATCH_CONNECTIONS")")
 stop_last
+for c in $CONNECTIONS; do
+  log=$(baseline_eps kafka 127.0.0.1:9092 "$TOPIC" "$SINGLE_LOG_EVENTS" 1 "$c")
+  SINGLE_ROWS+=("| distributed (collector, acks=all to tansu) | $c | ${GOT[$c]} | ${BASE[$c]} | $(pct "${GOT[$c]}" "${BASE[$c]}") | $log ($(pct "${GOT[$c]}" "$log")) |")
+done
 base=$(baseline_eps kafka 127.0.0.1:9092 "$TOPIC" "$BASELINE_EVENTS" 100 "$BATCH_CONNECTIONS")
 BATCH_ROWS+=("| distributed (collector, acks=all to tansu) | $BATCH_CONNECTIONS | $got | $base (bare rdkafka producer) | $(pct "$got" "$base") |")
 
 echo "Single-event POST /v1/track (goal: 60 % of the trivial endpoint)"
 echo
-echo "| target | connections | requests/s | baseline (trivial axum) requests/s | ratio |"
-echo "|---|---|---|---|---|"
+echo "| target | connections | requests/s | baseline (trivial axum) requests/s | ratio (goal) | log alone, same concurrency, events/s (collector's share) |"
+echo "|---|---|---|---|---|---|"
 printf '%s\n' "${SINGLE_ROWS[@]}"
 echo
 echo "POST /v1/batch, 100 events per request (goal: 50 % of the log alone)"
