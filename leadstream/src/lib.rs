@@ -95,11 +95,15 @@ pub async fn serve(
 /// it is durable in the log, and the scorer reads it from there: when a burst saturates the
 /// CPU, answering senders comes first and scoring lags behind and catches up after (as a Kafka
 /// consumer does; `leadstream_consumer_lag` shows by how much). With CPU to spare, priority
-/// changes nothing. Threads the scorer starts (its blocking pool) inherit the priority.
+/// changes nothing. Threads the scorer starts (its blocking pool) inherit the priority; polars'
+/// shared pool is started first, at normal priority.
 fn spawn_scorer(
     pipeline: Pipeline,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<anyhow::Result<()>>> {
+    // Threads inherit their creator's priority: polars' shared pool (the query API's too) must not
+    // be started from the scorer's threads.
+    std::sync::LazyLock::force(&polars_core::runtime::THREAD_POOL);
     let (done, result) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("scorer".into())
