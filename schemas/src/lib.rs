@@ -39,6 +39,5 @@ pub use profile::{
 };
 pub use record::{Decoded, LogRecord, SCHEMA_VERSION};
 pub use validate::{
-    Rejection, check_depth, check_event, nests_deeper_than, parse_event_text, rejection_from_serde,
-    validate_event,
+    Rejection, check_depth, check_event, parse_event_text, rejection_from_serde, validate_event,
 };

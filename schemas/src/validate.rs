@@ -70,7 +70,7 @@ pub fn parse_event_text(
 /// Whether JSON text nests objects and arrays deeper than `max` (the outermost value is depth 1),
 /// by one scan of the bytes that skips strings. The text need not be valid JSON; a parser judges
 /// that.
-pub fn nests_deeper_than(text: &str, max: usize) -> bool {
+fn nests_deeper_than(text: &str, max: usize) -> bool {
     let mut depth = 0usize;
     let mut bytes = text.as_bytes().iter();
     while let Some(&b) = bytes.next() {

@@ -250,8 +250,7 @@ fn check_text(
     if defaults.is_empty()
         && let Some(event) = parse_event_text(raw, forced_type, limits.max_nesting_depth)
     {
-        check_event(&event)?;
-        return accept_event(event, facts, enricher);
+        return accept_parsed(event, facts, enricher);
     }
     let value: Value = serde_json::from_str(raw).map_err(|e| Rejection::new("", e.to_string()))?;
     check_value(
@@ -288,6 +287,17 @@ pub(crate) fn accept_value(
     enricher: &Enricher,
 ) -> Result<LogRecord, Rejection> {
     accept_event(validate_event(value)?, facts, enricher)
+}
+
+/// The twin of [`accept_value`] for an event already parsed into the typed struct
+/// ([`parse_event_text`]): the semantic checks, then [`accept_event`].
+fn accept_parsed(
+    event: Event,
+    facts: &RequestFacts,
+    enricher: &Enricher,
+) -> Result<LogRecord, Rejection> {
+    check_event(&event)?;
+    accept_event(event, facts, enricher)
 }
 
 /// Enriches one validated event into the record for the log, refusing what a write key may not
@@ -517,9 +527,7 @@ pub async fn single(
             parse_event_text(&text, Some(event_type), state.limits.max_nesting_depth)
     {
         let facts = facts(&state, &headers, peer, Some(key), event.sent_at)?;
-        let record = check_event(&event)
-            .and_then(|()| accept_event(event, &facts, &state.enricher))
-            .map_err(invalid)?;
+        let record = accept_parsed(event, &facts, &state.enricher).map_err(invalid)?;
         append(&state, vec![record]).await?;
         return Ok(success());
     }
