@@ -116,6 +116,20 @@ async fn ready(app: &axum::Router) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// Waits until the spool is inactive and empty (everything reached the broker), failing with
+/// `what` after `within`.
+async fn until_drained(log: &SpooledLog, within: Duration, what: &str) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let s = log.status();
+        if !s.active && s.messages == 0 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {s:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_broker_outage_is_ridden_out_on_disk_and_replayed_in_order() {
     let broker = OwnBroker::start().await;
@@ -139,15 +153,12 @@ async fn a_broker_outage_is_ridden_out_on_disk_and_replayed_in_order() {
     let (status, _, body) = post(&collector, &[("warm", 0)]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     accepted.push(("warm".into(), 0));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while log.status().active || log.status().messages > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the warm-up write never reached the broker: {:?}",
-            log.status()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_drained(
+        &log,
+        Duration::from_secs(60),
+        "the warm-up write never reached the broker",
+    )
+    .await;
     let (status, _, body) = post(&collector, &[("ada", 0), ("ada", 1)]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     accepted.extend([("ada".into(), 0), ("ada".into(), 1)]);
@@ -222,18 +233,7 @@ async fn a_broker_outage_is_ridden_out_on_disk_and_replayed_in_order() {
 
     // The broker is back: the spool drains in order, and appends go direct again.
     broker.restore();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let s = log.status();
-        if !s.active && s.messages == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the spool never drained: {s:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_drained(&log, Duration::from_secs(90), "the spool never drained").await;
     let (status, _, body) = post(&collector, &[("ada", 5), ("bob", seq)]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     accepted.extend([("ada".into(), 5), ("bob".into(), seq)]);
