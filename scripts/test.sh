@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/services.sh
+# Segment's and RudderStack's own SDKs, for the compatibility test (ingest/tests/sdks.rs).
+bash scripts/sdks.sh
 # Unit tests, the HTTP contract tests, and the integration / end-to-end tests against the real
 # broker and ClickHouse. Test binaries run one at a time; tests inside a binary in parallel.
 cargo test --workspace --locked --no-fail-fast "$@"

@@ -13,6 +13,8 @@
 //!   substring) and a `future_timestamp` flag.
 //! - batch-level `context` and `integrations`, merged under the event's own keys.
 //! - `workspace`, from the write key (a client's value is overwritten).
+//! - an identify call's `traits` from its `context.traits` (where RudderStack's SDKs put them),
+//!   under the top-level ones.
 
 use std::net::IpAddr;
 
@@ -20,7 +22,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use leadstream_platform::config::IngestConfig;
-use leadstream_schemas::{Campaign, Enrichment, Event, Rejection, UserAgentInfo};
+use leadstream_schemas::{Campaign, Enrichment, Event, EventType, Rejection, UserAgentInfo};
 use serde_json::{Map, Value};
 
 /// What the request says about every event in it.
@@ -231,6 +233,7 @@ impl Enricher {
             event.context.user_agent = facts.user_agent.clone();
         }
         campaign_from_url(event);
+        identify_traits_from_context(event);
         let (user_agent, bot) = match event.context.user_agent.as_deref() {
             Some(ua) => match self.user_agents.get(ua) {
                 Some(known) => known,
@@ -293,6 +296,23 @@ fn parse_user_agent(ua: &str) -> Option<UserAgentInfo> {
 }
 
 /// Fills missing `context.campaign` fields from the page URL's `utm_*` parameters.
+/// RudderStack's SDKs send an identify call's traits in `context.traits`, Segment's at the top
+/// level, and the profile reads `traits`: an identify gets what `context.traits` holds and its
+/// top-level `traits` lacks (`context.traits` itself stays as sent). Other calls are left alone:
+/// their `context.traits` describe the user at the time, they do not change the profile.
+fn identify_traits_from_context(event: &mut Event) {
+    if event.event_type != EventType::Identify {
+        return;
+    }
+    if let Some(Value::Object(traits)) = event.context.extra.get("traits") {
+        for (name, value) in traits {
+            if !event.traits.contains_key(name) {
+                event.traits.insert(name.clone(), value.clone());
+            }
+        }
+    }
+}
+
 fn campaign_from_url(event: &mut Event) {
     let Some(url) = event.context.page.as_ref().and_then(|p| p.url.as_deref()) else {
         return;
@@ -349,6 +369,32 @@ mod tests {
 
     fn event(v: Value) -> Event {
         serde_json::from_value(v).expect("event")
+    }
+
+    #[test]
+    fn identify_traits_come_from_context_traits_under_the_top_level_ones() {
+        let enricher = Enricher::new(&IngestConfig::default());
+        // RudderStack's Python and JavaScript SDKs: the traits only in `context.traits`.
+        let mut e = event(json!({"type": "identify", "userId": "u",
+            "traits": {"title": "CTO"},
+            "context": {"traits": {"email": "a@b.io", "title": "VP"}}}));
+        enricher.enrich(&mut e, &facts());
+        assert_eq!(
+            e.traits,
+            json!({"email": "a@b.io", "title": "CTO"})
+                .as_object()
+                .cloned()
+                .expect("map")
+        );
+        assert_eq!(
+            e.context.extra["traits"],
+            json!({"email": "a@b.io", "title": "VP"})
+        );
+        // A track call's `context.traits` describe the user; they are not profile updates.
+        let mut t = event(json!({"type": "track", "event": "x", "userId": "u",
+            "context": {"traits": {"email": "a@b.io"}}}));
+        enricher.enrich(&mut t, &facts());
+        assert!(t.traits.is_empty());
     }
 
     #[test]

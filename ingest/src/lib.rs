@@ -1,7 +1,8 @@
 //! The collector: what websites, email senders and SMS providers post events to.
 //!
 //! - [`router`]: the routes and the shared state.
-//! - [`routes`]: the Segment-compatible tracking API, health, readiness and metrics.
+//! - [`routes`]: the Segment-compatible tracking API (with the settings analytics.js fetches),
+//!   pixels, email and SMS tracking, forms, health, readiness and metrics.
 //! - [`auth`]: write keys (HTTP Basic or `writeKey` in the body); [`ratelimit`]: limits per key.
 //! - [`enrich`]: what the collector adds: `receivedAt`, `messageId`, skew-corrected `timestamp`,
 //!   client IP and user agent, the workspace.

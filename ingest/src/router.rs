@@ -61,6 +61,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/batch", post(routes::track::batch))
         .route("/v1/import", post(routes::track::batch))
+        // analytics.js (Segment's browser SDK) batches to `/b` under its API host.
+        .route("/v1/b", post(routes::track::batch))
+        .route(
+            "/v1/projects/{write_key}/settings",
+            get(routes::settings::settings),
+        )
         .route("/v1/p.gif", get(routes::pixel::pixel))
         .route("/v1/o/{file}", get(routes::email::open))
         .route("/v1/c/{token}", get(routes::email::click))

@@ -133,6 +133,17 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// The call types written so far, in log order.
+    async fn written_types(&self) -> Vec<&'static str> {
+        self.written()
+            .await
+            .iter()
+            .map(|(_, r)| r.event.event_type.as_str())
+            .collect()
+    }
+}
+
 fn assert_error(body: &Value, code: &str, field: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
     assert_eq!(body["error"]["field"], field, "{body}");
@@ -534,12 +545,133 @@ async fn single_event_endpoints_take_their_type_from_the_path() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    let written = h.written().await;
-    let types: Vec<&str> = written
-        .iter()
-        .map(|(_, r)| r.event.event_type.as_str())
-        .collect();
-    assert_eq!(types, vec!["identify", "track", "page", "screen"]);
+    assert_eq!(
+        h.written_types().await,
+        vec!["identify", "track", "page", "screen"]
+    );
+}
+
+/// What Segment's browser SDK (analytics.js 2.0) sends: one letter per call under its API host,
+/// `text/plain` (no CORS preflight), the write key in the body; batches to `/b`.
+#[tokio::test]
+async fn analytics_js_short_paths_and_batch_path_are_accepted() {
+    let h = harness();
+    let public = format!("{KEY}_public");
+    let text_plain = |path: &str, body: Value| {
+        Request::post(path)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from(body.to_string()))
+            .expect("request")
+    };
+    let calls = [
+        (
+            "/v1/p",
+            json!({"anonymousId": "a1", "name": "Pricing", "properties": {"url": "https://shop.example/pricing"}}),
+        ),
+        (
+            "/v1/i",
+            json!({"anonymousId": "a1", "userId": "u1", "traits": {"email": "u1@example.com"}}),
+        ),
+        (
+            "/v1/t",
+            json!({"anonymousId": "a1", "userId": "u1", "event": "Pricing Viewed"}),
+        ),
+        (
+            "/v1/g",
+            json!({"anonymousId": "a1", "userId": "u1", "groupId": "acct-1"}),
+        ),
+        ("/v1/a", json!({"userId": "u1b", "previousId": "u1"})),
+        ("/v1/s", json!({"userId": "u1", "name": "Home"})),
+    ];
+    for (path, mut body) in calls {
+        body["writeKey"] = json!(public);
+        body["_metadata"] = json!({"bundled": ["Segment.io"], "unbundled": []});
+        let (status, _, resp) = h.send(text_plain(path, body)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {resp}");
+    }
+    let batch = json!({"writeKey": public, "sentAt": "2026-01-01T00:00:01Z", "batch": [
+        {"type": "track", "anonymousId": "a2", "event": "Signed Up", "timestamp": "2026-01-01T00:00:00Z"},
+        {"type": "page", "anonymousId": "a2", "name": "Docs"},
+    ]});
+    let (status, _, resp) = h.send(text_plain("/v1/b", batch)).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert_eq!(resp["accepted"], 2);
+    // A letter that names no call is still a 404, and the key is still required.
+    let (status, _, resp) = h
+        .send(text_plain(
+            "/v1/x",
+            json!({"writeKey": public, "userId": "u"}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(resp["error"]["code"], "not_found");
+    let (status, _, _) = h
+        .send(text_plain("/v1/t", json!({"userId": "u", "event": "x"})))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    assert_eq!(
+        h.written_types().await,
+        vec![
+            "page", "identify", "track", "group", "alias", "screen", "track", "page"
+        ]
+    );
+}
+
+/// What Segment's CDN serves the browser SDK: here, settings that point it back at the collector.
+#[tokio::test]
+async fn analytics_js_settings_point_the_sdk_at_the_collector() {
+    let h = harness();
+    let get = |path: String, host: &'static str| {
+        Request::get(path)
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .expect("request")
+    };
+    let (status, headers, settings) = h
+        .send(get(
+            format!("/v1/projects/{KEY}_public/settings"),
+            "t.shop.example:8080",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{settings}");
+    assert!(
+        headers[header::CACHE_CONTROL]
+            .to_str()
+            .expect("ascii")
+            .contains("max-age")
+    );
+    let segmentio = &settings["integrations"]["Segment.io"];
+    assert_eq!(segmentio["apiKey"], format!("{KEY}_public"));
+    assert_eq!(segmentio["apiHost"], "t.shop.example:8080/v1");
+    assert_eq!(segmentio["protocol"], "http");
+    // No other destination, no remote plugin, no usage metrics sent to Segment.
+    assert_eq!(settings["integrations"].as_object().expect("map").len(), 1);
+    assert_eq!(settings["remotePlugins"], json!([]));
+    assert_eq!(settings["metrics"]["sampleRate"], 0);
+
+    let (status, _, resp) = h
+        .send(get(
+            "/v1/projects/wk_nobody/settings".into(),
+            "t.shop.example",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(resp["error"]["code"], "unauthorized");
+
+    // Behind TLS, the configured public URL is what the SDK is told.
+    let mut config = email_config(5);
+    config.public_url = Some("https://t.shop.example/collect/".into());
+    let h = harness_with(config);
+    let (status, _, settings) = h
+        .send(get(format!("/v1/projects/{KEY}/settings"), "10.0.0.5:8080"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        settings["integrations"]["Segment.io"]["apiHost"],
+        "t.shop.example/collect/v1"
+    );
+    assert_eq!(settings["integrations"]["Segment.io"]["protocol"], "https");
 }
 
 #[tokio::test]

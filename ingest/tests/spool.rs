@@ -11,11 +11,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use leadstream_ingest::{AppState, router};
-use leadstream_platform::config::{IngestConfig, KafkaConfig, SpoolConfig, WorkspaceConfig};
+use leadstream_platform::config::{IngestConfig, KafkaConfig, SpoolConfig};
 use leadstream_platform::log::kafka::{KafkaConsumer, KafkaLog, ensure_topic};
 use leadstream_platform::log::spooled::SpooledLog;
 use leadstream_platform::log::{EventLog, LogConsumer};
-use leadstream_platform::testing::{OwnBroker, unique};
+use leadstream_platform::testing::{OwnBroker, unique, workspace};
 use leadstream_platform::workspaces::Registry;
 use leadstream_schemas::LogRecord;
 use serde_json::{Value, json};
@@ -24,18 +24,7 @@ use tower::ServiceExt;
 const KEY: &str = "wk_spool_acme_1";
 
 fn registry() -> Arc<Registry> {
-    Arc::new(Registry::from_parts(
-        &[WorkspaceConfig {
-            name: "acme".into(),
-            write_keys: vec![KEY.into()],
-            public_write_keys: vec![],
-            api_tokens: vec![],
-            api_token_sha256: vec![],
-            read_tokens: vec![],
-            read_token_sha256: vec![],
-        }],
-        &[],
-    ))
+    Arc::new(Registry::from_parts(&[workspace("acme", &[KEY], &[])], &[]))
 }
 
 fn spool_config() -> SpoolConfig {

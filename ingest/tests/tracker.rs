@@ -8,9 +8,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use leadstream_ingest::{AppState, router};
-use leadstream_platform::config::{IngestConfig, WorkspaceConfig};
+use leadstream_platform::config::IngestConfig;
 use leadstream_platform::log::LogConsumer;
 use leadstream_platform::log::embedded::EmbeddedLog;
+use leadstream_platform::testing::workspace;
 use leadstream_platform::workspaces::Registry;
 use leadstream_schemas::LogRecord;
 use serde_json::Value;
@@ -22,18 +23,7 @@ const KEY: &str = "wk_test_tracker_1";
 async fn a_visit_recorded_by_the_tracker_is_accepted_by_the_collector() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = EmbeddedLog::open(dir.path()).expect("log");
-    let registry = Registry::from_parts(
-        &[WorkspaceConfig {
-            name: "acme".into(),
-            write_keys: vec![KEY.into()],
-            public_write_keys: vec![],
-            api_tokens: vec![],
-            api_token_sha256: vec![],
-            read_tokens: vec![],
-            read_token_sha256: vec![],
-        }],
-        &[],
-    );
+    let registry = Registry::from_parts(&[workspace("acme", &[KEY], &[])], &[]);
     let app = router(AppState::new(
         Arc::new(registry),
         Arc::new(log.clone()),

@@ -152,6 +152,11 @@ pub struct IngestConfig {
     pub max_nesting_depth: usize,
     /// Distributed mode: where accepted events wait while the broker is unreachable.
     pub spool: SpoolConfig,
+    /// The collector's public base URL (`https://t.example.com`), for what it tells browsers and
+    /// providers about itself (analytics.js settings; email links and SMS signatures unless
+    /// `email.public_url` / `sms.public_url` say otherwise). Without it, `http://` and the
+    /// request's `Host`.
+    pub public_url: Option<String>,
 }
 
 /// The collector's on-disk spool for broker outages (distributed mode only; the embedded log is
@@ -220,6 +225,7 @@ impl Default for IngestConfig {
             dedup_max_ids: 10_000_000,
             max_nesting_depth: 32,
             spool: SpoolConfig::default(),
+            public_url: None,
         }
     }
 }
@@ -721,13 +727,16 @@ impl Config {
         if self.ingest.email.link_ttl_days == 0 {
             return Err(invalid("ingest.email.link_ttl_days", "must be above 0"));
         }
-        if let Some(url) = &self.ingest.email.public_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(invalid(
-                "ingest.email.public_url",
-                "must be an http:// or https:// URL",
-            ));
+        for (field, url) in [
+            ("ingest.public_url", &self.ingest.public_url),
+            ("ingest.email.public_url", &self.ingest.email.public_url),
+            ("ingest.sms.public_url", &self.ingest.sms.public_url),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(invalid(field, "must be an http:// or https:// URL"));
+            }
         }
         if self.scorer.flush_interval_ms == 0 {
             return Err(invalid("scorer.flush_interval_ms", "must be above 0"));

@@ -1,7 +1,7 @@
 //! Helpers for tests against the real servers that `scripts/services.sh` starts. Each test works
 //! on its own uniquely named topic, consumer group and database, and drops them after.
 
-use crate::config::ClickhouseConfig;
+use crate::config::{ClickhouseConfig, WorkspaceConfig};
 
 /// The broker tests use: `LEADSTREAM_TEST_KAFKA`, default `127.0.0.1:9092`.
 pub fn kafka_brokers() -> String {
@@ -11,6 +11,21 @@ pub fn kafka_brokers() -> String {
 /// The ClickHouse HTTP URL tests use: `LEADSTREAM_TEST_CLICKHOUSE`, default `http://127.0.0.1:8123`.
 pub fn clickhouse_url() -> String {
     std::env::var("LEADSTREAM_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// A workspace with only write keys (for servers, and public ones for web pages): what the
+/// collector's tests need.
+pub fn workspace(name: &str, write_keys: &[&str], public_write_keys: &[&str]) -> WorkspaceConfig {
+    let owned = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect();
+    WorkspaceConfig {
+        name: name.into(),
+        write_keys: owned(write_keys),
+        public_write_keys: owned(public_write_keys),
+        api_tokens: vec![],
+        api_token_sha256: vec![],
+        read_tokens: vec![],
+        read_token_sha256: vec![],
+    }
 }
 
 /// `prefix_<random>`: a name no other test uses.

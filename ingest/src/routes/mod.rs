@@ -5,6 +5,7 @@ pub mod email_webhooks;
 pub mod forms;
 pub mod health;
 pub mod pixel;
+pub mod settings;
 pub mod sms;
 pub mod track;
 pub mod tracker;

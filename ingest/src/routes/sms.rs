@@ -102,7 +102,15 @@ fn twilio_events(
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let url = format!(
         "{}{path_and_query}",
-        crate::routes::public_base_url(state.limits.sms.public_url.as_deref(), headers)
+        crate::routes::public_base_url(
+            state
+                .limits
+                .sms
+                .public_url
+                .as_deref()
+                .or(state.limits.public_url.as_deref()),
+            headers,
+        )
     );
     if !twilio_signature_valid(token, &url, &params, signature) {
         return Err(unsigned("X-Twilio-Signature does not verify"));

@@ -504,12 +504,11 @@ pub async fn single(
     Path(call): Path<String>,
     request: Request,
 ) -> Result<Response, IngestError> {
-    let event_type: EventType =
-        serde_json::from_value(Value::String(call.clone())).map_err(|_| {
-            IngestError::NotFound(format!(
-                "no endpoint /v1/{call}; use batch, track, identify, page, screen, group or alias"
-            ))
-        })?;
+    let event_type = call_type(&call).ok_or_else(|| {
+        IngestError::NotFound(format!(
+            "no endpoint /v1/{call}; use batch, track, identify, page, screen, group or alias"
+        ))
+    })?;
     let (headers, peer, text) = read_request(&state, request).await?;
     if text.len() > state.limits.max_event_bytes {
         return Err(IngestError::BodyTooLarge {
@@ -554,6 +553,20 @@ pub async fn single(
     .map_err(invalid)?;
     append(&state, vec![record]).await?;
     Ok(success())
+}
+
+/// The call a single-event path names: the full name, or the one letter Segment's browser SDK
+/// (analytics.js) posts to (`/v1/t`, `/v1/p`, `/v1/i`, `/v1/s`, `/v1/g`, `/v1/a`).
+fn call_type(call: &str) -> Option<EventType> {
+    Some(match call {
+        "track" | "t" => EventType::Track,
+        "identify" | "i" => EventType::Identify,
+        "page" | "p" => EventType::Page,
+        "screen" | "s" => EventType::Screen,
+        "group" | "g" => EventType::Group,
+        "alias" | "a" => EventType::Alias,
+        _ => return None,
+    })
 }
 
 fn success() -> Response {

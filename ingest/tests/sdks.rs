@@ -1,0 +1,210 @@
+//! Segment's and RudderStack's own SDKs, unchanged, pointed at the collector: the Python and
+//! Node.js server SDKs with only their host set, and Segment's browser SDK (analytics.js 2.0) on
+//! a page (jsdom) with only its `cdnURL` set. Every call they make must be accepted, and the log
+//! read back must hold each event as the SDK meant it, keyed by person.
+//!
+//! The SDKs are pinned in `tests/sdks/` and installed by `scripts/sdks.sh`, which the README's
+//! test command runs first; this test says so when they are missing.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use leadstream_ingest::{AppState, router};
+use leadstream_platform::config::IngestConfig;
+use leadstream_platform::log::LogConsumer;
+use leadstream_platform::log::embedded::EmbeddedLog;
+use leadstream_platform::testing::workspace;
+use leadstream_platform::workspaces::Registry;
+use leadstream_schemas::{Event, EventType, LogRecord};
+use serde_json::{Value, json};
+
+const KEY: &str = "wk_test_sdks_server";
+const PUBLIC_KEY: &str = "wk_test_sdks_public";
+
+fn sdk_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdks")
+}
+
+/// Runs one SDK script against the collector; panics with its output when it fails.
+async fn run(program: &Path, script: &str, base: &str, key: &str) -> String {
+    assert!(
+        program.exists() || program.components().count() == 1,
+        "{} is missing: run scripts/sdks.sh (the README's test command does)",
+        program.display()
+    );
+    let dir = sdk_dir();
+    assert!(
+        dir.join("node_modules").is_dir() && dir.join(".venv").is_dir(),
+        "the SDKs are not installed: run scripts/sdks.sh (the README's test command does)"
+    );
+    let child = tokio::process::Command::new(program)
+        .arg(dir.join(script))
+        .arg(base)
+        .arg(key)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), child)
+        .await
+        .unwrap_or_else(|_| panic!("{script} did not finish within 120 s"))
+        .unwrap_or_else(|e| panic!("{script}: cannot start {}: {e}", program.display()));
+    assert!(
+        out.status.success(),
+        "{script} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The events written for `person` (its `userId`, else its `anonymousId`), in log order.
+fn of<'a>(written: &'a [(String, LogRecord)], person: &str) -> Vec<&'a Event> {
+    written
+        .iter()
+        .filter(|(_, r)| {
+            r.event.user_id.as_deref() == Some(person)
+                || (r.event.user_id.is_none() && r.event.anonymous_id.as_deref() == Some(person))
+        })
+        .map(|(_, r)| &r.event)
+        .collect()
+}
+
+fn types(events: &[&Event]) -> Vec<EventType> {
+    events.iter().map(|e| e.event_type).collect()
+}
+
+fn library(event: &Event) -> String {
+    event.context.extra["library"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_and_rudderstack_sdks_work_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = EmbeddedLog::open(dir.path()).expect("log");
+    let registry = Registry::from_parts(&[workspace("acme", &[KEY], &[PUBLIC_KEY])], &[]);
+    let app = router(AppState::new(
+        Arc::new(registry),
+        Arc::new(log.clone()),
+        &IngestConfig::default(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve");
+    });
+
+    let python = sdk_dir().join(".venv/bin/python");
+    let node = PathBuf::from("node");
+    run(&python, "server_sdks.py", &base, KEY).await;
+    run(&node, "server_sdks.js", &base, KEY).await;
+    let visit: Value =
+        serde_json::from_str(run(&node, "browser.js", &base, PUBLIC_KEY).await.trim())
+            .expect("browser.js prints JSON");
+    assert_eq!(
+        visit["delivered"],
+        json!(["page", "track", "identify", "group"])
+    );
+    let anonymous_id = visit["anonymousId"].as_str().expect("anonymousId");
+
+    let mut consumer = log.consumer("check").expect("consumer");
+    let written: Vec<(String, LogRecord)> = consumer
+        .poll(1_000, Duration::from_millis(100))
+        .await
+        .expect("poll")
+        .into_iter()
+        .map(|d| {
+            let key = String::from_utf8(d.key.expect("key")).expect("utf8");
+            (key, LogRecord::decode(&d.payload).expect("decodes"))
+        })
+        .collect();
+    assert_eq!(written.len(), 6 + 3 + 3 + 2 + 4, "{written:#?}");
+    for (key, record) in &written {
+        let person = record
+            .event
+            .user_id
+            .as_deref()
+            .or(record.event.anonymous_id.as_deref())
+            .expect("an id");
+        assert_eq!(key, &format!("acme/{person}"));
+        assert_eq!(record.workspace, "acme");
+    }
+    let mut ids: Vec<&str> = written
+        .iter()
+        .map(|(_, r)| r.event.message_id.as_deref().expect("messageId"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), written.len(), "the SDKs' own messageIds, kept");
+
+    // Segment's Python SDK: every call type, one gzip batch.
+    use EventType::*;
+    let py = of(&written, "py-seg-1");
+    assert_eq!(
+        types(&py),
+        vec![Identify, Track, Page, Group, Alias, Screen]
+    );
+    assert!(py.iter().all(|e| library(e) == "analytics-python"));
+    assert_eq!(py[0].traits["email"], "py-seg-1@example.com");
+    assert_eq!(py[1].event.as_deref(), Some("Trial Started"));
+    assert_eq!(py[3].group_id.as_deref(), Some("acct-py-1"));
+    assert_eq!(py[4].previous_id.as_deref(), Some("py-seg-1-old"));
+
+    // RudderStack's Python SDK: the identify's traits arrive in `context.traits`.
+    let rud = of(&written, "py-rud-1");
+    assert_eq!(types(&rud), vec![Identify, Track, Page]);
+    assert_eq!(rud[0].traits["email"], "py-rud-1@example.com");
+
+    // Segment's and RudderStack's Node.js SDKs (RudderStack's: gzip with a form content type).
+    let node_seg = of(&written, "node-seg-1");
+    assert_eq!(types(&node_seg), vec![Identify, Track]);
+    assert_eq!(node_seg[0].traits["title"], "VP Marketing");
+    assert_eq!(node_seg[1].properties["webinar_id"], "w-42");
+    assert!(
+        node_seg
+            .iter()
+            .all(|e| library(e) == "@segment/analytics-node")
+    );
+    assert_eq!(types(&of(&written, "node-anon-1")), vec![Page]);
+    let node_rud = of(&written, "node-rud-1");
+    assert_eq!(types(&node_rud), vec![Identify, Track]);
+    assert_eq!(node_rud[0].traits["email"], "node-rud-1@example.com");
+    assert_eq!(node_rud[1].properties["revenue"], 99.5);
+
+    // Segment's browser SDK: the page's URL, referrer and UTM campaign, one anonymous id across
+    // the visit, then the identify that ties it to the person.
+    let browser: Vec<&Event> = written
+        .iter()
+        .map(|(_, r)| &r.event)
+        .filter(|e| e.anonymous_id.as_deref() == Some(anonymous_id))
+        .collect();
+    assert_eq!(types(&browser), vec![Page, Track, Identify, Group]);
+    assert!(browser.iter().all(|e| library(e) == "analytics.js"));
+    let page = browser[0].context.page.as_ref().expect("context.page");
+    assert_eq!(
+        page.url.as_deref(),
+        Some(
+            "https://shop.example/pricing?utm_source=newsletter&utm_medium=email&utm_campaign=spring"
+        )
+    );
+    assert_eq!(page.referrer.as_deref(), Some("https://www.google.com/"));
+    let campaign = browser[0].context.campaign.as_ref().expect("campaign");
+    assert_eq!(campaign.source.as_deref(), Some("newsletter"));
+    assert_eq!(campaign.name.as_deref(), Some("spring"));
+    assert_eq!(browser[1].event.as_deref(), Some("Pricing Viewed"));
+    assert_eq!(browser[2].user_id.as_deref(), Some("web-user-1"));
+    assert_eq!(browser[2].traits["email"], "web-user-1@example.com");
+    assert_eq!(browser[3].group_id.as_deref(), Some("acct-web-1"));
+}
