@@ -112,6 +112,11 @@ impl Enricher {
             ("userId", &mut event.user_id),
             ("anonymousId", &mut event.anonymous_id),
         ] {
+            // An empty id is no id (RudderStack's browser SDK sends `"userId": ""` until an
+            // identify): stored as absent, so no reader has to tell "" from missing.
+            if id.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *id = None;
+            }
             if let Some(v) = id.as_deref()
                 && !v.is_empty()
                 && !self.identity.is_legal(v)
@@ -369,6 +374,24 @@ mod tests {
 
     fn event(v: Value) -> Event {
         serde_json::from_value(v).expect("event")
+    }
+
+    #[test]
+    fn empty_ids_are_stored_as_absent() {
+        let enricher = Enricher::new(&IngestConfig::default());
+        let mut e = event(json!({"type": "page", "userId": "", "anonymousId": "a-1"}));
+        enricher
+            .check_ids(&mut e)
+            .expect("the anonymous id identifies");
+        assert_eq!(
+            (e.user_id.as_deref(), e.anonymous_id.as_deref()),
+            (None, Some("a-1"))
+        );
+        let mut e = event(json!({"type": "page", "userId": " ", "anonymousId": ""}));
+        assert_eq!(
+            enricher.check_ids(&mut e).expect_err("no id").field,
+            "userId"
+        );
     }
 
     #[test]

@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{Method, header};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use leadstream_platform::config::IngestConfig;
 use leadstream_platform::log::EventLog;
 use leadstream_platform::workspaces::Registry;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 
 use crate::dedup::Deduper;
 use crate::email::{LinkSigner, ScannerDetector};
@@ -65,7 +65,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/b", post(routes::track::batch))
         .route(
             "/v1/projects/{write_key}/settings",
-            get(routes::settings::settings),
+            get(routes::settings::segment_settings),
+        )
+        .route(
+            "/sourceConfig",
+            get(routes::settings::rudderstack_source_config),
+        )
+        .route(
+            "/sourceConfig/",
+            get(routes::settings::rudderstack_source_config),
         )
         .route("/v1/p.gif", get(routes::pixel::pixel))
         .route("/v1/o/{file}", get(routes::email::open))
@@ -82,16 +90,14 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))
-        // Browsers on customers' sites post here: any origin may send events with a write key.
+        // Browsers on customers' sites post here: any origin may send events with a write key,
+        // with whatever headers its SDK adds (RudderStack's sends `AnonymousId`). Mirrored rather
+        // than `*`, which would not cover `Authorization`; no credentials, so nothing to leak.
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
                 .allow_methods([Method::GET, Method::POST])
-                .allow_headers([
-                    header::CONTENT_TYPE,
-                    header::AUTHORIZATION,
-                    header::CONTENT_ENCODING,
-                ])
+                .allow_headers(AllowHeaders::mirror_request())
                 .max_age(std::time::Duration::from_secs(86_400)),
         )
         .layer(middleware::from_fn(count_requests))

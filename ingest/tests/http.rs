@@ -674,6 +674,51 @@ async fn analytics_js_settings_point_the_sdk_at_the_collector() {
     assert_eq!(settings["integrations"]["Segment.io"]["protocol"], "https");
 }
 
+/// What RudderStack's control plane serves its browser SDK: a source with no destinations.
+#[tokio::test]
+async fn rudderstack_source_config_names_the_workspace_and_no_destinations() {
+    let h = harness();
+    let get = |uri: String| Request::get(uri).body(Body::empty()).expect("request");
+    let (status, headers, config) = h
+        .send(get(format!(
+            "/sourceConfig/?p=npm&v=3.34.1&build=modern&writeKey={KEY}_public&lockIntegrationsVersion=true"
+        )))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    assert!(
+        headers[header::CACHE_CONTROL]
+            .to_str()
+            .expect("ascii")
+            .contains("max-age")
+    );
+    assert_eq!(config["source"]["workspaceId"], "acme");
+    assert_eq!(config["source"]["writeKey"], format!("{KEY}_public"));
+    assert_eq!(config["source"]["enabled"], true);
+    assert_eq!(config["source"]["destinations"], json!([]));
+    assert_eq!(
+        config["source"]["config"]["statsCollection"]["metrics"]["enabled"],
+        false
+    );
+    // The key may come as Basic auth instead (the SDK sends both).
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{OTHER_KEY}:"));
+    let (status, _, config) = h
+        .send(
+            Request::get("/sourceConfig")
+                .header(header::AUTHORIZATION, format!("Basic {basic}"))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(config["source"]["workspaceId"], "globex");
+    for uri in ["/sourceConfig/?writeKey=wk_nobody", "/sourceConfig/"] {
+        let (status, _, resp) = h.send(get(uri.into())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_error(&resp, "unauthorized", "writeKey");
+    }
+}
+
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let h = harness();

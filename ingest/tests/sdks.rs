@@ -1,6 +1,7 @@
 //! Segment's and RudderStack's own SDKs, unchanged, pointed at the collector: the Python and
-//! Node.js server SDKs with only their host set, and Segment's browser SDK (analytics.js 2.0) on
-//! a page (jsdom) with only its `cdnURL` set. Every call they make must be accepted, and the log
+//! Node.js server SDKs with only their host set, Segment's browser SDK (analytics.js 2.0) on a
+//! page (jsdom) with only its `cdnURL` set, and RudderStack's browser SDK with the collector as
+//! data plane and config URL (its calls cross origins, so CORS preflights are part of it). Every call they make must be accepted, and the log
 //! read back must hold each event as the SDK meant it, keyed by person.
 //!
 //! The SDKs are pinned in `tests/sdks/` and installed by `scripts/sdks.sh`, which the README's
@@ -118,6 +119,22 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
         json!(["page", "track", "identify", "group"])
     );
     let anonymous_id = visit["anonymousId"].as_str().expect("anonymousId");
+    let rudder_visit: Value = serde_json::from_str(
+        run(&node, "rudder_browser.js", &base, PUBLIC_KEY)
+            .await
+            .trim(),
+    )
+    .expect("rudder_browser.js prints JSON");
+    // Sent concurrently: answered in any order.
+    let mut delivered: Vec<&str> = rudder_visit["delivered"]
+        .as_array()
+        .expect("delivered")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    delivered.sort_unstable();
+    assert_eq!(delivered, vec!["/v1/identify", "/v1/page", "/v1/track"]);
+    let rudder_anonymous_id = rudder_visit["anonymousId"].as_str().expect("anonymousId");
 
     let mut consumer = log.consumer("check").expect("consumer");
     let written: Vec<(String, LogRecord)> = consumer
@@ -130,7 +147,7 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
             (key, LogRecord::decode(&d.payload).expect("decodes"))
         })
         .collect();
-    assert_eq!(written.len(), 6 + 3 + 3 + 2 + 4, "{written:#?}");
+    assert_eq!(written.len(), 6 + 3 + 3 + 2 + 4 + 3, "{written:#?}");
     for (key, record) in &written {
         let person = record
             .event
@@ -185,11 +202,14 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
 
     // Segment's browser SDK: the page's URL, referrer and UTM campaign, one anonymous id across
     // the visit, then the identify that ties it to the person.
-    let browser: Vec<&Event> = written
-        .iter()
-        .map(|(_, r)| &r.event)
-        .filter(|e| e.anonymous_id.as_deref() == Some(anonymous_id))
-        .collect();
+    let visit_of = |anonymous_id: &str| -> Vec<&Event> {
+        written
+            .iter()
+            .map(|(_, r)| &r.event)
+            .filter(|e| e.anonymous_id.as_deref() == Some(anonymous_id))
+            .collect()
+    };
+    let browser = visit_of(anonymous_id);
     assert_eq!(types(&browser), vec![Page, Track, Identify, Group]);
     assert!(browser.iter().all(|e| library(e) == "analytics.js"));
     let page = browser[0].context.page.as_ref().expect("context.page");
@@ -207,4 +227,25 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
     assert_eq!(browser[2].user_id.as_deref(), Some("web-user-1"));
     assert_eq!(browser[2].traits["email"], "web-user-1@example.com");
     assert_eq!(browser[3].group_id.as_deref(), Some("acct-web-1"));
+
+    // RudderStack's browser SDK: the identify's traits arrive in `context.traits`.
+    let mut rudder = visit_of(rudder_anonymous_id);
+    rudder.sort_by_key(|e| {
+        [Page, Track, Identify]
+            .iter()
+            .position(|t| *t == e.event_type)
+    });
+    assert_eq!(types(&rudder), vec![Page, Track, Identify], "{rudder:#?}");
+    let page = rudder[0].context.page.as_ref().expect("context.page");
+    assert_eq!(
+        page.url.as_deref(),
+        Some(
+            "https://shop.example/pricing?utm_source=newsletter&utm_medium=email&utm_campaign=spring"
+        )
+    );
+    let campaign = rudder[0].context.campaign.as_ref().expect("campaign");
+    assert_eq!(rudder[1].event.as_deref(), Some("Pricing Viewed"));
+    assert_eq!(campaign.name.as_deref(), Some("spring"));
+    assert_eq!(rudder[2].user_id.as_deref(), Some("rud-web-1"));
+    assert_eq!(rudder[2].traits["email"], "rud-web-1@example.com");
 }

@@ -149,11 +149,19 @@ async fn browsers_on_other_origins_may_post() {
         .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
         .header(
             header::ACCESS_CONTROL_REQUEST_HEADERS,
-            "content-type,authorization",
+            // RudderStack's browser SDK adds `AnonymousId`.
+            "content-type,authorization,anonymousid",
         )
         .body(Body::empty())
         .expect("req");
     let response = app.oneshot(req).await.expect("resp");
     assert!(response.status().is_success());
     assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    let allowed = response.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    for wanted in ["content-type", "authorization", "anonymousid"] {
+        assert!(allowed.contains(wanted), "{wanted} not in {allowed}");
+    }
 }
