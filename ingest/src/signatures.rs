@@ -27,7 +27,9 @@ fn twilio_mac(auth_token: &str, url: &str, params: &BTreeMap<String, String>) ->
     mac
 }
 
-/// `X-Twilio-Signature` check (constant time).
+/// `X-Twilio-Signature` check (constant time). As Twilio's own validators do, the URL is tried
+/// as given, with the scheme's default port added when it has none, and without its port: Twilio
+/// may sign `https://t.example.com:443/…` for a webhook configured as `https://t.example.com/…`.
 pub fn twilio_signature_valid(
     auth_token: &str,
     url: &str,
@@ -37,9 +39,33 @@ pub fn twilio_signature_valid(
     let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else {
         return false;
     };
-    twilio_mac(auth_token, url, params)
-        .verify_slice(&expected)
-        .is_ok()
+    twilio_url_variants(url).iter().any(|candidate| {
+        twilio_mac(auth_token, candidate, params)
+            .verify_slice(&expected)
+            .is_ok()
+    })
+}
+
+/// `url`, with its port (the scheme's default when it names none) and without any port.
+fn twilio_url_variants(url: &str) -> Vec<String> {
+    let mut variants = vec![url.to_string()];
+    let Ok(parsed) = url::Url::parse(url) else {
+        return variants;
+    };
+    let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+        return variants;
+    };
+    let rest = &parsed[url::Position::BeforePath..];
+    let scheme = parsed.scheme();
+    for candidate in [
+        format!("{scheme}://{host}:{port}{rest}"),
+        format!("{scheme}://{host}{rest}"),
+    ] {
+        if !variants.contains(&candidate) {
+            variants.push(candidate);
+        }
+    }
+    variants
 }
 
 /// The `X-Twilio-Signature` Twilio would send (for tools and tests).
@@ -129,6 +155,50 @@ mod tests {
             &format!("{url}&x=1"),
             &params,
             "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
+    }
+
+    #[test]
+    fn twilio_signatures_over_the_url_with_or_without_its_port_verify() {
+        let params: BTreeMap<String, String> = [("MessageSid", "SM1"), ("Body", "STOP")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let path = "/v1/webhooks/sms/twilio?wk=wk_1";
+        let with_port = twilio_signature("tok", &format!("https://t.acme.io:443{path}"), &params);
+        let without = twilio_signature("tok", &format!("https://t.acme.io{path}"), &params);
+        assert!(twilio_signature_valid(
+            "tok",
+            &format!("https://t.acme.io{path}"),
+            &params,
+            &with_port
+        ));
+        assert!(twilio_signature_valid(
+            "tok",
+            &format!("https://t.acme.io:443{path}"),
+            &params,
+            &without
+        ));
+        // A port that is not the scheme's default is dropped as Twilio's validators drop it, but
+        // never swapped for another.
+        let odd = twilio_signature("tok", &format!("http://t.acme.io:8080{path}"), &params);
+        assert!(twilio_signature_valid(
+            "tok",
+            &format!("http://t.acme.io:8080{path}"),
+            &params,
+            &odd
+        ));
+        assert!(!twilio_signature_valid(
+            "tok",
+            &format!("http://t.acme.io:8081{path}"),
+            &params,
+            &odd
+        ));
+        assert!(!twilio_signature_valid(
+            "tok",
+            &format!("https://t.acme.io{path}&x=1"),
+            &params,
+            &with_port
         ));
     }
 

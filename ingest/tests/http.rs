@@ -1770,6 +1770,45 @@ mod email_webhooks {
         );
     }
 
+    /// A request signed by SendGrid, not by this test: the key, timestamp, signature and body of
+    /// SendGrid's own signature-verification example (sendgrid-python's event webhook tests),
+    /// body byte for byte, trailing CRLF included.
+    #[tokio::test]
+    async fn a_webhook_signed_by_sendgrid_itself_is_accepted() {
+        const SENDGRID_KEY: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==";
+        const SIGNATURE: &str = "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM=";
+        const TIMESTAMP: &str = "1600112502";
+        const BODY: &str = concat!(
+            r#"[{"email":"hello@world.com","event":"dropped","reason":"Bounced Address","#,
+            r#""sg_event_id":"ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA","#,
+            r#""sg_message_id":"LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0","#,
+            r#""smtp-id":"<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>","timestamp":1600112492}]"#,
+            "\r\n"
+        );
+        let mut c = IngestConfig::default();
+        c.email.sendgrid_verification_key = Some(SENDGRID_KEY.into());
+        let h = harness_with(c);
+        let post = |body: &str, signature: &str| {
+            Request::post(format!("/v1/webhooks/email/sendgrid?wk={KEY}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("x-twilio-email-event-webhook-signature", signature)
+                .header("x-twilio-email-event-webhook-timestamp", TIMESTAMP)
+                .body(Body::from(body.to_string()))
+                .expect("req")
+        };
+        // Without the trailing CRLF SendGrid sends, the signature no longer matches.
+        let (status, _, resp) = h.send(post(BODY.trim_end(), SIGNATURE)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{resp}");
+        let (status, _, resp) = h.send(post(BODY, SIGNATURE)).await;
+        assert_eq!(status, StatusCode::OK, "{resp}");
+        let written = h.written().await;
+        assert_eq!(written.len(), 1);
+        let event = &written[0].1.event;
+        assert_eq!(event.event.as_deref(), Some("Email Bounced"));
+        assert_eq!(event.user_id.as_deref(), Some("hello@world.com"));
+        assert_eq!(event.properties["reason"], "Bounced Address");
+    }
+
     #[tokio::test]
     async fn sendgrid_webhooks_must_carry_a_valid_signature() {
         let h = harness();
