@@ -21,6 +21,8 @@ pub enum IngestError {
     UnknownWriteKey,
     #[error("request body is over the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
+    #[error("the request body stalled: nothing arrived for {0} s")]
+    BodyTimeout(u64),
     #[error("the event log is unavailable; retry later")]
     LogUnavailable(#[source] LogError),
     #[error("{0}")]
@@ -85,6 +87,13 @@ impl IntoResponse for IngestError {
             IngestError::BodyTooLarge { .. } => error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
+                message,
+                Some("body".into()),
+                None,
+            ),
+            IngestError::BodyTimeout(_) => error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
                 message,
                 Some("body".into()),
                 None,

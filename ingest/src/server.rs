@@ -1,10 +1,10 @@
 //! Serving the collector, and shutting down in order: stop intake (finish in-flight requests),
 //! then flush the log.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use leadstream_platform::serve::ClientTimeouts;
 use leadstream_platform::{Backends, Mode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -47,12 +47,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let log = state.log.clone();
     tracing::info!(addr = %listener.local_addr()?, "collector listening");
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await?;
+    let timeouts = ClientTimeouts::uniform(Duration::from_secs(state.limits.client_timeout_secs));
+    leadstream_platform::serve::serve(listener, router(state), timeouts, shutdown).await?;
     tracing::info!("collector stopped taking requests; flushing the log");
     log.flush(Duration::from_secs(10)).await?;
     Ok(())

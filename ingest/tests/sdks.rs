@@ -7,12 +7,11 @@
 //! The SDKs are pinned in `tests/sdks/` and installed by `scripts/sdks.sh`, which the README's
 //! test command runs first; this test says so when they are missing.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use leadstream_ingest::{AppState, router};
+use leadstream_ingest::AppState;
 use leadstream_platform::config::IngestConfig;
 use leadstream_platform::log::LogConsumer;
 use leadstream_platform::log::embedded::EmbeddedLog;
@@ -89,23 +88,21 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = EmbeddedLog::open(dir.path()).expect("log");
     let registry = Registry::from_parts(&[workspace("acme", &[KEY], &[PUBLIC_KEY])], &[]);
-    let app = router(AppState::new(
+    let state = AppState::new(
         Arc::new(registry),
         Arc::new(log.clone()),
         &IngestConfig::default(),
-    ));
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .expect("serve");
-    });
+    // The collector's own server loop, as `leadstream-ingest` runs it.
+    let _server = tokio::spawn(leadstream_ingest::serve(
+        state,
+        listener,
+        tokio_util::sync::CancellationToken::new(),
+    ));
 
     let python = sdk_dir().join(".venv/bin/python");
     let node = PathBuf::from("node");

@@ -157,6 +157,9 @@ pub struct IngestConfig {
     /// `email.public_url` / `sms.public_url` say otherwise). Without it, `http://` and the
     /// request's `Host`.
     pub public_url: Option<String>,
+    /// A client that leaves its request headers unfinished, or its request body silent, this
+    /// long is cut off (slow clients cannot hold connections); 408 for a stalled body.
+    pub client_timeout_secs: u64,
 }
 
 /// The collector's on-disk spool for broker outages (distributed mode only; the embedded log is
@@ -226,6 +229,7 @@ impl Default for IngestConfig {
             max_nesting_depth: 32,
             spool: SpoolConfig::default(),
             public_url: None,
+            client_timeout_secs: 10,
         }
     }
 }
@@ -723,6 +727,9 @@ impl Config {
                     "must be an http(s) URL or a path",
                 ));
             }
+        }
+        if self.ingest.client_timeout_secs == 0 {
+            return Err(invalid("ingest.client_timeout_secs", "must be above 0"));
         }
         if self.ingest.email.link_ttl_days == 0 {
             return Err(invalid("ingest.email.link_ttl_days", "must be above 0"));

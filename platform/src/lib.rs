@@ -6,7 +6,8 @@
 //! - [`store`]: the profile store trait and its ClickHouse and embedded (Parquet + polars) ones.
 //! - [`backends`]: builds the right implementations from the config's `mode`.
 //! - [`telemetry`]: structured logs, Prometheus text, heartbeats for `/health`.
-//! - [`http`]: the one JSON error shape every API answers with.
+//! - [`http`]: the one JSON error shape every API answers with; [`serve`]: the HTTP server loop
+//!   (client timeouts, graceful shutdown).
 //! - [`shutdown`]: signals to a cancellation token.
 //! - [`webhook`]: the CRM webhooks: config, field mapping, signature, one delivery attempt.
 
@@ -18,6 +19,7 @@ pub mod http;
 pub mod log;
 pub mod rfm;
 pub mod segment;
+pub mod serve;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

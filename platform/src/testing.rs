@@ -28,6 +28,20 @@ pub fn workspace(name: &str, write_keys: &[&str], public_write_keys: &[&str]) ->
     }
 }
 
+/// Everything a server sends on `stream` until it closes the connection; panics after 10 s.
+pub async fn read_to_close(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut out),
+    )
+    .await
+    .expect("the server closed the connection")
+    .expect("read");
+    String::from_utf8_lossy(&out).to_string()
+}
+
 /// `prefix_<random>`: a name no other test uses.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())

@@ -32,9 +32,13 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "query api listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    leadstream_platform::serve::serve(
+        listener,
+        router(state),
+        leadstream_platform::serve::ClientTimeouts::default(),
+        shutdown,
+    )
+    .await?;
     tracing::info!("query api stopped");
     Ok(())
 }

@@ -44,9 +44,13 @@ async fn main() -> anyhow::Result<()> {
     });
     let http_shutdown = shutdown.clone();
     let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await
+        leadstream_platform::serve::serve(
+            listener,
+            app,
+            leadstream_platform::serve::ClientTimeouts::default(),
+            http_shutdown,
+        )
+        .await
     });
     let sender = match leadstream_scorer::crm::Sender::start(&backends).await? {
         Some(sender) => {

@@ -97,6 +97,8 @@ async fn read_body(
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if over {
             IngestError::BodyTooLarge { limit }
+        } else if leadstream_platform::serve::is_body_timeout(&e) {
+            IngestError::BodyTimeout(state.limits.client_timeout_secs)
         } else {
             IngestError::MalformedJson(format!("reading body: {e}"))
         }
