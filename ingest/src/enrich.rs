@@ -300,7 +300,6 @@ fn parse_user_agent(ua: &str) -> Option<UserAgentInfo> {
     })
 }
 
-/// Fills missing `context.campaign` fields from the page URL's `utm_*` parameters.
 /// RudderStack's SDKs send an identify call's traits in `context.traits`, Segment's at the top
 /// level, and the profile reads `traits`: an identify gets what `context.traits` holds and its
 /// top-level `traits` lacks (`context.traits` itself stays as sent). Other calls are left alone:
@@ -318,6 +317,7 @@ fn identify_traits_from_context(event: &mut Event) {
     }
 }
 
+/// Fills missing `context.campaign` fields from the page URL's `utm_*` parameters.
 fn campaign_from_url(event: &mut Event) {
     let Some(url) = event.context.page.as_ref().and_then(|p| p.url.as_deref()) else {
         return;
