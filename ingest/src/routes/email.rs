@@ -243,12 +243,8 @@ pub async fn mint(
             .ok_or_else(|| IngestError::Internal("signing failed".into()))
     };
     let base = crate::routes::public_base_url(
-        state
-            .limits
-            .email
-            .public_url
-            .as_deref()
-            .or(state.limits.public_url.as_deref()),
+        &state.limits,
+        state.limits.email.public_url.as_deref(),
         &headers,
     );
     let open_pixel = format!("{base}/v1/o/{}.gif", sign(None)?);

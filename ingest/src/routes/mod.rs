@@ -10,10 +10,14 @@ pub mod sms;
 pub mod track;
 pub mod tracker;
 
-/// The collector's base URL as outsiders call it: the configured one, else `http://` and the
-/// request's `Host`.
-pub(crate) fn public_base_url(configured: Option<&str>, headers: &axum::http::HeaderMap) -> String {
-    match configured {
+/// The collector's base URL as outsiders call it: `specific` (a channel's own setting, such as
+/// `email.public_url`), else `ingest.public_url`, else `http://` and the request's `Host`.
+pub(crate) fn public_base_url(
+    limits: &leadstream_platform::config::IngestConfig,
+    specific: Option<&str>,
+    headers: &axum::http::HeaderMap,
+) -> String {
+    match specific.or(limits.public_url.as_deref()) {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => {
             let host = headers

@@ -31,7 +31,7 @@ pub async fn segment_settings(
     if state.registry.write_key(&write_key).is_none() {
         return Err(IngestError::UnknownWriteKey);
     }
-    let base = crate::routes::public_base_url(state.limits.public_url.as_deref(), &headers);
+    let base = crate::routes::public_base_url(&state.limits, None, &headers);
     let (protocol, host) = base.split_once("://").unwrap_or(("http", base.as_str()));
     let body = json!({
         "integrations": {

@@ -103,12 +103,8 @@ fn twilio_events(
     let url = format!(
         "{}{path_and_query}",
         crate::routes::public_base_url(
-            state
-                .limits
-                .sms
-                .public_url
-                .as_deref()
-                .or(state.limits.public_url.as_deref()),
+            &state.limits,
+            state.limits.sms.public_url.as_deref(),
             headers,
         )
     );
