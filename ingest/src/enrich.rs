@@ -118,7 +118,6 @@ impl Enricher {
                 *id = None;
             }
             if let Some(v) = id.as_deref()
-                && !v.is_empty()
                 && !self.identity.is_legal(v)
             {
                 dropped.get_or_insert((field, v.to_string()));
