@@ -557,17 +557,13 @@ pub async fn single(
     Ok(success())
 }
 
-/// The call a single-event path names: the full name, or the one letter Segment's browser SDK
-/// (analytics.js) posts to (`/v1/t`, `/v1/p`, `/v1/i`, `/v1/s`, `/v1/g`, `/v1/a`).
+/// The call a single-event path names: the full name, or its first letter, which is where
+/// Segment's browser SDK (analytics.js) posts (`/v1/t`, `/v1/p`, `/v1/i`, `/v1/s`, `/v1/g`,
+/// `/v1/a`; the six first letters differ).
 fn call_type(call: &str) -> Option<EventType> {
-    Some(match call {
-        "track" | "t" => EventType::Track,
-        "identify" | "i" => EventType::Identify,
-        "page" | "p" => EventType::Page,
-        "screen" | "s" => EventType::Screen,
-        "group" | "g" => EventType::Group,
-        "alias" | "a" => EventType::Alias,
-        _ => return None,
+    EventType::ALL.into_iter().find(|t| {
+        let name = t.as_str();
+        call == name || call == &name[..1]
     })
 }
 
