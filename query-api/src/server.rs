@@ -38,7 +38,7 @@ pub async fn serve(
         leadstream_platform::serve::ClientTimeouts::default(),
         shutdown,
     )
-    .await?;
+    .await;
     tracing::info!("query api stopped");
     Ok(())
 }

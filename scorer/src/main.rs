@@ -61,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let result = pipeline.run(shutdown.clone()).await;
     shutdown.cancel();
-    http.await??;
+    http.await?;
     if let Some(sender) = sender {
         sender.await??;
     }
