@@ -321,11 +321,17 @@ fn campaign_from_url(event: &mut Event) {
     let Some(url) = event.context.page.as_ref().and_then(|p| p.url.as_deref()) else {
         return;
     };
-    let Ok(url) = url::Url::parse(url) else {
+    // Only the query matters (not a `?` inside the fragment), and most page URLs carry no UTM
+    // parameters: no need to parse the whole URL.
+    let before_fragment = url.split('#').next().unwrap_or_default();
+    let Some((_, query)) = before_fragment.split_once('?') else {
         return;
     };
+    if !query.contains("utm_") {
+        return;
+    }
     let mut found = Campaign::default();
-    for (k, v) in url.query_pairs() {
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         let slot = match k.as_ref() {
             "utm_source" => &mut found.source,
             "utm_medium" => &mut found.medium,
@@ -516,6 +522,22 @@ mod tests {
         assert_eq!(c.source.as_deref(), Some("partner"));
         assert_eq!(c.medium.as_deref(), Some("email"));
         assert_eq!(c.name.as_deref(), Some("winter"));
+
+        let campaign_of = |url: &str| {
+            let mut e =
+                event(json!({"type": "page", "userId": "u", "context": {"page": {"url": url}}}));
+            Enricher::new(&IngestConfig::default()).enrich(&mut e, &facts());
+            e.context.campaign
+        };
+        // Percent-encoding and `+` are decoded; a `?` inside the fragment is not the query.
+        let c =
+            campaign_of("https://x.io/p?a=1&utm_campaign=black+friday%20%E2%82%AC&utm_term=#top")
+                .expect("campaign");
+        assert_eq!(c.name.as_deref(), Some("black friday €"));
+        assert_eq!(c.term, None, "empty values are skipped");
+        assert_eq!(campaign_of("https://x.io/#/route?utm_source=spa"), None);
+        assert_eq!(campaign_of("https://x.io/p?ref=utm_source"), None);
+        assert_eq!(campaign_of("https://x.io/p"), None);
     }
 
     #[test]

@@ -130,16 +130,36 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub integrations: Map<String, Value>,
     /// When the event happened; the collector corrects it for client clock skew.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::opt"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub timestamp: Option<DateTime<Utc>>,
     /// The client's own clock at the time of the event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::opt"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub original_timestamp: Option<DateTime<Utc>>,
     /// The client's clock when it sent the batch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::opt"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub sent_at: Option<DateTime<Utc>>,
     /// Set by the collector; a client's value is overwritten.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::opt"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub received_at: Option<DateTime<Utc>>,
     /// Set by the collector from the write key; a client's value is overwritten.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,6 +226,11 @@ pub struct BatchRequest {
     /// The write key, when not sent as HTTP Basic auth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::opt"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub sent_at: Option<DateTime<Utc>>,
 }

@@ -12,6 +12,7 @@
 //! - [`handoff`]: the `lead.qualified` record the scorer hands to sales.
 //! - [`segment`]: the segment language (a JSON boolean tree over profiles and behaviour).
 //! - [`rfm`]: RFM analysis: its definition, named segments and report types.
+//! - [`time`]: event times as RFC 3339 text (chrono's format, written and read without `fmt`).
 //! - [`json_schema`]: JSON Schema for the HTTP inputs, generated from these types.
 
 pub mod account;
@@ -25,6 +26,7 @@ pub mod profile;
 pub mod record;
 pub mod rfm;
 pub mod segment;
+pub mod time;
 pub mod validate;
 
 pub use account::{Account, AccountMember, AccountSummary};
