@@ -120,7 +120,7 @@ async fn batch_to_profile_in_distributed_mode() {
     cleanup(&config).await;
 }
 
-/// Every collector channel (tracking API, pixel, forms, email links, email and SMS webhooks, the
+/// Every collector channel (tracking API and analytics.js's one-letter path, pixel, forms, email links, email and SMS webhooks, the
 /// tracker's beacon) through the distributed collector, read back from the topic with its key.
 #[tokio::test]
 async fn every_channel_reaches_the_topic_keyed_by_person() {
@@ -247,6 +247,19 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
         .await
         .expect("track");
     assert_eq!(r.status(), 200);
+    // analytics.js 2.0's own path: one letter, text/plain, the write key in the body.
+    let r = http
+        .post(format!("{base}/v1/t"))
+        .header("content-type", "text/plain")
+        .body(
+            serde_json::json!({"writeKey": common::WRITE_KEY, "type": "track", "anonymousId": "a-ajs",
+                "event": "File Downloaded", "properties": {"file_name": "c.pdf"}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("analytics.js track");
+    assert_eq!(r.status(), 200);
     let r = http
         .get(format!(
             "{base}/v1/p.gif?wk={}&aid=a-pixel&url=https%3A%2F%2Facme.io%2F",
@@ -271,7 +284,7 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
     let mut reader = KafkaConsumer::new(&reader_config).expect("reader");
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while seen.len() < 10 && tokio::time::Instant::now() < deadline {
+    while seen.len() < 11 && tokio::time::Instant::now() < deadline {
         seen.extend(
             reader
                 .poll(100, Duration::from_millis(500))
@@ -298,6 +311,7 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
     assert_eq!(
         got,
         [
+            ("acme/a-ajs", "File Downloaded"),
             ("acme/a-js", "File Downloaded"),
             ("acme/a-js", "page"),
             ("acme/a-pixel", "page"),
