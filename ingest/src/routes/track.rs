@@ -364,22 +364,25 @@ pub(crate) fn count_rejection(r: &Rejection) {
 /// Writes `records`, leaving out those whose `messageId` was written within the dedup window
 /// (or earlier in this same call), and returns once the log has them durably.
 pub(crate) async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<(), IngestError> {
-    let keep: Vec<bool> = {
-        let mut in_call = std::collections::HashSet::with_capacity(records.len());
-        records
-            .iter()
-            .map(|r| {
-                let id = r.event.message_id.as_deref().unwrap_or("");
-                in_call.insert((r.workspace.as_str(), id)) && !state.dedup.seen(&r.workspace, id)
-            })
-            .collect()
-    };
-    let total = records.len();
-    let records: Vec<LogRecord> = records
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(r, keep)| keep.then_some(r))
+    let keys: Vec<u64> = records
+        .iter()
+        .map(|r| {
+            let id = r.event.message_id.as_deref().unwrap_or("");
+            state.dedup.key(&r.workspace, id)
+        })
         .collect();
+    let seen = state.dedup.seen(&keys);
+    let mut in_call = std::collections::HashSet::with_capacity_and_hasher(
+        keys.len(),
+        foldhash::fast::FixedState::default(),
+    );
+    let total = records.len();
+    let (records, keys): (Vec<LogRecord>, Vec<u64>) = records
+        .into_iter()
+        .zip(keys)
+        .zip(seen)
+        .filter_map(|((r, key), seen)| (in_call.insert(key) && !seen).then_some((r, key)))
+        .unzip();
     if records.len() < total {
         metrics::EVENTS
             .with_label_values(&["duplicate"])
@@ -403,12 +406,7 @@ pub(crate) async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<
         .with_label_values(&[outcome])
         .observe(started.elapsed().as_secs_f64());
     result?;
-    state.dedup.remember(records.iter().map(|r| {
-        (
-            r.workspace.as_str(),
-            r.event.message_id.as_deref().unwrap_or(""),
-        )
-    }));
+    state.dedup.remember(keys);
     metrics::EVENTS.with_label_values(&["accepted"]).inc_by(n);
     Ok(())
 }
