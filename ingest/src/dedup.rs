@@ -1,6 +1,6 @@
 //! Duplicate `messageId`s within a window: acknowledged, not written twice.
 //!
-//! Ids are remembered as 64-bit keys (a seeded hash of workspace and messageId) in time buckets
+//! Ids are remembered as 64-bit keys (a keyed hash of workspace and messageId) in time buckets
 //! (1/24 of the window each), so memory is about 16 bytes per id and expiry drops whole buckets.
 //! An id is remembered only after the log confirmed the write, so a client retrying a failed
 //! request is never refused. The memory is this process's: several collectors, or a restart, each
@@ -8,20 +8,22 @@
 //!
 //! A request looks its ids up and remembers them in one lock each, not one per event.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The keys are already uniform hashes: the sets only need to fold them cheaply.
+/// The keys are already SipHash outputs: the sets only need to fold them cheaply.
 type Keys = HashSet<u64, foldhash::fast::FixedState>;
 
 pub struct Deduper {
     window: Duration,
     bucket: Duration,
     max_ids: usize,
-    /// Seeded per process, so ids cannot be chosen to collide.
-    hasher: foldhash::quality::RandomState,
+    /// SipHash with a random key per process: nobody can choose an id that collides with
+    /// another's and have that one dropped as a duplicate.
+    hasher: RandomState,
     buckets: Mutex<VecDeque<(Instant, Keys)>>,
 }
 
@@ -32,7 +34,7 @@ impl Deduper {
             window,
             bucket: (window / 24).max(Duration::from_secs(1)),
             max_ids,
-            hasher: foldhash::quality::RandomState::default(),
+            hasher: RandomState::new(),
             buckets: Mutex::new(VecDeque::new()),
         }
     }
