@@ -58,15 +58,6 @@ fn write(t: &DateTime<Utc>, out: &mut [u8; MAX_LEN]) -> Option<usize> {
     Some(len + 1)
 }
 
-fn serialize<S: Serializer>(t: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    let mut buf = [0u8; MAX_LEN];
-    match write(t, &mut buf) {
-        // Only ASCII digits and separators were written.
-        Some(len) => serializer.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default()),
-        None => serde::Serialize::serialize(t, serializer),
-    }
-}
-
 /// Reads `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)`; `None` for anything else.
 fn read(s: &str) -> Option<DateTime<Utc>> {
     let b = s.as_bytes();
@@ -128,38 +119,41 @@ fn read(s: &str) -> Option<DateTime<Utc>> {
     )
 }
 
-fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
-    struct Visitor;
-    impl de::Visitor<'_> for Visitor {
-        type Value = DateTime<Utc>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an RFC 3339 formatted date and time string")
-        }
-        fn visit_str<E: de::Error>(self, s: &str) -> Result<DateTime<Utc>, E> {
-            match read(s) {
-                Some(t) => Ok(t),
-                None => s
-                    .parse::<DateTime<FixedOffset>>()
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(E::custom),
-            }
-        }
-    }
-    deserializer.deserialize_str(Visitor)
-}
-
 /// One time as chrono's serde writes and reads it, faster.
 struct Rfc3339(DateTime<Utc>);
 
 impl serde::Serialize for Rfc3339 {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serialize(&self.0, serializer)
+        let mut buf = [0u8; MAX_LEN];
+        match write(&self.0, &mut buf) {
+            // Only ASCII digits and separators were written.
+            Some(len) => {
+                serializer.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default())
+            }
+            None => serde::Serialize::serialize(&self.0, serializer),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Rfc3339 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserialize(deserializer).map(Rfc3339)
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = Rfc3339;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an RFC 3339 formatted date and time string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Rfc3339, E> {
+                match read(s) {
+                    Some(t) => Ok(Rfc3339(t)),
+                    None => s
+                        .parse::<DateTime<FixedOffset>>()
+                        .map(|t| Rfc3339(t.with_timezone(&Utc)))
+                        .map_err(E::custom),
+                }
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 
@@ -196,28 +190,20 @@ mod tests {
     struct Chrono(Option<DateTime<Utc>>);
 
     fn times() -> Vec<DateTime<Utc>> {
-        let base = Utc
-            .with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
-            .single()
-            .expect("valid");
+        let utc = |y, mo, d, h, mi, s| {
+            Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
+                .single()
+                .expect("valid")
+        };
+        let base = utc(2026, 11, 22, 10, 0, 0);
         let mut out = vec![
             base,
-            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0)
-                .single()
-                .expect("valid"),
-            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
-                .single()
-                .expect("valid"),
-            Utc.with_ymd_and_hms(2024, 2, 29, 12, 30, 5)
-                .single()
-                .expect("valid"),
+            utc(1, 1, 1, 0, 0, 0),
+            utc(9999, 12, 31, 23, 59, 59),
+            utc(2024, 2, 29, 12, 30, 5),
             // Outside 0–9999: left to chrono.
-            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0)
-                .single()
-                .expect("valid"),
-            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0)
-                .single()
-                .expect("valid"),
+            utc(10000, 1, 1, 0, 0, 0),
+            utc(-1, 1, 1, 0, 0, 0),
         ];
         for nanos in [
             1,
