@@ -9,7 +9,7 @@ use std::time::Duration;
 use leadstream_platform::config::Config;
 use leadstream_platform::log::LogConsumer;
 use leadstream_platform::log::kafka::KafkaConsumer;
-use leadstream_schemas::LogRecord;
+use leadstream_schemas::{Control, Decoded, LogRecord};
 
 async fn cleanup(config: &Config) {
     // Topics stay (see scripts/services.sh: deleting one breaks the others on tansu's SQLite
@@ -282,31 +282,41 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
     let mut reader_config = config.kafka.clone();
     reader_config.consumer_group = common::unique("leadstream_e2e_reader");
     let mut reader = KafkaConsumer::new(&reader_config).expect("reader");
-    let mut seen = Vec::new();
+    // The topic also carries the scorer's control records (the form's anonymous id a-form merged
+    // into the person it identified), interleaved with the events in whatever order the
+    // partitions are read: read until every event is in, and check each control record seen.
+    let mut got: Vec<(String, String)> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while seen.len() < 11 && tokio::time::Instant::now() < deadline {
-        seen.extend(
-            reader
-                .poll(100, Duration::from_millis(500))
-                .await
-                .expect("poll"),
-        );
+    while got.len() < 11 && tokio::time::Instant::now() < deadline {
+        for d in reader
+            .poll(100, Duration::from_millis(500))
+            .await
+            .expect("poll")
+        {
+            let key = String::from_utf8(d.key.clone().expect("key")).expect("utf8");
+            match Decoded::decode(&d.payload).expect("decodes") {
+                Decoded::Event(record) => {
+                    let name = record
+                        .event
+                        .event
+                        .clone()
+                        .unwrap_or_else(|| record.event.event_type.as_str().to_string());
+                    got.push((key, name));
+                }
+                Decoded::Control(control) => {
+                    let (from, into) = match &control.control {
+                        Control::MergeRequest { from, into, .. }
+                        | Control::MergeState { from, into, .. } => (from, into),
+                    };
+                    assert_eq!(
+                        (control.workspace.as_str(), from.as_str(), into.as_str()),
+                        ("acme", "a-form", "lead@acme.io"),
+                        "{key}"
+                    );
+                }
+            }
+        }
     }
-    let mut got: Vec<(String, String)> = seen
-        .iter()
-        .map(|d| {
-            let record = LogRecord::decode(&d.payload).expect("decodes");
-            let name = record
-                .event
-                .event
-                .clone()
-                .unwrap_or_else(|| record.event.event_type.as_str().to_string());
-            (
-                String::from_utf8(d.key.clone().expect("key")).expect("utf8"),
-                name,
-            )
-        })
-        .collect();
     got.sort();
     assert_eq!(
         got,
