@@ -10,10 +10,16 @@
 # requested offset. A fresh database each start: tests use their own topics, and never delete
 # them, because deleting a topic on the SQLite engine (0.6.0) breaks the metadata of the others
 # ("no partitions").
-# Idempotent: a server that already answers is left alone.
+# Idempotent: a server that already answers is left alone, with one exception: a tansu broker
+# someone else started on the memory engine (the command line in the developers' guide) is not
+# used, because the exactly-once test would fail on its defect rather than on ours; our own broker
+# then starts on 127.0.0.1:19092 beside it.
+# Prints the Kafka address the tests are to use (scripts/test.sh exports it as
+# LEADSTREAM_TEST_KAFKA); everything else goes to stderr.
 set -euo pipefail
 
 KAFKA_ADDR=${LEADSTREAM_TEST_KAFKA:-127.0.0.1:9092}
+FALLBACK_KAFKA_ADDR=127.0.0.1:19092
 CH_URL=${LEADSTREAM_TEST_CLICKHOUSE:-http://127.0.0.1:8123}
 STATE_DIR=${LEADSTREAM_SERVICES_DIR:-/tmp/leadstream-services}
 mkdir -p "$STATE_DIR"
@@ -36,8 +42,10 @@ ensure_clickhouse() {
   fi
   log "starting clickhouse-server"
   mkdir -p /var/lib/clickhouse /var/log/clickhouse-server
-  (cd /var/lib/clickhouse && nohup clickhouse-server --config-file=/etc/clickhouse-server/config.xml \
-      >"$STATE_DIR/clickhouse.out" 2>&1 &)
+  # The whole subshell's output goes to the file (not only the server's): this script's stdout
+  # is read by scripts/test.sh and must close when the script ends.
+  (cd /var/lib/clickhouse && exec nohup clickhouse-server \
+      --config-file=/etc/clickhouse-server/config.xml) </dev/null >"$STATE_DIR/clickhouse.out" 2>&1 &
   for _ in $(seq 1 120); do
     curl -fsS "$CH_URL/ping" >/dev/null 2>&1 && { log "clickhouse up"; return; }
     sleep 0.5
@@ -45,17 +53,36 @@ ensure_clickhouse() {
   log "clickhouse did not come up; last output:"; tail -20 "$STATE_DIR/clickhouse.out" >&2; exit 1
 }
 
+# Is the broker answering on host:port a tansu on the memory engine? (By its command line.)
+memory_tansu_on() {
+  local port=${1##*:}
+  ps -eo args= | grep -E '(^|/)tansu( |$).*broker' | grep -E -- ":$port( |/|$)" \
+    | grep -qF 'memory://'
+}
+
 ensure_tansu() {
-  if port_open "$KAFKA_ADDR"; then log "kafka api already up at $KAFKA_ADDR"; return; fi
+  if port_open "$KAFKA_ADDR"; then
+    if [ -z "${LEADSTREAM_TEST_KAFKA:-}" ] && [ "$KAFKA_ADDR" != "$FALLBACK_KAFKA_ADDR" ] \
+        && memory_tansu_on "$KAFKA_ADDR"; then
+      log "the broker at $KAFKA_ADDR is tansu on the memory engine, which skips records when a" \
+          "consumer resumes inside a batch; using our own (sqlite) at $FALLBACK_KAFKA_ADDR"
+      KAFKA_ADDR=$FALLBACK_KAFKA_ADDR
+      STATE_DIR="$STATE_DIR/fallback"
+      mkdir -p "$STATE_DIR"
+      ensure_tansu
+      return
+    fi
+    log "kafka api already up at $KAFKA_ADDR"; return
+  fi
   if ! command -v tansu >/dev/null 2>&1; then
     log "installing tansu from crates.io (takes ~8 minutes on 2 cores)"
     cargo install tansu --features dynostore,libsql
   fi
   log "starting tansu broker (sqlite storage under $STATE_DIR)"
   rm -f "$STATE_DIR"/tansu.db*
-  (cd "$STATE_DIR" && nohup tansu broker --listener-url "tcp://$KAFKA_ADDR" \
+  (cd "$STATE_DIR" && exec nohup tansu broker --listener-url "tcp://$KAFKA_ADDR" \
       --advertised-listener-url "tcp://$KAFKA_ADDR" \
-      --storage-engine sqlite://tansu.db >"$STATE_DIR/tansu.out" 2>&1 &)
+      --storage-engine sqlite://tansu.db) </dev/null >"$STATE_DIR/tansu.out" 2>&1 &
   for _ in $(seq 1 120); do
     port_open "$KAFKA_ADDR" && { log "tansu up"; return; }
     sleep 0.5
@@ -63,5 +90,7 @@ ensure_tansu() {
   log "tansu did not come up; last output:"; tail -20 "$STATE_DIR/tansu.out" >&2; exit 1
 }
 
-ensure_clickhouse
-ensure_tansu
+# Installers may print to stdout; only the address goes there.
+ensure_clickhouse >&2
+ensure_tansu >&2
+echo "$KAFKA_ADDR"

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-bash scripts/services.sh
+LEADSTREAM_TEST_KAFKA=$(bash scripts/services.sh)
+export LEADSTREAM_TEST_KAFKA
 # Segment's and RudderStack's own SDKs, for the compatibility test (ingest/tests/sdks.rs).
 bash scripts/sdks.sh
 # Unit tests, the HTTP contract tests, and the integration / end-to-end tests against the real

@@ -86,7 +86,7 @@ base=$(baseline_eps embedded "$WORK/baseline-log" "$BASELINE_EVENTS" 100 "$BATCH
 BATCH_ROWS+=("| embedded (all-in-one, fsynced) | $BATCH_CONNECTIONS | $got | $base (redb log alone) | $(pct "$got" "$base") |")
 
 # --- distributed ----------------------------------------------------------------------------
-bash scripts/services.sh >/dev/null
+KAFKA=$(bash scripts/services.sh)
 TOPIC="bench_$RANDOM$RANDOM"
 cat > "$WORK/distributed.toml" <<TOML
 mode = "distributed"
@@ -94,7 +94,7 @@ data_dir = "$WORK/distributed"
 [ingest]
 listen = "127.0.0.1:18082"
 [kafka]
-brokers = "127.0.0.1:9092"
+brokers = "$KAFKA"
 events_topic = "$TOPIC"
 partitions = 6
 [[workspaces]]
@@ -109,10 +109,10 @@ done
 got=$(times100 "$(wrk_rps 18082 batch.lua "$BATCH_CONNECTIONS")")
 stop_last
 for c in $CONNECTIONS; do
-  log=$(baseline_eps kafka 127.0.0.1:9092 "$TOPIC" "$SINGLE_LOG_EVENTS" 1 "$c")
+  log=$(baseline_eps kafka "$KAFKA" "$TOPIC" "$SINGLE_LOG_EVENTS" 1 "$c")
   SINGLE_ROWS+=("| distributed (collector, acks=all to tansu) | $c | ${GOT[$c]} | ${BASE[$c]} | $(pct "${GOT[$c]}" "${BASE[$c]}") | $log ($(pct "${GOT[$c]}" "$log")) |")
 done
-base=$(baseline_eps kafka 127.0.0.1:9092 "$TOPIC" "$BASELINE_EVENTS" 100 "$BATCH_CONNECTIONS")
+base=$(baseline_eps kafka "$KAFKA" "$TOPIC" "$BASELINE_EVENTS" 100 "$BATCH_CONNECTIONS")
 BATCH_ROWS+=("| distributed (collector, acks=all to tansu) | $BATCH_CONNECTIONS | $got | $base (bare rdkafka producer) | $(pct "$got" "$base") |")
 
 echo "Single-event POST /v1/track (goal: 60 % of the trivial endpoint)"
