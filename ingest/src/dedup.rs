@@ -14,8 +14,9 @@ use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The keys are already SipHash outputs: the sets only need to fold them cheaply.
-type Keys = HashSet<u64, foldhash::fast::FixedState>;
+/// A set of [`Deduper::key`]s. The keys are already SipHash outputs: the set only needs to fold
+/// them cheaply.
+pub type Keys = HashSet<u64, foldhash::fast::FixedState>;
 
 pub struct Deduper {
     window: Duration,

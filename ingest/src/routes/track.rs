@@ -372,10 +372,7 @@ pub(crate) async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<
         })
         .collect();
     let seen = state.dedup.seen(&keys);
-    let mut in_call = std::collections::HashSet::with_capacity_and_hasher(
-        keys.len(),
-        foldhash::fast::FixedState::default(),
-    );
+    let mut in_call = crate::dedup::Keys::with_capacity_and_hasher(keys.len(), Default::default());
     let total = records.len();
     let (records, keys): (Vec<LogRecord>, Vec<u64>) = records
         .into_iter()
