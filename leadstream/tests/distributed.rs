@@ -120,8 +120,9 @@ async fn batch_to_profile_in_distributed_mode() {
     cleanup(&config).await;
 }
 
-/// Every collector channel (tracking API and analytics.js's one-letter path, pixel, forms, email links, email and SMS webhooks, the
-/// tracker's beacon) through the distributed collector, read back from the topic with its key.
+/// Every collector channel (tracking API and analytics.js's one-letter path, pixel, forms, email
+/// links, email and SMS webhooks, the tracker's beacon) through the distributed collector, read
+/// back from the topic with its key.
 #[tokio::test]
 async fn every_channel_reaches_the_topic_keyed_by_person() {
     let mut config = common::distributed_config();
