@@ -60,20 +60,20 @@ memory_tansu_on() {
     | grep -qF 'memory://'
 }
 
-ensure_tansu() {
-  if port_open "$KAFKA_ADDR"; then
-    if [ -z "${LEADSTREAM_TEST_KAFKA:-}" ] && [ "$KAFKA_ADDR" != "$FALLBACK_KAFKA_ADDR" ] \
-        && memory_tansu_on "$KAFKA_ADDR"; then
-      log "the broker at $KAFKA_ADDR is tansu on the memory engine, which skips records when a" \
-          "consumer resumes inside a batch; using our own (sqlite) at $FALLBACK_KAFKA_ADDR"
-      KAFKA_ADDR=$FALLBACK_KAFKA_ADDR
-      STATE_DIR="$STATE_DIR/fallback"
-      mkdir -p "$STATE_DIR"
-      ensure_tansu
-      return
-    fi
-    log "kafka api already up at $KAFKA_ADDR"; return
+# The broker the tests use: LEADSTREAM_TEST_KAFKA or 9092, unless 9092 is held by a tansu on the
+# memory engine; then ours on the fallback address.
+choose_kafka() {
+  if [ -z "${LEADSTREAM_TEST_KAFKA:-}" ] && port_open "$KAFKA_ADDR" && memory_tansu_on "$KAFKA_ADDR"; then
+    log "the broker at $KAFKA_ADDR is tansu on the memory engine, which skips records when a" \
+        "consumer resumes inside a batch; using our own (sqlite) at $FALLBACK_KAFKA_ADDR"
+    KAFKA_ADDR=$FALLBACK_KAFKA_ADDR
+    STATE_DIR="$STATE_DIR/fallback"
+    mkdir -p "$STATE_DIR"
   fi
+}
+
+ensure_tansu() {
+  if port_open "$KAFKA_ADDR"; then log "kafka api already up at $KAFKA_ADDR"; return; fi
   if ! command -v tansu >/dev/null 2>&1; then
     log "installing tansu from crates.io (takes ~8 minutes on 2 cores)"
     cargo install tansu --features dynostore,libsql
@@ -92,5 +92,6 @@ ensure_tansu() {
 
 # Installers may print to stdout; only the address goes there.
 ensure_clickhouse >&2
+choose_kafka >&2
 ensure_tansu >&2
 echo "$KAFKA_ADDR"
