@@ -92,6 +92,9 @@ pub struct Enricher {
     user_agents: quick_cache::sync::Cache<String, (Option<UserAgentInfo>, bool)>,
     /// Which ids may stand for a person.
     pub identity: leadstream_schemas::IdentityRules,
+    /// The currency of purchases that name none, upper-cased: the default and per workspace.
+    default_currency: String,
+    currency_by_workspace: std::collections::BTreeMap<String, String>,
 }
 
 /// How many distinct user agents the enricher remembers.
@@ -167,7 +170,20 @@ impl Enricher {
                 .collect(),
             user_agents: quick_cache::sync::Cache::new(USER_AGENT_CACHE),
             identity: leadstream_schemas::IdentityRules::default(),
+            default_currency: config.default_currency.to_ascii_uppercase(),
+            currency_by_workspace: config
+                .currency_by_workspace
+                .iter()
+                .map(|(w, c)| (w.clone(), c.to_ascii_uppercase()))
+                .collect(),
         }
+    }
+
+    /// The currency of a purchase or refund in `workspace` that names no valid one.
+    pub fn currency(&self, workspace: &str) -> &str {
+        self.currency_by_workspace
+            .get(workspace)
+            .unwrap_or(&self.default_currency)
     }
 
     /// The client's address: the peer, or, when the peer is a trusted proxy, the right-most
@@ -253,6 +269,7 @@ impl Enricher {
             bot,
             future_timestamp: timestamp > facts.received_at + self.future_tolerance,
             user_agent,
+            ..Enrichment::default()
         });
     }
 }

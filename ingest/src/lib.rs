@@ -7,6 +7,7 @@
 //! - [`enrich`]: what the collector adds: `receivedAt`, `messageId`, skew-corrected `timestamp`,
 //!   client IP and user agent, the workspace.
 //! - [`error`]: the one mapping from failures to HTTP answers.
+//! - [`plan`]: the workspaces' tracking plans; [`failed`]: refused events kept and replayed.
 //! - [`metrics`] declares `leadstream_ingest_*`.
 //! - [`server`]: binds, serves and shuts down in order (stop intake, flush the log).
 //!
@@ -17,7 +18,9 @@ pub mod dedup;
 pub mod email;
 pub mod enrich;
 pub mod error;
+pub mod failed;
 pub mod metrics;
+pub mod plan;
 pub mod ratelimit;
 pub mod router;
 pub mod routes;

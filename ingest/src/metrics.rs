@@ -36,6 +36,38 @@ pub static REJECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Expected properties that events lacked or carried in the wrong shape, by kind (the events were
+/// accepted all the same).
+pub static EXPECTATION_MISSES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_expectation_misses_total",
+        "Expected properties missing or ill-typed on accepted events, by event kind.",
+        &["kind"]
+    )
+    .expect("metric registers once")
+});
+
+/// Refused events by what became of them: `kept` (in failed events), `lost` (the failed-events
+/// sink failed), `not_kept` (no sink), `replayed`.
+pub static FAILED_EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_failed_events_total",
+        "Refused events, by what became of them (kept, lost, not_kept, replayed).",
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});
+
+/// Tracking plan reloads, by outcome (`ok`, `refused`).
+pub static PLAN_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "leadstream_ingest_tracking_plan_reloads_total",
+        "Tracking plan files re-read after a change, by outcome (ok, refused).",
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});
+
 /// Requests by matched route and status code.
 pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(

@@ -32,6 +32,10 @@ pub struct AppState {
     pub scanners: Arc<ScannerDetector>,
     pub form_limits: Arc<FormLimits>,
     pub dedup: Arc<Deduper>,
+    /// The workspaces' tracking plans.
+    pub plans: Arc<crate::plan::Plans>,
+    /// Where refused events are kept (none: they are only counted).
+    pub failed: Option<Arc<dyn leadstream_platform::failed::FailedSink>>,
 }
 
 impl AppState {
@@ -53,6 +57,8 @@ impl AppState {
                 std::time::Duration::from_secs(config.dedup_window_secs),
                 config.dedup_max_ids,
             )),
+            plans: Arc::new(crate::plan::Plans::default()),
+            failed: None,
         }
     }
 }
@@ -87,6 +93,34 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/forms/{form_id}", post(routes::forms::submit))
         .route("/v1/{call}", post(routes::track::single))
         .route("/v1/t.js", get(routes::tracker::script))
+        // PostHog's capture API (posthog-js, PostHog's server SDKs), with or without the
+        // trailing slash the SDKs add.
+        .route("/e", post(routes::posthog::capture))
+        .route("/e/", post(routes::posthog::capture))
+        .route("/i/v0/e", post(routes::posthog::capture))
+        .route("/i/v0/e/", post(routes::posthog::capture))
+        .route("/batch", post(routes::posthog::capture))
+        .route("/batch/", post(routes::posthog::capture))
+        .route("/capture", post(routes::posthog::capture))
+        .route("/capture/", post(routes::posthog::capture))
+        .route("/track", post(routes::posthog::capture))
+        .route("/track/", post(routes::posthog::capture))
+        .route(
+            "/decide",
+            get(routes::posthog::decide).post(routes::posthog::decide),
+        )
+        .route(
+            "/decide/",
+            get(routes::posthog::decide).post(routes::posthog::decide),
+        )
+        .route(
+            "/flags",
+            get(routes::posthog::decide).post(routes::posthog::decide),
+        )
+        .route(
+            "/flags/",
+            get(routes::posthog::decide).post(routes::posthog::decide),
+        )
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))

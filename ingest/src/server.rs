@@ -36,6 +36,25 @@ pub async fn state(
     state.enricher = Arc::new(
         crate::enrich::Enricher::new(&config).with_identity(backends.config().identity.rules()),
     );
+    state.plans = Arc::new(crate::plan::Plans::load(&config.tracking_plans)?);
+    state.failed = Some(backends.failed_sink().await?);
+    Ok(state)
+}
+
+/// The collector's state for replaying failed events from another service (the query API): the
+/// same intake, over the log writers other than the collector use.
+pub async fn replay_state(
+    backends: &Backends,
+    registry: Arc<leadstream_platform::workspaces::Registry>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<AppState> {
+    let config = &backends.config().ingest;
+    let mut state = AppState::new(registry, backends.plain_log().await?, config);
+    state.enricher = Arc::new(
+        crate::enrich::Enricher::new(config).with_identity(backends.config().identity.rules()),
+    );
+    state.plans = Arc::new(crate::plan::Plans::load(&config.tracking_plans)?);
+    state.plans.clone().watch(Duration::from_secs(2), shutdown);
     Ok(state)
 }
 
@@ -46,6 +65,10 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let log = state.log.clone();
+    state
+        .plans
+        .clone()
+        .watch(Duration::from_secs(2), shutdown.clone());
     tracing::info!(addr = %listener.local_addr()?, "collector listening");
     let timeouts = ClientTimeouts::uniform(Duration::from_secs(state.limits.client_timeout_secs));
     leadstream_platform::serve::serve(listener, router(state), timeouts, shutdown).await;

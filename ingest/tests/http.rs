@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use leadstream_ingest::{AppState, router};
 use leadstream_platform::config::{IngestConfig, SigningKey, WorkspaceConfig};
+use leadstream_platform::failed::{EmbeddedFailed, FailedEvents};
 use leadstream_platform::log::embedded::EmbeddedLog;
 use leadstream_platform::log::{Delivered, LogConsumer};
 use leadstream_platform::workspaces::Registry;
@@ -21,6 +22,8 @@ const OTHER_KEY: &str = "wk_test_globex_456";
 struct Harness {
     app: axum::Router,
     log: EmbeddedLog,
+    /// What the collector refused.
+    failed: EmbeddedFailed,
     _dir: tempfile::TempDir,
 }
 
@@ -37,10 +40,13 @@ fn harness_with(limits: IngestConfig) -> Harness {
         read_token_sha256: vec![],
     };
     let registry = Registry::from_parts(&[ws("acme", KEY), ws("globex", OTHER_KEY)], &[]);
-    let state = AppState::new(Arc::new(registry), Arc::new(log.clone()), &limits);
+    let mut state = AppState::new(Arc::new(registry), Arc::new(log.clone()), &limits);
+    let failed = EmbeddedFailed::open(&dir.path().join("failed")).expect("failed events");
+    state.failed = Some(Arc::new(failed.clone()));
     Harness {
         app: router(state),
         log,
+        failed,
         _dir: dir,
     }
 }
@@ -147,6 +153,9 @@ impl Harness {
 fn assert_error(body: &Value, code: &str, field: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
     assert_eq!(body["error"]["field"], field, "{body}");
+    // Also at the top level, where RudderStack's and Segment's SDKs read them.
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["message"], body["error"]["message"], "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -169,7 +178,8 @@ async fn ids_that_cannot_identify_a_person_are_dropped_or_refused() {
         {"type": "track", "userId": "u-1", "event": "Fine"}
     ]});
     let (status, resp) = h.post("/v1/batch", Some(KEY), body.to_string()).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    // Some accepted: 200, the others listed (SDKs would report a 4xx as the whole batch lost).
+    assert_eq!(status, StatusCode::OK, "{resp}");
     assert_eq!(resp["accepted"], 2, "{resp}");
     let rejected: Vec<(u64, String)> = resp["rejected"]
         .as_array()
@@ -253,9 +263,9 @@ async fn a_bad_event_is_rejected_by_index_and_the_good_ones_are_still_written() 
         {"type": "track", "userId": "u4", "event": "Lead Converted"}
     ]});
     let (status, resp) = h.post("/v1/batch", None, body.to_string()).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
-    assert_eq!(resp["success"], false);
-    assert_eq!(resp["accepted"], 2);
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert_eq!(resp["success"], true);
+    assert_eq!(resp["accepted"], 3);
     let rejected: Vec<(u64, &str)> = resp["rejected"]
         .as_array()
         .expect("rejected")
@@ -272,7 +282,6 @@ async fn a_bad_event_is_rejected_by_index_and_the_good_ones_are_still_written() 
         vec![
             (1, "batch[1].userId"),
             (2, "batch[2].type"),
-            (3, "batch[3].properties.revenue"),
             (4, "batch[4]"),
             (6, "batch[6].event")
         ]
@@ -290,7 +299,78 @@ async fn a_bad_event_is_rejected_by_index_and_the_good_ones_are_still_written() 
         .iter()
         .map(|(_, r)| r.event.user_id.as_deref().expect("user"))
         .collect();
-    assert_eq!(users, vec!["u1", "u3"]);
+    assert_eq!(users, vec!["u1", "u1", "u3"]);
+    // The purchase without a value is kept, with what it missed.
+    let misses = &written[1]
+        .1
+        .event
+        .enrichment
+        .as_ref()
+        .expect("enriched")
+        .expectation_misses;
+    assert_eq!(misses.len(), 1, "{misses:?}");
+    assert_eq!(misses[0].field, "properties.revenue");
+
+    // Every refused event is kept, with the reason, the endpoint and the payload.
+    let failed = h
+        .failed
+        .list("acme", &Default::default(), 10)
+        .await
+        .expect("failed events");
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    let oldest = failed.last().expect("one");
+    assert_eq!(oldest.endpoint, "/v1/batch");
+    assert_eq!(oldest.code, "invalid_field");
+    assert_eq!(oldest.field.as_deref(), Some("userId"));
+    assert_eq!(oldest.event_name.as_deref(), Some("No Person"));
+    let payload: Value = serde_json::from_str(&oldest.payload).expect("payload");
+    assert_eq!(payload, json!({"type": "track", "event": "No Person"}));
+    assert!(!oldest.message_id.is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_with_nothing_accepted_answers_400_and_keeps_each_refusal() {
+    let h = harness();
+    let body = json!({"batch": [
+        {"type": "track", "event": "No Person"},
+        {"type": "track", "userId": "u", "messageId": "m-9"}
+    ]});
+    let (status, resp) = h.post("/v1/batch", Some(KEY), body.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert_eq!(resp["success"], false);
+    assert_eq!(resp["accepted"], 0);
+    assert_error(&resp, "invalid_events", "batch[0].userId");
+    let failed = h
+        .failed
+        .list("acme", &Default::default(), 10)
+        .await
+        .expect("failed events");
+    assert_eq!(failed.len(), 2);
+    // The client's messageId is kept for a replay.
+    assert_eq!(failed[0].message_id, "m-9");
+    assert_eq!(failed[0].field.as_deref(), Some("event"));
+    // A body that is not JSON, with the key in the header: kept whole.
+    let (status, resp) = h.post("/v1/track", Some(KEY), "{not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&resp, "malformed_json", "body");
+    let failed = h
+        .failed
+        .list("acme", &Default::default(), 10)
+        .await
+        .expect("failed events");
+    assert_eq!(failed[0].code, "malformed_json");
+    assert_eq!(failed[0].endpoint, "/v1/track");
+    assert_eq!(failed[0].payload, "{not json");
+    // Refusals of the write key are only counted: nothing to attribute them to.
+    let (status, _) = h.post("/v1/track", Some("wk_nobody"), "{}").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        h.failed
+            .list("globex", &Default::default(), 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -307,7 +387,7 @@ async fn public_write_keys_cannot_send_crm_events() {
     let (status, resp) = h
         .post("/v1/batch", None, batch(&format!("{KEY}_public")))
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert_eq!(status, StatusCode::OK, "{resp}");
     assert_eq!(resp["accepted"], 1, "{resp}");
     let fields: Vec<&str> = resp["rejected"]
         .as_array()
@@ -408,7 +488,7 @@ async fn size_limits_answer_413_for_bodies_and_reject_oversize_events() {
         {"type": "track", "userId": "u", "event": "small"}
     ]});
     let (status, resp) = h.post("/v1/batch", Some(KEY), body.to_string()).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert_eq!(status, StatusCode::OK, "{resp}");
     assert_eq!(resp["accepted"], 1);
     assert_eq!(resp["rejected"][0]["field"], "batch[0]");
     assert!(
@@ -443,7 +523,7 @@ async fn deeply_nested_properties_are_refused_naming_the_field() {
         {"type": "track", "userId": "u", "event": "deep list", "properties": {"l": [[[1]]]}}
     ]});
     let (status, resp) = h.post("/v1/batch", Some(KEY), body.to_string()).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert_eq!(status, StatusCode::OK, "{resp}");
     assert_eq!(resp["accepted"], 1, "{resp}");
     assert_eq!(
         resp["rejected"][0]["field"], "batch[1].properties.a.b.c",
@@ -993,16 +1073,10 @@ async fn the_pixel_answers_a_gif_also_when_it_refuses_the_event() {
     for (query, outcome) in [
         ("e=Email%20Opened&aid=a1", "unauthorized"),
         ("wk=wk_nobody&aid=a1", "unauthorized"),
-        // A named kind without its required property.
+        // Reserved for the query API: refused (and kept among failed events).
         (
-            &*format!("wk={KEY}&aid=a1&e=Email%20Opened"),
-            "rejected; field=properties.email_id; is required",
-        ),
-        (
-            &*format!(
-                "wk={KEY}&aid=a1&e=Order%20Completed&p.order_id=o&p.currency=EUR&p.revenue=-5"
-            ),
-            "rejected; field=properties.revenue; must be a number not below 0",
+            &*format!("wk={KEY}&aid=a1&e=Lead%20Created"),
+            "rejected; field=event; `Lead Created` is reserved: turn a campaign response into a lead with the query API",
         ),
     ] {
         let (status, headers, body) = pixel(&h, query, None).await;
@@ -1011,11 +1085,36 @@ async fn the_pixel_answers_a_gif_also_when_it_refuses_the_event() {
         assert_eq!(headers["x-leadstream-outcome"], outcome, "{query}");
     }
     assert!(h.written().await.is_empty());
+    let failed = h
+        .failed
+        .list("acme", &Default::default(), 10)
+        .await
+        .expect("failed events");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].endpoint, "/v1/p.gif");
+    assert_eq!(failed[0].event_name.as_deref(), Some("Lead Created"));
     let (_, text) = h.get("/metrics").await;
     assert!(
         text.contains("leadstream_ingest_pixel_hits_total{outcome=\"rejected\"}"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn the_pixel_keeps_an_event_missing_what_its_kind_expects() {
+    let h = harness();
+    let (_, headers, _) = pixel(
+        &h,
+        &format!("wk={KEY}&aid=a1&e=Order%20Completed&p.order_id=o&p.revenue=-5"),
+        None,
+    )
+    .await;
+    assert_eq!(headers["x-leadstream-outcome"], "accepted");
+    let written = h.written().await;
+    let enrichment = written[0].1.event.enrichment.clone().expect("enriched");
+    assert_eq!(enrichment.expectation_misses[0].field, "properties.revenue");
+    // No currency sent: the workspace's (the default, USD).
+    assert_eq!(enrichment.currency.as_deref(), Some("USD"));
 }
 
 #[tokio::test]
@@ -1861,7 +1960,7 @@ mod email_webhooks {
             {"type": "clicked", "recipient": "ada@example.com"}
         ]}).to_string();
         let (status, resp) = generic(&h, &body).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+        assert_eq!(status, StatusCode::OK, "{resp}");
         assert_eq!(resp["accepted"], 2);
         let fields: Vec<&str> = resp["rejected"]
             .as_array()

@@ -246,3 +246,186 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
     assert_eq!(rudder[2].user_id.as_deref(), Some("rud-web-1"));
     assert_eq!(rudder[2].traits["email"], "rud-web-1@example.com");
 }
+
+/// The calls in the SDKs' own docs, with and without the spec's optional properties (Segment's and
+/// RudderStack's Python SDKs, and PostHog's in its own wire format), are all accepted and arrive
+/// as the kinds they name, with what they missed recorded; a call the workspace's tracking plan
+/// refuses is read by each SDK as an error (no crash) and kept among the failed events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_calls_are_accepted_and_plan_refusals_are_read_by_every_sdk() {
+    use leadstream_platform::failed::{EmbeddedFailed, FailedEvents};
+    use leadstream_schemas::EventKind;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = EmbeddedLog::open(dir.path()).expect("log");
+    let registry = Registry::from_parts(&[workspace("acme", &[KEY], &[PUBLIC_KEY])], &[]);
+    let mut state = AppState::new(
+        Arc::new(registry),
+        Arc::new(log.clone()),
+        &IngestConfig::default(),
+    );
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[events.\"Plan Checked\"]\non_miss = \"refuse\"\nproperties.required_prop = { type = \"string\", required = true }\n",
+    )
+    .expect("plan");
+    state.plans = Arc::new(
+        leadstream_ingest::plan::Plans::load(&[("acme".to_string(), plan)].into())
+            .expect("plan loads"),
+    );
+    let failed = EmbeddedFailed::open(&dir.path().join("failed")).expect("failed events");
+    state.failed = Some(Arc::new(failed.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let _server = tokio::spawn(leadstream_ingest::serve(
+        state,
+        listener,
+        tokio_util::sync::CancellationToken::new(),
+    ));
+
+    let python = sdk_dir().join(".venv/bin/python");
+    let errors: Value = serde_json::from_str(run(&python, "spec_sdks.py", &base, KEY).await.trim())
+        .expect("spec_sdks.py prints JSON");
+    // Each SDK reported the refusal with the collector's code: it read the body.
+    for sdk in ["segment", "rudder", "posthog"] {
+        let reported = errors[sdk].as_array().expect("errors");
+        assert_eq!(reported.len(), 1, "{sdk}: {errors}");
+        assert_eq!(reported[0]["status"], 400, "{sdk}: {errors}");
+        assert!(
+            reported[0]["text"]
+                .as_str()
+                .expect("text")
+                .contains("required_prop"),
+            "{sdk}: {errors}"
+        );
+    }
+    for sdk in ["segment", "rudder"] {
+        assert_eq!(errors[sdk][0]["code"], "invalid_events", "{sdk}: {errors}");
+    }
+
+    let mut consumer = log.consumer("check").expect("consumer");
+    let written: Vec<LogRecord> = consumer
+        .poll(1_000, Duration::from_millis(100))
+        .await
+        .expect("poll")
+        .into_iter()
+        .map(|d| LogRecord::decode(&d.payload).expect("decodes"))
+        .collect();
+    let events: Vec<&Event> = written.iter().map(|r| &r.event).collect();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.event.as_deref() != Some("Plan Checked")),
+        "refused events are not written"
+    );
+    let kinds = |person: &str| -> Vec<EventKind> {
+        of_records(&written, person)
+            .iter()
+            .map(|e| EventKind::classify(e))
+            .collect()
+    };
+    let misses = |e: &Event| -> Vec<String> {
+        e.enrichment
+            .as_ref()
+            .map(|x| {
+                x.expectation_misses
+                    .iter()
+                    .map(|m| m.field.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    use EventKind::*;
+    assert_eq!(
+        kinds("spec-seg-1"),
+        vec![FormSubmitted, PurchaseCompleted, SignedUp]
+    );
+    let seg1 = of_records(&written, "spec-seg-1");
+    assert_eq!(misses(seg1[0]), vec!["properties.form_id"]);
+    assert!(misses(seg1[1]).is_empty(), "{:?}", seg1[1].enrichment);
+    assert_eq!(
+        seg1[1]
+            .enrichment
+            .as_ref()
+            .and_then(|e| e.currency.as_deref()),
+        Some("USD")
+    );
+    assert_eq!(PurchaseCompleted.money(&seg1[1].properties), 49.0);
+    let seg2 = of_records(&written, "spec-seg-2");
+    assert_eq!(PurchaseCompleted.money(&seg2[0].properties), 30.5);
+    assert_eq!(
+        seg2[0]
+            .enrichment
+            .as_ref()
+            .and_then(|e| e.currency.as_deref()),
+        Some("EUR")
+    );
+    let seg3 = of_records(&written, "spec-seg-3");
+    assert_eq!(kinds("spec-seg-3"), vec![PurchaseCompleted, OrderRefunded]);
+    assert_eq!(PurchaseCompleted.money(&seg3[0].properties), 25.0);
+    assert_eq!(OrderRefunded.money(&seg3[1].properties), -5.0);
+    assert_eq!(kinds("spec-rud-1"), vec![FileDownloaded, CheckoutStarted]);
+    assert_eq!(
+        misses(of_records(&written, "spec-rud-1")[0]),
+        vec!["properties.file_name"]
+    );
+
+    // PostHog's SDK: its events as the calls they stand for.
+    let ph = of_records(&written, "spec-ph-1");
+    assert_eq!(
+        types(&ph),
+        vec![
+            EventType::Track,
+            EventType::Page,
+            EventType::Track,
+            EventType::Identify,
+            EventType::Group
+        ]
+    );
+    assert!(ph.iter().all(|e| library(e) == "posthog-python"), "{ph:#?}");
+    assert_eq!(ph[0].event.as_deref(), Some("user_signed_up"));
+    let campaign = ph[1]
+        .context
+        .campaign
+        .as_ref()
+        .expect("utm from $current_url");
+    assert_eq!(campaign.name.as_deref(), Some("spring"));
+    assert_eq!(PurchaseCompleted.money(&ph[2].properties), 20.0);
+    assert_eq!(ph[3].traits["email"], "spec-ph-1@example.com");
+    assert_eq!(ph[4].group_id.as_deref(), Some("acct-ph-1"));
+    assert_eq!(ph[4].traits["name"], "Acme");
+    let alias = of_records(&written, "spec-ph-1-alias");
+    assert_eq!(types(&alias), vec![EventType::Alias]);
+    assert_eq!(alias[0].previous_id.as_deref(), Some("spec-ph-1"));
+    assert!(
+        ph.iter()
+            .all(|e| e.message_id.as_deref().is_some_and(|m| m.len() == 36))
+    );
+
+    // The three refusals are kept, with the plan as the reason.
+    let kept = failed
+        .list("acme", &Default::default(), 10)
+        .await
+        .expect("failed events");
+    assert_eq!(kept.len(), 3, "{kept:#?}");
+    assert!(kept.iter().all(|f| f.code == "tracking_plan"
+        && f.field.as_deref() == Some("properties.required_prop")
+        && f.event_name.as_deref() == Some("Plan Checked")));
+    let mut endpoints: Vec<&str> = kept.iter().map(|f| f.endpoint.as_str()).collect();
+    endpoints.sort_unstable();
+    assert_eq!(endpoints, vec!["/batch/", "/v1/batch", "/v1/batch"]);
+}
+
+/// The events written for `person` (its `userId`, else its `anonymousId`), in log order.
+fn of_records<'a>(written: &'a [LogRecord], person: &str) -> Vec<&'a Event> {
+    written
+        .iter()
+        .map(|r| &r.event)
+        .filter(|e| {
+            e.user_id.as_deref() == Some(person)
+                || (e.user_id.is_none() && e.anonymous_id.as_deref() == Some(person))
+        })
+        .collect()
+}

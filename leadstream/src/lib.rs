@@ -23,8 +23,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let heartbeats = Heartbeats::default();
     let ingest_state = leadstream_ingest::server::state(&backends, registry.clone()).await?;
-    let query_state =
+    let mut query_state =
         leadstream_query_api::server::state(&backends, registry, heartbeats.clone()).await?;
+    // Replays go through the collector's own intake: one dedup window for both.
+    query_state.intake = ingest_state.clone();
     let model = leadstream_scorer::server::model(&backends, shutdown.clone())?;
     let pipeline = leadstream_scorer::server::pipeline(
         &backends,
@@ -61,6 +63,9 @@ pub async fn serve(
         });
         ("scorer", result)
     });
+    let keeper = leadstream_platform::failed::Keeper::start(&backends).await?;
+    let token = shutdown.clone();
+    tasks.spawn(async move { ("failed-events keeper", keeper.run(token).await) });
     if let Some(sender) = leadstream_scorer::crm::Sender::start(&backends).await? {
         let token = shutdown.clone();
         tasks.spawn(async move { ("crm sender", sender.run(token).await) });

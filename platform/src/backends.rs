@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use crate::config::{Config, Mode};
+use crate::failed::{EmbeddedFailed, FailedEvents, FailedSink, LogSink};
 use crate::log::embedded::EmbeddedLog;
 use crate::log::kafka::{KafkaConsumer, KafkaLog, ensure_topic};
 use crate::log::spooled::SpooledLog;
@@ -25,6 +26,8 @@ pub struct Backends {
     /// Embedded side logs (hand-offs, dead letters) by directory name: one handle per file.
     side_logs: std::sync::Mutex<std::collections::HashMap<String, EmbeddedLog>>,
     store: OnceCell<Arc<dyn Store>>,
+    embedded_failed: OnceCell<EmbeddedFailed>,
+    failed: OnceCell<Arc<dyn FailedEvents>>,
 }
 
 /// The scorer's other logs.
@@ -34,6 +37,9 @@ pub enum SideLog {
     Handoffs,
     /// Log messages the scorer could not decode.
     DeadLetters,
+    /// Events the collector refused (distributed: their topic; embedded keeps them in
+    /// [`crate::failed::EmbeddedFailed`] instead).
+    FailedEvents,
 }
 
 impl Backends {
@@ -43,6 +49,8 @@ impl Backends {
             embedded_log: OnceCell::new(),
             side_logs: Default::default(),
             store: OnceCell::new(),
+            embedded_failed: OnceCell::new(),
+            failed: OnceCell::new(),
         }
     }
 
@@ -106,6 +114,7 @@ impl Backends {
         let name = match which {
             SideLog::Handoffs => "handoffs",
             SideLog::DeadLetters => "dead-letters",
+            SideLog::FailedEvents => "failed-events-log",
         };
         let mut logs = self.side_logs.lock().map_err(|_| LogError::Closed)?;
         if let Some(log) = logs.get(name) {
@@ -120,6 +129,7 @@ impl Backends {
         match which {
             SideLog::Handoffs => &self.config.scorer.handoff_topic,
             SideLog::DeadLetters => &self.config.scorer.dead_letter_topic,
+            SideLog::FailedEvents => &self.config.ingest.failed_events_topic,
         }
     }
 
@@ -185,6 +195,49 @@ impl Backends {
                     }
                 };
                 Ok(store)
+            })
+            .await
+            .cloned()
+    }
+
+    async fn embedded_failed(&self) -> Result<&EmbeddedFailed, StoreError> {
+        let dir = self.config.data_dir.join("failed-events");
+        self.embedded_failed
+            .get_or_try_init(|| async move { EmbeddedFailed::open(&dir) })
+            .await
+    }
+
+    /// Where the collector keeps what it refused: embedded, the failed-events file; distributed,
+    /// the failed-events topic (the scorer service moves it into ClickHouse).
+    pub async fn failed_sink(&self) -> Result<Arc<dyn FailedSink>, LogError> {
+        match self.config.mode {
+            Mode::Embedded => Ok(Arc::new(
+                self.embedded_failed()
+                    .await
+                    .map_err(|e| LogError::Unavailable(e.to_string()))?
+                    .clone(),
+            )),
+            Mode::Distributed => Ok(Arc::new(LogSink(
+                self.side_log(SideLog::FailedEvents).await?,
+            ))),
+        }
+    }
+
+    /// Where failed events are listed, annotated with replays and purged.
+    pub async fn failed_events(&self) -> Result<Arc<dyn FailedEvents>, StoreError> {
+        self.failed
+            .get_or_try_init(|| async {
+                let failed: Arc<dyn FailedEvents> = match self.config.mode {
+                    Mode::Embedded => Arc::new(self.embedded_failed().await?.clone()),
+                    Mode::Distributed => {
+                        // The store's connection applies the migrations once.
+                        self.store().await?;
+                        let mut config = self.config.clickhouse.clone();
+                        config.migrate = false;
+                        Arc::new(ClickhouseStore::connect(&config).await?)
+                    }
+                };
+                Ok(failed)
             })
             .await
             .cloned()

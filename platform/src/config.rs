@@ -150,6 +150,19 @@ pub struct IngestConfig {
     pub dedup_max_ids: usize,
     /// The deepest nesting of objects and arrays an event may have (`{"a":{"b":1}}` is 2 deep).
     pub max_nesting_depth: usize,
+    /// The currency (ISO 4217) of a purchase or refund that names none.
+    pub default_currency: String,
+    /// Per workspace, a currency in place of `default_currency`: `{ demo = "EUR" }`.
+    pub currency_by_workspace: std::collections::BTreeMap<String, String>,
+    /// Distributed mode: the topic the collector writes failed events (what it refused) to; the
+    /// scorer service keeps them in ClickHouse for the query API.
+    pub failed_events_topic: String,
+    /// How long failed events are kept (days).
+    pub failed_events_retention_days: u32,
+    /// Per workspace, a tracking plan file (opt in; see `schemas::plan`): `{ acme = "plans/acme.toml" }`.
+    /// Reloaded when it changes; an invalid file is refused with its line (at start: the
+    /// collector does not start; later: the last good plan stays in force).
+    pub tracking_plans: std::collections::BTreeMap<String, PathBuf>,
     /// Distributed mode: where accepted events wait while the broker is unreachable.
     pub spool: SpoolConfig,
     /// The collector's public base URL (`https://t.example.com`), for what it tells browsers and
@@ -227,6 +240,11 @@ impl Default for IngestConfig {
             dedup_window_secs: 86_400,
             dedup_max_ids: 10_000_000,
             max_nesting_depth: 32,
+            default_currency: "USD".into(),
+            currency_by_workspace: Default::default(),
+            failed_events_topic: "leadstream.failed-events".into(),
+            failed_events_retention_days: 14,
+            tracking_plans: Default::default(),
             spool: SpoolConfig::default(),
             public_url: None,
             client_timeout_secs: 10,
@@ -727,6 +745,37 @@ impl Config {
                     "must be an http(s) URL or a path",
                 ));
             }
+        }
+        let currencies = std::iter::once((
+            "ingest.default_currency".to_string(),
+            &self.ingest.default_currency,
+        ))
+        .chain(
+            self.ingest
+                .currency_by_workspace
+                .iter()
+                .map(|(w, c)| (format!("ingest.currency_by_workspace.{w}"), c)),
+        );
+        for (key, code) in currencies {
+            if leadstream_schemas::kinds::currency_code(code).is_none() {
+                return Err(invalid(
+                    &key,
+                    "must be an ISO 4217 code of three letters, such as `EUR`",
+                ));
+            }
+        }
+        for (workspace, path) in &self.ingest.tracking_plans {
+            let key = format!("ingest.tracking_plans.{workspace}");
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| invalid(&key, format!("{}: {e}", path.display())))?;
+            leadstream_schemas::plan::Plan::parse(&text)
+                .map_err(|e| invalid(&key, format!("{}: {e}", path.display())))?;
+        }
+        if self.ingest.failed_events_retention_days == 0 {
+            return Err(invalid(
+                "ingest.failed_events_retention_days",
+                "must be above 0",
+            ));
         }
         if self.ingest.client_timeout_secs == 0 {
             return Err(invalid("ingest.client_timeout_secs", "must be above 0"));

@@ -4,6 +4,15 @@
 //! {"error": {"code": "invalid_event", "message": "one of userId or anonymousId is required", "field": "batch[2].userId"}}
 //! ```
 //!
+//! with the same `code` and `message` also at the top level, where Segment's and RudderStack's SDKs
+//! read them (RudderStack's Python SDK fails on an error body without a top-level `code`), and the
+//! message as `detail`, where PostHog's SDKs read it:
+//!
+//! ```json
+//! {"error": {…}, "code": "invalid_event", "message": "one of userId or anonymousId is required",
+//!  "detail": "one of userId or anonymousId is required"}
+//! ```
+//!
 //! Each service's `error.rs` maps its error enum to a status and this body.
 
 use axum::Json;
@@ -24,6 +33,23 @@ pub struct ErrorDetail {
 #[derive(Debug, Clone, Serialize)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+    /// `error.code` again, for SDKs that read it at the top level.
+    pub code: &'static str,
+    /// `error.message` again, likewise.
+    pub message: String,
+    /// `error.message` once more, where PostHog's SDKs read it.
+    pub detail: String,
+}
+
+impl ErrorBody {
+    pub fn new(error: ErrorDetail) -> ErrorBody {
+        ErrorBody {
+            code: error.code,
+            message: error.message.clone(),
+            detail: error.message.clone(),
+            error,
+        }
+    }
 }
 
 /// A JSON error response; `retry_after` adds `Retry-After` (seconds).
@@ -36,13 +62,11 @@ pub fn error_response(
 ) -> Response {
     let mut response = (
         status,
-        Json(ErrorBody {
-            error: ErrorDetail {
-                code,
-                message: message.into(),
-                field,
-            },
-        }),
+        Json(ErrorBody::new(ErrorDetail {
+            code,
+            message: message.into(),
+            field,
+        })),
     )
         .into_response();
     if let Some(secs) = retry_after {

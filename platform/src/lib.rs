@@ -4,6 +4,7 @@
 //! - [`workspaces`]: write keys and API tokens, and the embedded registry file.
 //! - [`log`]: the event log traits and their Kafka and embedded (redb) implementations.
 //! - [`store`]: the profile store trait and its ClickHouse and embedded (Parquet + polars) ones.
+//! - [`failed`]: where failed events (what the collector refused) are kept, listed and purged.
 //! - [`backends`]: builds the right implementations from the config's `mode`.
 //! - [`telemetry`]: structured logs, Prometheus text, heartbeats for `/health`.
 //! - [`http`]: the one JSON error shape every API answers with; [`serve`]: the HTTP server loop
@@ -15,6 +16,7 @@ pub mod backends;
 pub mod campaign;
 pub mod cli;
 pub mod config;
+pub mod failed;
 pub mod http;
 pub mod log;
 pub mod rfm;

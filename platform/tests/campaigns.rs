@@ -33,6 +33,7 @@ fn event(ws: &str, who: &str, id: &str, kind: &str, day: i64) -> EventRow {
         enrichment: String::new(),
         campaign: String::new(),
         promo_code: String::new(),
+        revenue: 0.0,
     }
 }
 
@@ -47,6 +48,7 @@ fn purchase(who: &str, id: &str, revenue: f64, promo: &str, day: i64) -> EventRo
     EventRow {
         properties: json!({"order_id": id, "revenue": revenue, "currency": "EUR"}).to_string(),
         promo_code: promo.into(),
+        revenue,
         ..event("w", who, id, "purchase_completed", day)
     }
 }

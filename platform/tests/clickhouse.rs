@@ -49,6 +49,7 @@ async fn profiles_round_trip_and_newest_version_wins() {
         enrichment: r#"{"bot":true}"#.into(),
         campaign: "spring".into(),
         promo_code: "SPRING10".into(),
+        revenue: 0.0,
     };
     let change = |at_ms: i64, seq: u32, rule: &str, points: f64, after: f64| ScoreChangeRow {
         workspace: "w".into(),

@@ -57,6 +57,7 @@ fn cdnow() -> (Vec<EventRow>, Vec<ProfileRow>) {
             enrichment: String::new(),
             campaign: String::new(),
             promo_code: String::new(),
+            revenue,
         });
         customers.insert(customer.to_string());
     }

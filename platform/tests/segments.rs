@@ -62,6 +62,7 @@ fn event(ws: &str, profile: &str, message: &str, kind: &str, days_ago: f64) -> E
         enrichment: String::new(),
         campaign: String::new(),
         promo_code: String::new(),
+        revenue: 0.0,
     }
 }
 

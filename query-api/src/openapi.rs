@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 
 use crate::export::ExportQuery;
 use crate::routes::{
-    accounts, campaigns, crm, handoffs, lists, models, profiles, rfm, scores, segments, tokens,
-    webhooks,
+    accounts, campaigns, crm, failed, handoffs, lists, models, profiles, rfm, scores, segments,
+    tokens, webhooks,
 };
 
 /// One operation being described.
@@ -555,6 +555,31 @@ fn describe() -> Doc {
     )
     .write()
     .accepted(b);
+    let (p, b) = (q!(failed::ListQuery), s!(failed::FailedList));
+    d.op(
+        "get",
+        "/v1/failed-events",
+        "Events the collector refused: reason, endpoint, time, raw payload, replay state",
+    )
+    .params(p)
+    .ok(b);
+    let (body, b) = (s!(failed::ReplayRequest), s!(failed::ReplayReport));
+    d.op(
+        "post",
+        "/v1/failed-events/replay",
+        "Re-submit failed events through intake (original messageId and times)",
+    )
+    .write()
+    .body(body)
+    .ok(b);
+    let (p, b) = (q!(failed::MissesQuery), s!(failed::MissReport));
+    d.op(
+        "get",
+        "/v1/expectation-misses",
+        "Accepted events that missed expected properties, per event name and property",
+    )
+    .params(p)
+    .ok(b);
     let b = s!(tokens::Tokens);
     d.op(
         "get",

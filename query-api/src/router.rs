@@ -28,6 +28,11 @@ pub struct AppState {
     pub heartbeats: Heartbeats,
     /// Issued API tokens looked up lately.
     pub tokens: Arc<crate::auth::TokenCache>,
+    /// Failed events (what the collector refused).
+    pub failed: Arc<dyn leadstream_platform::failed::FailedEvents>,
+    /// The collector's intake, for replaying failed events (the all-in-one shares the
+    /// collector's own: one dedup window).
+    pub intake: leadstream_ingest::AppState,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -138,6 +143,9 @@ pub fn router(state: AppState) -> Router {
             "/v1/webhooks/deliveries/{id}/replay",
             post(routes::webhooks::replay),
         )
+        .route("/v1/failed-events", get(routes::failed::list))
+        .route("/v1/failed-events/replay", post(routes::failed::replay))
+        .route("/v1/expectation-misses", get(routes::failed::misses))
         .route("/openapi.json", get(crate::openapi::serve))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))

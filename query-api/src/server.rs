@@ -15,7 +15,15 @@ pub async fn state(
     registry: Arc<Registry>,
     heartbeats: Heartbeats,
 ) -> anyhow::Result<AppState> {
+    let intake = leadstream_ingest::server::replay_state(
+        backends,
+        registry.clone(),
+        CancellationToken::new(),
+    )
+    .await?;
     Ok(AppState {
+        failed: backends.failed_events().await?,
+        intake,
         registry,
         store: backends.store().await?,
         log: backends.plain_log().await?,

@@ -180,6 +180,30 @@ pub struct Enrichment {
     pub future_timestamp: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<UserAgentInfo>,
+    /// The properties the event's kind (or the workspace's tracking plan) expects that it lacks
+    /// or carries in the wrong shape. The event is kept all the same; rules and reports treat a
+    /// missed property as absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expectation_misses: Vec<ExpectationMiss>,
+    /// The currency of a purchase or refund: its own valid `currency`, else the workspace's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+}
+
+/// One expectation an event did not meet: the field (`properties.form_id`) and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ExpectationMiss {
+    pub field: String,
+    pub problem: String,
+}
+
+impl ExpectationMiss {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        ExpectationMiss {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
 }
 
 /// The parsed user agent.

@@ -1,12 +1,13 @@
 //! JSON Schema for the HTTP inputs, generated from the Rust types.
 //!
 //! The published copies live in `schemas/json/`; a test fails when they fall behind the types, and
-//! `leadstream schema` prints them. On top of what the types say, the schema encodes the two rules
-//! the types cannot: at least one of `userId` / `anonymousId`, and the properties each named event
-//! kind requires (as `if`/`then` on the event name).
+//! `leadstream schema` prints them. On top of what the types say, the schema encodes the rules the
+//! types cannot (at least one of `userId` / `anonymousId`, the name of a `track` call) and
+//! documents, under `x-leadstream-kinds`, the named kinds, their aliases and the properties each
+//! expects (advisory: a missed expectation never refuses an event).
 
 use schemars::{Schema, SchemaGenerator, generate::SchemaSettings, json_schema};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::event::{BatchRequest, Event};
 use crate::kinds::EventKind;
@@ -16,7 +17,7 @@ fn generator() -> SchemaGenerator {
 }
 
 /// Adds the rules the types cannot express to the `Event` definition.
-fn constrain_event(schema: &mut Schema, generator: &mut SchemaGenerator) {
+fn constrain_event(schema: &mut Schema) {
     let mut rules = vec![json!({
         "anyOf": [
             {"required": ["userId"], "properties": {"userId": {"type": "string", "pattern": "\\S"}}},
@@ -27,15 +28,25 @@ fn constrain_event(schema: &mut Schema, generator: &mut SchemaGenerator) {
         "if": {"properties": {"type": {"const": "track"}}},
         "then": {"required": ["event"], "properties": {"event": {"type": "string", "pattern": "\\S"}}}
     }));
-    for (name, aliases, props) in EventKind::property_schemas(generator) {
-        let names: Vec<Value> = std::iter::once(name)
-            .chain(aliases)
-            .map(|n| json!(n))
-            .collect();
-        rules.push(json!({
-            "if": {"properties": {"type": {"const": "track"}, "event": {"enum": names}}, "required": ["type", "event"]},
-            "then": {"properties": {"properties": props}, "required": ["properties"]}
-        }));
+    // What each named kind expects is documentation, not a rule: a missed expectation never
+    // refuses an event (the collector records it on the event instead).
+    let expectations: Map<String, Value> = EventKind::NAMED
+        .iter()
+        .filter_map(|k| {
+            let name = k.event_name()?;
+            let props: Map<String, Value> = k
+                .expected()
+                .iter()
+                .map(|(p, e)| ((*p).to_string(), json!(e.describe())))
+                .collect();
+            Some((
+                name.to_string(),
+                json!({"kind": k.key(), "aliases": k.aliases(), "expects": props}),
+            ))
+        })
+        .collect();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("x-leadstream-kinds".into(), Value::Object(expectations));
     }
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("allOf".into(), Value::Array(rules));
@@ -46,7 +57,7 @@ fn constrain_event(schema: &mut Schema, generator: &mut SchemaGenerator) {
 pub fn event_schema() -> Schema {
     let mut generator = generator();
     let mut schema = generator.root_schema_for::<Event>();
-    constrain_event(&mut schema, &mut generator);
+    constrain_event(&mut schema);
     let defs = generator.take_definitions(true);
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("$defs".into(), Value::Object(defs));
@@ -64,11 +75,11 @@ pub fn batch_schema() -> Schema {
     if let Some(def) = defs.get_mut("Event") {
         let mut def_schema: Schema =
             serde_json::from_value(def.take()).unwrap_or_else(|_| json_schema!({}));
-        constrain_event(&mut def_schema, &mut generator);
+        constrain_event(&mut def_schema);
         *def = def_schema.to_value();
         defs.extend(generator.take_definitions(true));
     } else {
-        constrain_event(&mut event, &mut generator);
+        constrain_event(&mut event);
     }
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("$defs".into(), Value::Object(defs));

@@ -2,8 +2,11 @@
 //!
 //! - [`event`]: the inbound event, in the shape of Segment's HTTP tracking API, and the batch
 //!   envelope that carries it.
-//! - [`kinds`]: the named marketing event kinds and the properties each one requires.
+//! - [`kinds`]: the named marketing event kinds, Segment's spec names for them, the properties
+//!   each one expects (never a refusal) and the value of an order.
 //! - [`validate`]: turns untrusted JSON into a checked [`event::Event`], naming the field at fault.
+//! - [`failed`]: failed events (what the collector refused, kept for inspection and replay).
+//! - [`plan`]: a workspace's tracking plan (opt in): required properties and what to do on a miss.
 //! - [`record`]: the versioned message written to the log (Kafka or the embedded log).
 //! - [`profile`]: the behavioural profile and score types the scorer keeps and the query API serves.
 //! - [`identity`]: which ids may stand for a person; the scorer's merge control records.
@@ -18,10 +21,12 @@
 pub mod account;
 pub mod campaign;
 pub mod event;
+pub mod failed;
 pub mod handoff;
 pub mod identity;
 pub mod json_schema;
 pub mod kinds;
+pub mod plan;
 pub mod profile;
 pub mod record;
 pub mod rfm;
@@ -31,8 +36,10 @@ pub mod validate;
 
 pub use account::{Account, AccountMember, AccountSummary};
 pub use event::{
-    BatchRequest, Campaign, Context, Enrichment, Event, EventType, Page, UserAgentInfo,
+    BatchRequest, Campaign, Context, Enrichment, Event, EventType, ExpectationMiss, Page,
+    UserAgentInfo,
 };
+pub use failed::{FailedEvent, FailedFilter, ReplayOutcome};
 pub use handoff::{Contribution, LeadQualified};
 pub use identity::{Control, ControlRecord, IdentityRules};
 pub use kinds::EventKind;
@@ -41,5 +48,6 @@ pub use profile::{
 };
 pub use record::{Decoded, LogRecord, SCHEMA_VERSION};
 pub use validate::{
-    Rejection, check_depth, check_event, parse_event_text, rejection_from_serde, validate_event,
+    Rejection, check_depth, check_event, expectation_misses, parse_event_text,
+    rejection_from_serde, validate_event,
 };

@@ -11,6 +11,9 @@
 //! - `recency_days`: whole days from the last purchase to `as_of` (rounded down);
 //! - `frequency`: purchases (distinct message ids);
 //! - `monetary`: the sum of the purchases' `revenue_property` (a number, or numeric text; else 0).
+//!   The default `revenue` is each order's value by Segment's fallbacks (`revenue`, else `total`,
+//!   else `value`, else the products' prices × quantities), less refunds (`Order Refunded`), never
+//!   below 0.
 //!
 //! **Scores.** For each measure, with the customers' values sorted ascending as `v[0..n]`, the four
 //! cut points are `c_k = v[ceil(k·n/5) − 1]` for k = 1..4 (quintiles; or four explicit edges per
@@ -154,6 +157,12 @@ impl Default for RfmSpec {
 pub const MAX_WINDOW_DAYS: u32 = 3650;
 
 impl RfmSpec {
+    /// Whether refunds (`Order Refunded`) lower the monetary value: with the default purchase
+    /// event and revenue (the event's money, where a refund's is negative).
+    pub fn counts_refunds(&self) -> bool {
+        self.purchase_event == default_event() && self.revenue_property == default_revenue()
+    }
+
     /// Checks the spec; the error names the field (relative to the spec).
     pub fn check(&self) -> Result<(), (String, String)> {
         if !(1..=MAX_WINDOW_DAYS).contains(&self.window_days) {

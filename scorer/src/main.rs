@@ -52,6 +52,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .await
     });
+    let keeper = leadstream_platform::failed::Keeper::start(&backends).await?;
+    let keeper = {
+        let token = shutdown.clone();
+        tokio::spawn(async move { keeper.run(token).await })
+    };
     let sender = match leadstream_scorer::crm::Sender::start(&backends).await? {
         Some(sender) => {
             let token = shutdown.clone();
@@ -65,5 +70,6 @@ async fn main() -> anyhow::Result<()> {
     if let Some(sender) = sender {
         sender.await??;
     }
+    keeper.await??;
     result
 }

@@ -167,6 +167,7 @@ fn events(from: usize, to: usize, people: usize) -> Vec<EventRow> {
                 enrichment: String::new(),
                 campaign: String::new(),
                 promo_code: String::new(),
+                revenue: 0.0,
             }
         })
         .collect()

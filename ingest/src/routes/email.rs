@@ -76,7 +76,7 @@ async fn record(
     }
     let value = json!({"type": "track", "event": event, "userId": claims.rcp, "properties": properties,
         "context": {"channel": "email"}});
-    let mut record = match accept_value(value, &facts, &state.enricher) {
+    let mut record = match accept_value(value, &facts, &state) {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "signed email event does not validate");
@@ -90,7 +90,7 @@ async fn record(
         en.bot |= machine || scanner;
     }
     match append(state, vec![record]).await {
-        Ok(()) => "accepted",
+        Ok(_) => "accepted",
         Err(e) => {
             tracing::warn!(error = %e, "email event not written");
             "log_unavailable"

@@ -256,15 +256,23 @@ pub async fn webhook(
     let mut rejected = Vec::new();
     let mut skipped = 0;
     for (index, m) in mapped.into_iter().enumerate() {
-        let checked = m.and_then(|m| match m {
-            None => Ok(None),
-            Some(m) => accept_value(m.value, &facts, &state.enricher)
-                .map(|r| Some((r, m.machine)))
-                .map_err(|r| {
-                    count_rejection(&r);
-                    (r.field, r.problem)
-                }),
-        });
+        let checked = match m {
+            Ok(None) => Ok(None),
+            Ok(Some(m)) => {
+                let payload = m.value.to_string();
+                match accept_value(m.value, &facts, &state) {
+                    Ok(r) => Ok(Some((r, m.machine))),
+                    Err(r) => {
+                        count_rejection(&r);
+                        let endpoint = format!("/v1/webhooks/email/{provider}");
+                        crate::failed::keep_rejection(&state, &facts, &endpoint, &r, &payload)
+                            .await;
+                        Err((r.field, r.problem))
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        };
         match checked {
             Ok(Some((mut record, machine))) => {
                 let scanner = state
@@ -301,7 +309,9 @@ pub async fn webhook(
     metrics::EMAIL_WEBHOOK_EVENTS
         .with_label_values(&[provider.as_str(), "rejected"])
         .inc_by(rejected.len() as u64);
-    let status = if rejected.is_empty() || provider == "sendgrid" {
+    // As for batches: some accepted is a 200 with the rejected ones listed (a provider retries a
+    // whole 4xx post); SendGrid always gets its 200 (it retries for days otherwise).
+    let status = if rejected.is_empty() || accepted > 0 || provider == "sendgrid" {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST

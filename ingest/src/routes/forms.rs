@@ -243,12 +243,17 @@ pub async fn submit(
     }
     let mut records = Vec::new();
     for value in [identify, submitted] {
-        records.push(accept_value(value, &facts, &state.enricher).map_err(|r| {
-            IngestError::InvalidField {
-                field: r.field,
-                problem: r.problem,
+        let payload = value.to_string();
+        match accept_value(value, &facts, &state) {
+            Ok(r) => records.push(r),
+            Err(r) => {
+                let endpoint = format!("/v1/forms/{form_id}");
+                return Err(crate::routes::track::refuse_one(
+                    &state, &facts, &endpoint, r, &payload,
+                )
+                .await);
             }
-        })?);
+        }
     }
     append(&state, records).await?;
     metrics::FORM_SUBMISSIONS

@@ -5,10 +5,12 @@ pub mod email_webhooks;
 pub mod forms;
 pub mod health;
 pub mod pixel;
+pub mod posthog;
 pub mod settings;
 pub mod sms;
 pub mod track;
 pub mod tracker;
+pub mod translate;
 
 /// The collector's base URL as outsiders call it: `specific` (a channel's own setting, such as
 /// `email.public_url`), else `ingest.public_url`, else `http://` and the request's `Host`.

@@ -212,23 +212,24 @@ pub async fn pixel(
     );
     let outcome = match facts(&state, headers, peer, key, None) {
         Err(e) => outcome_of_error(&e),
-        Ok(facts) => match accept_value(
-            event_from_query(&query, cookie_id.as_deref()),
-            &facts,
-            &state.enricher,
-        ) {
-            Err(r) => {
-                count_rejection(&r);
-                format!("rejected; field={}; {}", r.field, r.problem)
-            }
-            Ok(record) => match append(&state, vec![record]).await {
-                Ok(()) => "accepted".to_string(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "pixel event not written");
-                    outcome_of_error(&e)
+        Ok(facts) => {
+            let event = event_from_query(&query, cookie_id.as_deref());
+            let payload = event.to_string();
+            match accept_value(event, &facts, &state) {
+                Err(r) => {
+                    count_rejection(&r);
+                    crate::failed::keep_rejection(&state, &facts, "/v1/p.gif", &r, &payload).await;
+                    format!("rejected; field={}; {}", r.field, r.problem)
                 }
-            },
-        },
+                Ok(record) => match append(&state, vec![record]).await {
+                    Ok(_) => "accepted".to_string(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pixel event not written");
+                        outcome_of_error(&e)
+                    }
+                },
+            }
+        }
     };
     let label = outcome.split(';').next().unwrap_or("other").to_string();
     metrics::PIXEL_HITS

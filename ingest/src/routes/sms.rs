@@ -261,10 +261,14 @@ pub async fn webhook(
     let facts = facts(&state, &headers, None, query.wk, None)?;
     let mut records = Vec::with_capacity(events.len());
     for (i, e) in events.into_iter().enumerate() {
-        match accept_value(e.into_value(&provider), &facts, &state.enricher) {
+        let value = e.into_value(&provider);
+        let payload = value.to_string();
+        match accept_value(value, &facts, &state) {
             Ok(r) => records.push(r),
             Err(r) => {
                 count_rejection(&r);
+                let endpoint = format!("/v1/webhooks/sms/{provider}");
+                crate::failed::keep_rejection(&state, &facts, &endpoint, &r, &payload).await;
                 return Err(IngestError::InvalidField {
                     field: format!("events[{i}].{}", r.field),
                     problem: r.problem,

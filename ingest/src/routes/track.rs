@@ -40,6 +40,8 @@ pub struct Rejected {
     pub message: String,
 }
 
+/// The answer to a batch. Some or all accepted: 200, the rejected ones listed by index (SDKs treat
+/// any 4xx as the whole batch failing). None accepted: 400 with the error also at the top level.
 #[derive(Debug, Serialize)]
 pub struct BatchResponse {
     pub success: bool,
@@ -47,6 +49,10 @@ pub struct BatchResponse {
     pub rejected: Vec<Rejected>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -64,26 +70,50 @@ struct Envelope<'a> {
     sent_at: Option<Value>,
 }
 
-/// Splits a request into its headers, the peer address and its body as text.
-async fn read_request(
+/// A request split into what the handlers read.
+pub(crate) struct Incoming {
+    pub headers: HeaderMap,
+    pub peer: Option<SocketAddr>,
+    /// The path it came in on (for failed events).
+    pub path: String,
+    pub text: String,
+}
+
+/// Splits a request into its headers, the peer address, its path and its body as text.
+pub(crate) async fn read_request(
     state: &AppState,
     request: Request,
-) -> Result<(HeaderMap, Option<SocketAddr>, String), IngestError> {
+) -> Result<Incoming, IngestError> {
     let (parts, body) = request.into_parts();
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let text = read_body(state, &parts.headers, body).await?;
-    Ok((parts.headers, peer, text))
+    Ok(Incoming {
+        headers: parts.headers,
+        peer,
+        path: parts.uri.path().to_string(),
+        text,
+    })
 }
 
 /// Reads the body within the batch limit and checks it is UTF-8.
-async fn read_body(
+pub(crate) async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<String, IngestError> {
+    let bytes = read_bytes(state, headers, body).await?;
+    String::from_utf8(bytes).map_err(|e| IngestError::InvalidUtf8(e.utf8_error().valid_up_to()))
+}
+
+/// Reads the body within the batch limit, undoing `Content-Encoding: gzip`.
+pub(crate) async fn read_bytes(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, IngestError> {
     let limit = state.limits.max_batch_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -103,8 +133,7 @@ async fn read_body(
             IngestError::MalformedJson(format!("reading body: {e}"))
         }
     })?;
-    let bytes = decode_content(headers, bytes, limit)?;
-    String::from_utf8(bytes).map_err(|e| IngestError::InvalidUtf8(e.utf8_error().valid_up_to()))
+    decode_content(headers, bytes, limit)
 }
 
 /// Undoes `Content-Encoding: gzip`, refusing more than `limit` decompressed bytes (so a small
@@ -116,20 +145,23 @@ fn decode_content(headers: &HeaderMap, bytes: Bytes, limit: usize) -> Result<Vec
     match encoding.as_deref() {
         // Without a copy when the body arrived in one piece.
         None | Some("" | "identity") => Ok(Vec::from(bytes)),
-        Some("gzip" | "x-gzip") => {
-            use std::io::Read;
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(bytes.as_ref())
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| IngestError::MalformedJson(format!("body is not valid gzip: {e}")))?;
-            if out.len() > limit {
-                return Err(IngestError::BodyTooLarge { limit });
-            }
-            Ok(out)
-        }
+        Some("gzip" | "x-gzip") => gunzip(&bytes, limit),
         Some(other) => Err(IngestError::UnsupportedEncoding(other.to_string())),
     }
+}
+
+/// Gunzips `bytes`, refusing more than `limit` decompressed bytes.
+pub(crate) fn gunzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| IngestError::MalformedJson(format!("body is not valid gzip: {e}")))?;
+    if out.len() > limit {
+        return Err(IngestError::BodyTooLarge { limit });
+    }
+    Ok(out)
 }
 
 /// A body must be a JSON object; anything else is malformed JSON or the wrong shape.
@@ -233,12 +265,12 @@ pub(crate) fn facts_for_workspace(
 /// anything else goes through a `Value`, which merges the defaults and names the field at fault.
 fn check_text(
     raw: &str,
-    limits: &leadstream_platform::config::IngestConfig,
     defaults: BatchDefaults<'_>,
     forced_type: Option<EventType>,
     facts: &RequestFacts,
-    enricher: &Enricher,
+    state: &AppState,
 ) -> Result<LogRecord, Rejection> {
+    let limits = &state.limits;
     if raw.len() > limits.max_event_bytes {
         return Err(Rejection::new(
             "",
@@ -252,7 +284,7 @@ fn check_text(
     if defaults.is_empty()
         && let Some(event) = parse_event_text(raw, forced_type, limits.max_nesting_depth)
     {
-        return accept_parsed(event, facts, enricher);
+        return accept_parsed(event, facts, state);
     }
     let value: Value = serde_json::from_str(raw).map_err(|e| Rejection::new("", e.to_string()))?;
     check_value(
@@ -261,34 +293,34 @@ fn check_text(
         defaults,
         forced_type,
         facts,
-        enricher,
+        state,
     )
 }
 
 /// Checks one event parsed into a `Value`; `Err` names the field relative to the event.
-fn check_value(
+pub(crate) fn check_value(
     mut value: Value,
     max_depth: usize,
     defaults: BatchDefaults<'_>,
     forced_type: Option<EventType>,
     facts: &RequestFacts,
-    enricher: &Enricher,
+    state: &AppState,
 ) -> Result<LogRecord, Rejection> {
     check_depth(&value, max_depth)?;
     merge_batch_defaults(&mut value, defaults);
     if let (Some(t), Some(obj)) = (forced_type, value.as_object_mut()) {
         obj.insert("type".into(), Value::String(t.as_str().into()));
     }
-    accept_value(value, facts, enricher)
+    accept_value(value, facts, state)
 }
 
 /// Validates one event and enriches it into the record for the log.
 pub(crate) fn accept_value(
     value: Value,
     facts: &RequestFacts,
-    enricher: &Enricher,
+    state: &AppState,
 ) -> Result<LogRecord, Rejection> {
-    accept_event(validate_event(value)?, facts, enricher)
+    accept_event(validate_event(value)?, facts, state)
 }
 
 /// The twin of [`accept_value`] for an event already parsed into the typed struct
@@ -296,23 +328,26 @@ pub(crate) fn accept_value(
 fn accept_parsed(
     event: Event,
     facts: &RequestFacts,
-    enricher: &Enricher,
+    state: &AppState,
 ) -> Result<LogRecord, Rejection> {
     check_event(&event)?;
-    accept_event(event, facts, enricher)
+    accept_event(event, facts, state)
 }
 
 /// Enriches one validated event into the record for the log, refusing what a write key may not
-/// send.
+/// send and what the workspace's tracking plan refuses; records what the event's kind and the
+/// plan expect of it and it lacks.
 fn accept_event(
     mut event: Event,
     facts: &RequestFacts,
-    enricher: &Enricher,
+    state: &AppState,
 ) -> Result<LogRecord, Rejection> {
+    let enricher: &Enricher = &state.enricher;
     // A lead made by hand goes to sales whatever its score: only an authenticated query API call
     // may make one, never a write key.
     use leadstream_schemas::EventKind;
-    match EventKind::classify(&event) {
+    let kind = EventKind::classify(&event);
+    match kind {
         EventKind::LeadCreated => {
             return Err(Rejection::new(
                 "event",
@@ -330,6 +365,53 @@ fn accept_event(
     }
     enricher.check_ids(&mut event)?;
     enricher.enrich(&mut event, facts);
+    // What the kind expects and the event lacks is recorded on it, never a refusal; the plan
+    // (opt in) may refuse, or drop the offending properties.
+    let mut misses = kind.expectations(&event.properties);
+    if let Some(verdict) = state.plans.check(&facts.workspace, &event) {
+        use leadstream_schemas::plan::OnMiss;
+        match verdict.action {
+            OnMiss::Refuse if !verdict.misses.is_empty() => {
+                let first = &verdict.misses[0];
+                return Err(Rejection::new(first.field.clone(), first.problem.clone())
+                    .with_code("tracking_plan"));
+            }
+            OnMiss::DropProperty => {
+                for miss in &verdict.misses {
+                    if let Some(name) = miss.field.strip_prefix("properties.") {
+                        event.properties.remove(name);
+                    }
+                }
+            }
+            _ => {}
+        }
+        for miss in verdict.misses {
+            if !misses.iter().any(|m| m.field == miss.field) {
+                misses.push(miss);
+            }
+        }
+    }
+    let currency = matches!(
+        kind,
+        EventKind::PurchaseCompleted | EventKind::OrderRefunded
+    )
+    .then(|| {
+        event
+            .properties
+            .get("currency")
+            .and_then(Value::as_str)
+            .and_then(leadstream_schemas::kinds::currency_code)
+            .unwrap_or_else(|| enricher.currency(&facts.workspace).to_string())
+    });
+    if let Some(enrichment) = event.enrichment.as_mut() {
+        if !misses.is_empty() {
+            metrics::EXPECTATION_MISSES
+                .with_label_values(&[kind.key()])
+                .inc_by(misses.len() as u64);
+        }
+        enrichment.expectation_misses = misses;
+        enrichment.currency = currency;
+    }
     Ok(LogRecord::new(facts.workspace.clone(), event))
 }
 
@@ -362,8 +444,12 @@ pub(crate) fn count_rejection(r: &Rejection) {
 }
 
 /// Writes `records`, leaving out those whose `messageId` was written within the dedup window
-/// (or earlier in this same call), and returns once the log has them durably.
-pub(crate) async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<(), IngestError> {
+/// (or earlier in this same call), and returns once the log has them durably: for each record,
+/// whether it was written (`false`: a duplicate).
+pub(crate) async fn append(
+    state: &AppState,
+    records: Vec<LogRecord>,
+) -> Result<Vec<bool>, IngestError> {
     let keys: Vec<u64> = records
         .iter()
         .map(|r| {
@@ -374,11 +460,16 @@ pub(crate) async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<
     let seen = state.dedup.seen(&keys);
     let mut in_call = crate::dedup::Keys::with_capacity_and_hasher(keys.len(), Default::default());
     let total = records.len();
+    let mut written = Vec::with_capacity(total);
     let (records, keys): (Vec<LogRecord>, Vec<u64>) = records
         .into_iter()
         .zip(keys)
         .zip(seen)
-        .filter_map(|((r, key), seen)| (in_call.insert(key) && !seen).then_some((r, key)))
+        .filter_map(|((r, key), seen)| {
+            let new = in_call.insert(key) && !seen;
+            written.push(new);
+            new.then_some((r, key))
+        })
         .unzip();
     if records.len() < total {
         metrics::EVENTS
@@ -386,7 +477,7 @@ pub(crate) async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<
             .inc_by((total - records.len()) as u64);
     }
     if records.is_empty() {
-        return Ok(());
+        return Ok(written);
     }
     let n = records.len() as u64;
     let messages = records
@@ -405,7 +496,7 @@ pub(crate) async fn append(state: &AppState, records: Vec<LogRecord>) -> Result<
     result?;
     state.dedup.remember(keys);
     metrics::EVENTS.with_label_values(&["accepted"]).inc_by(n);
-    Ok(())
+    Ok(written)
 }
 
 /// `POST /v1/batch`.
@@ -413,39 +504,57 @@ pub async fn batch(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, IngestError> {
-    let (headers, peer, text) = read_request(&state, request).await?;
-    require_object(&text, "a batch envelope {\"batch\": [...]}")?;
-    let envelope: Envelope<'_> =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
-            .map_err(json_error)?;
+    let Incoming {
+        headers,
+        peer,
+        path,
+        text,
+    } = read_request(&state, request).await?;
+    let envelope = require_object(&text, "a batch envelope {\"batch\": [...]}").and_then(|()| {
+        serde_path_to_error::deserialize::<_, Envelope<'_>>(
+            &mut serde_json::Deserializer::from_str(&text),
+        )
+        .map_err(json_error)
+    });
+    let envelope = match envelope {
+        Ok(e) => e,
+        Err(e) => return Err(keep_body(&state, &headers, peer, &path, &text, e).await),
+    };
     let key = auth::write_key(&headers, envelope.write_key.as_deref());
     let sent_at = parse_sent_at(envelope.sent_at.as_ref(), "sentAt")?;
     let facts = facts(&state, &headers, peer, key, sent_at)?;
     let Some(batch) = envelope.batch else {
-        return Err(IngestError::InvalidField {
+        let e = IngestError::InvalidField {
             field: "batch".into(),
             problem: "is required: an array of events".into(),
-        });
+        };
+        keep_error(&state, &facts, &path, &e, &text).await;
+        return Err(e);
     };
 
     let mut records = Vec::with_capacity(batch.len());
     let mut rejected = Vec::new();
+    let mut failed = Vec::new();
+    let defaults = BatchDefaults {
+        context: envelope.context.as_ref(),
+        integrations: envelope.integrations.as_ref(),
+    };
     for (index, raw) in batch.iter().enumerate() {
-        let checked = check_text(
-            raw.get(),
-            &state.limits,
-            BatchDefaults {
-                context: envelope.context.as_ref(),
-                integrations: envelope.integrations.as_ref(),
-            },
-            None,
-            &facts,
-            &state.enricher,
-        );
+        let checked = check_text(raw.get(), defaults, None, &facts, &state);
         match checked {
             Ok(record) => records.push(record),
             Err(r) => {
                 count_rejection(&r);
+                failed.push(crate::failed::failed_event(
+                    &facts,
+                    crate::failed::Refusal {
+                        endpoint: &path,
+                        code: crate::failed::code_of(&r),
+                        field: Some(r.field.clone()),
+                        problem: r.problem.clone(),
+                    },
+                    &crate::failed::event_payload(raw.get(), defaults),
+                ));
                 let field = if r.field.is_empty() {
                     format!("batch[{index}]")
                 } else {
@@ -460,39 +569,51 @@ pub async fn batch(
         }
     }
     let accepted = records.len();
+    crate::failed::keep(&state, failed).await;
     append(&state, records).await?;
 
+    Ok(batch_response(accepted, rejected, batch.len()))
+}
+
+/// The answer to a batch of `total` events of which `accepted` were written.
+pub(crate) fn batch_response(accepted: usize, rejected: Vec<Rejected>, total: usize) -> Response {
     if rejected.is_empty() {
-        return Ok((
-            StatusCode::OK,
-            Json(BatchResponse {
-                success: true,
-                accepted,
-                rejected,
-                error: None,
-            }),
-        )
-            .into_response());
-    }
-    let error = ErrorDetail {
-        code: "invalid_events",
-        message: format!(
-            "{} of {} events were rejected; the other {accepted} were accepted",
-            rejected.len(),
-            batch.len()
-        ),
-        field: rejected.first().map(|r| r.field.clone()),
-    };
-    Ok((
-        StatusCode::BAD_REQUEST,
-        Json(BatchResponse {
-            success: false,
+        let body = BatchResponse {
+            success: true,
             accepted,
             rejected,
-            error: Some(error),
-        }),
-    )
-        .into_response())
+            error: None,
+            code: None,
+            message: None,
+        };
+        return (StatusCode::OK, Json(body)).into_response();
+    }
+    let first = &rejected[0];
+    let message = format!(
+        "{} of {total} events were rejected (first: {}: {}); the other {accepted} were accepted",
+        rejected.len(),
+        first.field,
+        first.message,
+    );
+    let status = if accepted > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let error = ErrorDetail {
+        code: "invalid_events",
+        message: message.clone(),
+        field: rejected.first().map(|r| r.field.clone()),
+    };
+    let body = BatchResponse {
+        success: accepted > 0,
+        accepted,
+        rejected,
+        error: Some(error),
+        code: Some("invalid_events"),
+        message: Some(message),
+    };
+    (status, Json(body)).into_response()
 }
 
 /// `POST /v1/{track,identify,page,screen,group,alias}`: one event, its type from the path.
@@ -506,16 +627,17 @@ pub async fn single(
             "no endpoint /v1/{call}; use batch, track, identify, page, screen, group or alias"
         ))
     })?;
-    let (headers, peer, text) = read_request(&state, request).await?;
+    let Incoming {
+        headers,
+        peer,
+        path,
+        text,
+    } = read_request(&state, request).await?;
     if text.len() > state.limits.max_event_bytes {
         return Err(IngestError::BodyTooLarge {
             limit: state.limits.max_event_bytes,
         });
     }
-    let invalid = |r: Rejection| {
-        count_rejection(&r);
-        invalid_body(r)
-    };
     // The common case: the key in the Authorization header, a well-formed event parsed straight
     // into the typed struct. Anything else (a key in the body, a mistake to name) below.
     if let Some(key) = auth::basic_user(&headers)
@@ -523,39 +645,114 @@ pub async fn single(
             parse_event_text(&text, Some(event_type), state.limits.max_nesting_depth)
     {
         let facts = facts(&state, &headers, peer, Some(key), event.sent_at)?;
-        let record = accept_parsed(event, &facts, &state.enricher).map_err(invalid)?;
+        let record = match accept_parsed(event, &facts, &state) {
+            Ok(r) => r,
+            Err(r) => return Err(refuse_one(&state, &facts, &path, r, &text).await),
+        };
         append(&state, vec![record]).await?;
         return Ok(success());
     }
-    let value: Value =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
-            .map_err(json_error)?;
-    let Some(obj) = value.as_object() else {
-        return Err(IngestError::InvalidField {
+    let parsed = serde_path_to_error::deserialize::<_, Value>(
+        &mut serde_json::Deserializer::from_str(&text),
+    )
+    .map_err(json_error)
+    .and_then(|value| match value.is_object() {
+        true => Ok(value),
+        false => Err(IngestError::InvalidField {
             field: "body".into(),
             problem: "must be a JSON object (one event)".into(),
-        });
+        }),
+    });
+    let value = match parsed {
+        Ok(v) => v,
+        Err(e) => return Err(keep_body(&state, &headers, peer, &path, &text, e).await),
     };
-    let key = auth::write_key(&headers, obj.get("writeKey").and_then(Value::as_str));
-    let sent_at = parse_sent_at(obj.get("sentAt"), "sentAt")?;
+    let key = auth::write_key(&headers, value.get("writeKey").and_then(Value::as_str));
+    let sent_at = parse_sent_at(value.get("sentAt"), "sentAt")?;
     let facts = facts(&state, &headers, peer, key, sent_at)?;
-    let record = check_value(
+    let record = match check_value(
         value,
         state.limits.max_nesting_depth,
         BatchDefaults::default(),
         Some(event_type),
         &facts,
-        &state.enricher,
-    )
-    .map_err(invalid)?;
+        &state,
+    ) {
+        Ok(r) => r,
+        Err(r) => return Err(refuse_one(&state, &facts, &path, r, &text).await),
+    };
     append(&state, vec![record]).await?;
     Ok(success())
+}
+
+/// Counts and keeps the refused event of a one-event request, and the error to answer with.
+pub(crate) async fn refuse_one(
+    state: &AppState,
+    facts: &RequestFacts,
+    path: &str,
+    r: Rejection,
+    payload: &str,
+) -> IngestError {
+    count_rejection(&r);
+    crate::failed::keep_rejection(state, facts, path, &r, payload).await;
+    invalid_body(r)
+}
+
+/// Keeps a body refused as a whole (not JSON, not an object, no events) when the request's write
+/// key (from its `Authorization` header: the body could not be read) names a workspace. Returns
+/// `e` to answer with.
+pub(crate) async fn keep_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    path: &str,
+    text: &str,
+    e: IngestError,
+) -> IngestError {
+    if let Some(key) = auth::basic_user(headers)
+        && let Some((workspace, public)) = state.registry.write_key(&key)
+    {
+        let mut facts = facts_for_workspace(state, headers, peer, workspace.to_string(), None);
+        facts.public_key = public;
+        keep_error(state, &facts, path, &e, text).await;
+    }
+    e
+}
+
+/// Keeps a request's body refused with `e`.
+async fn keep_error(
+    state: &AppState,
+    facts: &RequestFacts,
+    path: &str,
+    e: &IngestError,
+    text: &str,
+) {
+    let (code, field) = match e {
+        IngestError::MalformedJson(_) => ("malformed_json", Some("body".to_string())),
+        IngestError::InvalidField { field, .. } => ("invalid_field", Some(field.clone())),
+        _ => ("invalid", None),
+    };
+    let problem = match e {
+        IngestError::InvalidField { problem, .. } => problem.clone(),
+        other => other.to_string(),
+    };
+    let refusal = crate::failed::Refusal {
+        endpoint: path,
+        code,
+        field,
+        problem,
+    };
+    crate::failed::keep(
+        state,
+        vec![crate::failed::failed_event(facts, refusal, text)],
+    )
+    .await;
 }
 
 /// The call a single-event path names: the full name, or its first letter, which is where
 /// Segment's browser SDK (analytics.js) posts (`/v1/t`, `/v1/p`, `/v1/i`, `/v1/s`, `/v1/g`,
 /// `/v1/a`; the six first letters differ).
-fn call_type(call: &str) -> Option<EventType> {
+pub(crate) fn call_type(call: &str) -> Option<EventType> {
     EventType::ALL.into_iter().find(|t| {
         let name = t.as_str();
         call == name || call == &name[..1]

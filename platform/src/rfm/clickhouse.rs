@@ -8,21 +8,30 @@ use crate::segment::DAY_MS;
 use crate::segment::clickhouse::{Bind, Sql, person_events};
 
 /// Per customer: `person, r, f, m` (all Float64), purchases in the spec's window up to `as_of`.
+/// With the default purchase event and revenue, refunds in the window lower `m` (never below 0)
+/// and count neither as a purchase nor for recency.
 fn base(sql: &mut Sql, workspace: &str, spec: &RfmSpec, as_of: i64) {
+    let refunds = spec.counts_refunds();
     sql.push("SELECT person, toFloat64(intDiv(");
     sql.bind(Bind::I64(as_of));
-    sql.push(" - max(ts), 86400000)) AS r, toFloat64(count()) AS f, sum(rev) AS m FROM (");
+    sql.push(
+        " - maxIf(ts, kind != 'order_refunded'), 86400000)) AS r, \
+         toFloat64(countIf(kind != 'order_refunded')) AS f, greatest(sum(rev), 0) AS m FROM (",
+    );
     person_events(sql, workspace, &spec.revenue_property, |sql| {
         sql.push(" AND (kind = ");
         sql.bind(Bind::Str(spec.purchase_event.clone()));
         sql.push(" OR event = ");
         sql.bind(Bind::Str(spec.purchase_event.clone()));
+        if refunds {
+            sql.push(" OR kind = 'order_refunded'");
+        }
         sql.push(") AND timestamp_ms >= ");
         sql.bind(Bind::I64(as_of - i64::from(spec.window_days) * DAY_MS));
         sql.push(" AND timestamp_ms <= ");
         sql.bind(Bind::I64(as_of));
     });
-    sql.push(") GROUP BY person");
+    sql.push(") GROUP BY person HAVING f > 0");
 }
 
 /// The cut points of measure `i` (1 = r, 2 = f, 3 = m): from the sorted array `sorted`, or the

@@ -7,7 +7,11 @@ use polars::prelude::*;
 
 use crate::segment::DAY_MS;
 
-/// Per customer: `person, r, f, m` (Float64); `None` when there are no events at all.
+/// The kind of refunds, which lower the monetary value (with the default purchase event).
+const REFUND: &str = "order_refunded";
+
+/// Per customer: `person, r, f, m` (Float64); `None` when there are no events at all. As in
+/// ClickHouse's `base`: refunds lower `m` and count neither as purchases nor for recency.
 fn base(
     events: Option<LazyFrame>,
     identities: Option<LazyFrame>,
@@ -23,25 +27,45 @@ fn base(
             "m" => Vec::<f64>::new(),
         );
     };
+    let mut counted = col("kind")
+        .eq(lit(spec.purchase_event.clone()))
+        .or(col("event").eq(lit(spec.purchase_event.clone())));
+    if spec.counts_refunds() {
+        counted = counted.or(col("kind").eq(lit(REFUND)));
+    }
+    let purchase = col("kind").neq(lit(REFUND));
     crate::segment::polars::person_events(
         events,
         identities,
         workspace,
         &spec.revenue_property,
-        col("kind")
-            .eq(lit(spec.purchase_event.clone()))
-            .or(col("event").eq(lit(spec.purchase_event.clone())))
+        counted
             .and(col("timestamp_ms").gt_eq(lit(as_of - i64::from(spec.window_days) * DAY_MS)))
             .and(col("timestamp_ms").lt_eq(lit(as_of))),
     )
     .group_by([col("person")])
     .agg([
-        whole_div(lit(as_of) - col("ts").max(), DAY_MS)
+        whole_div(
+            lit(as_of) - col("ts").filter(purchase.clone()).max(),
+            DAY_MS,
+        )
+        .cast(DataType::Float64)
+        .alias("r"),
+        col("message_id")
+            .filter(purchase)
+            .count()
             .cast(DataType::Float64)
-            .alias("r"),
-        col("message_id").count().cast(DataType::Float64).alias("f"),
+            .alias("f"),
         col("rev").sum().alias("m"),
     ])
+    // Refunds lower the monetary value, never below 0; a person with refunds only is no customer.
+    .filter(col("f").gt(lit(0.0)))
+    .with_column(
+        when(col("m").lt(lit(0.0)))
+            .then(lit(0.0))
+            .otherwise(col("m"))
+            .alias("m"),
+    )
     .collect()
 }
 

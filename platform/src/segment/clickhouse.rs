@@ -3,7 +3,7 @@
 
 use leadstream_schemas::segment::{Range, Scalar, Segment, ValueTest};
 
-use super::{DAY_MS, NUMBER};
+use super::{DAY_MS, DEFAULT_REVENUE_KEY, NUMBER};
 
 /// A value bound to the next `?`.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,9 +129,11 @@ fn range(sql: &mut Sql, value: &Sql, r: &Range) {
     }
 }
 
-/// `person, message_id, ts, rev` of a workspace's events passing `filter` (which adds its own
-/// `AND …` text and binds): merged ids attributed to their person, each message once, `rev` the
-/// property `revenue_key` as a number (0 when it is none). RFM and campaigns read events so.
+/// `person, message_id, ts, rev, kind` of a workspace's events passing `filter` (which adds its
+/// own `AND …` text and binds): merged ids attributed to their person, each message once. `rev` is
+/// the event's money (the `revenue` column: an order's value by Segment's fallbacks, a refund's
+/// negative) when `revenue_key` is [`DEFAULT_REVENUE_KEY`], else the property `revenue_key` as a
+/// number (0 when it is none). RFM and campaigns read events so.
 pub fn person_events(
     sql: &mut Sql,
     workspace: &str,
@@ -139,12 +141,18 @@ pub fn person_events(
     filter: impl FnOnce(&mut Sql),
 ) {
     sql.push(
-        "SELECT person, message_id, any(ts) AS ts, any(rev) AS rev FROM \
-         (SELECT if(ip = '', src, ip) AS person, message_id, ts, rev FROM \
-         (SELECT profile_id AS src, message_id, timestamp_ms AS ts, toFloat64OrZero(",
+        "SELECT person, message_id, any(ts) AS ts, any(rev) AS rev, any(k) AS kind FROM \
+         (SELECT if(ip = '', src, ip) AS person, message_id, ts, rev, k FROM \
+         (SELECT profile_id AS src, message_id, timestamp_ms AS ts, kind AS k, ",
     );
-    json_text(sql, "properties", revenue_key);
-    sql.push(") AS rev FROM events WHERE workspace = ");
+    if revenue_key == DEFAULT_REVENUE_KEY {
+        sql.push("revenue");
+    } else {
+        sql.push("toFloat64OrZero(");
+        json_text(sql, "properties", revenue_key);
+        sql.push(")");
+    }
+    sql.push(" AS rev FROM events WHERE workspace = ");
     sql.bind(Bind::Str(workspace.to_string()));
     filter(sql);
     sql.push(

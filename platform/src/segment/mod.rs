@@ -20,6 +20,10 @@ pub const NUMBER: &str = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$";
 
 pub const DAY_MS: i64 = 86_400_000;
 
+/// The revenue key that means the event's money (the events' `revenue` column: an order's value by
+/// Segment's fallbacks, a refund's as a negative amount) rather than one property's number.
+pub const DEFAULT_REVENUE_KEY: &str = "revenue";
+
 use std::collections::{HashMap, HashSet};
 
 use leadstream_schemas::segment::{Segment, SegmentError};

@@ -5,7 +5,7 @@
 use leadstream_schemas::segment::{Range, Scalar, Segment, ValueTest};
 use polars::prelude::*;
 
-use super::{DAY_MS, NUMBER};
+use super::{DAY_MS, DEFAULT_REVENUE_KEY, NUMBER};
 
 /// The embedded store's tables as lazy scans (`None`: the table has no file yet).
 pub struct Tables {
@@ -246,9 +246,10 @@ fn behaviour_set(
     })
 }
 
-/// `person, message_id, ts, rev` of a workspace's events passing `filter`: merged ids attributed
-/// to their person, each message once, `rev` the property `revenue_key` as a number (0 when it is
-/// none). RFM and campaigns read events so (as ClickHouse's `person_events`).
+/// `person, message_id, ts, rev, kind` of a workspace's events passing `filter`: merged ids
+/// attributed to their person, each message once; `rev` as in ClickHouse's `person_events` (the
+/// event's money for [`DEFAULT_REVENUE_KEY`], else the property `revenue_key` as a number, 0 when
+/// it is none). RFM and campaigns read events so.
 pub fn person_events(
     events: LazyFrame,
     identities: Option<LazyFrame>,
@@ -256,21 +257,35 @@ pub fn person_events(
     revenue_key: &str,
     filter: Expr,
 ) -> LazyFrame {
+    // Keys are checked by the parsers: no quote or backslash reaches the path.
+    let property = |key: &str| {
+        col("properties")
+            .str()
+            .json_path_match(lit(format!("$['{key}']")))
+            .cast(DataType::Float64)
+    };
+    let rev = if revenue_key == DEFAULT_REVENUE_KEY {
+        // Files written before the column existed read it as null: their `revenue` property.
+        col("revenue").fill_null(property(revenue_key))
+    } else {
+        property(revenue_key)
+    };
     let hits = events
         .filter(col("workspace").eq(lit(workspace.to_string())).and(filter))
         .select([
             col("profile_id").alias("src"),
             col("message_id"),
             col("timestamp_ms").alias("ts"),
-            // Keys are checked by the parsers: no quote or backslash reaches the path.
-            col("properties")
-                .str()
-                .json_path_match(lit(format!("$['{revenue_key}']")))
-                .cast(DataType::Float64)
-                .fill_null(lit(0.0))
-                .alias("rev"),
+            rev.fill_null(lit(0.0)).alias("rev"),
+            col("kind"),
         ]);
-    attribute(hits, identities, workspace, &["message_id", "ts", "rev"]).unique_generic(
+    attribute(
+        hits,
+        identities,
+        workspace,
+        &["message_id", "ts", "rev", "kind"],
+    )
+    .unique_generic(
         Some(vec![col("person"), col("message_id")]),
         UniqueKeepStrategy::Any,
     )

@@ -241,6 +241,45 @@ pub const MIGRATIONS: &[(u32, &str, Migration)] = &[
             ],
         },
     ),
+    (
+        13,
+        "events: the event's money (an order's value by Segment's fallbacks, refunds negative)",
+        Migration::AddColumns {
+            table: "events",
+            // Rows written before the column read their `revenue` property, as queries did.
+            columns: &[(
+                "revenue",
+                "Float64 DEFAULT toFloat64OrZero(visitParamExtractRaw(properties, 'revenue'))",
+            )],
+        },
+    ),
+    (
+        14,
+        "failed_events",
+        Migration::Statement(
+            "CREATE TABLE IF NOT EXISTS failed_events (
+            workspace String,
+            id String,
+            received_ms Int64,
+            endpoint String,
+            code String,
+            field String,
+            problem String,
+            event_name String,
+            message_id String,
+            sent_at String,
+            public_key UInt8,
+            ip String,
+            user_agent String,
+            payload String,
+            replayed_ms Int64,
+            replay_outcome String,
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version)
+        PARTITION BY toYYYYMM(toDateTime(intDiv(received_ms, 1000)))
+        ORDER BY (workspace, received_ms, id)",
+        ),
+    ),
 ];
 
 /// ClickHouse identifiers leadstream accepts from config: `[A-Za-z_][A-Za-z0-9_]*`.

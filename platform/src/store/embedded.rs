@@ -136,6 +136,7 @@ fn events_frame(rows: &[EventRow]) -> PolarsResult<DataFrame> {
         "enrichment" => s(|r| &r.enrichment),
         "campaign" => s(|r| &r.campaign),
         "promo_code" => s(|r| &r.promo_code),
+        "revenue" => rows.iter().map(|r| r.revenue).collect::<Vec<_>>(),
     )
 }
 
@@ -188,6 +189,7 @@ fn event_rows(df: &DataFrame) -> PolarsResult<Vec<EventRow>> {
         text("enrichment")?,
     );
     let (campaign, promo_code) = (text("campaign")?, text("promo_code")?);
+    let revenue = c.num::<Float64Type>("revenue")?;
     let (timestamp, received) = (
         c.num::<Int64Type>("timestamp_ms")?,
         c.num::<Int64Type>("received_at_ms")?,
@@ -212,6 +214,7 @@ fn event_rows(df: &DataFrame) -> PolarsResult<Vec<EventRow>> {
             enrichment: enrichment[i].clone(),
             campaign: campaign[i].clone(),
             promo_code: promo_code[i].clone(),
+            revenue: revenue[i],
         })
         .collect())
 }

@@ -31,6 +31,9 @@ pub struct EventRow {
     /// what campaigns attribute responses by.
     pub campaign: String,
     pub promo_code: String,
+    /// The event's money ([`EventKind::money`]): a purchase's value by Segment's fallbacks
+    /// (`revenue`, `total`, `value`, `products`), a refund's as a negative amount, else 0.
+    pub revenue: f64,
 }
 
 impl EventRow {
@@ -39,6 +42,7 @@ impl EventRow {
         let e = &record.event;
         let ms =
             |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp_millis()).unwrap_or(0);
+        let kind = EventKind::classify(e);
         EventRow {
             workspace: record.workspace.clone(),
             message_id: e.message_id.clone().unwrap_or_default(),
@@ -46,7 +50,7 @@ impl EventRow {
             anonymous_id: e.anonymous_id.clone().unwrap_or_default(),
             user_id: e.user_id.clone().unwrap_or_default(),
             event_type: e.event_type.as_str().to_string(),
-            kind: EventKind::classify(e).key().to_string(),
+            kind: kind.key().to_string(),
             event: e
                 .event
                 .clone()
@@ -75,6 +79,7 @@ impl EventRow {
                 .find_map(|k| e.properties.get(*k).and_then(|v| v.as_str()))
                 .unwrap_or_default()
                 .to_string(),
+            revenue: kind.money(&e.properties),
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod campaigns;
 pub mod crm;
+pub mod failed;
 pub mod handoffs;
 pub mod health;
 pub mod lists;

@@ -6,6 +6,7 @@
 //! Time is the event's own time, never the wall clock, so replaying the same events gives the
 //! same state: that is what makes a restart end exactly where an uninterrupted run would.
 
+use leadstream_schemas::kinds::add_money;
 use leadstream_schemas::{Event, EventKind, EventType, LifecycleStage, StageChange, Touch};
 
 use super::state::{CapState, DAY_MS, DayCount, ProfileState, ScoreState, WINDOW_DAYS, name_hash};
@@ -173,13 +174,14 @@ pub fn apply(
         }
         EventKind::EmailUnsubscribed => state.email_unsubscribed = true,
         EventKind::SmsOptedOut => state.sms_opted_out = true,
+        // The order's value by Segment's fallbacks (revenue, total, value, products), bounded
+        // where it entered; a purchase without a usable value still counts, with 0.
         EventKind::PurchaseCompleted => {
-            state.revenue += event
-                .properties
-                .get("revenue")
-                .and_then(|r| r.as_f64().or_else(|| r.as_str()?.parse().ok()))
-                .unwrap_or(0.0);
+            state.revenue = add_money(state.revenue, kind.money(&event.properties));
             state.last_purchase_ms = state.last_purchase_ms.max(at);
+        }
+        EventKind::OrderRefunded => {
+            state.revenue = add_money(state.revenue, kind.money(&event.properties));
         }
         // The latest `group` call decides the person's account (people change jobs); the
         // traits of repeated calls for one account add up, a new account starts afresh.
@@ -419,7 +421,7 @@ pub fn absorb(
     state.bot_clicks += other.bot_clicks;
     state.email_unsubscribed |= other.email_unsubscribed;
     state.sms_opted_out |= other.sms_opted_out;
-    state.revenue += other.revenue;
+    state.revenue = add_money(state.revenue, other.revenue);
     state.last_purchase_ms = state.last_purchase_ms.max(other.last_purchase_ms);
     if let Some(t) = &other.first_touch
         && state.first_touch.as_ref().is_none_or(|m| t.at_ms < m.at_ms)

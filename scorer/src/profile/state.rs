@@ -46,7 +46,14 @@ pub fn channel_of(kind: EventKind) -> &'static str {
         SmsSent | SmsDelivered | SmsFailed | SmsReceived | SmsOptedOut => "sms",
         FormSubmitted => "forms",
         WebinarRegistered | WebinarAttended => "events",
-        PurchaseCompleted => "commerce",
+        PurchaseCompleted | OrderRefunded | ProductsSearched | ProductListViewed
+        | ProductClicked | ProductViewed | ProductAdded | ProductRemoved | CartViewed
+        | CheckoutStarted | PaymentInfoEntered | CouponApplied | OrderUpdated | OrderCancelled => {
+            "commerce"
+        }
+        SignedUp | SignedIn | SignedOut | AccountCreated | AccountDeleted | TrialStarted
+        | TrialEnded | InviteSent => "product",
+        DemoRequested => "forms",
         LeadRecycled | DealWon | LeadCreated => "crm",
         Identify | Group | Alias | Custom => "other",
     }
