@@ -30,7 +30,7 @@ async fn batch_to_profile_in_distributed_mode() {
     let running = common::start(config.clone()).await;
 
     let (status, resp) = running.post_batch(&common::slice_batch()).await;
-    assert_eq!(status, 400, "one bad event: {resp}");
+    assert_eq!(status, 200, "one bad event, the rest accepted: {resp}");
     assert_eq!(resp["accepted"], 5);
 
     // What the collector wrote to Kafka, read back by a separate consumer group.

@@ -69,6 +69,7 @@ pub fn distributed_config() -> Config {
     c.kafka.events_topic = unique("leadstream_e2e");
     c.kafka.consumer_group = unique("leadstream_e2e_scorer");
     c.kafka.partitions = 3;
+    c.ingest.failed_events_topic = unique("leadstream_e2e_failed");
     c.clickhouse.url = clickhouse_url();
     c.clickhouse.database = unique("leadstream_e2e");
     c.scorer.flush_interval_ms = 200;
