@@ -44,16 +44,16 @@ pub fn responders(workspace: &str, q: &ResponderQuery) -> Sql {
         sql.push(")");
     });
     sql.push(
-        ") GROUP BY person) ALL LEFT JOIN (SELECT profile_id AS person, qualified_at_ms AS h \
+        ") GROUP BY person) AS responses ALL LEFT JOIN (SELECT profile_id AS person, qualified_at_ms AS h \
          FROM handoffs WHERE workspace = ",
     );
     sql.bind(Bind::Str(workspace.to_string()));
-    sql.push(") USING person GROUP BY person) ALL LEFT JOIN (SELECT person, ts AS wt FROM (");
+    sql.push(") AS handed USING person GROUP BY person) AS qualified ALL LEFT JOIN (SELECT person, ts AS wt FROM (");
     of_kind(&mut sql, workspace, "deal_won", q.until_ms);
     sql.push(
-        ")) USING person GROUP BY person) ALL LEFT JOIN (SELECT person, ts AS pt, rev AS pr FROM (",
+        ")) AS won USING person GROUP BY person) AS outcomes ALL LEFT JOIN (SELECT person, ts AS pt, rev AS pr FROM (",
     );
     of_kind(&mut sql, workspace, "purchase_completed", q.until_ms);
-    sql.push(")) USING person GROUP BY person ORDER BY person");
+    sql.push(")) AS bought USING person GROUP BY person ORDER BY person");
     sql
 }

@@ -89,14 +89,15 @@ pub fn scored(sql: &mut Sql, workspace: &str, spec: &RfmSpec, as_of: i64) {
     // The cut points are computed once, in a one-row subquery, and joined to every customer.
     sql.push("cr, cf, cm FROM (");
     base(sql, workspace, spec, as_of);
-    sql.push(") CROSS JOIN (SELECT ");
+    // Every joined subquery has an alias: current releases require one.
+    sql.push(") AS customers CROSS JOIN (SELECT ");
     cut_columns(sql, spec);
     sql.push(
         " FROM (SELECT arraySort(groupArray(r)) AS sr, arraySort(groupArray(f)) AS sf, \
          arraySort(groupArray(m)) AS sm FROM (",
     );
     base(sql, workspace, spec, as_of);
-    sql.push("))))");
+    sql.push("))) AS cuts)");
 }
 
 fn cut_columns(sql: &mut Sql, spec: &RfmSpec) {
@@ -137,8 +138,8 @@ pub fn migration(workspace: &str, spec: &RfmSpec, from: i64, to: i64) -> Sql {
          count() AS people FROM (SELECT person, segment AS a FROM (",
     );
     scored(&mut sql, workspace, spec, from);
-    sql.push(")) ALL FULL OUTER JOIN (SELECT person, segment AS b FROM (");
+    sql.push(")) AS at_from ALL FULL OUTER JOIN (SELECT person, segment AS b FROM (");
     scored(&mut sql, workspace, spec, to);
-    sql.push(")) USING person GROUP BY from_segment, to_segment ORDER BY from_segment, to_segment");
+    sql.push(")) AS at_to USING person GROUP BY from_segment, to_segment ORDER BY from_segment, to_segment");
     sql
 }

@@ -156,10 +156,10 @@ pub fn person_events(
     sql.bind(Bind::Str(workspace.to_string()));
     filter(sql);
     sql.push(
-        ") ANY LEFT JOIN (SELECT id AS src, profile_id AS ip FROM identities WHERE workspace = ",
+        ") AS e ANY LEFT JOIN (SELECT id AS src, profile_id AS ip FROM identities WHERE workspace = ",
     );
     sql.bind(Bind::Str(workspace.to_string()));
-    sql.push(") USING src) GROUP BY person, message_id");
+    sql.push(") AS i USING src) GROUP BY person, message_id");
 }
 
 /// The text of the JSON object `column`'s top-level `key`: a string's value, else the raw JSON.
@@ -295,10 +295,10 @@ fn people_with(sql: &mut Sql, workspace: &str, b: &Behaviour<'_>, min: u64, max:
         trait_test(sql, "properties", key, test);
     }
     sql.push(
-        ") ANY LEFT JOIN (SELECT id AS src, profile_id AS ip FROM identities WHERE workspace = ",
+        ") AS e ANY LEFT JOIN (SELECT id AS src, profile_id AS ip FROM identities WHERE workspace = ",
     );
     sql.bind(Bind::Str(workspace.to_string()));
-    sql.push(") USING src) GROUP BY person HAVING uniqExact(message_id) >= ");
+    sql.push(") AS i USING src) GROUP BY person HAVING uniqExact(message_id) >= ");
     sql.bind(Bind::U64(min));
     if let Some(max) = max {
         sql.push(" AND uniqExact(message_id) <= ");
