@@ -304,6 +304,19 @@ async fn spec_calls_are_accepted_and_plan_refusals_are_read_by_every_sdk() {
     for sdk in ["segment", "rudder"] {
         assert_eq!(errors[sdk][0]["code"], "invalid_events", "{sdk}: {errors}");
     }
+    let node = PathBuf::from("node");
+    let node_errors: Value =
+        serde_json::from_str(run(&node, "spec_sdks.js", &base, KEY).await.trim())
+            .expect("spec_sdks.js prints JSON");
+    for sdk in ["segment", "rudder"] {
+        let reported = node_errors[sdk].as_array().expect("errors");
+        assert_eq!(reported.len(), 1, "node {sdk}: {node_errors}");
+    }
+    assert_eq!(node_errors["rudder"][0]["status"], 400, "{node_errors}");
+    assert_eq!(
+        node_errors["rudder"][0]["code"], "invalid_events",
+        "{node_errors}"
+    );
 
     let mut consumer = log.consumer("check").expect("consumer");
     let written: Vec<LogRecord> = consumer
@@ -368,6 +381,15 @@ async fn spec_calls_are_accepted_and_plan_refusals_are_read_by_every_sdk() {
     assert_eq!(OrderRefunded.money(&seg3[1].properties), -5.0);
     assert_eq!(kinds("spec-rud-1"), vec![FileDownloaded, CheckoutStarted]);
     assert_eq!(
+        kinds("spec-node-seg"),
+        vec![FormSubmitted, PurchaseCompleted]
+    );
+    assert_eq!(
+        PurchaseCompleted.money(&of_records(&written, "spec-node-seg")[1].properties),
+        15.0
+    );
+    assert_eq!(kinds("spec-node-rud"), vec![CheckoutStarted]);
+    assert_eq!(
         misses(of_records(&written, "spec-rud-1")[0]),
         vec!["properties.file_name"]
     );
@@ -409,13 +431,22 @@ async fn spec_calls_are_accepted_and_plan_refusals_are_read_by_every_sdk() {
         .list("acme", &Default::default(), 10)
         .await
         .expect("failed events");
-    assert_eq!(kept.len(), 3, "{kept:#?}");
+    assert_eq!(kept.len(), 5, "{kept:#?}");
     assert!(kept.iter().all(|f| f.code == "tracking_plan"
         && f.field.as_deref() == Some("properties.required_prop")
         && f.event_name.as_deref() == Some("Plan Checked")));
     let mut endpoints: Vec<&str> = kept.iter().map(|f| f.endpoint.as_str()).collect();
     endpoints.sort_unstable();
-    assert_eq!(endpoints, vec!["/batch/", "/v1/batch", "/v1/batch"]);
+    assert_eq!(
+        endpoints,
+        vec![
+            "/batch/",
+            "/v1/batch",
+            "/v1/batch",
+            "/v1/batch",
+            "/v1/batch"
+        ]
+    );
 }
 
 /// The events written for `person` (its `userId`, else its `anonymousId`), in log order.
