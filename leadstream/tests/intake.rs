@@ -245,3 +245,97 @@ async fn distributed_accepts_spec_events_and_keeps_and_replays_refusals() {
     run.stop().await;
     common::drop_database(&clickhouse).await;
 }
+
+/// Segment's, RudderStack's and PostHog's own Python SDKs, with the calls their docs show, against
+/// the whole process: what they send reaches the profiles (and the plan's refusals the failed
+/// events). The SDKs are installed by `scripts/sdks.sh`.
+async fn sdks_reach_the_profiles(run: &common::Running) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ingest/tests/sdks");
+    let python = dir.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "the SDKs are not installed: run scripts/sdks.sh (the README's test command does)"
+    );
+    let out = tokio::process::Command::new(&python)
+        .arg(dir.join("spec_sdks.py"))
+        .arg(format!("http://{}", run.collector))
+        .arg(common::WRITE_KEY)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("spec_sdks.py finishes")
+        .expect("spec_sdks.py starts");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seg = run
+        .wait_for_profile("spec-seg-1", |p| p["event_count"] == 3)
+        .await;
+    assert_eq!(seg["counts"]["form_submitted"], 1, "{seg}");
+    assert_eq!(seg["counts"]["signed_up"], 1, "{seg}");
+    assert_eq!(seg["purchases"]["revenue"], 49.0, "{seg}");
+    let products = run
+        .wait_for_profile("spec-seg-3", |p| p["event_count"] == 2)
+        .await;
+    // 2 × 10 + 5 in products, less a refund of 5.
+    assert_eq!(products["purchases"]["revenue"], 20.0, "{products}");
+    let rud = run
+        .wait_for_profile("spec-rud-1", |p| p["event_count"] == 2)
+        .await;
+    assert_eq!(rud["counts"]["file_downloaded"], 1, "{rud}");
+    assert_eq!(rud["counts"]["checkout_started"], 1, "{rud}");
+    // PostHog's SDK (its alias ties two known ids, which identity resolution never merges).
+    let ph = run
+        .wait_for_profile("spec-ph-1", |p| p["purchases"]["count"] == 1)
+        .await;
+    assert_eq!(ph["counts"]["custom"], 1, "user_signed_up: {ph}");
+    assert_eq!(ph["counts"]["page_viewed"], 1, "{ph}");
+    assert_eq!(ph["account"], "acct-ph-1", "{ph}");
+    assert_eq!(ph["purchases"]["revenue"], 20.0, "{ph}");
+    assert_eq!(ph["traits"]["email"], "spec-ph-1@example.com", "{ph}");
+    wait_for(run, "/v1/failed-events?event=Plan%20Checked", |b| {
+        b["count"] == 3
+    })
+    .await;
+}
+
+fn with_sdk_plan(
+    mut config: leadstream_platform::Config,
+    dir: &std::path::Path,
+) -> leadstream_platform::Config {
+    let plan = dir.join("sdk-plan.toml");
+    std::fs::write(
+        &plan,
+        "[events.\"Plan Checked\"]\non_miss = \"refuse\"\nproperties.required_prop = { type = \"string\", required = true }\n",
+    )
+    .expect("plan");
+    config.ingest.tracking_plans.insert("acme".into(), plan);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_sdk_calls_reach_the_profiles() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = common::start(with_sdk_plan(
+        common::embedded_config(dir.path()),
+        dir.path(),
+    ))
+    .await;
+    sdks_reach_the_profiles(&run).await;
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_sdk_calls_reach_the_profiles() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = with_sdk_plan(common::distributed_config(), dir.path());
+    let clickhouse = config.clickhouse.clone();
+    let run = common::start(config).await;
+    sdks_reach_the_profiles(&run).await;
+    run.stop().await;
+    common::drop_database(&clickhouse).await;
+}
