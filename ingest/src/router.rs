@@ -64,7 +64,8 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // What browsers on customers' sites call: the intake routes, their settings, forms.
+    let browser = Router::new()
         .route("/v1/batch", post(routes::track::batch))
         .route("/v1/import", post(routes::track::batch))
         // analytics.js (Segment's browser SDK) batches to `/b` under its API host.
@@ -82,14 +83,6 @@ pub fn router(state: AppState) -> Router {
             get(routes::settings::rudderstack_source_config),
         )
         .route("/v1/p.gif", get(routes::pixel::pixel))
-        .route("/v1/o/{file}", get(routes::email::open))
-        .route("/v1/c/{token}", get(routes::email::click))
-        .route("/v1/email/links", post(routes::email::mint))
-        .route("/v1/webhooks/sms/{provider}", post(routes::sms::webhook))
-        .route(
-            "/v1/webhooks/email/{provider}",
-            post(routes::email_webhooks::webhook),
-        )
         .route("/v1/forms/{form_id}", post(routes::forms::submit))
         .route("/v1/{call}", post(routes::track::single))
         .route("/v1/t.js", get(routes::tracker::script))
@@ -121,19 +114,36 @@ pub fn router(state: AppState) -> Router {
             "/flags/",
             get(routes::posthog::decide).post(routes::posthog::decide),
         )
-        .route("/health", get(routes::health::health))
-        .route("/ready", get(routes::health::ready))
-        .route("/metrics", get(routes::health::metrics))
-        // Browsers on customers' sites post here: any origin may send events with a write key,
-        // with whatever headers its SDK adds (RudderStack's sends `AnonymousId`). Mirrored rather
-        // than `*`, which would not cover `Authorization`; no credentials, so nothing to leak.
+        // Any origin may send events with a write key, with whatever headers its SDK adds
+        // (RudderStack's sends `AnonymousId`). Mirrored rather than `*`, which would not cover
+        // `Authorization`; no credentials, so nothing to leak.
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
                 .allow_methods([Method::GET, Method::POST])
                 .allow_headers(AllowHeaders::mirror_request())
                 .max_age(std::time::Duration::from_secs(86_400)),
+        );
+    // Everything else: navigations (email opens and clicks), server-to-server calls (providers'
+    // webhooks, minting links with an API token) and operations. No CORS: a page elsewhere cannot
+    // read their answers.
+    let rest = Router::new()
+        .route("/v1/o/{file}", get(routes::email::open))
+        .route("/v1/c/{token}", get(routes::email::click))
+        .route("/v1/email/links", post(routes::email::mint))
+        .route("/v1/webhooks/sms/{provider}", post(routes::sms::webhook))
+        .route(
+            "/v1/webhooks/email/{provider}",
+            post(routes::email_webhooks::webhook),
         )
+        .route("/health", get(routes::health::health))
+        .route("/ready", get(routes::health::ready))
+        .route("/metrics", get(routes::health::metrics));
+    browser
+        .merge(rest)
+        .layer(middleware::from_fn(|r, n| {
+            leadstream_platform::http::security_headers(r, n, false)
+        }))
         .layer(middleware::from_fn(count_requests))
         .with_state(state)
 }

@@ -2194,3 +2194,66 @@ mod posthog {
         assert_eq!(decide["featureFlags"], json!({}));
     }
 }
+
+#[tokio::test]
+async fn cors_only_on_browser_routes_and_security_headers_everywhere() {
+    let h = harness();
+    let preflight = |path: &str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri(path)
+            .header(header::ORIGIN, "https://evil.example")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization")
+            .body(Body::empty())
+            .expect("request")
+    };
+    for path in ["/v1/batch", "/v1/t", "/e/", "/v1/forms/contact"] {
+        let (_, headers, _) = h.send(preflight(path)).await;
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*", "{path}");
+    }
+    // Bearer-authenticated and operator routes answer no other origin.
+    for path in ["/v1/email/links", "/metrics", "/v1/webhooks/sms/twilio"] {
+        let (_, headers, _) = h.send(preflight(path)).await;
+        assert!(
+            headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none(),
+            "{path}: {headers:?}"
+        );
+    }
+    let get = |path: &str| {
+        Request::get(path)
+            .header(header::ORIGIN, "https://evil.example")
+            .body(Body::empty())
+            .expect("request")
+    };
+    let (_, headers, _) = h.send(get("/metrics")).await;
+    assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+    // Settings derived from the request's Host are kept out of shared caches.
+    let (status, headers, _) = h
+        .send(
+            Request::get(format!("/v1/projects/{KEY}/settings"))
+                .header(header::HOST, "poisoned.example")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CACHE_CONTROL], "private, max-age=300");
+    assert_eq!(headers[header::VARY], "Host");
+    let h = harness_with(IngestConfig {
+        public_url: Some("https://t.acme.io".into()),
+        ..email_config(5)
+    });
+    let (_, headers, body) = h
+        .send(
+            Request::get(format!("/v1/projects/{KEY}/settings"))
+                .header(header::HOST, "poisoned.example")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=300");
+    assert!(!body.to_string().contains("poisoned"), "{body}");
+}

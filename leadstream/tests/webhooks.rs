@@ -42,7 +42,7 @@ async fn receive(
     Path(hook): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> (StatusCode, &'static str) {
     let h = |n: &str| {
         headers
             .get(n)
@@ -60,14 +60,18 @@ async fn receive(
     mac.update(format!("{t}.").as_bytes());
     mac.update(&body);
     if hex::encode(mac.finalize().into_bytes()) != v1 {
-        return StatusCode::UNAUTHORIZED;
+        return (StatusCode::UNAUTHORIZED, "");
     }
     let mut r = r.lock().expect("lock");
     if let Some(left) = r.fail.get_mut(&hook)
         && *left > 0
     {
         *left = left.saturating_sub(if *left == u32::MAX { 0 } else { 1 });
-        return StatusCode::SERVICE_UNAVAILABLE;
+        // A CRM that echoes what it should not: a read-only token must not see it.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "maintenance; admin password is hunter2",
+        );
     }
     r.calls.push(Call {
         hook,
@@ -76,7 +80,7 @@ async fn receive(
         signature: sig,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     });
-    StatusCode::OK
+    (StatusCode::OK, "")
 }
 
 fn hook(name: &str, base: &str) -> WebhookConfig {
@@ -196,6 +200,28 @@ async fn hand_offs_reach_the_crm_signed_once_per_crossing_and_failures_park_and_
             .expect("error")
             .contains("503"),
         "{parked:?}"
+    );
+    assert!(
+        parked[0]["last_error"]
+            .as_str()
+            .expect("error")
+            .contains("hunter2"),
+        "read-write tokens see the CRM's whole answer: {parked:?}"
+    );
+    let (_, _, body) = running
+        .call(
+            reqwest::Method::GET,
+            "/v1/webhooks/deliveries?status=parked",
+            common::READ_TOKEN,
+            None,
+        )
+        .await;
+    let seen: Value = serde_json::from_slice(&body).expect("json");
+    let error = seen["deliveries"][0]["last_error"].as_str().expect("error");
+    assert!(error.contains("503"), "{seen}");
+    assert!(
+        !error.contains("hunter2"),
+        "read-only tokens see no answer body: {seen}"
     );
 
     // What the lead does next reaches sf as activity.

@@ -88,3 +88,34 @@ pub fn ready_response<E: std::fmt::Display>(check: Result<(), E>) -> Response {
             .into_response(),
     }
 }
+
+/// Headers every answer of a leadstream API carries: no MIME sniffing, no referrer, no framing,
+/// and (`personal`) no caching of the answer anywhere, since it may hold personal data. A route
+/// that sets its own `Cache-Control` keeps it.
+pub async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+    personal: bool,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    if personal && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

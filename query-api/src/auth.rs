@@ -33,6 +33,10 @@ pub struct Workspace(pub String);
 /// The workspace of a read-write token.
 pub struct Writer(pub String);
 
+/// The workspace and scope of the request's token (any scope), for answers that show more to
+/// read-write tokens.
+pub struct Caller(pub String, pub Scope);
+
 /// What an issued token's stored definition holds.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct StoredToken {
@@ -116,6 +120,19 @@ impl FromRequestParts<AppState> for Workspace {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         authenticate(parts, state).await.map(|(w, _)| Workspace(w))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = QueryError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state)
+            .await
+            .map(|(w, scope)| Caller(w, scope))
     }
 }
 

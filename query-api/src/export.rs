@@ -189,7 +189,7 @@ fn encode<T: serde::Serialize>(
             }
             for r in rows {
                 w.write_record(columns.iter().map(|(_, f)| match f(r) {
-                    Cell::Text(s) => s,
+                    Cell::Text(s) => csv_safe(s),
                     Cell::Num(n) => n.to_string(),
                     Cell::Int(n) => n.to_string(),
                 }))
@@ -198,6 +198,16 @@ fn encode<T: serde::Serialize>(
             w.into_inner().map_err(internal)
         }
         Format::Parquet => parquet(columns, rows),
+    }
+}
+
+/// A text cell a spreadsheet cannot take for a formula: OWASP's advice for CSV injection, a `'`
+/// before a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return. Numbers are ours
+/// and written as they are; JSON lines and Parquet keep every value as it is.
+pub fn csv_safe(s: String) -> String {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s,
     }
 }
 
@@ -333,6 +343,28 @@ fn parquet<T>(columns: Columns<T>, rows: &[T]) -> Result<Vec<u8>, QueryError> {
 
 fn internal(e: impl std::fmt::Display) -> QueryError {
     QueryError::Internal(e.to_string())
+}
+
+#[cfg(test)]
+mod csv_tests {
+    #[test]
+    fn formula_cells_are_escaped_and_others_kept() {
+        for (cell, out) in [
+            (
+                "=HYPERLINK(\"http://evil.example\",\"x\")",
+                "'=HYPERLINK(\"http://evil.example\",\"x\")",
+            ),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("Acme = good", "Acme = good"),
+            ("", ""),
+        ] {
+            assert_eq!(super::csv_safe(cell.to_string()), out);
+        }
+    }
 }
 
 #[cfg(test)]

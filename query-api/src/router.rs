@@ -154,6 +154,10 @@ pub fn router(state: AppState) -> Router {
             get(leadstream_platform::telemetry::metrics_handler),
         )
         .layer(middleware::from_fn(time_requests))
+        // Every answer may hold personal data: never cached, never sniffed or framed.
+        .layer(middleware::from_fn(|r, n| {
+            leadstream_platform::http::security_headers(r, n, true)
+        }))
         .with_state(state)
 }
 

@@ -52,7 +52,7 @@ pub async fn segment_settings(
         "middlewareSettings": {},
         "legacyVideoPluginsEnabled": false,
     });
-    Ok(cached_json(body))
+    Ok(cached_json(body, state.limits.public_url.is_some()))
 }
 
 #[derive(Deserialize)]
@@ -91,15 +91,26 @@ pub async fn rudderstack_source_config(
             "destinations": [],
         },
     });
-    Ok(cached_json(body))
+    Ok(cached_json(body, state.limits.public_url.is_some()))
 }
 
-/// Short-lived, like Segment's CDN: a changed public URL reaches browsers within minutes.
-fn cached_json(body: serde_json::Value) -> Response {
+/// Short-lived, like Segment's CDN: a changed public URL reaches browsers within minutes. Without
+/// `ingest.public_url` the answer names the request's `Host`, so no shared cache may keep it (one
+/// poisoned `Host` must not reach other visitors): `private` and `Vary: Host`.
+fn cached_json(body: serde_json::Value, fixed_base: bool) -> Response {
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    let headers = response.headers_mut();
+    if fixed_base {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+    } else {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=300"),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("Host"));
+    }
     response
 }

@@ -12,9 +12,10 @@ use leadstream_platform::store::DeliveryRow;
 use leadstream_platform::webhook;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Workspace, Writer};
+use crate::auth::{Caller, Writer};
 use crate::error::QueryError;
 use crate::router::AppState;
+use leadstream_platform::workspaces::Scope;
 
 const MAX_LIMIT: usize = 1000;
 
@@ -34,7 +35,7 @@ pub struct Deliveries {
 
 pub async fn list(
     State(state): State<AppState>,
-    Workspace(workspace): Workspace,
+    Caller(workspace, scope): Caller,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Deliveries>, QueryError> {
     if let Some(s) = &q.status
@@ -46,11 +47,53 @@ pub async fn list(
         });
     }
     let limit = crate::extract::limit(q.limit, 100, MAX_LIMIT)?;
-    let deliveries = state
+    let mut deliveries = state
         .store
         .deliveries(&workspace, q.status.as_deref(), limit)
         .await?;
+    // What the CRM answered can hold anything (a CRM echoing credentials): read-write only.
+    if scope == Scope::Read {
+        for d in &mut deliveries {
+            d.last_error = redacted(&d.last_error);
+        }
+    }
     Ok(Json(Deliveries { deliveries }))
+}
+
+/// A delivery error as a read-only token sees it: the CRM's status kept, its answer's body
+/// replaced by its length.
+pub fn redacted(error: &str) -> String {
+    match error.find(" answered ") {
+        Some(at) => {
+            let rest = &error[at + " answered ".len()..];
+            let (status, body) = rest.split_once(": ").unwrap_or((rest, ""));
+            format!(
+                "{} answered {status}: [the answer's {} bytes are shown to read-write tokens only]",
+                &error[..at],
+                body.len()
+            )
+        }
+        None => error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_crms_answer_is_redacted_and_its_status_kept() {
+        let e = "https://crm.example/hook answered 500 Internal Server Error: {\"password\":\"hunter2\"}";
+        let r = super::redacted(e);
+        assert!(
+            r.starts_with("https://crm.example/hook answered 500 Internal Server Error: "),
+            "{r}"
+        );
+        assert!(!r.contains("hunter2"), "{r}");
+        assert!(r.contains("22 bytes"), "{r}");
+        assert_eq!(
+            super::redacted("https://crm.example/hook: connection refused"),
+            "https://crm.example/hook: connection refused"
+        );
+    }
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
