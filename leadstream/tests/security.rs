@@ -117,3 +117,74 @@ async fn distributed_resists_poison_and_formula_injection() {
     run.stop().await;
     common::drop_database(&clickhouse).await;
 }
+
+/// A stored profile whose state cannot be read is never replaced by an empty one: it stays as
+/// stored, and its events are parked in the dead-letter log (nothing lost) until it is repaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_stored_state_is_kept_and_its_events_parked() {
+    use leadstream_platform::log::LogConsumer;
+    use leadstream_platform::store::{ProfileRow, Store, WriteBatch};
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store =
+            leadstream_platform::store::embedded::EmbeddedStore::open(&dir.path().join("store"))
+                .expect("store");
+        let mut profile = leadstream_schemas::Profile::new("acme", "zed");
+        profile.version = 7;
+        profile.event_count = 41;
+        let mut row = ProfileRow::from(&profile);
+        row.state = "{\"this is not\": a state".into();
+        store
+            .write(&WriteBatch {
+                profiles: vec![row],
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("write");
+    }
+    let run = common::start(common::embedded_config(dir.path())).await;
+    let (status, body) = run
+        .post_batch(&json!({"batch": [
+            {"type": "track", "userId": "zed", "event": "Signed Up", "messageId": "z-1"},
+            {"type": "track", "userId": "amy", "event": "Signed Up", "messageId": "a-1"}
+        ]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Others go on; zed's stored profile is what it was.
+    run.wait_for_profile("amy", |p| p["event_count"] == 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (status, zed) = run.get_profile("zed", common::TOKEN).await;
+    assert_eq!(status, 200, "{zed}");
+    assert_eq!(
+        (&zed["version"], &zed["event_count"]),
+        (&json!(7), &json!(41)),
+        "{zed}"
+    );
+    let metrics = run
+        .http
+        .get(format!("http://{}/metrics", run.query))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("leadstream_scorer_profiles_unreadable 1"),
+        "{metrics}"
+    );
+    run.stop().await;
+    // The event is in the dead-letter log, keyed by its person, as it was.
+    let dead =
+        leadstream_platform::log::embedded::EmbeddedLog::open(&dir.path().join("dead-letters"))
+            .expect("dead letters");
+    let mut consumer = dead.consumer("check").expect("consumer");
+    let parked = consumer
+        .poll(10, std::time::Duration::from_millis(200))
+        .await
+        .expect("poll");
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].key.as_deref(), Some(&b"acme/zed"[..]));
+    let record = leadstream_schemas::LogRecord::decode(&parked[0].payload).expect("record");
+    assert_eq!(record.event.message_id.as_deref(), Some("z-1"));
+}

@@ -96,6 +96,24 @@ pub static DEAD_LETTERS: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Stored profiles whose state could not be read at start (kept, not overwritten).
+pub static PROFILES_UNREADABLE: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
+    prometheus::register_int_gauge!(
+        "leadstream_scorer_profiles_unreadable",
+        "Stored profiles whose state could not be read at start: kept as stored, never overwritten; their events are parked in the dead-letter log."
+    )
+    .expect("metric registers once")
+});
+
+/// Events parked because their profile's stored state is unreadable.
+pub static PARKED_FOR_UNREADABLE: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "leadstream_scorer_parked_unreadable_total",
+        "Events and merge records parked in the dead-letter log because their profile's stored state is unreadable."
+    )
+    .expect("metric registers once")
+});
+
 /// Events behind the log's head as of the last poll (embedded), for alerting on lag.
 pub static MERGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(

@@ -94,7 +94,9 @@ impl Pipeline {
             } else {
                 serde_json::from_str::<ProfileState>(&row.state)
                     .map_err(|e| {
-                        tracing::warn!(workspace = %row.workspace, profile = %row.profile_id, error = %e, "stored profile state unreadable; starting it afresh");
+                        // Never replaced by an empty state: kept as stored, its events parked.
+                        book.quarantine(&row.workspace, &row.profile_id);
+                        tracing::error!(workspace = %row.workspace, profile = %row.profile_id, error = %e, "stored profile state unreadable; kept as stored and not written again; its events go to the dead-letter log until it is repaired");
                     })
                     .ok()
             };
@@ -104,6 +106,7 @@ impl Pipeline {
             }
         }
         tracing::info!(profiles = restored, "loaded stored profiles");
+        metrics::PROFILES_UNREADABLE.set(book.quarantined() as i64);
         metrics::PROFILES_IN_MEMORY.set(book.len() as i64);
         Ok(Pipeline {
             consumer,
@@ -199,7 +202,29 @@ impl Pipeline {
         metrics::PROFILES_IN_MEMORY.set(self.book.len() as i64);
     }
 
+    /// Parks a message for a profile whose stored state is unreadable.
+    fn park(&mut self, workspace: &str, person: &str, d: &Delivered) {
+        metrics::PARKED_FOR_UNREADABLE.inc();
+        tracing::warn!(
+            workspace,
+            profile = person,
+            partition = d.partition,
+            offset = d.offset,
+            "event for a profile whose stored state is unreadable: parked in the dead-letter log"
+        );
+        self.dead.push(LogMessage {
+            key: format!("{workspace}/{person}"),
+            payload: d.payload.clone(),
+        });
+    }
+
     fn apply_event(&mut self, record: &LogRecord, d: &Delivered, model: &Arc<Model>, now_ms: i64) {
+        if let Some(person) = record.event.person_id()
+            && self.book.is_quarantined(&record.workspace, person)
+        {
+            self.park(&record.workspace, person, d);
+            return;
+        }
         let Some((key, outcome)) = self.book.apply(
             record,
             Some((d.partition, d.offset)),
@@ -296,6 +321,13 @@ impl Pipeline {
         model: &Arc<Model>,
         now_ms: i64,
     ) {
+        if self
+            .book
+            .is_quarantined(&control.workspace, control.person())
+        {
+            self.park(&control.workspace, control.person(), d);
+            return;
+        }
         let (key, outcome) = self.book.control(
             control,
             Some((d.partition, d.offset)),

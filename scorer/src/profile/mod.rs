@@ -37,6 +37,9 @@ pub struct ProfileBook {
     profiles: DashMap<ProfileKey, Box<ProfileState>>,
     workspaces: DashMap<Box<str>, Arc<str>>,
     identity: IdentityRules,
+    /// Profiles whose stored state could not be read: kept as stored, never overwritten by a
+    /// fresh state; their events are parked in the dead-letter log until the state is repaired.
+    quarantined: dashmap::DashSet<ProfileKey>,
 }
 
 /// What a control record did.
@@ -78,6 +81,21 @@ impl ProfileBook {
 
     pub fn key(&self, workspace: &str, person: &str) -> ProfileKey {
         (self.workspace(workspace), person.into())
+    }
+
+    /// Marks a profile whose stored state is unreadable: nothing is applied to it (see
+    /// [`Self::is_quarantined`]).
+    pub fn quarantine(&self, workspace: &str, person: &str) {
+        self.quarantined.insert(self.key(workspace, person));
+    }
+
+    /// Whether `person`'s stored state is unreadable, so its events must not be applied.
+    pub fn is_quarantined(&self, workspace: &str, person: &str) -> bool {
+        !self.quarantined.is_empty() && self.quarantined.contains(&self.key(workspace, person))
+    }
+
+    pub fn quarantined(&self) -> usize {
+        self.quarantined.len()
     }
 
     /// Puts a stored state back (after a restart).
