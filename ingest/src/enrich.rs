@@ -86,6 +86,9 @@ pub struct Enricher {
     trusted_proxies: Vec<IpNet>,
     anonymize_ip: bool,
     future_tolerance: chrono::Duration,
+    /// A corrected `timestamp` later than this past the receive time is not believed: the event
+    /// is stored at its receive time (flagged, the client's time kept in `originalTimestamp`).
+    max_future: chrono::Duration,
     bot_substrings: Vec<String>,
     /// Classified user agents: traffic repeats a few thousand distinct strings, and a parse costs
     /// microseconds.
@@ -163,6 +166,7 @@ impl Enricher {
             future_tolerance: chrono::Duration::seconds(
                 config.future_tolerance_secs.min(i64::MAX as u64) as i64,
             ),
+            max_future: chrono::Duration::days(i64::from(config.max_future_days)),
             bot_substrings: config
                 .bot_user_agents
                 .iter()
@@ -237,8 +241,17 @@ impl Enricher {
             (Some(t), None) => t,
             (None, _) => facts.received_at,
         };
+        let future = timestamp > facts.received_at + self.future_tolerance;
+        // Year 9999 is no event time: past the bound, the receive time stands in.
+        let timestamp = if timestamp > facts.received_at + self.max_future {
+            facts.received_at
+        } else {
+            timestamp
+        };
         event.timestamp = Some(timestamp);
-        if event.context.ip.is_none() {
+        // A client's own `context.ip` is believed from server-side keys (a backend forwarding its
+        // visitor's address); a public key's page could claim any address.
+        if event.context.ip.is_none() || facts.public_key {
             event.context.ip = facts.ip.map(|ip| ip.to_string());
         }
         if self.anonymize_ip {
@@ -267,7 +280,7 @@ impl Enricher {
         };
         event.enrichment = Some(Enrichment {
             bot,
-            future_timestamp: timestamp > facts.received_at + self.future_tolerance,
+            future_timestamp: future,
             user_agent,
             ..Enrichment::default()
         });
@@ -615,6 +628,37 @@ mod tests {
         );
         enricher.enrich(&mut e, &facts());
         assert!(!e.enrichment.expect("enrichment").future_timestamp);
+        // Beyond the bound (a year by default): stored at the receive time, the client's kept.
+        let mut e = event(
+            json!({"type": "track", "event": "x", "userId": "u", "timestamp": "9999-12-31T23:59:59Z"}),
+        );
+        enricher.enrich(&mut e, &facts());
+        assert_eq!(e.timestamp, Some(facts().received_at));
+        assert_eq!(
+            e.original_timestamp,
+            Some("9999-12-31T23:59:59Z".parse().expect("time"))
+        );
+        assert!(e.enrichment.expect("enrichment").future_timestamp);
+    }
+
+    #[test]
+    fn a_clients_own_ip_is_believed_from_server_keys_only() {
+        let enricher = Enricher::new(&IngestConfig::default());
+        let claimed = || {
+            event(
+                json!({"type": "track", "event": "x", "userId": "u", "context": {"ip": "198.51.100.7"}}),
+            )
+        };
+        let mut e = claimed();
+        enricher.enrich(&mut e, &facts());
+        assert_eq!(e.context.ip.as_deref(), Some("198.51.100.7"));
+        let mut e = claimed();
+        let public = RequestFacts {
+            public_key: true,
+            ..facts()
+        };
+        enricher.enrich(&mut e, &public);
+        assert_eq!(e.context.ip.as_deref(), Some("203.0.113.9"));
     }
 
     #[test]

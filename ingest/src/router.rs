@@ -141,6 +141,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::health::metrics));
     browser
         .merge(rest)
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "no such route") })
+        .layer(middleware::from_fn(leadstream_platform::http::json_errors))
         .layer(middleware::from_fn(|r, n| {
             leadstream_platform::http::security_headers(r, n, false)
         }))

@@ -152,7 +152,11 @@ impl Harness {
 
 fn assert_error(body: &Value, code: &str, field: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert_eq!(body["error"]["field"], field, "{body}");
+    if field.is_empty() {
+        assert!(body["error"].get("field").is_none(), "{body}");
+    } else {
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
     // Also at the top level, where RudderStack's and Segment's SDKs read them.
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["message"], body["error"]["message"], "{body}");
@@ -2256,4 +2260,24 @@ async fn cors_only_on_browser_routes_and_security_headers_everywhere() {
         .await;
     assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=300");
     assert!(!body.to_string().contains("poisoned"), "{body}");
+}
+
+#[tokio::test]
+async fn the_frameworks_own_refusals_answer_in_the_json_shape() {
+    let h = harness();
+    let (status, _, body) = h
+        .send(Request::get("/nope").body(Body::empty()).expect("request"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "not_found", "");
+    let (status, _, body) = h
+        .send(
+            Request::get("/v1/batch")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["code"], "method_not_allowed", "{body}");
+    assert_eq!(body["detail"], body["message"], "{body}");
 }

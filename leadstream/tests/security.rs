@@ -188,3 +188,40 @@ async fn an_unreadable_stored_state_is_kept_and_its_events_parked() {
     let record = leadstream_schemas::LogRecord::decode(&parked[0].payload).expect("record");
     assert_eq!(record.event.message_id.as_deref(), Some("z-1"));
 }
+
+/// The query API's own refusals (an unknown route, a wrong method, a body over the limit) answer
+/// in the JSON error shape the README promises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_query_apis_framework_refusals_are_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = common::start(common::embedded_config(dir.path())).await;
+    let (status, body) = run.get("/v1/nothing-here").await;
+    assert_eq!(
+        (status, &body["code"]),
+        (404, &json!("not_found")),
+        "{body}"
+    );
+    let (status, body) = run.json(Method::DELETE, "/v1/profiles/ada", None).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (405, &json!("method_not_allowed")),
+        "{body}"
+    );
+    let big = vec![b' '; 3 << 20];
+    let (status, content_type, body) = run
+        .call(
+            Method::POST,
+            "/v1/segments/preview",
+            common::TOKEN,
+            Some(("application/json", big)),
+        )
+        .await;
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    assert_eq!(body["error"]["code"], "body_too_large", "{body}");
+    run.stop().await;
+}

@@ -150,6 +150,9 @@ pub struct IngestConfig {
     pub dedup_max_ids: usize,
     /// The deepest nesting of objects and arrays an event may have (`{"a":{"b":1}}` is 2 deep).
     pub max_nesting_depth: usize,
+    /// A corrected `timestamp` more than this many days past the receive time is replaced by the
+    /// receive time (the event is kept and flagged `future_timestamp`).
+    pub max_future_days: u32,
     /// The currency (ISO 4217) of a purchase or refund that names none.
     pub default_currency: String,
     /// Per workspace, a currency in place of `default_currency`: `{ demo = "EUR" }`.
@@ -240,6 +243,7 @@ impl Default for IngestConfig {
             dedup_window_secs: 86_400,
             dedup_max_ids: 10_000_000,
             max_nesting_depth: 32,
+            max_future_days: 365,
             default_currency: "USD".into(),
             currency_by_workspace: Default::default(),
             failed_events_topic: "leadstream.failed-events".into(),

@@ -153,7 +153,9 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(leadstream_platform::telemetry::metrics_handler),
         )
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "no such route") })
         .layer(middleware::from_fn(time_requests))
+        .layer(middleware::from_fn(leadstream_platform::http::json_errors))
         // Every answer may hold personal data: never cached, never sniffed or framed.
         .layer(middleware::from_fn(|r, n| {
             leadstream_platform::http::security_headers(r, n, true)

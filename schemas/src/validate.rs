@@ -169,6 +169,23 @@ pub fn rejection_from_serde<E: std::fmt::Display>(e: serde_path_to_error::Error<
 
 /// The semantic checks on an already typed event.
 pub fn check_event(event: &Event) -> Result<(), Rejection> {
+    for (field, id) in [
+        ("userId", &event.user_id),
+        ("anonymousId", &event.anonymous_id),
+        ("groupId", &event.group_id),
+        ("previousId", &event.previous_id),
+        ("messageId", &event.message_id),
+    ] {
+        if id
+            .as_deref()
+            .is_some_and(|s| s.chars().any(char::is_control))
+        {
+            return Err(Rejection::new(
+                field,
+                "must not contain NUL or other control characters",
+            ));
+        }
+    }
     if non_empty(event.user_id.as_deref()).is_none()
         && non_empty(event.anonymous_id.as_deref()).is_none()
     {
@@ -357,6 +374,14 @@ mod tests {
             (json!({"type": "group", "userId": "u"}), "groupId"),
             (json!({"type": "alias", "userId": "u"}), "previousId"),
             (json!(["not", "an", "object"]), ""),
+            (
+                json!({"type": "track", "event": "x", "userId": "u\u{0}v"}),
+                "userId",
+            ),
+            (
+                json!({"type": "track", "event": "x", "anonymousId": "a\nb"}),
+                "anonymousId",
+            ),
         ];
         for (input, field) in cases {
             let err = validate_event(input.clone()).expect_err(&input.to_string());
