@@ -13,11 +13,10 @@ bash scripts/sdks.sh
 # Unit tests, the HTTP contract tests, and the integration / end-to-end tests against the real
 # broker and ClickHouse 18.16. Test binaries run one at a time; tests inside a binary in parallel.
 cargo test --workspace --locked --no-fail-fast "$@"
-# The ClickHouse suites (the store, segments, RFM, campaigns; every end-to-end test, whose
-# distributed halves use ClickHouse) against the current release.
+# Every test once more, the ClickHouse ones (the store, segments, RFM, campaigns; the distributed
+# halves of the end-to-end tests) against the current release. The same `--workspace` selection
+# as above, so nothing is built again.
 SHARED=${LEADSTREAM_SHARED:-$(cd .. && pwd)/shared}
 CURRENT=$(bash "$SHARED/clickhouse-current/start.sh" 18123)
 echo "[test] again on the current ClickHouse at $CURRENT" >&2
-LEADSTREAM_TEST_CLICKHOUSE=$CURRENT cargo test --locked --no-fail-fast -p leadstream-platform \
-  --test clickhouse --test campaigns --test rfm --test segments "$@"
-LEADSTREAM_TEST_CLICKHOUSE=$CURRENT cargo test --locked --no-fail-fast -p leadstream --tests "$@"
+LEADSTREAM_TEST_CLICKHOUSE=$CURRENT cargo test --workspace --locked --no-fail-fast "$@"

@@ -113,7 +113,7 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
             .expect("browser.js prints JSON");
     assert_eq!(
         visit["delivered"],
-        json!(["page", "track", "identify", "group"])
+        json!(["page", "track", "identify", "group", "track", "track"])
     );
     let anonymous_id = visit["anonymousId"].as_str().expect("anonymousId");
     let rudder_visit: Value = serde_json::from_str(
@@ -130,7 +130,10 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
         .filter_map(Value::as_str)
         .collect();
     delivered.sort_unstable();
-    assert_eq!(delivered, vec!["/v1/identify", "/v1/page", "/v1/track"]);
+    assert_eq!(
+        delivered,
+        vec!["/v1/identify", "/v1/page", "/v1/track", "/v1/track"]
+    );
     let rudder_anonymous_id = rudder_visit["anonymousId"].as_str().expect("anonymousId");
 
     let mut consumer = log.consumer("check").expect("consumer");
@@ -144,7 +147,7 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
             (key, LogRecord::decode(&d.payload).expect("decodes"))
         })
         .collect();
-    assert_eq!(written.len(), 6 + 3 + 3 + 2 + 4 + 3, "{written:#?}");
+    assert_eq!(written.len(), 6 + 3 + 3 + 2 + 6 + 4, "{written:#?}");
     for (key, record) in &written {
         let person = record
             .event
@@ -207,7 +210,10 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
             .collect()
     };
     let browser = visit_of(anonymous_id);
-    assert_eq!(types(&browser), vec![Page, Track, Identify, Group]);
+    assert_eq!(
+        types(&browser),
+        vec![Page, Track, Identify, Group, Track, Track]
+    );
     assert!(browser.iter().all(|e| library(e) == "analytics.js"));
     let page = browser[0].context.page.as_ref().expect("context.page");
     assert_eq!(
@@ -224,15 +230,39 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
     assert_eq!(browser[2].user_id.as_deref(), Some("web-user-1"));
     assert_eq!(browser[2].traits["email"], "web-user-1@example.com");
     assert_eq!(browser[3].group_id.as_deref(), Some("acct-web-1"));
+    // Spec events without the properties a kind expects: accepted, the misses recorded.
+    use leadstream_schemas::EventKind;
+    assert_eq!(
+        EventKind::classify(browser[4]),
+        EventKind::PurchaseCompleted
+    );
+    assert_eq!(
+        EventKind::PurchaseCompleted.money(&browser[4].properties),
+        20.0
+    );
+    assert_eq!(EventKind::classify(browser[5]), EventKind::FormSubmitted);
+    let misses = &browser[5]
+        .enrichment
+        .as_ref()
+        .expect("enriched")
+        .expectation_misses;
+    assert_eq!(misses[0].field, "properties.form_id");
 
     // RudderStack's browser SDK: the identify's traits arrive in `context.traits`.
     let mut rudder = visit_of(rudder_anonymous_id);
     rudder.sort_by_key(|e| {
-        [Page, Track, Identify]
-            .iter()
-            .position(|t| *t == e.event_type)
+        (
+            [Page, Track, Identify]
+                .iter()
+                .position(|t| *t == e.event_type),
+            e.event.clone(),
+        )
     });
-    assert_eq!(types(&rudder), vec![Page, Track, Identify], "{rudder:#?}");
+    assert_eq!(
+        types(&rudder),
+        vec![Page, Track, Track, Identify],
+        "{rudder:#?}"
+    );
     let page = rudder[0].context.page.as_ref().expect("context.page");
     assert_eq!(
         page.url.as_deref(),
@@ -241,10 +271,15 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
         )
     );
     let campaign = rudder[0].context.campaign.as_ref().expect("campaign");
-    assert_eq!(rudder[1].event.as_deref(), Some("Pricing Viewed"));
+    assert_eq!(rudder[1].event.as_deref(), Some("Order Completed"));
+    assert_eq!(
+        leadstream_schemas::EventKind::PurchaseCompleted.money(&rudder[1].properties),
+        5.0
+    );
+    assert_eq!(rudder[2].event.as_deref(), Some("Pricing Viewed"));
     assert_eq!(campaign.name.as_deref(), Some("spring"));
-    assert_eq!(rudder[2].user_id.as_deref(), Some("rud-web-1"));
-    assert_eq!(rudder[2].traits["email"], "rud-web-1@example.com");
+    assert_eq!(rudder[3].user_id.as_deref(), Some("rud-web-1"));
+    assert_eq!(rudder[3].traits["email"], "rud-web-1@example.com");
 }
 
 /// The calls in the SDKs' own docs, with and without the spec's optional properties (Segment's and

@@ -33,6 +33,10 @@ const { AnalyticsBrowser } = require('@segment/analytics-next');
   check(await analytics.track('Pricing Viewed', { plan: 'pro' }));
   check(await analytics.identify('web-user-1', { email: 'web-user-1@example.com', company: 'Acme' }));
   check(await analytics.group('acct-web-1', { name: 'Acme' }));
+  // Segment's spec events as sites send them: an order with only `total`, a form without the
+  // property leadstream's kind expects.
+  check(await analytics.track('Order Completed', { order_id: 'web-o-1', total: 20 }));
+  check(await analytics.track('Form Submitted', { form: 'contact' }));
   const anonymousId = analytics.user().anonymousId();
   console.log(JSON.stringify({ anonymousId, delivered }));
   process.exit(0);

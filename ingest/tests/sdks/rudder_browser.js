@@ -45,6 +45,7 @@ analytics.load(writeKey, collector, { configUrl: collector, logLevel: 'WARN' });
 analytics.ready(() => {
   analytics.page();
   analytics.track('Pricing Viewed', { plan: 'pro' });
+  analytics.track('Order Completed', { order_id: 'rud-o-1', revenue: 5 });
   // RudderStack's SDK sends an identify's traits in context.traits.
   analytics.identify('rud-web-1', { email: 'rud-web-1@example.com' });
 });
@@ -53,7 +54,7 @@ const started = Date.now();
 const timer = setInterval(() => {
   const posts = window.__answers.filter((a) => a.method === 'POST');
   const delivered = posts.filter((a) => a.status === 200).map((a) => new URL(a.url).pathname);
-  if (delivered.length >= 3) {
+  if (delivered.length >= 4) {
     clearInterval(timer);
     console.log(JSON.stringify({ anonymousId: analytics.getAnonymousId(), delivered }));
     process.exit(0);
