@@ -76,7 +76,7 @@ async fn record(
     }
     let value = json!({"type": "track", "event": event, "userId": claims.rcp, "properties": properties,
         "context": {"channel": "email"}});
-    let mut record = match accept_value(value, &facts, &state) {
+    let mut record = match accept_value(value, &facts, state) {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "signed email event does not validate");

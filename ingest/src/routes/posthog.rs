@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use crate::enrich::BatchDefaults;
 use crate::error::IngestError;
 use crate::router::AppState;
-use crate::routes::track::{Rejected, check_value, count_rejection, facts, gunzip, read_bytes};
+use crate::routes::track::{Refusals, check_value, facts, gunzip, read_bytes};
 
 /// Whether `endpoint` is one of PostHog's capture routes (for replaying failed events).
 pub fn is_posthog_endpoint(endpoint: &str) -> bool {
@@ -379,8 +379,7 @@ pub async fn capture(
 
     let total = decoded.events.len();
     let mut records = Vec::with_capacity(total);
-    let mut rejected = Vec::new();
-    let mut failed = Vec::new();
+    let mut refusals = Refusals::new(&facts, &path);
     for (index, event) in decoded.events.iter().enumerate() {
         let checked = event_with_offset(event, facts.received_at).and_then(|v| {
             check_value(
@@ -394,32 +393,11 @@ pub async fn capture(
         });
         match checked {
             Ok(record) => records.push(record),
-            Err(r) => {
-                count_rejection(&r);
-                failed.push(crate::failed::failed_event(
-                    &facts,
-                    crate::failed::Refusal {
-                        endpoint: &path,
-                        code: crate::failed::code_of(&r),
-                        field: Some(r.field.clone()),
-                        problem: r.problem.clone(),
-                    },
-                    &event.to_string(),
-                ));
-                rejected.push(Rejected {
-                    index,
-                    field: if r.field.is_empty() {
-                        format!("batch[{index}]")
-                    } else {
-                        format!("batch[{index}].{}", r.field)
-                    },
-                    message: r.problem,
-                });
-            }
+            Err(r) => refusals.refuse(index, r, &event.to_string()),
         }
     }
     let accepted = records.len();
-    crate::failed::keep(&state, failed).await;
+    let rejected = refusals.keep(&state).await;
     crate::routes::track::append(&state, records).await?;
     if rejected.is_empty() || accepted > 0 {
         let mut body = json!({"status": 1});

@@ -533,43 +533,22 @@ pub async fn batch(
     };
 
     let mut records = Vec::with_capacity(batch.len());
-    let mut rejected = Vec::new();
-    let mut failed = Vec::new();
+    let mut refusals = Refusals::new(&facts, &path);
     let defaults = BatchDefaults {
         context: envelope.context.as_ref(),
         integrations: envelope.integrations.as_ref(),
     };
     for (index, raw) in batch.iter().enumerate() {
-        let checked = check_text(raw.get(), defaults, None, &facts, &state);
-        match checked {
+        match check_text(raw.get(), defaults, None, &facts, &state) {
             Ok(record) => records.push(record),
             Err(r) => {
-                count_rejection(&r);
-                failed.push(crate::failed::failed_event(
-                    &facts,
-                    crate::failed::Refusal {
-                        endpoint: &path,
-                        code: crate::failed::code_of(&r),
-                        field: Some(r.field.clone()),
-                        problem: r.problem.clone(),
-                    },
-                    &crate::failed::event_payload(raw.get(), defaults),
-                ));
-                let field = if r.field.is_empty() {
-                    format!("batch[{index}]")
-                } else {
-                    format!("batch[{index}].{}", r.field)
-                };
-                rejected.push(Rejected {
-                    index,
-                    field,
-                    message: r.problem,
-                });
+                let payload = crate::failed::event_payload(raw.get(), defaults);
+                refusals.refuse(index, r, &payload);
             }
         }
     }
     let accepted = records.len();
-    crate::failed::keep(&state, failed).await;
+    let rejected = refusals.keep(&state).await;
     append(&state, records).await?;
 
     Ok(batch_response(accepted, rejected, batch.len()))
@@ -683,6 +662,55 @@ pub async fn single(
     };
     append(&state, vec![record]).await?;
     Ok(success())
+}
+
+/// The refused events of a many-event request: each counted, kept among the failed events, and
+/// listed by index (`batch[3].userId`) for the answer.
+pub(crate) struct Refusals<'a> {
+    facts: &'a RequestFacts,
+    endpoint: &'a str,
+    rejected: Vec<Rejected>,
+    failed: Vec<leadstream_schemas::FailedEvent>,
+}
+
+impl<'a> Refusals<'a> {
+    pub(crate) fn new(facts: &'a RequestFacts, endpoint: &'a str) -> Refusals<'a> {
+        Refusals {
+            facts,
+            endpoint,
+            rejected: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Event `index` of the request, refused with `r`; `payload` is what is kept of it.
+    pub(crate) fn refuse(&mut self, index: usize, r: Rejection, payload: &str) {
+        count_rejection(&r);
+        let refusal = crate::failed::Refusal {
+            endpoint: self.endpoint,
+            code: crate::failed::code_of(&r),
+            field: Some(r.field.clone()),
+            problem: r.problem.clone(),
+        };
+        self.failed
+            .push(crate::failed::failed_event(self.facts, refusal, payload));
+        let field = if r.field.is_empty() {
+            format!("batch[{index}]")
+        } else {
+            format!("batch[{index}].{}", r.field)
+        };
+        self.rejected.push(Rejected {
+            index,
+            field,
+            message: r.problem,
+        });
+    }
+
+    /// Keeps the refused events (before the request is answered); the list for the answer.
+    pub(crate) async fn keep(self, state: &AppState) -> Vec<Rejected> {
+        crate::failed::keep(state, self.failed).await;
+        self.rejected
+    }
 }
 
 /// Counts and keeps the refused event of a one-event request, and the error to answer with.
