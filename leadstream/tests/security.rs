@@ -225,3 +225,64 @@ async fn the_query_apis_framework_refusals_are_json() {
     assert_eq!(body["error"]["code"], "body_too_large", "{body}");
     run.stop().await;
 }
+
+/// Tiny requests cannot ask for unbounded work: a chain of `in_segment` references is refused
+/// once it would inline more than the limit, when saved and when previewed, naming the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_that_expand_past_the_limit_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = common::start(common::embedded_config(dir.path())).await;
+    let (status, body) = run
+        .json(
+            Method::POST,
+            "/v1/segments",
+            Some(&json!({"name": "l0", "definition": {"trait": "title", "contains": "VP"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut previous = body["id"].as_str().expect("id").to_string();
+    // 9, 73 and 585 conditions once inlined: saved.
+    for level in 1..=3 {
+        let refs: Vec<Value> = (0..8).map(|_| json!({"in_segment": previous})).collect();
+        let (status, body) = run
+            .json(
+                Method::POST,
+                "/v1/segments",
+                Some(&json!({"name": format!("l{level}"), "definition": {"or": refs}})),
+            )
+            .await;
+        assert_eq!(status, 201, "level {level}: {body}");
+        previous = body["id"].as_str().expect("id").to_string();
+    }
+    // 4,681: refused, when saved and when previewed.
+    let refs: Vec<Value> = (0..8).map(|_| json!({"in_segment": previous})).collect();
+    let (status, body) = run
+        .json(
+            Method::POST,
+            "/v1/segments",
+            Some(&json!({"name": "l4", "definition": {"or": refs.clone()}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("query.segment_max_nodes"),
+        "{body}"
+    );
+    let started = std::time::Instant::now();
+    let (status, body) = run
+        .json(
+            Method::POST,
+            "/v1/segments/preview",
+            Some(&json!({"segment": {"or": refs}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // Memberships of a person still answer (every saved segment is within the limit).
+    let (status, _) = run.get("/v1/profiles/nobody/memberships").await;
+    assert!(status == 200 || status == 404, "{status}");
+    run.stop().await;
+}

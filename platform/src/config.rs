@@ -449,12 +449,27 @@ impl Default for ScorerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct QueryConfig {
     pub listen: SocketAddr,
+    /// How large a segment may be once its saved segments are inlined: conditions (nodes of the
+    /// tree) and distinct traits tested. Larger ones are refused with a 400 naming the limit.
+    pub segment_max_nodes: usize,
+    pub segment_max_traits: usize,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
         QueryConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            segment_max_nodes: crate::segment::SegmentLimits::default().max_nodes,
+            segment_max_traits: crate::segment::SegmentLimits::default().max_traits,
+        }
+    }
+}
+
+impl QueryConfig {
+    pub fn segment_limits(&self) -> crate::segment::SegmentLimits {
+        crate::segment::SegmentLimits {
+            max_nodes: self.segment_max_nodes,
+            max_traits: self.segment_max_traits,
         }
     }
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use leadstream_platform::segment::{LIST, SEGMENT, resolve};
+use leadstream_platform::segment::{LIST, SEGMENT, SegmentLimits, resolve};
 use leadstream_platform::store::clickhouse::ClickhouseStore;
 use leadstream_platform::store::embedded::EmbeddedStore;
 use leadstream_platform::store::{
@@ -315,7 +315,9 @@ async fn every_example_gives_the_same_members_from_clickhouse_and_polars() {
     for example in &examples {
         let name = example["name"].as_str().expect("name");
         let segment = Segment::parse(&example["segment"]).expect(name);
-        let segment = resolve(&clickhouse, "w", segment).await.expect(name);
+        let segment = resolve(&clickhouse, "w", segment, &SegmentLimits::default())
+            .await
+            .expect(name);
         let want: Vec<String> =
             serde_json::from_value(example["members"].clone()).expect("members");
         for (backend, store) in stores {
@@ -360,9 +362,14 @@ async fn every_example_gives_the_same_members_from_clickhouse_and_polars() {
         ),
         (json!({"not": {"in_list": "nope"}}), "$.not.in_list"),
     ] {
-        let e = resolve(&embedded, "w", Segment::parse(&def).expect("valid"))
-            .await
-            .expect_err("unknown");
+        let e = resolve(
+            &embedded,
+            "w",
+            Segment::parse(&def).expect("valid"),
+            &SegmentLimits::default(),
+        )
+        .await
+        .expect_err("unknown");
         assert!(e.to_string().starts_with(path), "{e}");
     }
     embedded
@@ -382,10 +389,70 @@ async fn every_example_gives_the_same_members_from_clickhouse_and_polars() {
         &embedded,
         "w",
         Segment::parse(&json!({"in_segment": "loop"})).expect("valid"),
+        &SegmentLimits::default(),
     )
     .await
     .expect_err("cycle");
     assert!(e.to_string().contains("refers to itself"), "{e}");
+    // Five levels of eight references each would be 32,768 leaves: refused at the limit, early.
+    let mut previous = "lvl0".to_string();
+    embedded
+        .write_object(&object(
+            SEGMENT,
+            "lvl0",
+            json!({"trait": "title", "contains": "VP"}),
+            1,
+        ))
+        .await
+        .expect("object");
+    for level in 1..=5 {
+        let id = format!("lvl{level}");
+        let refs: Vec<serde_json::Value> =
+            (0..8).map(|_| json!({"in_segment": previous})).collect();
+        embedded
+            .write_object(&object(SEGMENT, &id, json!({"or": refs}), 1))
+            .await
+            .expect("object");
+        previous = id;
+    }
+    let started = std::time::Instant::now();
+    let e = resolve(
+        &embedded,
+        "w",
+        Segment::parse(&json!({"in_segment": "lvl5"})).expect("valid"),
+        &SegmentLimits::default(),
+    )
+    .await
+    .expect_err("too large");
+    assert!(e.to_string().contains("query.segment_max_nodes"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // Three levels (585 nodes) stay within the default limit.
+    resolve(
+        &embedded,
+        "w",
+        Segment::parse(&json!({"in_segment": "lvl3"})).expect("valid"),
+        &SegmentLimits::default(),
+    )
+    .await
+    .expect("within the limit");
+    // Many distinct traits in one tree, with no reference at all.
+    let many: Vec<serde_json::Value> = (0..5)
+        .map(|g| {
+            let group: Vec<serde_json::Value> = (0..60)
+                .map(|i| json!({"trait": format!("t{g}-{i}"), "eq": "x"}))
+                .collect();
+            json!({"or": group})
+        })
+        .collect();
+    let e = resolve(
+        &embedded,
+        "w",
+        Segment::parse(&json!({"or": many})).expect("valid"),
+        &SegmentLimits::default(),
+    )
+    .await
+    .expect_err("too many traits");
+    assert!(e.to_string().contains("query.segment_max_traits"), "{e}");
     assert!(
         embedded
             .segment_members("w", &Segment::InSegment("hot".into()), NOW)

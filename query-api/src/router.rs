@@ -33,6 +33,8 @@ pub struct AppState {
     /// The collector's intake, for replaying failed events (the all-in-one shares the
     /// collector's own: one dedup window).
     pub intake: leadstream_ingest::AppState,
+    /// How large a segment may be once inlined.
+    pub segment_limits: leadstream_platform::segment::SegmentLimits,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -23,6 +23,7 @@ pub async fn state(
     .await?;
     Ok(AppState {
         failed: backends.failed_events().await?,
+        segment_limits: backends.config().query.segment_limits(),
         intake,
         registry,
         store: backends.store().await?,

@@ -33,6 +33,70 @@ use crate::store::{ObjectRow, Store, StoreError};
 /// How many saved segments deep `in_segment` may reach.
 pub const MAX_REFERENCE_DEPTH: usize = 8;
 
+/// How large a segment may be once its saved segments are inlined. A chain of `in_segment`
+/// references multiplies (five levels of eight references are 32,768 leaves), and every node
+/// costs compile and run time in both back ends: past these, a segment is refused (a preview, a
+/// save, a use), naming the limit (`query.segment_max_nodes`, `query.segment_max_traits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentLimits {
+    /// Nodes of the tree after inlining (every condition, `and`, `or`, `not`).
+    pub max_nodes: usize,
+    /// Distinct traits the tree tests.
+    pub max_traits: usize,
+}
+
+impl Default for SegmentLimits {
+    fn default() -> Self {
+        SegmentLimits {
+            max_nodes: 2_000,
+            max_traits: 256,
+        }
+    }
+}
+
+fn nodes(segment: &Segment) -> usize {
+    let mut n = 0;
+    segment.walk(&mut |_| n += 1);
+    n
+}
+
+fn over_nodes(limits: &SegmentLimits, at: &str) -> SegmentError {
+    SegmentError {
+        path: at.to_string(),
+        problem: format!(
+            "the segment has more than {} conditions once its saved segments are inlined (query.segment_max_nodes)",
+            limits.max_nodes
+        ),
+    }
+}
+
+/// Refuses a tree over `limits` (nodes, distinct traits), naming the limit.
+pub fn check_limits(segment: &Segment, limits: &SegmentLimits) -> Result<(), SegmentError> {
+    if nodes(segment) > limits.max_nodes {
+        return Err(over_nodes(limits, "$"));
+    }
+    let mut traits = HashSet::new();
+    segment.walk(&mut |s| match s {
+        Segment::Trait { key, .. } => {
+            traits.insert((false, key.as_str()));
+        }
+        Segment::AccountTrait { key, .. } => {
+            traits.insert((true, key.as_str()));
+        }
+        _ => {}
+    });
+    if traits.len() > limits.max_traits {
+        return Err(SegmentError {
+            path: "$".into(),
+            problem: format!(
+                "the segment tests more than {} distinct traits (query.segment_max_traits)",
+                limits.max_traits
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Object kinds of the saved-objects table.
 pub const SEGMENT: &str = "segment";
 pub const LIST: &str = "list";
@@ -65,8 +129,9 @@ pub async fn resolve(
     store: &dyn Store,
     workspace: &str,
     segment: Segment,
+    limits: &SegmentLimits,
 ) -> Result<Segment, ResolveError> {
-    resolve_with(store, workspace, segment, None).await
+    resolve_with(store, workspace, segment, None, limits).await
 }
 
 /// [`resolve`], as if `pending` (a segment being saved) were already saved: so that saving a
@@ -76,6 +141,7 @@ pub async fn resolve_with(
     workspace: &str,
     segment: Segment,
     pending: Option<&ObjectRow>,
+    limits: &SegmentLimits,
 ) -> Result<Segment, ResolveError> {
     let mut needs = (false, false);
     segment.walk(&mut |s| match s {
@@ -84,6 +150,7 @@ pub async fn resolve_with(
         _ => {}
     });
     if !needs.0 && !needs.1 {
+        check_limits(&segment, limits)?;
         return Ok(segment);
     }
     let by_id = |rows: Vec<ObjectRow>| -> HashMap<String, ObjectRow> {
@@ -100,7 +167,9 @@ pub async fn resolve_with(
         seen.insert(p.id.clone());
     }
     let lists = by_id(store.objects(workspace, LIST).await?);
-    Ok(inline(segment, "$", &segments, &lists, &mut seen)?)
+    let resolved = inline(segment, "$", &segments, &lists, &mut seen, &mut 0, limits)?;
+    check_limits(&resolved, limits)?;
+    Ok(resolved)
 }
 
 /// A workspace's saved segments and lists, read once, to resolve many trees with (asking which
@@ -122,23 +191,36 @@ impl Resolver {
     }
 
     /// [`resolve`] against what was read.
-    pub fn resolve(&self, segment: Segment) -> Result<Segment, SegmentError> {
-        inline(
+    pub fn resolve(
+        &self,
+        segment: Segment,
+        limits: &SegmentLimits,
+    ) -> Result<Segment, SegmentError> {
+        let resolved = inline(
             segment,
             "$",
             &self.segments,
             &self.lists,
             &mut HashSet::new(),
-        )
+            &mut 0,
+            limits,
+        )?;
+        check_limits(&resolved, limits)?;
+        Ok(resolved)
     }
 }
 
+/// Inlines `segment`'s references; `inlined` counts the nodes this tree's own references brought
+/// in so far, so that a chain of references stops at the limit (at the first level past it)
+/// instead of building the whole product first.
 fn inline(
     segment: Segment,
     path: &str,
     segments: &HashMap<String, ObjectRow>,
     lists: &HashMap<String, ObjectRow>,
     seen: &mut HashSet<String>,
+    inlined: &mut usize,
+    limits: &SegmentLimits,
 ) -> Result<Segment, SegmentError> {
     let fail = |at: &str, problem: String| SegmentError {
         path: at.to_string(),
@@ -164,9 +246,25 @@ fn inline(
             let inner =
                 Segment::parse(&value).map_err(|e| fail(&at, format!("segment `{id}`: {e}")))?;
             seen.insert(id.clone());
-            let out = inline(inner, &at, segments, lists, seen);
+            // A reference's own references are counted in their own tree, not added again.
+            let mut inner_inlined = 0;
+            let out = inline(
+                inner,
+                &at,
+                segments,
+                lists,
+                seen,
+                &mut inner_inlined,
+                limits,
+            );
             seen.remove(&id);
-            out
+            let out = out?;
+            let n = nodes(&out);
+            *inlined += n;
+            if n > limits.max_nodes || *inlined > limits.max_nodes {
+                return Err(over_nodes(limits, &at));
+            }
+            Ok(out)
         }
         Segment::InList { id, .. } => match lists.get(&id) {
             Some(row) => Ok(Segment::InList {

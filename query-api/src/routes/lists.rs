@@ -368,8 +368,7 @@ pub async fn add_from_segment(
         (Some(sid), None) => segments_routes::members_now(&state, &workspace, sid).await?,
         (None, Some(def)) => {
             let segment =
-                segments_routes::definition(&*state.store, &workspace, "definition", def, None)
-                    .await?;
+                segments_routes::definition(&state, &workspace, "definition", def, None).await?;
             state
                 .store
                 .segment_members(&workspace, &segment, objects::now_ms())

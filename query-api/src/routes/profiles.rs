@@ -250,7 +250,7 @@ pub async fn memberships(
             continue;
         };
         let only = Segment::And(vec![def, Segment::Ids(vec![p.profile_id.clone()])]);
-        let Ok(resolved) = resolver.resolve(only) else {
+        let Ok(resolved) = resolver.resolve(only, &state.segment_limits) else {
             continue;
         };
         if !state

@@ -69,22 +69,28 @@ fn parse_definition(field: &str, value: &Value) -> Result<Segment, QueryError> {
 /// Parses and resolves a definition (saved segments inlined, lists checked), as if `pending`
 /// were saved.
 pub async fn definition(
-    store: &dyn Store,
+    state: &AppState,
     workspace: &str,
     field: &str,
     value: &Value,
     pending: Option<&ObjectRow>,
 ) -> Result<Segment, QueryError> {
     let segment = parse_definition(field, value)?;
-    resolve_with(store, workspace, segment, pending)
-        .await
-        .map_err(|e| match e {
-            ResolveError::Segment(e) => QueryError::InvalidField {
-                field: format!("{field}{}", e.path.trim_start_matches('$')),
-                problem: e.problem,
-            },
-            ResolveError::Store(e) => e.into(),
-        })
+    resolve_with(
+        &*state.store,
+        workspace,
+        segment,
+        pending,
+        &state.segment_limits,
+    )
+    .await
+    .map_err(|e| match e {
+        ResolveError::Segment(e) => QueryError::InvalidField {
+            field: format!("{field}{}", e.path.trim_start_matches('$')),
+            problem: e.problem,
+        },
+        ResolveError::Store(e) => e.into(),
+    })
 }
 
 fn sample_size(sample: Option<usize>) -> Result<usize, QueryError> {
@@ -118,7 +124,7 @@ pub async fn preview(
 ) -> Result<Json<Preview>, QueryError> {
     let req: PreviewRequest = parse(&body)?;
     let sample = sample_size(req.sample)?;
-    let segment = definition(&*state.store, &workspace, "segment", &req.segment, None).await?;
+    let segment = definition(&state, &workspace, "segment", &req.segment, None).await?;
     Ok(Json(
         preview_of(&*state.store, &workspace, &segment, sample).await?,
     ))
@@ -165,14 +171,7 @@ pub async fn create(
     let req: CreateSegment = parse(&body)?;
     let name = check_name("name", &req.name)?;
     check_description(&req.description)?;
-    definition(
-        &*state.store,
-        &workspace,
-        "definition",
-        &req.definition,
-        None,
-    )
-    .await?;
+    definition(&state, &workspace, "definition", &req.definition, None).await?;
     let existing = state.store.objects(&workspace, SEGMENT).await?;
     check_unique(&existing, &name, None)?;
     let row = objects::new_row(
@@ -245,7 +244,7 @@ pub async fn update(
     if let Some(def) = &req.definition {
         row.definition = def.to_string();
         // Checked as if saved, so a change that closes a cycle of references is refused.
-        definition(&*state.store, &workspace, "definition", def, Some(&row)).await?;
+        definition(&state, &workspace, "definition", def, Some(&row)).await?;
     }
     row.version = objects::version();
     row.updated_ms = objects::now_ms();
@@ -278,7 +277,7 @@ async fn resolved(
 ) -> Result<Segment, QueryError> {
     let value: Value = serde_json::from_str(&row.definition)
         .map_err(|e| QueryError::Internal(format!("segment {}: {e}", row.id)))?;
-    definition(&*state.store, workspace, "definition", &value, None).await
+    definition(state, workspace, "definition", &value, None).await
 }
 
 pub async fn members_now(
