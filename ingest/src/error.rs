@@ -31,6 +31,8 @@ pub enum IngestError {
     MissingApiToken,
     #[error("unknown API token")]
     UnknownApiToken,
+    #[error("this token is read-only: minting links needs a read-write token")]
+    ReadOnlyApiToken,
     #[error("not configured: {0}")]
     NotConfigured(String),
     #[error("webhook signature: {0}")]
@@ -104,6 +106,13 @@ impl IntoResponse for IngestError {
             IngestError::MissingApiToken | IngestError::UnknownApiToken => error_response(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
+                message,
+                Some("Authorization".into()),
+                None,
+            ),
+            IngestError::ReadOnlyApiToken => error_response(
+                StatusCode::FORBIDDEN,
+                "forbidden",
                 message,
                 Some("Authorization".into()),
                 None,

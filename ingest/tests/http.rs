@@ -36,7 +36,7 @@ fn harness_with(limits: IngestConfig) -> Harness {
         public_write_keys: vec![format!("{key}_public")],
         api_tokens: vec![format!("tok_{name}_0123456789abcdef")],
         api_token_sha256: vec![],
-        read_tokens: vec![],
+        read_tokens: vec![format!("tok_{name}_read_0123456789")],
         read_token_sha256: vec![],
     };
     let registry = Registry::from_parts(&[ws("acme", KEY), ws("globex", OTHER_KEY)], &[]);
@@ -1207,6 +1207,10 @@ async fn minted_links_record_opens_and_clicks_and_redirect_only_to_signed_target
         Some("spring"),
         &["https://acme.io/offer", "https://acme.io/blog"],
     );
+    // A read-only token may not mint links (they record opens and clicks for anyone).
+    let (status, refused) = mint(&h, Some("tok_acme_read_0123456789"), body.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_error(&refused, "forbidden", "Authorization");
     let (status, minted) = mint(&h, Some(API_TOKEN), body).await;
     assert_eq!(status, StatusCode::OK, "{minted}");
     assert!(

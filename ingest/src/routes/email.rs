@@ -188,11 +188,15 @@ pub async fn mint(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
         .ok_or(IngestError::MissingApiToken)?;
-    let workspace = state
+    // Minted links record opens and clicks (and score them) for any recipient: read-write only.
+    let (workspace, scope) = state
         .registry
-        .workspace_for_token(token.trim())
-        .ok_or(IngestError::UnknownApiToken)?
-        .to_string();
+        .token(token.trim())
+        .ok_or(IngestError::UnknownApiToken)?;
+    if scope != leadstream_platform::workspaces::Scope::ReadWrite {
+        return Err(IngestError::ReadOnlyApiToken);
+    }
+    let workspace = workspace.to_string();
     if !state.signer.is_configured() {
         return Err(IngestError::NotConfigured(
             "email link signing: set ingest.email.signing_keys".into(),
