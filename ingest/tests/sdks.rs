@@ -83,6 +83,21 @@ fn library(event: &Event) -> String {
         .to_string()
 }
 
+/// Serves `state` on an ephemeral loopback port with the collector's own server loop, as
+/// `leadstream-ingest` runs it; its base URL.
+async fn serve(state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(leadstream_ingest::serve(
+        state,
+        listener,
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    base
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segment_and_rudderstack_sdks_work_unchanged() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -93,16 +108,7 @@ async fn segment_and_rudderstack_sdks_work_unchanged() {
         Arc::new(log.clone()),
         &IngestConfig::default(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    // The collector's own server loop, as `leadstream-ingest` runs it.
-    let _server = tokio::spawn(leadstream_ingest::serve(
-        state,
-        listener,
-        tokio_util::sync::CancellationToken::new(),
-    ));
+    let base = serve(state).await;
 
     let python = sdk_dir().join(".venv/bin/python");
     let node = PathBuf::from("node");
@@ -310,15 +316,7 @@ async fn spec_calls_are_accepted_and_plan_refusals_are_read_by_every_sdk() {
     );
     let failed = EmbeddedFailed::open(&dir.path().join("failed")).expect("failed events");
     state.failed = Some(Arc::new(failed.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let _server = tokio::spawn(leadstream_ingest::serve(
-        state,
-        listener,
-        tokio_util::sync::CancellationToken::new(),
-    ));
+    let base = serve(state).await;
 
     let python = sdk_dir().join(".venv/bin/python");
     let errors: Value = serde_json::from_str(run(&python, "spec_sdks.py", &base, KEY).await.trim())
