@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Segment's and RudderStack's own SDKs (pinned in ingest/tests/sdks/) for the SDK
+# Installs Segment's, RudderStack's and PostHog's own SDKs (pinned in ingest/tests/sdks/) for the SDK
 # compatibility test (ingest/tests/sdks.rs): the Python ones into ingest/tests/sdks/.venv from
 # PyPI, the Node.js and browser ones into ingest/tests/sdks/node_modules from the npm registry.
 # Reuses what is already installed; needs python3 (with venv) and npm.
