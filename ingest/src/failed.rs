@@ -142,8 +142,7 @@ pub async fn replay(
 ) -> Result<Vec<ReplayOutcome>, crate::error::IngestError> {
     let mut outcomes = Vec::with_capacity(events.len());
     let mut records = Vec::new();
-    let mut owners = Vec::new();
-    for (i, e) in events.iter().enumerate() {
+    for e in events {
         let refused = |field: Option<String>, problem: String| ReplayOutcome {
             id: e.id.clone(),
             outcome: "refused".into(),
@@ -194,7 +193,7 @@ pub async fn replay(
         match checked {
             Ok(record) => {
                 records.push(record);
-                owners.push(i);
+                // Filled in below, once the log said which were written.
                 outcomes.push(ReplayOutcome {
                     id: e.id.clone(),
                     outcome: String::new(),
@@ -206,15 +205,16 @@ pub async fn replay(
         }
     }
     let written = crate::routes::track::append(state, records).await?;
-    let mut at = 0;
-    for outcome in outcomes.iter_mut() {
-        if outcome.outcome.is_empty() {
-            outcome.outcome = if written[at] { "accepted" } else { "duplicate" }.into();
-            at += 1;
-        }
-    }
     metrics::FAILED_EVENTS
         .with_label_values(&["replayed"])
-        .inc_by(owners.len() as u64);
+        .inc_by(written.len() as u64);
+    let mut written = written.into_iter();
+    for outcome in outcomes.iter_mut().filter(|o| o.outcome.is_empty()) {
+        outcome.outcome = match written.next() {
+            Some(true) => "accepted",
+            _ => "duplicate",
+        }
+        .into();
+    }
     Ok(outcomes)
 }

@@ -121,6 +121,14 @@ impl Harness {
         (status, String::from_utf8_lossy(&bytes).to_string())
     }
 
+    /// What the collector kept of the events it refused in `acme`, newest first.
+    async fn failed_events(&self) -> Vec<leadstream_schemas::FailedEvent> {
+        self.failed
+            .list("acme", &Default::default(), 10)
+            .await
+            .expect("failed events")
+    }
+
     async fn written(&self) -> Vec<(String, LogRecord)> {
         let mut consumer = self
             .log
@@ -316,11 +324,7 @@ async fn a_bad_event_is_rejected_by_index_and_the_good_ones_are_still_written() 
     assert_eq!(misses[0].field, "properties.revenue");
 
     // Every refused event is kept, with the reason, the endpoint and the payload.
-    let failed = h
-        .failed
-        .list("acme", &Default::default(), 10)
-        .await
-        .expect("failed events");
+    let failed = h.failed_events().await;
     assert_eq!(failed.len(), 4, "{failed:?}");
     let oldest = failed.last().expect("one");
     assert_eq!(oldest.endpoint, "/v1/batch");
@@ -344,11 +348,7 @@ async fn a_batch_with_nothing_accepted_answers_400_and_keeps_each_refusal() {
     assert_eq!(resp["success"], false);
     assert_eq!(resp["accepted"], 0);
     assert_error(&resp, "invalid_events", "batch[0].userId");
-    let failed = h
-        .failed
-        .list("acme", &Default::default(), 10)
-        .await
-        .expect("failed events");
+    let failed = h.failed_events().await;
     assert_eq!(failed.len(), 2);
     // The client's messageId is kept for a replay.
     assert_eq!(failed[0].message_id, "m-9");
@@ -357,11 +357,7 @@ async fn a_batch_with_nothing_accepted_answers_400_and_keeps_each_refusal() {
     let (status, resp) = h.post("/v1/track", Some(KEY), "{not json").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&resp, "malformed_json", "body");
-    let failed = h
-        .failed
-        .list("acme", &Default::default(), 10)
-        .await
-        .expect("failed events");
+    let failed = h.failed_events().await;
     assert_eq!(failed[0].code, "malformed_json");
     assert_eq!(failed[0].endpoint, "/v1/track");
     assert_eq!(failed[0].payload, "{not json");
@@ -1089,11 +1085,7 @@ async fn the_pixel_answers_a_gif_also_when_it_refuses_the_event() {
         assert_eq!(headers["x-leadstream-outcome"], outcome, "{query}");
     }
     assert!(h.written().await.is_empty());
-    let failed = h
-        .failed
-        .list("acme", &Default::default(), 10)
-        .await
-        .expect("failed events");
+    let failed = h.failed_events().await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].endpoint, "/v1/p.gif");
     assert_eq!(failed[0].event_name.as_deref(), Some("Lead Created"));
@@ -2152,11 +2144,7 @@ mod posthog {
             "{resp}"
         );
         assert_eq!(resp["rejected"][0]["field"], "batch[0].distinct_id");
-        let failed = h
-            .failed
-            .list("acme", &Default::default(), 10)
-            .await
-            .expect("failed events");
+        let failed = h.failed_events().await;
         assert_eq!(failed[0].endpoint, "/batch/");
         // Some accepted: 200 and the rejected listed.
         let body = json!({"api_key": KEY, "batch": [

@@ -102,10 +102,8 @@ impl EmbeddedFailed {
 #[async_trait]
 impl FailedSink for EmbeddedFailed {
     async fn record(&self, events: Vec<FailedEvent>) -> Result<(), LogError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.put_blocking(&events))
+        self.put(&events)
             .await
-            .map_err(|e| LogError::Unavailable(e.to_string()))?
             .map_err(|e| LogError::Unavailable(e.to_string()))
     }
 }
