@@ -9,14 +9,16 @@ use crate::segment::clickhouse::{Bind, Sql, person_events};
 
 /// Per customer: `person, r, f, m` (all Float64), purchases in the spec's window up to `as_of`.
 /// With the default purchase event and revenue, refunds in the window lower `m` (never below 0)
-/// and count neither as a purchase nor for recency.
+/// and count neither as a purchase nor for recency. `m` is rounded to 6 decimals: the sum is
+/// computed twice (customers and cut points) in whatever order the threads add, and the last
+/// bits of the two must agree or a customer on a cut point scores on either side of it.
 fn base(sql: &mut Sql, workspace: &str, spec: &RfmSpec, as_of: i64) {
     let refunds = spec.counts_refunds();
     sql.push("SELECT person, toFloat64(intDiv(");
     sql.bind(Bind::I64(as_of));
     sql.push(
         " - maxIf(ts, kind != 'order_refunded'), 86400000)) AS r, \
-         toFloat64(countIf(kind != 'order_refunded')) AS f, greatest(sum(rev), 0) AS m FROM (",
+         toFloat64(countIf(kind != 'order_refunded')) AS f, round(greatest(sum(rev), 0), 6) AS m FROM (",
     );
     person_events(sql, workspace, &spec.revenue_property, |sql| {
         sql.push(" AND (kind = ");
