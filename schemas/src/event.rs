@@ -188,6 +188,10 @@ pub struct Enrichment {
     /// The currency of a purchase or refund: its own valid `currency`, else the workspace's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// The traits are what a visitor typed (an unauthenticated form post): they fill traits the
+    /// person does not have yet and never overwrite one already set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub submitted_traits: bool,
 }
 
 /// One expectation an event did not meet: the field (`properties.form_id`) and the problem.

@@ -48,6 +48,6 @@ pub use profile::{
 };
 pub use record::{Decoded, LogRecord, SCHEMA_VERSION};
 pub use validate::{
-    Rejection, check_depth, check_event, expectation_misses, parse_event_text,
+    Rejection, check_depth, check_event, duplicate_key, expectation_misses, parse_event_text,
     rejection_from_serde, validate_event,
 };

@@ -59,7 +59,7 @@ pub fn parse_event_text(
     event_type: Option<crate::EventType>,
     max_depth: usize,
 ) -> Option<Event> {
-    if nests_deeper_than(text, max_depth) {
+    if nests_deeper_than(text, max_depth) || duplicate_key(text).is_some() {
         return None;
     }
     match event_type {
@@ -109,6 +109,125 @@ fn nests_deeper_than(text: &str, max: usize) -> bool {
         }
     }
     false
+}
+
+/// The first key given twice in one object of JSON text, as its path (`properties.plan`,
+/// `products[1].sku`), by one scan of the bytes; `None` when there is none. A parser keeps the
+/// last of two equal keys silently: a collector must not guess which the sender meant. The text
+/// need not be valid JSON; a parser judges that.
+pub fn duplicate_key(text: &str) -> Option<String> {
+    use std::borrow::Cow;
+    use std::collections::HashSet;
+    enum Segment<'a> {
+        Root,
+        Key(Cow<'a, str>),
+        Index,
+    }
+    struct Frame<'a> {
+        /// `Some` for an object (its keys so far), `None` for an array.
+        keys: Option<HashSet<Cow<'a, str>>>,
+        segment: Segment<'a>,
+        index: usize,
+        expect_key: bool,
+        last_key: Option<Cow<'a, str>>,
+    }
+    fn path(stack: &[Frame<'_>], key: &str) -> String {
+        let mut out = String::new();
+        for (n, f) in stack.iter().enumerate() {
+            match &f.segment {
+                Segment::Root => {}
+                Segment::Key(k) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                }
+                Segment::Index => {
+                    let parent = &stack[n - 1];
+                    out.push_str(&format!("[{}]", parent.index));
+                }
+            }
+        }
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(key);
+        out
+    }
+    let b = text.as_bytes();
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                let mut escaped = false;
+                while j < b.len() {
+                    match b[j] {
+                        b'\\' => {
+                            escaped = true;
+                            j += 2;
+                        }
+                        b'"' => break,
+                        _ => j += 1,
+                    }
+                }
+                let end = j.min(b.len());
+                if let Some(f) = stack.last_mut()
+                    && f.expect_key
+                    && let Some(keys) = f.keys.as_mut()
+                {
+                    let raw = text.get(start..end).unwrap_or("");
+                    let key = if escaped {
+                        text.get(i..(end + 1).min(b.len()))
+                            .and_then(|q| serde_json::from_str::<String>(q).ok())
+                            .map_or(Cow::Borrowed(raw), Cow::Owned)
+                    } else {
+                        Cow::Borrowed(raw)
+                    };
+                    if !keys.insert(key.clone()) {
+                        return Some(path(&stack, &key));
+                    }
+                    f.expect_key = false;
+                    f.last_key = Some(key);
+                }
+                i = end + 1;
+                continue;
+            }
+            c @ (b'{' | b'[') => {
+                let segment = match stack.last_mut() {
+                    None => Segment::Root,
+                    Some(f) if f.keys.is_some() => {
+                        Segment::Key(f.last_key.clone().unwrap_or(Cow::Borrowed("")))
+                    }
+                    Some(_) => Segment::Index,
+                };
+                stack.push(Frame {
+                    keys: (c == b'{').then(HashSet::new),
+                    segment,
+                    index: 0,
+                    expect_key: c == b'{',
+                    last_key: None,
+                });
+            }
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(f) = stack.last_mut() {
+                    if f.keys.is_some() {
+                        f.expect_key = true;
+                    } else {
+                        f.index += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Refuses an event whose objects and arrays nest deeper than `max` (the event object itself is
@@ -236,6 +355,30 @@ fn clean(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn duplicate_keys_are_found_at_their_path() {
+        use super::duplicate_key;
+        assert_eq!(duplicate_key(r#"{"a":1,"b":{"a":2}}"#), None);
+        assert_eq!(
+            duplicate_key(
+                r#"{"type":"track","properties":{"plan":"a","x":[1,{"y":"}"}],"plan":"b"}}"#
+            ),
+            Some("properties.plan".into())
+        );
+        assert_eq!(
+            duplicate_key(r#"{"p":[{"k":1},{"k":1,"sku":1,"sku":2}]}"#),
+            Some("p[1].sku".into())
+        );
+        // Equal once unescaped; a key's look-alike in a value is no key.
+        assert_eq!(duplicate_key(r#"{"a":1,"\u0061":2}"#), Some("a".into()));
+        assert_eq!(duplicate_key(r#"{"a":"a","b":["a","a"]}"#), None);
+        assert_eq!(
+            duplicate_key(r#"{"userId":"u","userId":"v"}"#),
+            Some("userId".into())
+        );
+        assert_eq!(duplicate_key(r#"{"a":"unterminated"#), None);
+    }
+
     #[test]
     fn nesting_deeper_than_the_limit_is_refused_at_the_field() {
         let ok = serde_json::json!({"properties": {"a": {"b": [1, 2]}}});

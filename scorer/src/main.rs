@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let app = router(ScorerState {
         store: backends.store().await?,
         heartbeats,
+        metrics: leadstream_platform::telemetry::MetricsAccess::new(&backends.config().security),
     });
     let http_shutdown = shutdown.clone();
     let http = tokio::spawn(async move {

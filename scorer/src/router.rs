@@ -14,9 +14,12 @@ use leadstream_platform::telemetry::Heartbeats;
 pub struct ScorerState {
     pub store: Arc<dyn Store>,
     pub heartbeats: Heartbeats,
+    /// Who may read `/metrics`.
+    pub metrics: leadstream_platform::telemetry::MetricsAccess,
 }
 
 pub fn router(state: ScorerState) -> Router {
+    let metrics = state.metrics.clone();
     Router::new()
         .route(
             "/health",
@@ -25,7 +28,7 @@ pub fn router(state: ScorerState) -> Router {
         .route("/ready", get(ready))
         .route(
             "/metrics",
-            get(leadstream_platform::telemetry::metrics_handler),
+            get(move |r: axum::extract::Request| metrics.clone().serve(r)),
         )
         .with_state(state)
 }

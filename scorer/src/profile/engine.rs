@@ -201,8 +201,18 @@ pub fn apply(
         _ => {}
     }
     if matches!(event.event_type, EventType::Identify) && !event.traits.is_empty() {
+        // What a visitor typed into a form only fills gaps: it never overwrites a trait set by
+        // an authenticated source (or by an earlier form).
+        let submitted = event
+            .enrichment
+            .as_ref()
+            .is_some_and(|e| e.submitted_traits);
         for (k, v) in &event.traits {
-            state.traits.insert(k.clone(), v.clone());
+            if submitted {
+                state.traits.entry(k.clone()).or_insert_with(|| v.clone());
+            } else {
+                state.traits.insert(k.clone(), v.clone());
+            }
         }
         let (points, grade) = model.grade(&state.traits);
         state.fit_points = points;

@@ -713,3 +713,33 @@ fn illegal_ids_never_merge_and_repeats_after_a_crash_change_nothing() {
     assert_eq!(log.state("ann").expect("ann").event_count, 2);
     assert!(log.refused.is_empty(), "{:?}", log.refused);
 }
+
+#[test]
+fn traits_a_visitor_submitted_fill_gaps_and_never_overwrite() {
+    let mut run = Run::new();
+    run.apply(&event(
+        T0,
+        json!({"type": "identify", "traits": {"email": "ada@acme.io", "company": "Acme"}}),
+    ))
+    .expect("applied");
+    // An unauthenticated form post for the same person, claiming another company.
+    let mut form = event(
+        T0 + 1000,
+        json!({"type": "identify", "traits": {"company": "Evil Corp", "phone": "+1555"}}),
+    );
+    form.event.enrichment = Some(leadstream_schemas::Enrichment {
+        submitted_traits: true,
+        ..Default::default()
+    });
+    run.apply(&form).expect("applied");
+    let traits = run.state().traits;
+    assert_eq!(traits["company"], "Acme", "an authenticated trait stays");
+    assert_eq!(traits["phone"], "+1555", "a missing one is filled");
+    // An authenticated identify still changes it.
+    run.apply(&event(
+        T0 + 2000,
+        json!({"type": "identify", "traits": {"company": "Acme Group"}}),
+    ))
+    .expect("applied");
+    assert_eq!(run.state().traits["company"], "Acme Group");
+}
