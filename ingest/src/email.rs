@@ -1,11 +1,14 @@
 //! Signed email links and the heuristics that tell a person's open or click from a machine's.
 //!
-//! A link token is `BASE64URL(payload JSON) "." BASE64URL(HMAC-SHA256(secret, "v1." payload))`.
-//! The payload names the signing key (`kid`), the workspace, campaign, message and recipient, for
-//! clicks the target URL, and when it was minted and expires. Verification takes the key the
-//! payload names from the configured set, so keys rotate without breaking links already sent. A
-//! token that does not verify, names an unknown key, or has expired is refused: the collector
-//! never redirects to a target it did not sign.
+//! A link token is `"v2." kid "." BASE64URL(nonce ‖ ChaCha20-Poly1305(payload JSON))`, with the
+//! cipher's key derived from the signing key `kid` names and `"v2." kid` as associated data. The
+//! payload (workspace, campaign, message, recipient, for clicks the target URL, when it was minted
+//! and expires) is encrypted: a link in an email shows no address and no target to whoever reads
+//! the URL, and the tag authenticates it like a signature. Verification takes the key `kid` names
+//! from the configured set, so keys rotate without breaking links already sent; links minted
+//! before v2 (`BASE64URL(payload) "." BASE64URL(HMAC-SHA256(secret, "v1." payload))`) still
+//! verify. A token that does not verify, names an unknown key, or has expired is refused: the
+//! collector never redirects to a target it did not sign.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::KeyInit as _;
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hmac::{Hmac, Mac};
 use leadstream_platform::config::{EmailConfig, SigningKey};
 use serde::{Deserialize, Serialize};
@@ -74,11 +80,19 @@ impl LinkSigner {
 
     fn mac(secret: &str, payload_b64: &str) -> HmacSha256 {
         // HMAC accepts keys of any length.
-        let mut mac =
-            HmacSha256::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(secret.as_bytes())
+            .expect("hmac takes any key length");
         mac.update(b"v1.");
         mac.update(payload_b64.as_bytes());
         mac
+    }
+
+    /// The link cipher of a signing key: its own key, derived from the secret.
+    fn cipher(secret: &str) -> ChaCha20Poly1305 {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(secret.as_bytes())
+            .expect("hmac takes any key length");
+        mac.update(b"leadstream email link cipher v2");
+        ChaCha20Poly1305::new(&mac.finalize().into_bytes())
     }
 
     /// A token for `claims` (its `kid`, `iat` and `exp` are set here). `None` without keys.
@@ -87,12 +101,68 @@ impl LinkSigner {
         claims.kid = key.id.clone();
         claims.iat = now;
         claims.exp = now + self.ttl.num_seconds();
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).ok()?);
-        let sig = URL_SAFE_NO_PAD.encode(Self::mac(&key.secret, &payload).finalize().into_bytes());
-        Some(format!("{payload}.{sig}"))
+        let payload = serde_json::to_vec(&claims).ok()?;
+        let nonce: [u8; 12] = rand::random();
+        let aad = format!("v2.{}", key.id);
+        let sealed = Self::cipher(&key.secret)
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &payload,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .ok()?;
+        let mut body = nonce.to_vec();
+        body.extend_from_slice(&sealed);
+        Some(format!("{aad}.{}", URL_SAFE_NO_PAD.encode(body)))
     }
 
     pub fn verify(&self, token: &str, now: i64) -> Result<LinkClaims, TokenError> {
+        let claims = match token.strip_prefix("v2.") {
+            Some(rest) => self.open_v2(rest)?,
+            None => self.verify_v1(token)?,
+        };
+        if now >= claims.exp {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    fn open_v2(&self, rest: &str) -> Result<LinkClaims, TokenError> {
+        let (kid, body) = rest.split_once('.').ok_or(TokenError::Malformed)?;
+        let body = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| TokenError::Malformed)?;
+        if body.len() < 12 + 16 {
+            return Err(TokenError::Malformed);
+        }
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == kid)
+            .ok_or(TokenError::UnknownKey)?;
+        let (nonce, sealed) = body.split_at(12);
+        let aad = format!("v2.{kid}");
+        let payload = Self::cipher(&key.secret)
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| TokenError::BadSignature)?;
+        let claims: LinkClaims =
+            serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+        if claims.kid != kid {
+            return Err(TokenError::BadSignature);
+        }
+        Ok(claims)
+    }
+
+    /// Links minted before v2: a readable payload and its HMAC.
+    fn verify_v1(&self, token: &str) -> Result<LinkClaims, TokenError> {
         let (payload, sig) = token.split_once('.').ok_or(TokenError::Malformed)?;
         let sig = URL_SAFE_NO_PAD
             .decode(sig)
@@ -110,10 +180,18 @@ impl LinkSigner {
         Self::mac(&key.secret, payload)
             .verify_slice(&sig)
             .map_err(|_| TokenError::BadSignature)?;
-        if now >= claims.exp {
-            return Err(TokenError::Expired);
-        }
         Ok(claims)
+    }
+
+    /// A v1 token (readable payload, HMAC), as links minted before v2 were: for tests.
+    pub fn sign_v1(&self, mut claims: LinkClaims, now: i64) -> Option<String> {
+        let key = self.keys.first()?;
+        claims.kid = key.id.clone();
+        claims.iat = now;
+        claims.exp = now + self.ttl.num_seconds();
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).ok()?);
+        let sig = URL_SAFE_NO_PAD.encode(Self::mac(&key.secret, &payload).finalize().into_bytes());
+        Some(format!("{payload}.{sig}"))
     }
 }
 
@@ -258,7 +336,45 @@ mod tests {
             signer.verify(&token, 1_000 + 86_400),
             Err(TokenError::Expired)
         );
+        // Opaque: neither the recipient nor the target can be read off the token.
+        let (_, body) = token.rsplit_once('.').expect("dot");
+        let bytes = URL_SAFE_NO_PAD.decode(body).expect("base64");
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("acme.io") && !text.contains("\"rcp\""),
+            "{text}"
+        );
 
+        // Any flipped byte fails the tag; so does another key id.
+        let mut evil = bytes.clone();
+        let last = evil.len() - 1;
+        evil[last] ^= 1;
+        let forged = format!("v2.k1.{}", URL_SAFE_NO_PAD.encode(&evil));
+        assert_eq!(signer.verify(&forged, 1_001), Err(TokenError::BadSignature));
+        let two = LinkSigner::new(vec![key("k1"), key("k2")], 1);
+        assert_eq!(
+            two.verify(&format!("v2.k2.{body}"), 1_001),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(signer.verify("no-dot", 1_001), Err(TokenError::Malformed));
+        assert_eq!(
+            signer.verify("v2.k1.AAAA", 1_001),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            LinkSigner::new(vec![key("other")], 1).verify(&token, 1_001),
+            Err(TokenError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn links_minted_before_v2_still_verify_and_are_still_checked() {
+        let signer = LinkSigner::new(vec![key("k1")], 1);
+        let token = signer
+            .sign_v1(claims(Some("https://acme.io/a")), 1_000)
+            .expect("signed");
+        let got = signer.verify(&token, 1_001).expect("verifies");
+        assert_eq!(got.url.as_deref(), Some("https://acme.io/a"));
         // Swap in another target, keep the signature.
         let (_, sig) = token.split_once('.').expect("dot");
         let mut evil = got.clone();
@@ -268,17 +384,9 @@ mod tests {
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&evil).expect("json"))
         );
         assert_eq!(signer.verify(&forged, 1_001), Err(TokenError::BadSignature));
-        assert_eq!(signer.verify("no-dot", 1_001), Err(TokenError::Malformed));
         assert_eq!(
-            signer.verify(
-                &format!("{}.AAAA", token.split('.').next().expect("payload")),
-                1_001
-            ),
-            Err(TokenError::BadSignature)
-        );
-        assert_eq!(
-            LinkSigner::new(vec![key("other")], 1).verify(&token, 1_001),
-            Err(TokenError::UnknownKey)
+            signer.verify(&token, 1_000 + 86_400),
+            Err(TokenError::Expired)
         );
     }
 

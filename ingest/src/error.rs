@@ -31,6 +31,8 @@ pub enum IngestError {
     MissingApiToken,
     #[error("unknown API token")]
     UnknownApiToken,
+    #[error("this API token has expired")]
+    ExpiredApiToken,
     #[error("this token is read-only: minting links needs a read-write token")]
     ReadOnlyApiToken,
     #[error("not configured: {0}")]
@@ -103,6 +105,13 @@ impl IntoResponse for IngestError {
             IngestError::NotFound(_) => {
                 error_response(StatusCode::NOT_FOUND, "not_found", message, None, None)
             }
+            IngestError::ExpiredApiToken => error_response(
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                message,
+                Some("Authorization".into()),
+                None,
+            ),
             IngestError::MissingApiToken | IngestError::UnknownApiToken => error_response(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

@@ -22,10 +22,13 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let (config, shutdown) = Cli::parse().common.start()?;
     let listen = config.ingest.listen;
-    let backends = Backends::new(config);
+    let backends = Arc::new(Backends::new(config));
     let (registry, created) = backends.workspaces()?;
     created.iter().for_each(|ws| ws.announce());
     let state = leadstream_ingest::server::state(&backends, Arc::new(registry)).await?;
+    if backends.config().mode == leadstream_platform::Mode::Distributed {
+        leadstream_ingest::server::keep_tokens_fresh(backends.clone(), &state, shutdown.clone());
+    }
     let listener = tokio::net::TcpListener::bind(listen).await?;
     leadstream_ingest::serve(state, listener, shutdown).await
 }

@@ -36,6 +36,14 @@ pub struct AppState {
     pub plans: Arc<crate::plan::Plans>,
     /// Where refused events are kept (none: they are only counted).
     pub failed: Option<Arc<dyn leadstream_platform::failed::FailedSink>>,
+    /// API tokens issued through the query API (the all-in-one shares the query API's copy).
+    pub issued: Arc<leadstream_platform::auth::IssuedTokens>,
+    /// Failed authentications per client address.
+    pub failed_auth: Arc<leadstream_platform::auth::FailedAuth>,
+    /// Who may read `/metrics`.
+    pub metrics: leadstream_platform::telemetry::MetricsAccess,
+    /// Signed webhooks' tolerance and the other `[security]` settings.
+    pub security: Arc<leadstream_platform::config::SecurityConfig>,
 }
 
 impl AppState {
@@ -59,11 +67,18 @@ impl AppState {
             )),
             plans: Arc::new(crate::plan::Plans::default()),
             failed: None,
+            issued: Arc::default(),
+            failed_auth: Arc::new(leadstream_platform::auth::FailedAuth::new(
+                leadstream_platform::config::SecurityConfig::default().failed_auth_per_minute,
+            )),
+            metrics: leadstream_platform::telemetry::MetricsAccess::default(),
+            security: Arc::default(),
         }
     }
 }
 
 pub fn router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
     // What browsers on customers' sites call: the intake routes, their settings, forms.
     let browser = Router::new()
         .route("/v1/batch", post(routes::track::batch))
@@ -138,10 +153,21 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
-        .route("/metrics", get(routes::health::metrics));
+        .route(
+            "/metrics",
+            get(move |r: axum::extract::Request| metrics.clone().serve(r)),
+        );
+    let enricher = state.enricher.clone();
+    let client: leadstream_platform::http::ClientAddress = Arc::new(move |r: &Request| {
+        enricher.client_ip(leadstream_platform::http::peer_address(r), r.headers())
+    });
+    let failed_auth = state.failed_auth.clone();
     browser
         .merge(rest)
         .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "no such route") })
+        .layer(middleware::from_fn(move |r, n| {
+            leadstream_platform::http::limit_failed_auth(failed_auth.clone(), client.clone(), r, n)
+        }))
         .layer(middleware::from_fn(leadstream_platform::http::json_errors))
         .layer(middleware::from_fn(|r, n| {
             leadstream_platform::http::security_headers(r, n, false)

@@ -38,7 +38,37 @@ pub async fn state(
     );
     state.plans = Arc::new(crate::plan::Plans::load(&config.tracking_plans)?);
     state.failed = Some(backends.failed_sink().await?);
+    let security = &backends.config().security;
+    state.failed_auth = Arc::new(leadstream_platform::auth::FailedAuth::new(
+        security.failed_auth_per_minute,
+    ));
+    state.metrics = leadstream_platform::telemetry::MetricsAccess::new(security);
+    state.security = Arc::new(security.clone());
     Ok(state)
+}
+
+/// For a collector on its own: keeps its copy of the issued API tokens (which minting email
+/// links accepts) fresh from the store until `shutdown`. The all-in-one shares the query API's
+/// copy instead. A store that does not answer at start is retried; until then only configured
+/// tokens mint.
+pub fn keep_tokens_fresh(backends: Arc<Backends>, state: &AppState, shutdown: CancellationToken) {
+    let issued = state.issued.clone();
+    let workspaces = state.registry.names().to_vec();
+    tokio::spawn(async move {
+        let store = loop {
+            match backends.store().await {
+                Ok(s) => break s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "store not reachable for issued API tokens; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(leadstream_platform::auth::REFRESH) => {}
+                    }
+                }
+            }
+        };
+        issued.keep_fresh(store, workspaces, shutdown).await;
+    });
 }
 
 /// The collector's state for replaying failed events from another service (the query API): the

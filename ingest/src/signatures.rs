@@ -5,7 +5,9 @@
 //! - SendGrid Event Webhook: `X-Twilio-Email-Event-Webhook-Signature` = base64(DER ECDSA P-256
 //!   SHA-256 signature of `X-Twilio-Email-Event-Webhook-Timestamp` + raw body), checked with the
 //!   account's verification key (base64 DER public key).
-//! - leadstream's generic formats: `X-Leadstream-Signature: sha256=HEX(HMAC-SHA256(secret, raw body))`.
+//! - leadstream's generic formats: `X-Leadstream-Signature: t=<unix seconds>,v1=HEX(HMAC-SHA256(
+//!   secret, "<t>.<write key>.<raw body>"))`: the signature covers the workspace (its write key
+//!   in the URL) and a timestamp, which must be within `security.webhook_tolerance_secs`.
 
 use std::collections::BTreeMap;
 
@@ -74,23 +76,80 @@ pub fn twilio_signature(auth_token: &str, url: &str, params: &BTreeMap<String, S
         .encode(twilio_mac(auth_token, url, params).finalize().into_bytes())
 }
 
-/// The `X-Leadstream-Signature` value for `body` (for senders and tests).
-pub fn generic_signature(secret: &str, body: &[u8]) -> String {
+fn generic_mac(secret: &str, timestamp: &str, write_key: &str, body: &[u8]) -> Hmac<sha2::Sha256> {
     let mut mac =
         Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(write_key.as_bytes());
+    mac.update(b".");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    mac
 }
 
-/// `X-Leadstream-Signature: sha256=HEX` check.
-pub fn generic_signature_valid(secret: &str, body: &[u8], header_value: &str) -> bool {
-    let Some(Ok(expected)) = header_value.trim().strip_prefix("sha256=").map(hex::decode) else {
-        return false;
+/// The `X-Leadstream-Signature` value for `body` posted with write key `write_key` at
+/// `timestamp` (Unix seconds), for senders and tests: `t=<timestamp>,v1=<hex HMAC-SHA256 of
+/// "<timestamp>.<write key>.<body>">`.
+pub fn generic_signature(secret: &str, timestamp: i64, write_key: &str, body: &[u8]) -> String {
+    let t = timestamp.to_string();
+    let mac = generic_mac(secret, &t, write_key, body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Checks `X-Leadstream-Signature: t=…,v1=…` (several `v1` while a secret rotates): the MAC
+/// must cover this body, this workspace's write key and a timestamp within `tolerance_secs` of
+/// `now`. The error says what is wrong.
+pub fn check_generic_signature(
+    secret: &str,
+    header_value: &str,
+    write_key: &str,
+    body: &[u8],
+    now: i64,
+    tolerance_secs: u64,
+) -> Result<(), String> {
+    let mut timestamp = None;
+    let mut macs = Vec::new();
+    for part in header_value.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = Some(t.trim()),
+            Some(("v1", m)) => macs.push(m.trim()),
+            _ => {}
+        }
+    }
+    let (Some(t), false) = (timestamp, macs.is_empty()) else {
+        return Err(
+            "X-Leadstream-Signature must be `t=<unix seconds>,v1=<hex HMAC-SHA256>`".into(),
+        );
     };
-    let mut mac =
-        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
+    let at: i64 = t
+        .parse()
+        .map_err(|_| "X-Leadstream-Signature's t is not Unix seconds".to_string())?;
+    check_fresh(at, now, tolerance_secs)?;
+    let valid = macs.iter().any(|m| {
+        hex::decode(m).is_ok_and(|expected| {
+            generic_mac(secret, t, write_key, body)
+                .verify_slice(&expected)
+                .is_ok()
+        })
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err("X-Leadstream-Signature does not verify".into())
+    }
+}
+
+/// A signed timestamp must be within `tolerance_secs` of `now` (either way): an old signed body
+/// replayed is refused.
+pub fn check_fresh(at: i64, now: i64, tolerance_secs: u64) -> Result<(), String> {
+    let off = now.saturating_sub(at).unsigned_abs();
+    if off > tolerance_secs {
+        return Err(format!(
+            "the signed timestamp is {off} s from now; at most {tolerance_secs} s \
+             (security.webhook_tolerance_secs)"
+        ));
+    }
+    Ok(())
 }
 
 /// A SendGrid verification key, parsed once.
@@ -200,6 +259,39 @@ mod tests {
             &params,
             &with_port
         ));
+    }
+
+    #[test]
+    fn generic_signatures_cover_the_body_the_workspace_and_a_fresh_timestamp() {
+        let now = 1_800_000_000;
+        let body = br#"{"events":[]}"#;
+        let sig = generic_signature("s3cret", now - 10, "wk_a", body);
+        assert_eq!(
+            check_generic_signature("s3cret", &sig, "wk_a", body, now, 300),
+            Ok(())
+        );
+        // Rotating: any of several v1 values.
+        let two = format!("{sig},v1={}", "00".repeat(32));
+        assert_eq!(
+            check_generic_signature("s3cret", &two, "wk_a", body, now, 300),
+            Ok(())
+        );
+        for (secret, key, b, at) in [
+            ("other", "wk_a", body.as_slice(), now),
+            ("s3cret", "wk_b", body.as_slice(), now),
+            ("s3cret", "wk_a", br#"{"events":[1]}"#.as_slice(), now),
+            ("s3cret", "wk_a", body.as_slice(), now + 301),
+        ] {
+            assert!(check_generic_signature(secret, &sig, key, b, at, 300).is_err());
+        }
+        let stale = check_generic_signature("s3cret", &sig, "wk_a", body, now + 400, 300);
+        assert!(stale.expect_err("stale").contains("410 s from now"));
+        // The old body-only form is refused with a message saying what is wanted.
+        assert!(
+            check_generic_signature("s3cret", "sha256=00", "wk_a", body, now, 300)
+                .expect_err("old form")
+                .contains("t=<unix seconds>")
+        );
     }
 
     #[test]

@@ -24,10 +24,17 @@ struct Harness {
     log: EmbeddedLog,
     /// What the collector refused.
     failed: EmbeddedFailed,
+    /// The API tokens issued through the query API, as the collector holds them.
+    issued: Arc<leadstream_platform::auth::IssuedTokens>,
     _dir: tempfile::TempDir,
 }
 
 fn harness_with(limits: IngestConfig) -> Harness {
+    harness_custom(limits, |_| {})
+}
+
+/// A harness whose state `change` adjusts before the router is built.
+fn harness_custom(limits: IngestConfig, change: impl FnOnce(&mut AppState)) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = EmbeddedLog::open(dir.path()).expect("log");
     let ws = |name: &str, key: &str| WorkspaceConfig {
@@ -38,12 +45,16 @@ fn harness_with(limits: IngestConfig) -> Harness {
         api_token_sha256: vec![],
         read_tokens: vec![format!("tok_{name}_read_0123456789")],
         read_token_sha256: vec![],
+        site: Some(format!("https://{name}.io")),
+        ..Default::default()
     };
     let registry = Registry::from_parts(&[ws("acme", KEY), ws("globex", OTHER_KEY)], &[]);
     let mut state = AppState::new(Arc::new(registry), Arc::new(log.clone()), &limits);
     let failed = EmbeddedFailed::open(&dir.path().join("failed")).expect("failed events");
     state.failed = Some(Arc::new(failed.clone()));
+    change(&mut state);
     Harness {
+        issued: state.issued.clone(),
         app: router(state),
         log,
         failed,
@@ -58,6 +69,7 @@ fn email_config(min_click_delay_secs: u64) -> IngestConfig {
         secret: "k1-secret-0123456789abcdefghijklmnopq".into(),
     }];
     c.email.min_click_delay_secs = min_click_delay_secs;
+    c.email.public_url = Some("http://t.acme.io".into());
     c
 }
 
@@ -111,7 +123,15 @@ impl Harness {
         let response = self
             .app
             .clone()
-            .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+            .oneshot(
+                Request::get(path)
+                    .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                        [127, 0, 0, 1],
+                        40000,
+                    ))))
+                    .body(Body::empty())
+                    .expect("request"),
+            )
             .await
             .expect("response");
         let status = response.status();
@@ -1191,6 +1211,38 @@ fn path_of(url: &Value) -> String {
 const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15";
 
 #[tokio::test]
+async fn minted_links_never_take_their_base_from_the_host_header() {
+    let body = leadstream_ingest::routes::email::mint_body(
+        "m-1",
+        "user-1",
+        None,
+        &["https://acme.io/offer"],
+    );
+    // No public URL, listening on loopback (the quickstart): the collector's own address.
+    let mut config = email_config(0);
+    config.email.public_url = None;
+    let h = harness_with(config.clone());
+    let (status, minted) = mint(&h, Some(API_TOKEN), body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{minted}");
+    let pixel = minted["open_pixel"].as_str().expect("pixel");
+    assert!(pixel.starts_with("http://127.0.0.1:8080/v1/o/"), "{pixel}");
+    // Reachable from elsewhere and no public URL: refused, naming the setting (never `Host`).
+    config.listen = "0.0.0.0:8080".parse().expect("addr");
+    let h = harness_with(config.clone());
+    let (status, refused) = mint(&h, Some(API_TOKEN), body.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    assert_eq!(refused["code"], "not_configured", "{refused}");
+    assert!(refused["message"].as_str().expect("message").contains("ingest.public_url"));
+    // The public URL, whatever the request's Host says.
+    config.public_url = Some("https://t.example.com/".into());
+    let h = harness_with(config);
+    let (status, minted) = mint(&h, Some(API_TOKEN), body).await;
+    assert_eq!(status, StatusCode::OK, "{minted}");
+    let link = minted["links"][0]["tracked_url"].as_str().expect("link");
+    assert!(link.starts_with("https://t.example.com/v1/c/"), "{link}");
+}
+
+#[tokio::test]
 async fn minted_links_record_opens_and_clicks_and_redirect_only_to_signed_targets() {
     let h = harness_with(email_config(0));
     let body = leadstream_ingest::routes::email::mint_body(
@@ -1223,7 +1275,10 @@ async fn minted_links_record_opens_and_clicks_and_redirect_only_to_signed_target
     assert_eq!(headers[header::LOCATION], "https://acme.io/offer");
 
     // Tampering with the token never redirects.
-    let tampered = path_of(&minted["links"][1]["tracked_url"]).replace("/v1/c/e", "/v1/c/f");
+    let mut tampered = path_of(&minted["links"][1]["tracked_url"]).into_bytes();
+    let at = tampered.len() - 5;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
     for path in [tampered.as_str(), "/v1/c/not-a-token", "/v1/c/abc.def"] {
         let (status, headers, body) = get_path(&h, path, BROWSER).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
@@ -1485,6 +1540,35 @@ async fn twilio_receipts_and_inbound_messages_become_sms_events() {
 }
 
 #[tokio::test]
+async fn a_replayed_twilio_callback_or_message_changes_nothing() {
+    let h = sms_harness();
+    let wk = format!("?wk={KEY}");
+    let stop = [
+        ("MessageSid", "SM-stop-1"),
+        ("From", "+15550002222"),
+        ("To", "+15559990000"),
+        ("Body", "STOP"),
+    ];
+    for _ in 0..3 {
+        assert_eq!(twilio(&h, &wk, &stop, None).await.0, StatusCode::OK);
+    }
+    let written = h.written().await;
+    assert_eq!(written.len(), 1, "one STOP, however often it is posted");
+    assert_eq!(
+        written[0].1.event.message_id.as_deref(),
+        Some("sms:twilio:SM-stop-1:sms_opted_out")
+    );
+    // The same message's later status is another event.
+    let delivered = [
+        ("MessageSid", "SM-stop-1"),
+        ("MessageStatus", "delivered"),
+        ("To", "+15550002222"),
+    ];
+    assert_eq!(twilio(&h, &wk, &delivered, None).await.0, StatusCode::OK);
+    assert_eq!(h.written().await.len(), 2);
+}
+
+#[tokio::test]
 async fn twilio_webhooks_must_be_signed_and_well_formed() {
     let h = sms_harness();
     let wk = format!("?wk={KEY}");
@@ -1564,7 +1648,12 @@ async fn twilio_webhooks_must_be_signed_and_well_formed() {
 
 async fn generic(h: &Harness, body: &str, signature: Option<String>) -> (StatusCode, Value) {
     let signature = signature.unwrap_or_else(|| {
-        leadstream_ingest::signatures::generic_signature(SMS_SECRET, body.as_bytes())
+        leadstream_ingest::signatures::generic_signature(
+            SMS_SECRET,
+            chrono::Utc::now().timestamp(),
+            KEY,
+            body.as_bytes(),
+        )
     });
     let req = Request::post(format!("/v1/webhooks/sms/generic?wk={KEY}"))
         .header(header::CONTENT_TYPE, "application/json")
@@ -1644,8 +1733,22 @@ async fn submit_form(
     body: impl Into<Body>,
     accept_json: bool,
 ) -> (StatusCode, axum::http::HeaderMap, Value) {
+    submit_form_with(h, form, content_type, body, accept_json, None).await
+}
+
+async fn submit_form_with(
+    h: &Harness,
+    form: &str,
+    content_type: &str,
+    body: impl Into<Body>,
+    accept_json: bool,
+    cookie: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let mut req =
         Request::post(format!("/v1/forms/{form}")).header(header::CONTENT_TYPE, content_type);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
     if accept_json {
         req = req.header(header::ACCEPT, "application/json");
     }
@@ -1690,18 +1793,21 @@ async fn a_form_post_becomes_an_identify_and_a_submission_and_redirects() {
 async fn multipart_forms_answer_json_when_asked_and_keep_the_cookie_identity() {
     let h = forms_harness(10);
     let boundary = "XyZ";
+    // The visitor is the cookie's: an `anonymous_id` field would let anyone tie any visitor's
+    // history to an email of their choosing.
     let body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\ngrace@example.com\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"anonymous_id\"\r\n\r\nanon-42\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"anonymous_id\"\r\n\r\nvictim-7\r\n\
          --{boundary}\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n\
          --{boundary}--\r\n"
     );
-    let (status, _, resp) = submit_form(
+    let (status, _, resp) = submit_form_with(
         &h,
         "demo-request",
         &format!("multipart/form-data; boundary={boundary}"),
         body,
         true,
+        Some("ls_aid=anon-42"),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{resp}");
@@ -1712,6 +1818,24 @@ async fn multipart_forms_answer_json_when_asked_and_keep_the_cookie_identity() {
         Some("grace@example.com")
     );
     assert_eq!(written[0].1.event.anonymous_id.as_deref(), Some("anon-42"));
+    assert!(
+        written.iter().all(|(_, r)| r
+            .event
+            .enrichment
+            .as_ref()
+            .is_some_and(|e| e.submitted_traits)),
+        "what a visitor typed is marked as submitted"
+    );
+    // Without the cookie, the field alone identifies nobody.
+    let (status, _, resp) = submit_form(
+        &h,
+        "demo-request",
+        URLENCODED,
+        "anonymous_id=victim-7&message=hi",
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
     assert_eq!(
         written[0].0, "acme/grace@example.com",
         "keyed by the person; the scorer merges the device's history into it"
@@ -1803,9 +1927,18 @@ mod email_webhooks {
     }
 
     async fn sendgrid(h: &Harness, body: &str, tamper: bool) -> (StatusCode, Value) {
-        let ts = "1763800000";
+        sendgrid_at(h, body, tamper, chrono::Utc::now().timestamp()).await
+    }
+
+    async fn sendgrid_at(h: &Harness, body: &str, tamper: bool, at: i64) -> (StatusCode, Value) {
+        let ts = at.to_string();
         let sig: Signature = sendgrid_key().sign(&[ts.as_bytes(), body.as_bytes()].concat());
-        let signed_ts = if tamper { "1763800001" } else { ts };
+        let tampered = (at + 1).to_string();
+        let signed_ts = if tamper {
+            tampered.as_str()
+        } else {
+            ts.as_str()
+        };
         let req = Request::post(format!("/v1/webhooks/email/sendgrid?wk={KEY}"))
             .header(header::CONTENT_TYPE, "application/json")
             .header(
@@ -1886,7 +2019,13 @@ mod email_webhooks {
         );
         let mut c = IngestConfig::default();
         c.email.sendgrid_verification_key = Some(SENDGRID_KEY.into());
-        let h = harness_with(c);
+        // Signed in 2020: past any tolerance but this test's, which checks the signature alone.
+        let h = harness_custom(c, |s| {
+            s.security = Arc::new(leadstream_platform::config::SecurityConfig {
+                webhook_tolerance_secs: 20 * 365 * 86_400,
+                ..Default::default()
+            })
+        });
         let post = |body: &str, signature: &str| {
             Request::post(format!("/v1/webhooks/email/sendgrid?wk={KEY}"))
                 .header(header::CONTENT_TYPE, "application/json")
@@ -1942,12 +2081,142 @@ mod email_webhooks {
         let req = Request::post(format!("/v1/webhooks/email/generic?wk={KEY}"))
             .header(
                 "x-leadstream-signature",
-                leadstream_ingest::signatures::generic_signature(SECRET, body.as_bytes()),
+                leadstream_ingest::signatures::generic_signature(
+                    SECRET,
+                    chrono::Utc::now().timestamp(),
+                    KEY,
+                    body.as_bytes(),
+                ),
             )
             .body(Body::from(body.to_string()))
             .expect("req");
         let (status, _, body) = h.send(req).await;
         (status, body)
+    }
+
+    #[tokio::test]
+    async fn signed_webhooks_refuse_replays_stale_timestamps_and_other_workspaces() {
+        // SendGrid: a signed timestamp past the tolerance (default 5 min) is refused.
+        let h = harness();
+        let body = json!([{"email": "a@b.io", "event": "click", "sg_event_id": "ev-1",
+            "sg_message_id": "m", "url": "https://acme.io/x"}])
+        .to_string();
+        let now = chrono::Utc::now().timestamp();
+        let (status, resp) = sendgrid_at(&h, &body, false, now - 301).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{resp}");
+        assert!(
+            resp["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("from now"),
+            "{resp}"
+        );
+        let (status, resp) = sendgrid_at(&h, &body, false, 1_000_000_000).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{resp}");
+        assert!(h.written().await.is_empty());
+        // A fresh one posted three times is one event (its sg_event_id is the messageId).
+        for _ in 0..3 {
+            assert_eq!(sendgrid(&h, &body, false).await.0, StatusCode::OK);
+        }
+        assert_eq!(h.written().await.len(), 1);
+
+        // Generic: the same signed post three times is one set of events, even without ids.
+        let hook = json!({"events": [
+            {"type": "clicked", "message_id": "m-9", "recipient": "ada@acme.io", "url": "https://acme.io/p"},
+            {"type": "clicked", "message_id": "m-9", "recipient": "ada@acme.io", "url": "https://acme.io/p",
+             "event_id": "click-2"}
+        ]})
+        .to_string();
+        let post = |h: &Harness, wk: &str, signature: String, body: String| {
+            let req = Request::post(format!("/v1/webhooks/email/generic?wk={wk}"))
+                .header("x-leadstream-signature", signature)
+                .body(Body::from(body))
+                .expect("req");
+            let h = h.app.clone();
+            async move {
+                let r = h.oneshot(req).await.expect("response");
+                let status = r.status();
+                let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+                    .await
+                    .expect("body");
+                (
+                    status,
+                    serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+                )
+            }
+        };
+        let sign = |secret: &str, at: i64, wk: &str, body: &str| {
+            leadstream_ingest::signatures::generic_signature(secret, at, wk, body.as_bytes())
+        };
+        let signed = sign(SECRET, now, KEY, &hook);
+        for _ in 0..3 {
+            let (status, resp) = post(&h, KEY, signed.clone(), hook.clone()).await;
+            assert_eq!(status, StatusCode::OK, "{resp}");
+        }
+        let clicks = h
+            .written()
+            .await
+            .into_iter()
+            .filter(|(_, r)| r.event.event.as_deref() == Some("Email Clicked"))
+            .count();
+        assert_eq!(
+            clicks, 3,
+            "the SendGrid click and the two generic ones, once each"
+        );
+        // Old, or signed for another workspace's write key: refused.
+        let (status, resp) =
+            post(&h, KEY, sign(SECRET, now - 3600, KEY, &hook), hook.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{resp}");
+        let (status, resp) = post(&h, OTHER_KEY, signed.clone(), hook.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{resp}");
+        // The old body-only signature is refused with what is wanted.
+        let old = format!("sha256={}", "00".repeat(32));
+        let (status, resp) = post(&h, KEY, old, hook.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            resp["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("t=<unix seconds>"),
+            "{resp}"
+        );
+
+        // A workspace with a secret of its own: the global one does not sign for it.
+        let mut c = IngestConfig::default();
+        c.email.webhook_secret = Some(SECRET.into());
+        let own = harness_custom(c, |s| {
+            let ws = |name: &str, key: &str, secret: Option<&str>| WorkspaceConfig {
+                name: name.into(),
+                write_keys: vec![key.into()],
+                email_webhook_secret: secret.map(str::to_string),
+                ..Default::default()
+            };
+            s.registry = Arc::new(Registry::from_parts(
+                &[
+                    ws("acme", KEY, None),
+                    ws("globex", OTHER_KEY, Some("globex-own-secret")),
+                ],
+                &[],
+            ));
+        });
+        let (status, _) = post(
+            &own,
+            OTHER_KEY,
+            sign(SECRET, now, OTHER_KEY, &hook),
+            hook.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, resp) = post(
+            &own,
+            OTHER_KEY,
+            sign("globex-own-secret", now, OTHER_KEY, &hook),
+            hook.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{resp}");
+        let (status, _) = post(&own, KEY, sign(SECRET, now, KEY, &hook), hook.clone()).await;
+        assert_eq!(status, StatusCode::OK);
     }
 
     #[tokio::test]
@@ -2272,4 +2541,202 @@ async fn the_frameworks_own_refusals_answer_in_the_json_shape() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["code"], "method_not_allowed", "{body}");
     assert_eq!(body["detail"], body["message"], "{body}");
+}
+
+#[tokio::test]
+async fn minted_links_go_only_to_the_workspace_sites_and_issued_tokens_mint() {
+    let h = harness();
+    // The workspace's site (acme.io) and its subdomains: yes. Anywhere else: a 400 naming the link.
+    let ok = leadstream_ingest::routes::email::mint_body(
+        "m",
+        "u",
+        None,
+        &[
+            "https://acme.io/a",
+            "https://www.acme.io/b",
+            "http://blog.acme.io",
+        ],
+    );
+    let (status, resp) = mint(&h, Some(API_TOKEN), ok).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    for evil in [
+        "https://evil.example/x",
+        "https://acme.io.evil.example/",
+        "https://notacme.io/",
+    ] {
+        let body =
+            leadstream_ingest::routes::email::mint_body("m", "u", None, &["https://acme.io", evil]);
+        let (status, resp) = mint(&h, Some(API_TOKEN), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{evil}: {resp}");
+        assert_error(&resp, "invalid_field", "links[1]");
+    }
+    // ingest.email.link_domains adds hosts for every workspace (`*.` takes subdomains).
+    let mut c = email_config(5);
+    c.email.link_domains = vec!["*.shop.example".into(), "partner.example".into()];
+    let wider = harness_with(c);
+    let body = leadstream_ingest::routes::email::mint_body(
+        "m",
+        "u",
+        None,
+        &["https://eu.shop.example/", "https://partner.example/"],
+    );
+    assert_eq!(mint(&wider, Some(API_TOKEN), body).await.0, StatusCode::OK);
+
+    // Tokens issued through the query API (`lsk_…`) mint too; a read-only one is 403; an
+    // expired one 401 token_expired; a well-shaped unknown one 401.
+    let issued = |scope, expires_ms| {
+        let token = format!("lsk_acme.{}", "ab".repeat(24));
+        let stored = leadstream_platform::auth::StoredToken {
+            sha256: leadstream_platform::workspaces::hash_token(&token),
+            scope,
+            hint: token[token.len() - 4..].to_string(),
+            expires_ms,
+        };
+        (token, stored)
+    };
+    use leadstream_platform::workspaces::Scope;
+    let (token, stored) = issued(Scope::ReadWrite, None);
+    let body = leadstream_ingest::routes::email::mint_body("m", "u", None, &["https://acme.io"]);
+    assert_eq!(
+        mint(&h, Some(&token), body.clone()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    h.issued.insert("acme", &stored);
+    let (status, resp) = mint(&h, Some(&token), body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    h.issued.insert(
+        "acme",
+        &leadstream_platform::auth::StoredToken {
+            scope: Scope::Read,
+            ..stored.clone()
+        },
+    );
+    assert_eq!(
+        mint(&h, Some(&token), body.clone()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    h.issued.insert(
+        "acme",
+        &leadstream_platform::auth::StoredToken {
+            expires_ms: Some(1),
+            ..stored.clone()
+        },
+    );
+    let (status, resp) = mint(&h, Some(&token), body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(resp["error"]["code"], "token_expired", "{resp}");
+    h.issued.forget(&stored.sha256);
+    assert_eq!(
+        mint(&h, Some(&token), body).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn an_address_past_its_failed_authentications_gets_429_until_its_minute_is_over() {
+    let h = harness_custom(IngestConfig::default(), |s| {
+        s.failed_auth = Arc::new(leadstream_platform::auth::FailedAuth::new(5));
+    });
+    let from = |ip: [u8; 4], key: &str| {
+        Request::post("/v1/track")
+            .header(header::CONTENT_TYPE, "application/json")
+            .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                ip, 5000,
+            ))))
+            .body(Body::from(
+                json!({"anonymousId": "a", "event": "x", "writeKey": key}).to_string(),
+            ))
+            .expect("req")
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            h.send(from([203, 0, 113, 5], "wk_guess")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Blocked now, even with the right key; another address is not.
+    let (status, headers, resp) = h.send(from([203, 0, 113, 5], KEY)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{resp}");
+    assert_eq!(resp["error"]["code"], "too_many_failed_authentications");
+    let retry: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("secs");
+    assert!((1..=60).contains(&retry));
+    assert_eq!(h.send(from([203, 0, 113, 6], KEY)).await.0, StatusCode::OK);
+    // Health and readiness always answer.
+    let health = Request::get("/health")
+        .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [203, 0, 113, 5],
+            5000,
+        ))))
+        .body(Body::empty())
+        .expect("req");
+    assert_eq!(h.send(health).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_key_given_twice_is_refused_naming_it() {
+    let h = harness();
+    let one = r#"{"anonymousId":"a","event":"Plan Chosen","properties":{"plan":"free","plan":"enterprise"}}"#;
+    let (status, resp) = h.post("/v1/track", Some(KEY), one).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert_error(&resp, "invalid_field", "properties.plan");
+    // In a batch: that event is listed, the others are written.
+    let batch = r#"{"batch":[{"type":"track","anonymousId":"a","event":"ok"},{"type":"track","anonymousId":"a","anonymousId":"b","event":"x"}]}"#;
+    let (status, resp) = h.post("/v1/batch", Some(KEY), batch).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert_eq!(resp["rejected"][0]["index"], 1, "{resp}");
+    assert!(
+        resp["rejected"][0]["field"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("anonymousId"),
+        "{resp}"
+    );
+    assert_eq!(h.written().await.len(), 1);
+}
+
+#[tokio::test]
+async fn metrics_want_the_metrics_token_or_a_loopback_client() {
+    let at = |ip: [u8; 4], token: Option<&str>| {
+        let mut r = Request::get("/metrics").extension(axum::extract::ConnectInfo(
+            std::net::SocketAddr::from((ip, 9100)),
+        ));
+        if let Some(t) = token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        r.body(Body::empty()).expect("req")
+    };
+    let open = harness();
+    assert_eq!(open.send(at([127, 0, 0, 1], None)).await.0, StatusCode::OK);
+    let (status, _, resp) = open.send(at([10, 1, 2, 3], None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{resp}");
+    assert!(
+        resp["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("security.metrics_token")
+    );
+    let guarded = harness_custom(IngestConfig::default(), |s| {
+        s.metrics = leadstream_platform::telemetry::MetricsAccess::new(
+            &leadstream_platform::config::SecurityConfig {
+                metrics_token: Some("scrape-secret-0123".into()),
+                ..Default::default()
+            },
+        );
+    });
+    assert_eq!(
+        guarded.send(at([127, 0, 0, 1], None)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        guarded.send(at([10, 1, 2, 3], Some("wrong"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _, _) = guarded
+        .send(at([10, 1, 2, 3], Some("scrape-secret-0123")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }

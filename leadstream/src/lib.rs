@@ -22,9 +22,13 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let heartbeats = Heartbeats::default();
-    let ingest_state = leadstream_ingest::server::state(&backends, registry.clone()).await?;
+    let mut ingest_state = leadstream_ingest::server::state(&backends, registry.clone()).await?;
     let mut query_state =
         leadstream_query_api::server::state(&backends, registry, heartbeats.clone()).await?;
+    // One copy of the issued API tokens (the query API keeps it fresh) and one count of failed
+    // authentications per address, for both ports.
+    ingest_state.issued = query_state.tokens.clone();
+    query_state.failed_auth = ingest_state.failed_auth.clone();
     // Replays go through the collector's own intake: one dedup window for both.
     query_state.intake = ingest_state.clone();
     let model = leadstream_scorer::server::model(&backends, shutdown.clone())?;

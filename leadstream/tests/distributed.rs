@@ -194,6 +194,8 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
             "x-leadstream-signature",
             leadstream_ingest::signatures::generic_signature(
                 "e2e-email-webhook-secret",
+                chrono::Utc::now().timestamp(),
+                common::WRITE_KEY,
                 email_hook.as_bytes(),
             ),
         )
@@ -216,6 +218,8 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
             "x-leadstream-signature",
             leadstream_ingest::signatures::generic_signature(
                 "e2e-sms-webhook-secret",
+                chrono::Utc::now().timestamp(),
+                common::WRITE_KEY,
                 sms_hook.as_bytes(),
             ),
         )
@@ -274,7 +278,9 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
         .post(format!("{base}/v1/forms/contact"))
         .header("accept", "application/json")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("email=Lead%40Acme.io&anonymous_id=a-form&company=Acme")
+        // The visitor is the first-party cookie's; an `anonymous_id` field is not believed.
+        .header("cookie", "ls_aid=a-form")
+        .body("email=Lead%40Acme.io&anonymous_id=someone-else&company=Acme")
         .send()
         .await
         .expect("form");

@@ -204,4 +204,28 @@ async fn acknowledged_events_survive_kill_dash_nine() {
     let p: serde_json::Value = r.json().await.expect("json");
     assert_eq!(p["event_count"], acked);
     drop(third);
+    // Whatever the umask this test runs under, the data directory and everything in it (log,
+    // store, registry, signing key, failed events) are the owner's only.
+    assert_owner_only(dir.path());
+}
+
+fn assert_owner_only(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut seen = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+        seen += 1;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("read dir") {
+                stack.push(entry.expect("entry").path());
+            }
+        }
+    }
+    assert!(
+        seen > 5,
+        "the data directory holds the log, the store and the registry"
+    );
 }

@@ -286,3 +286,124 @@ async fn segments_that_expand_past_the_limit_are_refused() {
     assert!(status == 200 || status == 404, "{status}");
     run.stop().await;
 }
+
+/// Tokens issued through the API expire when asked to, mint email links on the collector, stop at
+/// once when revoked, and an address that keeps presenting bad ones gets 429 on both ports.
+async fn tokens(run: &common::Running) {
+    let (status, body) = run
+        .json(
+            Method::POST,
+            "/v1/tokens",
+            Some(&json!({"name": "mailer", "scope": "read_write", "expires_in_days": 0})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "expires_in_days", "{body}");
+    let (status, issued) = run
+        .json(
+            Method::POST,
+            "/v1/tokens",
+            Some(&json!({"name": "mailer", "scope": "read_write", "expires_in_days": 30})),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let token = issued["token"].as_str().expect("token").to_string();
+    let in_30_days = chrono::Utc::now().timestamp_millis() + 30 * 86_400_000;
+    let expires = issued["expires_ms"].as_i64().expect("expires_ms");
+    assert!((in_30_days - expires).abs() < 60_000, "{issued}");
+
+    let mint = |token: String, link: &'static str| {
+        let http = run.http.clone();
+        let url = format!("http://{}/v1/email/links", run.collector);
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&leadstream_ingest::routes::email::mint_body(
+                    "m-1",
+                    "u-1",
+                    None,
+                    &[link],
+                ))
+                .send()
+                .await
+                .expect("mint");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, minted) = mint(token.clone(), "https://acme.io/offer").await;
+    assert_eq!(status, 200, "{minted}");
+    // The link is opaque: neither the recipient nor the target shows in it.
+    let tracked = minted["links"][0]["tracked_url"].as_str().expect("link");
+    assert!(
+        !tracked.contains("u-1") && !tracked.contains("offer"),
+        "{tracked}"
+    );
+    // Not a workspace site: refused, so the collector is no open redirect.
+    let (status, body) = mint(token.clone(), "https://evil.example/").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "links[0]", "{body}");
+
+    // Revoked: refused at once on both ports.
+    let id = issued["id"].as_str().expect("id");
+    let (status, _, _) = run
+        .call(
+            Method::DELETE,
+            &format!("/v1/tokens/{id}"),
+            common::TOKEN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(mint(token.clone(), "https://acme.io/").await.0, 401);
+    let (status, _, _) = run.call(Method::GET, "/v1/segments", &token, None).await;
+    assert_eq!(status, 401);
+
+    // Bad tokens from one address: past security.failed_auth_per_minute (30) every request from
+    // it answers 429 for the rest of its minute, on both ports, the right token's too.
+    let guess = format!("lsk_acme.{}", "0".repeat(48));
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(run.call(Method::GET, "/v1/segments", &guess, None).await.0);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    let (status, _, body) = run
+        .call(Method::GET, "/v1/segments", common::TOKEN, None)
+        .await;
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = run.post_batch(&json!({"batch": []})).await;
+    assert_eq!(status, 429);
+    let r = run
+        .http
+        .get(format!("http://{}/health", run.query))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(r.status(), 200, "health always answers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_issued_tokens_expire_mint_and_failures_are_limited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = common::start(common::embedded_config(dir.path())).await;
+    tokens(&run).await;
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_issued_tokens_expire_mint_and_failures_are_limited() {
+    let mut config = common::distributed_config();
+    config.ingest.email.signing_keys = vec![leadstream_platform::config::SigningKey {
+        id: "k1".into(),
+        secret: "security-test-signing-secret-0123456789".into(),
+    }];
+    let clickhouse = config.clickhouse.clone();
+    let run = common::start(config).await;
+    tokens(&run).await;
+    run.stop().await;
+    common::drop_database(&clickhouse).await;
+}

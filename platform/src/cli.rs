@@ -46,8 +46,18 @@ impl CommonArgs {
     /// What every binary does first: the validated config, structured logs, and a token that
     /// SIGINT / SIGTERM cancel. Call inside the tokio runtime.
     pub fn start(&self) -> Result<(Config, CancellationToken), ConfigError> {
+        owner_only_files();
         let config = self.load()?;
         crate::telemetry::init_tracing(config.log_format);
+        // A data directory made before (or by another tool) is closed to others too.
+        if config.data_dir.is_dir() {
+            use std::os::unix::fs::PermissionsExt;
+            if let Err(e) =
+                std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            {
+                tracing::warn!(error = %e, dir = %config.data_dir.display(), "data directory not made owner-only");
+            }
+        }
         let shutdown = CancellationToken::new();
         crate::shutdown::cancel_on_signal(shutdown.clone());
         Ok((config, shutdown))
@@ -56,6 +66,7 @@ impl CommonArgs {
     /// File < environment < these flags, validated except for declared workspaces (for the
     /// command that creates them).
     pub fn load_for_workspace_admin(&self) -> Result<Config, ConfigError> {
+        owner_only_files();
         let config = self.load_unvalidated()?;
         config.validate_with(false)?;
         Ok(config)
@@ -73,4 +84,11 @@ impl CommonArgs {
         }
         Ok(config)
     }
+}
+
+/// Everything the process creates from here on (the data directory, the log, the store, the
+/// registry and key files) is its owner's only: directories 0700, files 0600, whatever umask the
+/// process was started with.
+pub fn owner_only_files() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }

@@ -56,7 +56,36 @@ pub struct Config {
     pub clickhouse: ClickhouseConfig,
     pub identity: IdentityConfig,
     pub crm: crate::webhook::CrmConfig,
+    pub security: SecurityConfig,
     pub workspaces: Vec<WorkspaceConfig>,
+}
+
+/// `[security]`: what every service shares about who may ask.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Failed authentications (unknown write keys, API tokens, metrics tokens) one client address
+    /// may make per minute; past it its requests that need authentication answer 429 until the
+    /// minute is over. 0: no limit.
+    pub failed_auth_per_minute: u32,
+    /// The bearer token `/metrics` wants. Without one (and without `metrics_token_sha256`),
+    /// `/metrics` answers loopback clients only.
+    pub metrics_token: Option<String>,
+    /// SHA-256 (hex) of the metrics token, for configs that should not hold it in the clear.
+    pub metrics_token_sha256: Option<String>,
+    /// How far a signed webhook's timestamp may be from now, either way, in seconds.
+    pub webhook_tolerance_secs: u64,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            failed_auth_per_minute: 30,
+            metrics_token: None,
+            metrics_token_sha256: None,
+            webhook_tolerance_secs: 300,
+        }
+    }
 }
 
 /// `[identity]`: which ids may stand for a person (the collector drops the others from events,
@@ -98,6 +127,7 @@ impl Default for Config {
             clickhouse: ClickhouseConfig::default(),
             identity: IdentityConfig::default(),
             crm: crate::webhook::CrmConfig::default(),
+            security: SecurityConfig::default(),
             workspaces: Vec::new(),
         }
     }
@@ -170,8 +200,9 @@ pub struct IngestConfig {
     pub spool: SpoolConfig,
     /// The collector's public base URL (`https://t.example.com`), for what it tells browsers and
     /// providers about itself (analytics.js settings; email links and SMS signatures unless
-    /// `email.public_url` / `sms.public_url` say otherwise). Without it, `http://` and the
-    /// request's `Host`.
+    /// `email.public_url` / `sms.public_url` say otherwise). Without it, settings name
+    /// `http://` and the request's `Host` (answered `private`, `Vary: Host`), and minted links
+    /// the collector's own loopback address (minting is refused when it listens beyond loopback).
     pub public_url: Option<String>,
     /// A client that leaves its request headers unfinished, or its request body silent, this
     /// long is cut off (slow clients cannot hold connections); 408 for a stalled body.
@@ -338,8 +369,12 @@ pub struct EmailConfig {
     /// SendGrid's Event Webhook verification key (base64 DER, as SendGrid shows it), which
     /// checks `X-Twilio-Email-Event-Webhook-Signature`. Without it SendGrid webhooks are refused.
     pub sendgrid_verification_key: Option<String>,
-    /// Secret of the generic email webhook's `X-Leadstream-Signature: sha256=HEX`.
+    /// Secret of the generic email webhook's `X-Leadstream-Signature` (a workspace's
+    /// `email_webhook_secret` takes its place for that workspace).
     pub webhook_secret: Option<String>,
+    /// Hosts minted links may point to in every workspace, besides each workspace's `site` and
+    /// `link_domains` (`*.example.com` also takes its subdomains).
+    pub link_domains: Vec<String>,
 }
 
 impl Default for EmailConfig {
@@ -369,6 +404,7 @@ impl Default for EmailConfig {
             .to_vec(),
             sendgrid_verification_key: None,
             webhook_secret: None,
+            link_domains: Vec::new(),
         }
     }
 }
@@ -589,7 +625,7 @@ impl Default for ClickhouseConfig {
 }
 
 /// A workspace declared in the config file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceConfig {
     pub name: String,
@@ -611,6 +647,20 @@ pub struct WorkspaceConfig {
     pub read_tokens: Vec<String>,
     #[serde(default)]
     pub read_token_sha256: Vec<String>,
+    /// The workspace's website (`https://acme.example`): minted email links may point to its
+    /// host and that host's subdomains.
+    #[serde(default)]
+    pub site: Option<String>,
+    /// Further hosts minted email links may point to (`*.example.com` also takes subdomains).
+    #[serde(default)]
+    pub link_domains: Vec<String>,
+    /// This workspace's secret for the generic email webhook (instead of
+    /// `ingest.email.webhook_secret`).
+    #[serde(default)]
+    pub email_webhook_secret: Option<String>,
+    /// This workspace's secret for the generic SMS webhook (instead of `ingest.sms.generic_secret`).
+    #[serde(default)]
+    pub sms_webhook_secret: Option<String>,
 }
 
 /// An invalid configuration, naming the key.
@@ -964,6 +1014,7 @@ mod tests {
             api_token_sha256: vec![],
             read_tokens: vec![],
             read_token_sha256: vec![],
+            ..Default::default()
         });
         assert!(
             c.validate()

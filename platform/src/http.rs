@@ -167,3 +167,48 @@ pub async fn json_errors(
     }
     fixed
 }
+
+/// Where a request comes from, for per-client limits (the collector looks behind its trusted
+/// proxies; other services take the peer).
+pub type ClientAddress =
+    std::sync::Arc<dyn Fn(&axum::extract::Request) -> Option<std::net::IpAddr> + Send + Sync>;
+
+/// The peer address of a request (none for requests that did not come over a socket).
+pub fn peer_address(request: &axum::extract::Request) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Counts every 401 a client gets in `limit`; past the limit its requests answer 429 (with
+/// `Retry-After`) without being looked at until its minute is over. `/health` and `/ready`
+/// always answer.
+pub async fn limit_failed_auth(
+    limit: std::sync::Arc<crate::auth::FailedAuth>,
+    client: ClientAddress,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if path == "/health" || path == "/ready" {
+        return next.run(request).await;
+    }
+    let Some(ip) = client(&request) else {
+        return next.run(request).await;
+    };
+    if let Some(retry) = limit.blocked(ip) {
+        return error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failed_authentications",
+            format!("too many failed authentications from this address; retry in {retry} s"),
+            None,
+            Some(retry),
+        );
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        limit.failed(ip);
+    }
+    response
+}

@@ -12,6 +12,7 @@
 //! - [`shutdown`]: signals to a cancellation token.
 //! - [`webhook`]: the CRM webhooks: config, field mapping, signature, one delivery attempt.
 
+pub mod auth;
 pub mod backends;
 pub mod campaign;
 pub mod cli;

@@ -23,6 +23,86 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
+/// Who may read `/metrics`: the holder of a bearer token (`security.metrics_token` or its
+/// `…_sha256`), or without one configured, loopback clients only. A wrong token is a 401; a
+/// client elsewhere when no token is configured, a 403.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsAccess {
+    token_sha256: Option<String>,
+}
+
+impl MetricsAccess {
+    pub fn new(security: &crate::config::SecurityConfig) -> MetricsAccess {
+        MetricsAccess {
+            token_sha256: security
+                .metrics_token
+                .as_deref()
+                .map(crate::workspaces::hash_token)
+                .or_else(|| {
+                    security
+                        .metrics_token_sha256
+                        .as_ref()
+                        .map(|h| h.trim().to_ascii_lowercase())
+                }),
+        }
+    }
+
+    /// Answers `GET /metrics` behind this access rule:
+    /// `get(move |r| access.clone().serve(r))`.
+    pub fn serve(
+        self,
+        request: axum::extract::Request,
+    ) -> impl std::future::Future<Output = Response> + Send {
+        let denied = self.denied(&request);
+        async move {
+            match denied {
+                Some(response) => response,
+                None => metrics_handler().await,
+            }
+        }
+    }
+
+    /// The refusal of `request`, when it may not read the metrics.
+    fn denied(&self, request: &axum::extract::Request) -> Option<Response> {
+        let denied = |status: StatusCode, code: &'static str, message: &str| {
+            crate::http::error_response(status, code, message.to_string(), None, None)
+        };
+        match &self.token_sha256 {
+            Some(want) => {
+                let given = request
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split_once(' '))
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map(|(_, t)| crate::workspaces::hash_token(t.trim()));
+                if given.as_deref() != Some(want.as_str()) {
+                    return Some(denied(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        "metrics need the bearer token of security.metrics_token",
+                    ));
+                }
+            }
+            None => {
+                let loopback = request
+                    .extensions()
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .is_some_and(|c| c.0.ip().is_loopback());
+                if !loopback {
+                    return Some(denied(
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        "metrics answer loopback clients only; set security.metrics_token to \
+                         scrape from elsewhere",
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
 /// `GET /metrics`: every metric of the process's default registry, as Prometheus text.
 pub async fn metrics_handler() -> Response {
     let mut buf = Vec::new();

@@ -25,6 +25,7 @@ pub fn workspace(name: &str, write_keys: &[&str], public_write_keys: &[&str]) ->
         api_token_sha256: vec![],
         read_tokens: vec![],
         read_token_sha256: vec![],
+        ..Default::default()
     }
 }
 

@@ -102,6 +102,17 @@ pub enum RegistryError {
     Exists(String),
 }
 
+/// The lower-cased host of a site URL (`https://acme.example/` or a bare `acme.example`).
+pub fn site_host(site: &str) -> Option<String> {
+    let site = site.trim();
+    let url = if site.contains("://") {
+        url::Url::parse(site)
+    } else {
+        url::Url::parse(&format!("https://{site}"))
+    };
+    url.ok()?.host_str().map(str::to_ascii_lowercase)
+}
+
 /// Lookup from credentials to workspace name.
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
@@ -109,6 +120,38 @@ pub struct Registry {
     by_write_key: HashMap<String, (String, bool)>,
     by_token_hash: HashMap<String, (String, Scope)>,
     names: Vec<String>,
+    /// What the config declares of a workspace besides its credentials.
+    settings: HashMap<String, WorkspaceSettings>,
+}
+
+/// A declared workspace's settings besides its credentials (workspaces only in the registry
+/// file have none).
+#[derive(Debug, Default, Clone)]
+pub struct WorkspaceSettings {
+    /// The host of its `site`.
+    pub site_host: Option<String>,
+    pub link_domains: Vec<String>,
+    pub email_webhook_secret: Option<String>,
+    pub sms_webhook_secret: Option<String>,
+}
+
+impl WorkspaceSettings {
+    /// Whether a minted link may point to `host`: the site's host or a subdomain of it, one of
+    /// `link_domains` or `also` (`*.x` also takes subdomains of `x`).
+    pub fn link_allowed(&self, host: &str, also: &[String]) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
+        if self.site_host.as_deref().is_some_and(under) {
+            return true;
+        }
+        self.link_domains.iter().chain(also).any(|d| {
+            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            match d.strip_prefix("*.") {
+                Some(parent) => under(parent),
+                None => host == d,
+            }
+        })
+    }
 }
 
 impl Registry {
@@ -116,6 +159,15 @@ impl Registry {
         let mut r = Registry::default();
         for ws in declared {
             r.names.push(ws.name.clone());
+            r.settings.insert(
+                ws.name.clone(),
+                WorkspaceSettings {
+                    site_host: ws.site.as_deref().and_then(site_host),
+                    link_domains: ws.link_domains.clone(),
+                    email_webhook_secret: ws.email_webhook_secret.clone(),
+                    sms_webhook_secret: ws.sms_webhook_secret.clone(),
+                },
+            );
             for k in &ws.write_keys {
                 r.by_write_key.insert(k.clone(), (ws.name.clone(), false));
             }
@@ -193,6 +245,11 @@ impl Registry {
 
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// A workspace's declared settings (the defaults for one only in the registry file).
+    pub fn settings(&self, workspace: &str) -> WorkspaceSettings {
+        self.settings.get(workspace).cloned().unwrap_or_default()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -319,6 +376,7 @@ mod tests {
             api_token_sha256: vec![hash_token("hashed-token-0123456789")],
             read_tokens: vec!["read-token-0123456789".into()],
             read_token_sha256: vec![hash_token("hashed-read-0123456789")],
+            ..Default::default()
         }];
         let r = Registry::from_parts(&declared, &[]);
         assert_eq!(r.workspace_for_write_key("wk_acme_1234"), Some("acme"));

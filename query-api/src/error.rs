@@ -11,6 +11,8 @@ pub enum QueryError {
     MissingToken,
     #[error("unknown API token")]
     UnknownToken,
+    #[error("this API token has expired")]
+    ExpiredToken,
     #[error("this token is read-only: changes need a read-write token")]
     ReadOnlyToken,
     #[error("{what} `{id}` not found")]
@@ -45,6 +47,13 @@ impl IntoResponse for QueryError {
     fn into_response(self) -> Response {
         let message = self.to_string();
         match self {
+            QueryError::ExpiredToken => error_response(
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                message,
+                Some("Authorization".into()),
+                None,
+            ),
             QueryError::MissingToken | QueryError::UnknownToken => error_response(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

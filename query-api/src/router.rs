@@ -26,8 +26,12 @@ pub struct AppState {
     pub webhook_client: leadstream_platform::webhook::crm_http::Client,
     /// Loops of this process that must report in for `/health` (the scorer's, all-in-one).
     pub heartbeats: Heartbeats,
-    /// Issued API tokens looked up lately.
-    pub tokens: Arc<crate::auth::TokenCache>,
+    /// Issued API tokens (every workspace's, held in memory).
+    pub tokens: Arc<leadstream_platform::auth::IssuedTokens>,
+    /// Failed authentications per client address.
+    pub failed_auth: Arc<leadstream_platform::auth::FailedAuth>,
+    /// Who may read `/metrics`.
+    pub metrics: leadstream_platform::telemetry::MetricsAccess,
     /// Failed events (what the collector refused).
     pub failed: Arc<dyn leadstream_platform::failed::FailedEvents>,
     /// The collector's intake, for replaying failed events (the all-in-one shares the
@@ -38,6 +42,8 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
+    let failed_auth = state.failed_auth.clone();
     Router::new()
         .route("/v1/profiles", get(routes::profiles::lookup))
         .route("/v1/profiles/{id}", get(routes::profiles::get_profile))
@@ -153,9 +159,17 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(routes::health::ready))
         .route(
             "/metrics",
-            get(leadstream_platform::telemetry::metrics_handler),
+            get(move |r: axum::extract::Request| metrics.clone().serve(r)),
         )
         .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "no such route") })
+        .layer(middleware::from_fn(move |r, n| {
+            leadstream_platform::http::limit_failed_auth(
+                failed_auth.clone(),
+                Arc::new(leadstream_platform::http::peer_address),
+                r,
+                n,
+            )
+        }))
         .layer(middleware::from_fn(time_requests))
         .layer(middleware::from_fn(leadstream_platform::http::json_errors))
         // Every answer may hold personal data: never cached, never sniffed or framed.

@@ -21,17 +21,27 @@ pub async fn state(
         CancellationToken::new(),
     )
     .await?;
+    let store = backends.store().await?;
+    let tokens = Arc::new(leadstream_platform::auth::IssuedTokens::default());
+    if let Err(e) = tokens.refresh(&*store, registry.names()).await {
+        tracing::warn!(error = %e, "issued API tokens not read at start; retrying");
+    }
+    let security = &backends.config().security;
     Ok(AppState {
         failed: backends.failed_events().await?,
         segment_limits: backends.config().query.segment_limits(),
         intake,
         registry,
-        store: backends.store().await?,
+        store,
         log: backends.plain_log().await?,
         crm: Arc::new(backends.config().crm.clone()),
         webhook_client: leadstream_platform::webhook::client(),
         heartbeats,
-        tokens: Arc::default(),
+        tokens,
+        failed_auth: Arc::new(leadstream_platform::auth::FailedAuth::new(
+            security.failed_auth_per_minute,
+        )),
+        metrics: leadstream_platform::telemetry::MetricsAccess::new(security),
     })
 }
 
@@ -41,6 +51,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "query api listening");
+    tokio::spawn(state.tokens.clone().keep_fresh(
+        state.store.clone(),
+        state.registry.names().to_vec(),
+        shutdown.clone(),
+    ));
     leadstream_platform::serve::serve(
         listener,
         router(state),

@@ -27,6 +27,7 @@ use crate::metrics;
 use crate::router::AppState;
 use crate::routes::pixel::gif_response;
 use crate::routes::track::{accept_value, append, facts_for_workspace, json_error};
+use leadstream_platform::auth::Issued;
 
 /// Links one message may carry.
 const MAX_LINKS: usize = 200;
@@ -189,14 +190,19 @@ pub async fn mint(
         .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
         .ok_or(IngestError::MissingApiToken)?;
     // Minted links record opens and clicks (and score them) for any recipient: read-write only.
-    let (workspace, scope) = state
-        .registry
-        .token(token.trim())
-        .ok_or(IngestError::UnknownApiToken)?;
+    let token = token.trim();
+    let (workspace, scope) = match state.registry.token(token) {
+        Some((w, s)) => (w.to_string(), s),
+        None => match state.issued.check(token, Utc::now().timestamp_millis()) {
+            Issued::Valid { workspace, scope } => (workspace, scope),
+            Issued::Expired => return Err(IngestError::ExpiredApiToken),
+            Issued::Unknown => return Err(IngestError::UnknownApiToken),
+        },
+    };
     if scope != leadstream_platform::workspaces::Scope::ReadWrite {
         return Err(IngestError::ReadOnlyApiToken);
     }
-    let workspace = workspace.to_string();
+    let settings = state.registry.settings(&workspace);
     if !state.signer.is_configured() {
         return Err(IngestError::NotConfigured(
             "email link signing: set ingest.email.signing_keys".into(),
@@ -220,12 +226,25 @@ pub async fn mint(
         ));
     }
     for (i, link) in request.links.iter().enumerate() {
-        let ok = url::Url::parse(link)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-        if !ok {
+        let host = url::Url::parse(link)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .and_then(|u| u.host_str().map(str::to_string));
+        let Some(host) = host else {
             return Err(invalid(
                 format!("links[{i}]"),
                 "must be an absolute http:// or https:// URL",
+            ));
+        };
+        // The collector answers a click with a redirect to the target: only to the workspace's
+        // own sites, never anywhere a token holder likes.
+        if !settings.link_allowed(&host, &state.limits.email.link_domains) {
+            return Err(invalid(
+                format!("links[{i}]"),
+                format!(
+                    "`{host}` is not one of the workspace's link domains (set the workspace's \
+                     `site` or `link_domains`, or ingest.email.link_domains)"
+                ),
             ));
         }
     }
@@ -246,11 +265,8 @@ pub async fn mint(
             .sign(claims(url), now)
             .ok_or_else(|| IngestError::Internal("signing failed".into()))
     };
-    let base = crate::routes::public_base_url(
-        &state.limits,
-        state.limits.email.public_url.as_deref(),
-        &headers,
-    );
+    let base =
+        crate::routes::link_base_url(&state.limits, state.limits.email.public_url.as_deref())?;
     let open_pixel = format!("{base}/v1/o/{}.gif", sign(None)?);
     let links = request
         .links

@@ -5,16 +5,21 @@
 //! `delivered`, `open`, `click`, `bounce` / `dropped` → `Email Bounced`, `spamreport` →
 //! `Email Complained`, `unsubscribe` / `group_unsubscribe` → `Email Unsubscribed`; `deferred`
 //! and unknown events are skipped and counted. The person is the custom argument `user_id` when
-//! the send set one, else the lower-cased email. `sg_event_id` becomes the `messageId`. Machine
+//! the send set one, else the lower-cased email. `sg_event_id` becomes the `messageId`; a signed
+//! timestamp further than `security.webhook_tolerance_secs` from now is refused (401). Machine
 //! opens (`sg_machine_open`, Apple Mail Privacy Protection) and scanner user agents are flagged
 //! `bot`. Events that do not validate are listed in the answer, which is still 200: SendGrid
 //! would otherwise retry the whole batch for days.
 //!
 //! **`generic`**: `{"events": [{"type": "sent"|"delivered"|"opened"|"clicked"|"bounced"|
 //! "unsubscribed"|"complained", "message_id", "recipient", "user_id"?, "campaign_id"?, "url"?,
-//! "timestamp"?, "user_agent"?}]}`, verified with `X-Leadstream-Signature: sha256=HEX` of
-//! `ingest.email.webhook_secret`. Like `/v1/batch`: 400 listing the rejected events by index when
-//! any is refused; the others are written.
+//! "timestamp"?, "user_agent"?, "event_id"?}]}`, verified with `X-Leadstream-Signature:
+//! t=<unix seconds>,v1=HEX` (HMAC-SHA256 of `<t>.<write key>.<body>` with the workspace's
+//! `email_webhook_secret`, else `ingest.email.webhook_secret`; `t` within
+//! `security.webhook_tolerance_secs`). `event_id` becomes the `messageId` (else one derived from
+//! the event, and for one without a timestamp from the signed post), so a replayed post changes
+//! nothing. Like `/v1/batch`: 400 listing the rejected events by index when any is refused; the
+//! others are written.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -28,7 +33,28 @@ use crate::error::IngestError;
 use crate::metrics;
 use crate::router::AppState;
 use crate::routes::track::{Rejected, accept_value, append, count_rejection, facts, json_error};
-use crate::signatures::{SendgridKey, generic_signature_valid};
+use crate::signatures::{SendgridKey, check_fresh, check_generic_signature};
+
+/// The write key in a webhook's URL and its workspace (401 without a known one).
+pub(crate) fn webhook_workspace<'a>(
+    state: &AppState,
+    wk: Option<&'a str>,
+) -> Result<(&'a str, String), IngestError> {
+    let wk = wk.ok_or(IngestError::MissingWriteKey)?;
+    let (workspace, _) = state
+        .registry
+        .write_key(wk)
+        .ok_or(IngestError::UnknownWriteKey)?;
+    Ok((wk, workspace.to_string()))
+}
+
+/// The `t=` of a checked `X-Leadstream-Signature`.
+pub(crate) fn signed_timestamp(signature: &str) -> &str {
+    signature
+        .split(',')
+        .find_map(|p| p.trim().strip_prefix("t="))
+        .unwrap_or("")
+}
 
 #[derive(Debug, Deserialize)]
 pub struct WebhookQuery {
@@ -132,6 +158,9 @@ struct GenericEvent {
     timestamp: Option<String>,
     #[serde(default)]
     user_agent: Option<String>,
+    /// The sender's id of this event; a repeat of it is the same event.
+    #[serde(default)]
+    event_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,7 +175,27 @@ enum GenericKind {
     Complained,
 }
 
-fn generic_event(raw: Value) -> Result<Mapped, (String, String)> {
+/// The `messageId` of a generic event: the sender's `event_id`, else one derived from what the
+/// event says (and, for an event without a timestamp, which signed post it is and where in it),
+/// so that the same signed post replayed is the same events, dropped as repeats.
+fn generic_message_id(e: &GenericEvent, kind: &str, signed_at: &str, index: usize) -> String {
+    use sha2::{Digest, Sha256};
+    if let Some(id) = e.event_id.as_deref().filter(|s| !s.trim().is_empty()) {
+        return format!("email:{id}");
+    }
+    let mut h = Sha256::new();
+    for part in [kind, &e.message_id, e.url.as_deref().unwrap_or("")] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    match &e.timestamp {
+        Some(t) => h.update(t.as_bytes()),
+        None => h.update(format!("{signed_at}#{index}").as_bytes()),
+    }
+    format!("email:{}", &hex::encode(h.finalize())[..32])
+}
+
+fn generic_event(raw: Value, signed_at: &str, index: usize) -> Result<Mapped, (String, String)> {
     let e: GenericEvent = serde_path_to_error::deserialize(raw).map_err(|e| {
         let r = leadstream_schemas::rejection_from_serde(e);
         (r.field, r.problem)
@@ -160,6 +209,7 @@ fn generic_event(raw: Value) -> Result<Mapped, (String, String)> {
         GenericKind::Unsubscribed => "Email Unsubscribed",
         GenericKind::Complained => "Email Complained",
     };
+    let message_id = generic_message_id(&e, name, signed_at, index);
     let mut properties =
         json!({"email_id": e.message_id, "provider": "generic", "email": e.recipient});
     if let Some(c) = e.campaign_id {
@@ -172,7 +222,7 @@ fn generic_event(raw: Value) -> Result<Mapped, (String, String)> {
         .user_id
         .unwrap_or_else(|| e.recipient.trim().to_ascii_lowercase());
     let mut value = json!({"type": "track", "event": name, "userId": person, "properties": properties,
-        "context": {"channel": "email"}});
+        "messageId": message_id, "context": {"channel": "email"}});
     if let Some(t) = e.timestamp {
         value["timestamp"] = json!(t);
     }
@@ -218,30 +268,56 @@ pub async fn webhook(
                     "the SendGrid signature does not verify".into(),
                 ));
             }
+            // A signed post is good for the tolerance only: an old one replayed is refused.
+            let at = timestamp.trim().parse::<i64>().map_err(|_| {
+                IngestError::BadSignature(
+                    "X-Twilio-Email-Event-Webhook-Timestamp is not Unix seconds".into(),
+                )
+            })?;
+            check_fresh(
+                at,
+                chrono::Utc::now().timestamp(),
+                state.security.webhook_tolerance_secs,
+            )
+            .map_err(IngestError::BadSignature)?;
             let events: Vec<Map<String, Value>> =
                 serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
                     .map_err(json_error)?;
             events.iter().map(sendgrid_event).collect()
         }
         "generic" => {
-            let secret = config.webhook_secret.as_deref().ok_or_else(|| {
-                IngestError::NotConfigured(
-                    "generic email webhooks: set ingest.email.webhook_secret".into(),
-                )
-            })?;
-            if !generic_signature_valid(secret, &body, header(&headers, "x-leadstream-signature")?)
-            {
-                return Err(IngestError::BadSignature(
-                    "X-Leadstream-Signature does not verify".into(),
-                ));
-            }
+            let (write_key, workspace) = webhook_workspace(&state, query.wk.as_deref())?;
+            let secret = state
+                .registry
+                .settings(&workspace)
+                .email_webhook_secret
+                .or_else(|| config.webhook_secret.clone())
+                .ok_or_else(|| {
+                    IngestError::NotConfigured(
+                        "generic email webhooks: set the workspace's email_webhook_secret or \
+                         ingest.email.webhook_secret"
+                            .into(),
+                    )
+                })?;
+            let signature = header(&headers, "x-leadstream-signature")?;
+            check_generic_signature(
+                &secret,
+                signature,
+                write_key,
+                &body,
+                chrono::Utc::now().timestamp(),
+                state.security.webhook_tolerance_secs,
+            )
+            .map_err(IngestError::BadSignature)?;
+            let signed_at = signed_timestamp(signature);
             let batch: GenericBatch =
                 serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
                     .map_err(json_error)?;
             batch
                 .events
                 .into_iter()
-                .map(|e| generic_event(e).map(Some))
+                .enumerate()
+                .map(|(i, e)| generic_event(e, signed_at, i).map(Some))
                 .collect()
         }
         other => {

@@ -2,8 +2,10 @@
 //!
 //! Fields become traits: `email`, `name`, `first_name`, `last_name`, `company`, `phone`, `title`
 //! (and their usual spellings: `firstName`, `organization`, `tel`, …). The submission is written as
-//! an `identify` (the person is their lower-cased email, else the anonymous-id cookie or an
-//! `anonymous_id` field) and a `Form Submitted` event with every other field as a property.
+//! an `identify` (the person is their lower-cased email, and the anonymous-id cookie's visitor;
+//! an `anonymous_id` field is ignored) and a `Form Submitted` event with every other field as a
+//! property. The identify's traits are marked as submitted (`enrichment.submitted_traits`): the
+//! scorer lets them fill traits the person does not have and never overwrite one already set.
 //!
 //! The answer is 303 to the form's `thank_you_url`, or JSON when the request asks for it
 //! (`Accept: application/json`) or the form has no thank-you page. A filled honeypot field is
@@ -216,13 +218,13 @@ pub async fn submit(
         }
         traits.insert("email".into(), json!(e));
     }
+    // The visitor is who the first-party cookie says, never what the post says: a field could
+    // tie anyone's anonymous id to any email.
     let cookie = &state.limits.cookie;
-    let anonymous_id = fields.get("anonymous_id").cloned().or_else(|| {
-        cookie
-            .enabled
-            .then(|| crate::routes::pixel::read_cookie(&headers, &cookie.name))
-            .flatten()
-    });
+    let anonymous_id = cookie
+        .enabled
+        .then(|| crate::routes::pixel::read_cookie(&headers, &cookie.name))
+        .flatten();
     if email.is_none() && anonymous_id.is_none() {
         return Err(IngestError::InvalidField {
             field: "email".into(),
@@ -245,7 +247,12 @@ pub async fn submit(
     for value in [identify, submitted] {
         let payload = value.to_string();
         match accept_value(value, &facts, &state) {
-            Ok(r) => records.push(r),
+            Ok(mut r) => {
+                if let Some(e) = r.event.enrichment.as_mut() {
+                    e.submitted_traits = true;
+                }
+                records.push(r);
+            }
             Err(r) => {
                 let endpoint = format!("/v1/forms/{form_id}");
                 return Err(crate::routes::track::refuse_one(

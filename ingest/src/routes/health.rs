@@ -39,7 +39,3 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
-
-pub async fn metrics() -> Response {
-    leadstream_platform::telemetry::metrics_handler().await
-}

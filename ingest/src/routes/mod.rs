@@ -30,3 +30,22 @@ pub(crate) fn public_base_url(
         }
     }
 }
+
+/// The base of the links the collector mints (email open pixels and tracked links), which end
+/// up in mailboxes: `specific`, else `ingest.public_url`, else the collector's own address when
+/// it listens on loopback only (the embedded quickstart). Never the request's `Host`, which the
+/// caller chooses: without a public URL on a collector others can reach, minting is refused.
+pub(crate) fn link_base_url(
+    limits: &leadstream_platform::config::IngestConfig,
+    specific: Option<&str>,
+) -> Result<String, crate::error::IngestError> {
+    match specific.or(limits.public_url.as_deref()) {
+        Some(url) => Ok(url.trim_end_matches('/').to_string()),
+        None if limits.listen.ip().is_loopback() => Ok(format!("http://{}", limits.listen)),
+        None => Err(crate::error::IngestError::NotConfigured(
+            "ingest.public_url (or ingest.email.public_url): the address minted links point \
+             to; the request's Host is not used"
+                .into(),
+        )),
+    }
+}

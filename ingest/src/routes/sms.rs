@@ -10,7 +10,12 @@
 //!
 //! **`generic`**: JSON `{"events": [{"type": "sent"|"delivered"|"failed"|"received",
 //! "message_id", "to", "from", "body"?, "timestamp"?}]}`, verified with
-//! `X-Leadstream-Signature: sha256=HEX(HMAC-SHA256(generic_secret, raw body))`.
+//! `X-Leadstream-Signature: t=<unix seconds>,v1=HEX(HMAC-SHA256(secret, "<t>.<write key>.<raw
+//! body>"))` with the workspace's `sms_webhook_secret`, else `ingest.sms.generic_secret`; `t`
+//! within `security.webhook_tolerance_secs`.
+//!
+//! The `messageId` of each event is the provider's message id (`MessageSid`, `message_id`) with
+//! its status, so a replayed callback or inbound message changes nothing.
 //!
 //! Status callbacks become `SMS Sent` / `SMS Delivered` / `SMS Failed` of the recipient; an
 //! inbound message becomes `SMS Received` of the sender, or `SMS Opted Out` when its text is one
@@ -28,8 +33,9 @@ use serde_json::{Value, json};
 
 use crate::error::IngestError;
 use crate::router::AppState;
+use crate::routes::email_webhooks::webhook_workspace;
 use crate::routes::track::{accept_value, append, count_rejection, facts, json_error};
-use crate::signatures::{generic_signature_valid, twilio_signature_valid};
+use crate::signatures::{check_generic_signature, twilio_signature_valid};
 
 #[derive(Debug, Deserialize)]
 pub struct WebhookQuery {
@@ -53,16 +59,20 @@ struct SmsEvent {
 
 impl SmsEvent {
     fn into_value(self, provider: &str) -> Value {
-        let mut properties = json!({"sms_id": self.message_id, "provider": provider});
+        let mut properties = json!({"sms_id": &self.message_id, "provider": provider});
         if let Some(b) = self.body {
             properties["body"] = json!(b);
         }
         if let Some(c) = self.error_code {
             properties["error_code"] = json!(c);
         }
+        // The provider's message id with what happened to it: one status callback or inbound
+        // message is one event, however often it is posted.
+        let kind = self.kind.to_ascii_lowercase().replace(' ', "_");
         let mut event = json!({
             "type": "track",
             "event": self.kind,
+            "messageId": format!("sms:{provider}:{}:{kind}", self.message_id),
             "anonymousId": format!("sms:{}", self.phone),
             "properties": properties,
             "context": {"channel": "sms", "traits": {"phone": self.phone}},
@@ -194,20 +204,35 @@ enum GenericKind {
 fn generic_events(
     state: &AppState,
     headers: &HeaderMap,
+    wk: Option<&str>,
     body: &[u8],
 ) -> Result<Vec<SmsEvent>, IngestError> {
-    let Some(secret) = &state.limits.sms.generic_secret else {
+    let (write_key, workspace) = webhook_workspace(state, wk)?;
+    let Some(secret) = state
+        .registry
+        .settings(&workspace)
+        .sms_webhook_secret
+        .or_else(|| state.limits.sms.generic_secret.clone())
+    else {
         return Err(IngestError::NotConfigured(
-            "generic SMS webhooks: set ingest.sms.generic_secret".into(),
+            "generic SMS webhooks: set the workspace's sms_webhook_secret or \
+             ingest.sms.generic_secret"
+                .into(),
         ));
     };
     let signature = headers
         .get("x-leadstream-signature")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| unsigned("X-Leadstream-Signature is missing"))?;
-    if !generic_signature_valid(secret, body, signature) {
-        return Err(unsigned("X-Leadstream-Signature does not verify"));
-    }
+    check_generic_signature(
+        &secret,
+        signature,
+        write_key,
+        body,
+        chrono::Utc::now().timestamp(),
+        state.security.webhook_tolerance_secs,
+    )
+    .map_err(IngestError::BadSignature)?;
     let batch: GenericBatch =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body))
             .map_err(json_error)?;
@@ -251,7 +276,7 @@ pub async fn webhook(
     }
     let events = match provider.as_str() {
         "twilio" => twilio_events(&state, &headers, &uri, &body)?,
-        "generic" => generic_events(&state, &headers, &body)?,
+        "generic" => generic_events(&state, &headers, query.wk.as_deref(), &body)?,
         other => {
             return Err(IngestError::NotFound(format!(
                 "no SMS provider `{other}`; use twilio or generic"

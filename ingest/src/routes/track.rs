@@ -286,6 +286,7 @@ fn check_text(
     {
         return accept_parsed(event, facts, state);
     }
+    refuse_duplicate_keys(raw)?;
     let value: Value = serde_json::from_str(raw).map_err(|e| Rejection::new("", e.to_string()))?;
     check_value(
         value,
@@ -295,6 +296,18 @@ fn check_text(
         facts,
         state,
     )
+}
+
+/// A key given twice in one object is refused, naming it: which of the two the sender meant is
+/// not for the collector to guess (a parser keeps the last silently).
+pub(crate) fn refuse_duplicate_keys(text: &str) -> Result<(), Rejection> {
+    match leadstream_schemas::duplicate_key(text) {
+        None => Ok(()),
+        Some(path) => Err(Rejection::new(
+            path,
+            "is given twice in its object (duplicate JSON key)",
+        )),
+    }
 }
 
 /// Checks one event parsed into a `Value`; `Err` names the field relative to the event.
@@ -631,17 +644,21 @@ pub async fn single(
         append(&state, vec![record]).await?;
         return Ok(success());
     }
-    let parsed = serde_path_to_error::deserialize::<_, Value>(
-        &mut serde_json::Deserializer::from_str(&text),
-    )
-    .map_err(json_error)
-    .and_then(|value| match value.is_object() {
-        true => Ok(value),
-        false => Err(IngestError::InvalidField {
-            field: "body".into(),
-            problem: "must be a JSON object (one event)".into(),
-        }),
-    });
+    let parsed = refuse_duplicate_keys(&text)
+        .map_err(invalid_body)
+        .and_then(|()| {
+            serde_path_to_error::deserialize::<_, Value>(&mut serde_json::Deserializer::from_str(
+                &text,
+            ))
+            .map_err(json_error)
+        })
+        .and_then(|value| match value.is_object() {
+            true => Ok(value),
+            false => Err(IngestError::InvalidField {
+                field: "body".into(),
+                problem: "must be a JSON object (one event)".into(),
+            }),
+        });
     let value = match parsed {
         Ok(v) => v,
         Err(e) => return Err(keep_body(&state, &headers, peer, &path, &text, e).await),

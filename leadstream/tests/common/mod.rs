@@ -31,6 +31,8 @@ pub fn workspaces() -> Vec<WorkspaceConfig> {
             api_token_sha256: vec![],
             read_tokens: vec![READ_TOKEN.into()],
             read_token_sha256: vec![],
+            site: Some("https://acme.io".into()),
+            ..Default::default()
         },
         WorkspaceConfig {
             name: "globex".into(),
@@ -40,6 +42,7 @@ pub fn workspaces() -> Vec<WorkspaceConfig> {
             api_token_sha256: vec![],
             read_tokens: vec![],
             read_token_sha256: vec![],
+            ..Default::default()
         },
     ]
 }

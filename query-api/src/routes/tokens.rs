@@ -23,6 +23,9 @@ use crate::routes::crm::parse;
 pub struct CreateToken {
     pub name: String,
     pub scope: Scope,
+    /// Days until the token stops working (1 to 3,650); none: until revoked.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -33,6 +36,9 @@ pub struct Token {
     /// The last four characters.
     pub hint: String,
     pub created_ms: i64,
+    /// When it stops working (Unix ms); none: when revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
     /// The token itself: shown in the answer that creates it, never again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -46,6 +52,7 @@ fn shown(row: &ObjectRow, token: Option<String>) -> Option<Token> {
         scope: stored.scope,
         hint: stored.hint,
         created_ms: row.created_ms,
+        expires_ms: stored.expires_ms,
         token,
     })
 }
@@ -57,6 +64,14 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Token>), QueryError> {
     let req: CreateToken = parse(&body)?;
     let name = objects::check_name("name", &req.name)?;
+    if let Some(days) = req.expires_in_days
+        && !(1..=3650).contains(&days)
+    {
+        return Err(QueryError::InvalidField {
+            field: "expires_in_days".into(),
+            problem: "must be 1 to 3650".into(),
+        });
+    }
     let existing = state.store.objects(&workspace, TOKEN).await?;
     objects::check_unique(&existing, &name, None)?;
     let secret: [u8; 24] = rand::rng().random();
@@ -65,6 +80,9 @@ pub async fn create(
         sha256: hash_token(&token),
         scope: req.scope,
         hint: token[token.len() - 4..].to_string(),
+        expires_ms: req
+            .expires_in_days
+            .map(|d| chrono::Utc::now().timestamp_millis() + i64::from(d) * 86_400_000),
     };
     let row = objects::new_row(
         workspace,
@@ -75,6 +93,7 @@ pub async fn create(
         objects::definition(&stored)?,
     );
     state.store.write_object(&row).await?;
+    state.tokens.insert(&row.workspace, &stored);
     let shown = shown(&row, Some(token)).ok_or_else(|| QueryError::Internal("token".into()))?;
     Ok((StatusCode::CREATED, Json(shown)))
 }
