@@ -145,29 +145,34 @@ pub fn router(state: AppState) -> Router {
     let rest = Router::new()
         .route("/v1/o/{file}", get(routes::email::open))
         .route("/v1/c/{token}", get(routes::email::click))
-        .route("/v1/email/links", post(routes::email::mint))
         .route("/v1/webhooks/sms/{provider}", post(routes::sms::webhook))
         .route(
             "/v1/webhooks/email/{provider}",
             post(routes::email_webhooks::webhook),
         )
         .route("/health", get(routes::health::health))
-        .route("/ready", get(routes::health::ready))
-        .route(
-            "/metrics",
-            get(move |r: axum::extract::Request| metrics.clone().serve(r)),
-        );
+        .route("/ready", get(routes::health::ready));
+    // What wants a bearer token: past security.failed_auth_per_minute 401s, an address gets 429
+    // here. Not on intake or webhooks: write keys are public and a provider's or an office's
+    // shared address must not lose events for someone else's wrong key or signature.
     let enricher = state.enricher.clone();
     let client: leadstream_platform::http::ClientAddress = Arc::new(move |r: &Request| {
         enricher.client_ip(leadstream_platform::http::peer_address(r), r.headers())
     });
     let failed_auth = state.failed_auth.clone();
-    browser
-        .merge(rest)
-        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "no such route") })
+    let bearer = Router::new()
+        .route("/v1/email/links", post(routes::email::mint))
+        .route(
+            "/metrics",
+            get(move |r: axum::extract::Request| metrics.clone().serve(r)),
+        )
         .layer(middleware::from_fn(move |r, n| {
             leadstream_platform::http::limit_failed_auth(failed_auth.clone(), client.clone(), r, n)
-        }))
+        }));
+    browser
+        .merge(rest)
+        .merge(bearer)
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "no such route") })
         .layer(middleware::from_fn(leadstream_platform::http::json_errors))
         .layer(middleware::from_fn(|r, n| {
             leadstream_platform::http::security_headers(r, n, false)

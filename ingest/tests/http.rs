@@ -1232,7 +1232,12 @@ async fn minted_links_never_take_their_base_from_the_host_header() {
     let (status, refused) = mint(&h, Some(API_TOKEN), body.clone()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
     assert_eq!(refused["code"], "not_configured", "{refused}");
-    assert!(refused["message"].as_str().expect("message").contains("ingest.public_url"));
+    assert!(
+        refused["message"]
+            .as_str()
+            .expect("message")
+            .contains("ingest.public_url")
+    );
     // The public URL, whatever the request's Host says.
     config.public_url = Some("https://t.example.com/".into());
     let h = harness_with(config);
@@ -2634,28 +2639,44 @@ async fn minted_links_go_only_to_the_workspace_sites_and_issued_tokens_mint() {
 
 #[tokio::test]
 async fn an_address_past_its_failed_authentications_gets_429_until_its_minute_is_over() {
-    let h = harness_custom(IngestConfig::default(), |s| {
+    let h = harness_custom(email_config(0), |s| {
         s.failed_auth = Arc::new(leadstream_platform::auth::FailedAuth::new(5));
     });
-    let from = |ip: [u8; 4], key: &str| {
-        Request::post("/v1/track")
+    let at = |ip: [u8; 4], request: axum::http::request::Builder| {
+        request.extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            ip, 5000,
+        ))))
+    };
+    let mint = |ip: [u8; 4], token: &str| {
+        let body = leadstream_ingest::routes::email::mint_body(
+            "m-1",
+            "user-1",
+            None,
+            &["https://acme.io/offer"],
+        );
+        at(ip, Request::post("/v1/email/links"))
             .header(header::CONTENT_TYPE, "application/json")
-            .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
-                ip, 5000,
-            ))))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(body.to_string()))
+            .expect("req")
+    };
+    let track = |ip: [u8; 4], key: &str| {
+        at(ip, Request::post("/v1/track"))
+            .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(
                 json!({"anonymousId": "a", "event": "x", "writeKey": key}).to_string(),
             ))
             .expect("req")
     };
+    let guess = "lsk_acme.0123456789abcdef0123456789abcdef01234567";
     for _ in 0..5 {
         assert_eq!(
-            h.send(from([203, 0, 113, 5], "wk_guess")).await.0,
+            h.send(mint([203, 0, 113, 5], guess)).await.0,
             StatusCode::UNAUTHORIZED
         );
     }
-    // Blocked now, even with the right key; another address is not.
-    let (status, headers, resp) = h.send(from([203, 0, 113, 5], KEY)).await;
+    // Blocked now, even with the right token; another address is not.
+    let (status, headers, resp) = h.send(mint([203, 0, 113, 5], API_TOKEN)).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{resp}");
     assert_eq!(resp["error"]["code"], "too_many_failed_authentications");
     let retry: u64 = headers[header::RETRY_AFTER]
@@ -2664,13 +2685,25 @@ async fn an_address_past_its_failed_authentications_gets_429_until_its_minute_is
         .parse()
         .expect("secs");
     assert!((1..=60).contains(&retry));
-    assert_eq!(h.send(from([203, 0, 113, 6], KEY)).await.0, StatusCode::OK);
+    assert_eq!(
+        h.send(mint([203, 0, 113, 6], API_TOKEN)).await.0,
+        StatusCode::OK
+    );
+    // Intake is never turned away for it: write keys are public, and the blocked address may be
+    // an office's or a proxy's. Wrong write keys there are refused and not counted.
+    assert_eq!(h.send(track([203, 0, 113, 5], KEY)).await.0, StatusCode::OK);
+    for _ in 0..10 {
+        assert_eq!(
+            h.send(track([203, 0, 113, 7], "wk_guess")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        h.send(mint([203, 0, 113, 7], API_TOKEN)).await.0,
+        StatusCode::OK
+    );
     // Health and readiness always answer.
-    let health = Request::get("/health")
-        .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
-            [203, 0, 113, 5],
-            5000,
-        ))))
+    let health = at([203, 0, 113, 5], Request::get("/health"))
         .body(Body::empty())
         .expect("req");
     assert_eq!(h.send(health).await.0, StatusCode::OK);
