@@ -357,7 +357,7 @@ pub struct EmailConfig {
     /// How long a minted link stays valid.
     pub link_ttl_days: u32,
     /// The collector's public base URL for minted links (`https://t.example.com`); without it,
-    /// the request's `Host` over http.
+    /// `ingest.public_url`, else the collector's loopback address (never the request's `Host`).
     pub public_url: Option<String>,
     /// A click this soon after the link was minted (the send) is taken as a scanner's.
     pub min_click_delay_secs: u64,

@@ -89,13 +89,11 @@ pub struct Running {
     pub http: reqwest::Client,
 }
 
-pub async fn start(config: Config) -> Running {
+pub async fn start(mut config: Config) -> Running {
     // RUST_LOG=… shows the process's logs while a test runs.
     if std::env::var_os("RUST_LOG").is_some() {
         leadstream_platform::telemetry::init_tracing(leadstream_platform::config::LogFormat::Text);
     }
-    let backends = Arc::new(Backends::new(config));
-    let (registry, _) = backends.workspaces().expect("workspaces");
     let collector_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -106,6 +104,11 @@ pub async fn start(config: Config) -> Running {
         collector_listener.local_addr().expect("addr"),
         query_listener.local_addr().expect("addr"),
     );
+    // As `leadstream serve` does: the configured addresses are the ones listened on (minted
+    // links name the collector's when it has no public URL).
+    (config.ingest.listen, config.query.listen) = (collector, query);
+    let backends = Arc::new(Backends::new(config));
+    let (registry, _) = backends.workspaces().expect("workspaces");
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
