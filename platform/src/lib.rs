@@ -1,9 +1,13 @@
 //! The seams every leadstream service stands on.
 //!
-//! - [`config`]: one typed, validated configuration for every binary.
+//! - [`config`]: one typed, validated configuration for every binary; [`cli`]: what the binaries'
+//!   commands share (loading it, owner-only files).
+//! - [`auth`]: issued API tokens held as hashes in memory, and the failed-authentication limit.
 //! - [`workspaces`]: write keys and API tokens, and the embedded registry file.
 //! - [`log`]: the event log traits and their Kafka and embedded (redb) implementations.
-//! - [`store`]: the profile store trait and its ClickHouse and embedded (Parquet + polars) ones.
+//! - [`store`]: the profile store trait and its ClickHouse and embedded (Parquet + polars) ones;
+//!   [`segment`], [`rfm`], [`campaign`]: the segment language, RFM analysis and campaign
+//!   attribution, each with its SQL and its polars evaluation.
 //! - [`failed`]: where failed events (what the collector refused) are kept, listed and purged.
 //! - [`backends`]: builds the right implementations from the config's `mode`.
 //! - [`telemetry`]: structured logs, Prometheus text, heartbeats for `/health`.
@@ -11,6 +15,7 @@
 //!   (client timeouts, graceful shutdown).
 //! - [`shutdown`]: signals to a cancellation token.
 //! - [`webhook`]: the CRM webhooks: config, field mapping, signature, one delivery attempt.
+//! - [`testing`]: the real servers' addresses and unique names for tests.
 
 pub mod auth;
 pub mod backends;

@@ -1,9 +1,14 @@
-//! The query API marketers and sales use. First cut: profiles by id.
+//! The query API marketers and sales use: profiles, accounts, segments, lists, RFM, campaigns,
+//! what-if re-scoring, the CRM's calls back, failed events, issued tokens (`openapi.json` lists
+//! every route).
 //!
-//! - [`router`]: routes and shared state; [`routes`]: the handlers.
-//! - [`auth`]: bearer tokens, each belonging to one workspace; every read is scoped to it.
+//! - [`router`]: routes and shared state; [`routes`]: the handlers, one file per resource.
+//! - [`auth`]: bearer tokens (configured and issued), each belonging to one workspace; every read
+//!   is scoped to it.
+//! - [`extract`]: request extractors; [`objects`]: saved objects' shared plumbing; [`export`]:
+//!   CSV / JSON lines / Parquet answers.
 //! - [`error`]: the one mapping from failures to HTTP.
-//! - [`metrics`] declares `leadstream_query_*`.
+//! - [`metrics`] declares `leadstream_query_*`; [`openapi`]: the OpenAPI document.
 //! - [`server`]: serving and orderly shutdown.
 
 pub mod auth;
