@@ -48,6 +48,37 @@ pub fn limit(value: Option<usize>, default: usize, max: usize) -> Result<usize, 
     Ok(limit)
 }
 
+/// A JSON body, deserialized into `T`; a bad one is a 400 naming the field (`body` when serde
+/// names none) and the problem.
+pub fn parse<T: serde::de::DeserializeOwned>(body: &axum::body::Bytes) -> Result<T, QueryError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let r = leadstream_schemas::rejection_from_serde(e);
+        QueryError::InvalidField {
+            field: if r.field.is_empty() {
+                "body".into()
+            } else {
+                r.field
+            },
+            problem: r.problem,
+        }
+    })
+}
+
+/// Longest profile id accepted (ids are user or anonymous ids from the collector).
+pub const MAX_ID_LEN: usize = 512;
+
+/// Refuses an empty or overlong profile id.
+pub fn check_id(id: &str) -> Result<(), QueryError> {
+    if id.trim().is_empty() || id.len() > MAX_ID_LEN {
+        return Err(QueryError::InvalidField {
+            field: "id".into(),
+            problem: format!("must be 1 to {MAX_ID_LEN} bytes"),
+        });
+    }
+    Ok(())
+}
+
 /// serde names the parameter in backticks for unknown, missing and duplicate fields; type errors
 /// name it before a colon (`limit: invalid digit found in string`).
 fn parameter_named(problem: &str) -> Option<String> {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Workspace;
 use crate::error::QueryError;
 use crate::extract::Params;
+use crate::extract::check_id;
 use crate::router::AppState;
-use crate::routes::profiles::check_id;
 
 const MAX_LIMIT: usize = 1000;
 

@@ -26,9 +26,10 @@ use serde_json::{Map, json};
 use crate::auth::{Workspace, Writer};
 use crate::error::QueryError;
 use crate::extract::Params;
+use crate::extract::parse;
 use crate::objects;
 use crate::router::AppState;
-use crate::routes::crm::{Accepted, append, message_id, parse, profile_for};
+use crate::routes::crm::{Accepted, append, message_id, profile_for};
 use crate::routes::segments::{PageQuery, page};
 
 pub const CAMPAIGN: &str = "campaign";
@@ -376,7 +377,7 @@ pub async fn to_lead(
     Path((id, profile_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Accepted>), QueryError> {
-    crate::routes::profiles::check_id(&profile_id)?;
+    crate::extract::check_id(&profile_id)?;
     let row = load(&state, &workspace, &id).await?;
     let spec = shown(&row)?.spec;
     let profile = profile_for(&state, &workspace, &profile_id).await?;

@@ -18,8 +18,8 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::Writer;
 use crate::error::QueryError;
+use crate::extract::{check_id, parse};
 use crate::router::AppState;
-use crate::routes::profiles::check_id;
 
 const MAX_TEXT: usize = 1000;
 
@@ -52,21 +52,6 @@ pub struct Accepted {
     pub profile_id: String,
     pub event: &'static str,
     pub message_id: String,
-}
-
-pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, QueryError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let r = leadstream_schemas::rejection_from_serde(e);
-        QueryError::InvalidField {
-            field: if r.field.is_empty() {
-                "body".into()
-            } else {
-                r.field
-            },
-            problem: r.problem,
-        }
-    })
 }
 
 fn check_text(field: &str, value: Option<&str>, required: bool) -> Result<(), QueryError> {

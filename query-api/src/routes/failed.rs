@@ -133,7 +133,7 @@ pub async fn replay(
     Writer(workspace): Writer,
     body: Bytes,
 ) -> Result<Json<ReplayReport>, QueryError> {
-    let request: ReplayRequest = crate::routes::crm::parse(&body)?;
+    let request: ReplayRequest = crate::extract::parse(&body)?;
     let filter = FailedFilter {
         ids: request.ids,
         code: request.code,

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::auth::Workspace;
 use crate::error::QueryError;
+use crate::extract::check_id;
 use crate::router::AppState;
-use crate::routes::profiles::check_id;
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Handoff {

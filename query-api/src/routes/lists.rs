@@ -32,9 +32,9 @@ use crate::auth::{Workspace, Writer};
 use crate::error::QueryError;
 use crate::export::{self, ExportQuery};
 use crate::extract::Params;
+use crate::extract::{MAX_ID_LEN, parse};
 use crate::objects::{self, check_description, check_name, check_unique};
 use crate::router::AppState;
-use crate::routes::crm::parse;
 use crate::routes::segments::{self as segments_routes, PageQuery};
 
 /// Most ids one `members` call may add plus remove.
@@ -43,7 +43,6 @@ pub const MAX_IDS: usize = 10_000;
 pub const MAX_IMPORT_ROWS: usize = 100_000;
 /// Largest CSV body accepted (bytes).
 pub const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
-const MAX_ID_LEN: usize = 512;
 const MAX_REPORTED: usize = 1000;
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]

@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use crate::auth::Workspace;
 use crate::error::QueryError;
+use crate::extract::parse;
 use crate::router::AppState;
-use crate::routes::crm::parse;
 
 /// The most stored events one what-if run reads (about 1 KiB of memory each while it runs).
 pub const MAX_EVENTS: usize = 2_000_000;

@@ -8,22 +8,8 @@ use leadstream_schemas::Profile;
 
 use crate::auth::Workspace;
 use crate::error::QueryError;
-use crate::extract::Params;
+use crate::extract::{Params, check_id};
 use crate::router::AppState;
-
-/// Longest profile id accepted (ids are user or anonymous ids from the collector).
-const MAX_ID_LEN: usize = 512;
-
-/// Refuses an empty or overlong profile id.
-pub fn check_id(id: &str) -> Result<(), QueryError> {
-    if id.trim().is_empty() || id.len() > MAX_ID_LEN {
-        return Err(QueryError::InvalidField {
-            field: "id".into(),
-            problem: format!("must be 1 to {MAX_ID_LEN} bytes"),
-        });
-    }
-    Ok(())
-}
 
 /// The profile; for an anonymous id that was merged into a person, that person's profile (its
 /// `merged_ids` lists the id).

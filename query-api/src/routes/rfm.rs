@@ -25,9 +25,9 @@ use crate::auth::Workspace;
 use crate::error::QueryError;
 use crate::export::{self, Cell, Columns, ExportQuery};
 use crate::extract::Params;
+use crate::extract::parse;
 use crate::objects;
 use crate::router::AppState;
-use crate::routes::crm::parse;
 use crate::routes::segments::snapshots_of;
 
 #[derive(Debug, Deserialize, Default, schemars::JsonSchema)]

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Workspace;
 use crate::error::QueryError;
+use crate::extract::check_id;
 use crate::router::AppState;
-use crate::routes::profiles::check_id;
 
 const MAX_LIMIT: usize = 10_000;
 /// How much history "why" adds up.

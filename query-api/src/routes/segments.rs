@@ -33,9 +33,9 @@ use crate::auth::{Workspace, Writer};
 use crate::error::QueryError;
 use crate::export::{self, ExportQuery};
 use crate::extract::Params;
+use crate::extract::parse;
 use crate::objects::{self, check_description, check_name, check_unique};
 use crate::router::AppState;
-use crate::routes::crm::parse;
 
 const MAX_SAMPLE: usize = 1000;
 const MAX_PAGE: usize = 1000;

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{ISSUED_PREFIX, StoredToken, TOKEN, Writer};
 use crate::error::QueryError;
+use crate::extract::parse;
 use crate::objects;
 use crate::router::AppState;
-use crate::routes::crm::parse;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
