@@ -182,7 +182,7 @@ pub async fn replay(
         {
             obj.insert("messageId".into(), Value::String(e.message_id.clone()));
         }
-        let checked = crate::routes::track::check_value(
+        let checked = crate::intake::check_value(
             value,
             state.limits.max_nesting_depth,
             BatchDefaults::default(),
@@ -204,7 +204,7 @@ pub async fn replay(
             Err(r) => outcomes.push(refused(Some(r.field), r.problem)),
         }
     }
-    let written = crate::routes::track::append(state, records).await?;
+    let written = crate::intake::append(state, records).await?;
     metrics::FAILED_EVENTS
         .with_label_values(&["replayed"])
         .inc_by(written.len() as u64);

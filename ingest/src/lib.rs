@@ -1,8 +1,11 @@
 //! The collector: what websites, email senders and SMS providers post events to.
 //!
 //! - [`router`]: the routes and the shared state.
-//! - [`routes`]: the Segment-compatible tracking API (with the settings analytics.js fetches),
-//!   pixels, email and SMS tracking, forms, health, readiness and metrics.
+//! - [`intake`]: the core every channel goes through: read, check, enrich, dedup, append (durably),
+//!   keep what is refused.
+//! - [`routes`]: each channel turned into events: the Segment-compatible tracking API (with the
+//!   settings analytics.js fetches), PostHog's capture API, pixels, email and SMS tracking, forms,
+//!   health, readiness and metrics.
 //! - [`auth`]: write keys (HTTP Basic or `writeKey` in the body); [`ratelimit`]: limits per key.
 //! - [`enrich`]: what the collector adds: `receivedAt`, `messageId`, skew-corrected `timestamp`,
 //!   client IP and user agent, the workspace.
@@ -19,6 +22,7 @@ pub mod email;
 pub mod enrich;
 pub mod error;
 pub mod failed;
+pub mod intake;
 pub mod metrics;
 pub mod plan;
 pub mod ratelimit;

@@ -23,10 +23,10 @@ use serde_json::{Value, json};
 
 use crate::email::{LinkClaims, TokenError};
 use crate::error::IngestError;
+use crate::intake::{accept_value, append, facts_for_workspace, json_error};
 use crate::metrics;
 use crate::router::AppState;
 use crate::routes::pixel::gif_response;
-use crate::routes::track::{accept_value, append, facts_for_workspace, json_error};
 use leadstream_platform::auth::Issued;
 
 /// Links one message may carry.

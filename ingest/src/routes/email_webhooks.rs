@@ -30,9 +30,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::IngestError;
+use crate::intake::{Rejected, accept_value, append, count_rejection, facts, json_error};
 use crate::metrics;
 use crate::router::AppState;
-use crate::routes::track::{Rejected, accept_value, append, count_rejection, facts, json_error};
 use crate::signatures::{SendgridKey, check_fresh, check_generic_signature};
 
 /// The write key in a webhook's URL and its workspace (401 without a known one).

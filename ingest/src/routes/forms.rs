@@ -22,9 +22,9 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Map, Value, json};
 
 use crate::error::IngestError;
+use crate::intake::{accept_value, append, facts_for_workspace};
 use crate::metrics;
 use crate::router::AppState;
-use crate::routes::track::{accept_value, append, facts_for_workspace};
 
 /// Per-IP limit on form submissions.
 pub struct FormLimits {
@@ -255,10 +255,9 @@ pub async fn submit(
             }
             Err(r) => {
                 let endpoint = format!("/v1/forms/{form_id}");
-                return Err(crate::routes::track::refuse_one(
-                    &state, &facts, &endpoint, r, &payload,
-                )
-                .await);
+                return Err(
+                    crate::intake::refuse_one(&state, &facts, &endpoint, r, &payload).await,
+                );
             }
         }
     }

@@ -28,9 +28,9 @@ use serde_json::{Map, Value, json};
 
 use crate::auth;
 use crate::error::IngestError;
+use crate::intake::{accept_value, append, count_rejection, facts};
 use crate::metrics;
 use crate::router::AppState;
-use crate::routes::track::{accept_value, append, count_rejection, facts};
 
 /// The smallest transparent 1×1 GIF (43 bytes).
 pub const GIF: [u8; 43] = [

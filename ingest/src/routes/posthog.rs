@@ -27,8 +27,8 @@ use std::net::SocketAddr;
 
 use crate::enrich::BatchDefaults;
 use crate::error::IngestError;
+use crate::intake::{Refusals, check_value, facts, gunzip, read_bytes};
 use crate::router::AppState;
-use crate::routes::track::{Refusals, check_value, facts, gunzip, read_bytes};
 
 /// Whether `endpoint` is one of PostHog's capture routes (for replaying failed events).
 pub fn is_posthog_endpoint(endpoint: &str) -> bool {
@@ -293,7 +293,7 @@ fn base64_decode(data: &str) -> Result<Vec<u8>, IngestError> {
 fn decode(text: &str) -> Result<Decoded, IngestError> {
     let value: Value =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
-            .map_err(crate::routes::track::json_error)?;
+            .map_err(crate::intake::json_error)?;
     let sent_at = ["sent_at", "sentAt"]
         .iter()
         .find_map(|k| value.get(*k).and_then(Value::as_str))
@@ -352,9 +352,7 @@ pub async fn capture(
     let decoded = match decode(&text) {
         Ok(d) => d,
         Err(e) => {
-            return Err(
-                crate::routes::track::keep_body(&state, &headers, peer, &path, &text, e).await,
-            );
+            return Err(crate::intake::keep_body(&state, &headers, peer, &path, &text, e).await);
         }
     };
     let key = decoded
@@ -398,7 +396,7 @@ pub async fn capture(
     }
     let accepted = records.len();
     let rejected = refusals.keep(&state).await;
-    crate::routes::track::append(&state, records).await?;
+    crate::intake::append(&state, records).await?;
     if rejected.is_empty() || accepted > 0 {
         let mut body = json!({"status": 1});
         if !rejected.is_empty() {

@@ -32,9 +32,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::IngestError;
+use crate::intake::{accept_value, append, count_rejection, facts, json_error};
 use crate::router::AppState;
 use crate::routes::email_webhooks::webhook_workspace;
-use crate::routes::track::{accept_value, append, count_rejection, facts, json_error};
 use crate::signatures::{check_generic_signature, twilio_signature_valid};
 
 #[derive(Debug, Deserialize)]
