@@ -237,7 +237,7 @@ impl Pipeline {
         let applied = match outcome {
             Ok(applied) => applied,
             Err(Skipped::Replayed) => {
-                tracing::debug!(partition = d.partition, offset = d.offset, profile = %key.1, message_id = ?record.event.message_id, "skipped: already applied before a restart");
+                tracing::debug!(partition = d.partition, offset = d.offset, profile = %key.person, message_id = ?record.event.message_id, "skipped: already applied before a restart");
                 metrics::DUPLICATES.with_label_values(&["offset"]).inc();
                 return;
             }
@@ -272,7 +272,7 @@ impl Pipeline {
             .clone()
             .or_else(|| event.name.clone())
             .unwrap_or_default();
-        let person = key.1.to_string();
+        let person = key.person.to_string();
         // What a lead does after sales has it flows on to the CRM (the crossing itself is the
         // hand-off record).
         if applied.handoff.is_none()
@@ -403,7 +403,7 @@ impl Pipeline {
         for (seq, c) in applied.changes.iter().enumerate() {
             self.batch.score_changes.push(ScoreChangeRow {
                 workspace: workspace.to_string(),
-                profile_id: key.1.to_string(),
+                profile_id: key.person.to_string(),
                 at_ms: c.at_ms,
                 message_id: message_id.to_string(),
                 seq: seq as u32,
@@ -422,8 +422,8 @@ impl Pipeline {
             let at_ms = applied.changes.last().map_or(now_ms, |c| c.at_ms);
             if let Some(profile) = self
                 .book
-                .state(&key.0, &key.1)
-                .map(|s| s.view(&key.0, &key.1, model, at_ms))
+                .state(&key.workspace, &key.person)
+                .map(|s| s.view(&key.workspace, &key.person, model, at_ms))
             {
                 self.handoffs.push(PendingHandoff {
                     key: key.clone(),
@@ -444,7 +444,7 @@ impl Pipeline {
         h: &PendingHandoff,
         model: &Model,
     ) -> Option<(LogMessage, HandoffRow)> {
-        let (workspace, person) = (&*h.key.0, &*h.key.1);
+        let (workspace, person) = (&*h.key.workspace, &*h.key.person);
         let profile = h.profile.clone();
         let mut rows: Vec<ScoreChangeRow> = pending_changes
             .iter()
@@ -631,7 +631,7 @@ impl Pipeline {
             .book
             .snapshot(&self.dirty)
             .iter()
-            .map(|((workspace, person), state)| {
+            .map(|(ProfileKey { workspace, person }, state)| {
                 let profile = state.view(workspace, person, &model, now_ms);
                 ProfileRow::new(&profile, serde_json::to_string(state).unwrap_or_default())
             })

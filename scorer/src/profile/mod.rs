@@ -28,8 +28,12 @@ pub use state::ProfileState;
 
 use crate::model::Model;
 
-/// (workspace, person id). Workspaces are interned: many profiles share one.
-pub type ProfileKey = (Arc<str>, Box<str>);
+/// Whose profile: a person id in a workspace. Workspaces are interned: many profiles share one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProfileKey {
+    pub workspace: Arc<str>,
+    pub person: Box<str>,
+}
 
 #[derive(Default)]
 pub struct ProfileBook {
@@ -80,7 +84,10 @@ impl ProfileBook {
     }
 
     pub fn key(&self, workspace: &str, person: &str) -> ProfileKey {
-        (self.workspace(workspace), person.into())
+        ProfileKey {
+            workspace: self.workspace(workspace),
+            person: person.into(),
+        }
     }
 
     /// Marks a profile whose stored state is unreadable: nothing is applied to it (see
@@ -169,7 +176,7 @@ impl ProfileBook {
             _ => (event.anonymous_id.as_deref(), false),
         };
         let from = self.identity.legal(from)?;
-        if from == into || *key.1 != *into {
+        if from == into || *key.person != *into {
             return None;
         }
         let mut state = self.profiles.get_mut(key)?;
