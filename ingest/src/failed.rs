@@ -184,7 +184,7 @@ pub async fn replay(
         }
         let checked = crate::intake::check_value(
             value,
-            state.limits.max_nesting_depth,
+            state.config.max_nesting_depth,
             BatchDefaults::default(),
             forced_type(&e.endpoint),
             &facts,

@@ -98,7 +98,7 @@ pub(crate) async fn read_bytes(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Vec<u8>, IngestError> {
-    let limit = state.limits.max_batch_bytes;
+    let limit = state.config.max_batch_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -112,7 +112,7 @@ pub(crate) async fn read_bytes(
         if over {
             IngestError::BodyTooLarge { limit }
         } else if leadstream_platform::serve::is_body_timeout(&e) {
-            IngestError::BodyTimeout(state.limits.client_timeout_secs)
+            IngestError::BodyTimeout(state.config.client_timeout_secs)
         } else {
             IngestError::MalformedJson(format!("reading body: {e}"))
         }
@@ -257,7 +257,7 @@ pub(crate) fn check_text(
     facts: &RequestFacts,
     state: &AppState,
 ) -> Result<LogRecord, Rejection> {
-    let limits = &state.limits;
+    let limits = &state.config;
     if raw.len() > limits.max_event_bytes {
         return Err(Rejection::new(
             "",

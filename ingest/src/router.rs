@@ -25,7 +25,8 @@ use crate::routes::forms::FormLimits;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub log: Arc<dyn EventLog>,
-    pub limits: Arc<IngestConfig>,
+    /// The collector's whole `[ingest]` configuration (limits, channels, URLs).
+    pub config: Arc<IngestConfig>,
     pub enricher: Arc<Enricher>,
     pub rate_limits: Arc<RateLimits>,
     pub signer: Arc<LinkSigner>,
@@ -52,7 +53,7 @@ impl AppState {
         AppState {
             registry,
             log,
-            limits: Arc::new(config.clone()),
+            config: Arc::new(config.clone()),
             enricher: Arc::new(Enricher::new(config)),
             rate_limits: Arc::new(RateLimits::new(config)),
             signer: Arc::new(LinkSigner::new(

@@ -100,7 +100,7 @@ pub async fn serve(
         .clone()
         .watch(Duration::from_secs(2), shutdown.clone());
     tracing::info!(addr = %listener.local_addr()?, "collector listening");
-    let timeouts = ClientTimeouts::uniform(Duration::from_secs(state.limits.client_timeout_secs));
+    let timeouts = ClientTimeouts::uniform(Duration::from_secs(state.config.client_timeout_secs));
     leadstream_platform::serve::serve(listener, router(state), timeouts, shutdown).await;
     tracing::info!("collector stopped taking requests; flushing the log");
     log.flush(Duration::from_secs(10)).await?;

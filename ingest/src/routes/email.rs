@@ -238,7 +238,7 @@ pub async fn mint(
         };
         // The collector answers a click with a redirect to the target: only to the workspace's
         // own sites, never anywhere a token holder likes.
-        if !settings.link_allowed(&host, &state.limits.email.link_domains) {
+        if !settings.link_allowed(&host, &state.config.email.link_domains) {
             return Err(invalid(
                 format!("links[{i}]"),
                 format!(
@@ -266,7 +266,7 @@ pub async fn mint(
             .ok_or_else(|| IngestError::Internal("signing failed".into()))
     };
     let base =
-        crate::routes::link_base_url(&state.limits, state.limits.email.public_url.as_deref())?;
+        crate::routes::link_base_url(&state.config, state.config.email.public_url.as_deref())?;
     let open_pixel = format!("{base}/v1/o/{}.gif", sign(None)?);
     let links = request
         .links
@@ -279,7 +279,7 @@ pub async fn mint(
         })
         .collect::<Result<Vec<_>, IngestError>>()?;
     let expires_at = chrono::DateTime::from_timestamp(
-        now + i64::from(state.limits.email.link_ttl_days) * 86_400,
+        now + i64::from(state.config.email.link_ttl_days) * 86_400,
         0,
     )
     .unwrap_or_default();

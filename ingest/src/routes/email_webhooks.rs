@@ -242,12 +242,12 @@ pub async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, IngestError> {
-    if body.len() > state.limits.max_batch_bytes {
+    if body.len() > state.config.max_batch_bytes {
         return Err(IngestError::BodyTooLarge {
-            limit: state.limits.max_batch_bytes,
+            limit: state.config.max_batch_bytes,
         });
     }
-    let config = &state.limits.email;
+    let config = &state.config.email;
     let mapped: Vec<Result<Option<Mapped>, (String, String)>> = match provider.as_str() {
         "sendgrid" => {
             let key = config.sendgrid_verification_key.as_deref().ok_or_else(|| {

@@ -77,7 +77,7 @@ async fn read_fields(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let limit = state.limits.max_event_bytes;
+    let limit = state.config.max_event_bytes;
     if content_type.starts_with("multipart/form-data") {
         let mut multipart = Multipart::from_request(request, state).await.map_err(|e| {
             IngestError::InvalidField {
@@ -151,7 +151,7 @@ pub async fn submit(
     Path(form_id): Path<String>,
     request: Request,
 ) -> Result<Response, IngestError> {
-    let Some(form) = state.limits.forms.iter().find(|f| f.id == form_id).cloned() else {
+    let Some(form) = state.config.forms.iter().find(|f| f.id == form_id).cloned() else {
         return Err(IngestError::NotFound(format!("no form `{form_id}`")));
     };
     if !state.registry.names().contains(&form.workspace) {
@@ -220,7 +220,7 @@ pub async fn submit(
     }
     // The visitor is who the first-party cookie says, never what the post says: a field could
     // tie anyone's anonymous id to any email.
-    let cookie = &state.limits.cookie;
+    let cookie = &state.config.cookie;
     let anonymous_id = cookie
         .enabled
         .then(|| crate::routes::pixel::read_cookie(&headers, &cookie.name))

@@ -15,11 +15,11 @@ pub mod translate;
 /// The collector's base URL as outsiders call it: `specific` (a channel's own setting, such as
 /// `email.public_url`), else `ingest.public_url`, else `http://` and the request's `Host`.
 pub(crate) fn public_base_url(
-    limits: &leadstream_platform::config::IngestConfig,
+    config: &leadstream_platform::config::IngestConfig,
     specific: Option<&str>,
     headers: &axum::http::HeaderMap,
 ) -> String {
-    match specific.or(limits.public_url.as_deref()) {
+    match specific.or(config.public_url.as_deref()) {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => {
             let host = headers
@@ -36,12 +36,12 @@ pub(crate) fn public_base_url(
 /// it listens on loopback only (the embedded quickstart). Never the request's `Host`, which the
 /// caller chooses: without a public URL on a collector others can reach, minting is refused.
 pub(crate) fn link_base_url(
-    limits: &leadstream_platform::config::IngestConfig,
+    config: &leadstream_platform::config::IngestConfig,
     specific: Option<&str>,
 ) -> Result<String, crate::error::IngestError> {
-    match specific.or(limits.public_url.as_deref()) {
+    match specific.or(config.public_url.as_deref()) {
         Some(url) => Ok(url.trim_end_matches('/').to_string()),
-        None if limits.listen.ip().is_loopback() => Ok(format!("http://{}", limits.listen)),
+        None if config.listen.ip().is_loopback() => Ok(format!("http://{}", config.listen)),
         None => Err(crate::error::IngestError::NotConfigured(
             "ingest.public_url (or ingest.email.public_url): the address minted links point \
              to; the request's Host is not used"

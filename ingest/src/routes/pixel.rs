@@ -186,7 +186,7 @@ pub async fn pixel(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let cookie_config = &state.limits.cookie;
+    let cookie_config = &state.config.cookie;
 
     // The anonymous id: the query's, else the cookie's, else a new one (set as the cookie).
     let mut new_cookie = None;

@@ -347,7 +347,7 @@ pub async fn capture(
         .unwrap_or_default();
     let headers = parts.headers;
     let bytes = read_bytes(&state, &headers, body).await?;
-    let limit = state.limits.max_batch_bytes;
+    let limit = state.config.max_batch_bytes;
     let text = body_text(&headers, &query, bytes, limit)?;
     let decoded = match decode(&text) {
         Ok(d) => d,
@@ -382,7 +382,7 @@ pub async fn capture(
         let checked = event_with_offset(event, facts.received_at).and_then(|v| {
             check_value(
                 v,
-                state.limits.max_nesting_depth,
+                state.config.max_nesting_depth,
                 BatchDefaults::default(),
                 None,
                 &facts,

@@ -31,7 +31,7 @@ pub async fn segment_settings(
     if state.registry.write_key(&write_key).is_none() {
         return Err(IngestError::UnknownWriteKey);
     }
-    let base = crate::routes::public_base_url(&state.limits, None, &headers);
+    let base = crate::routes::public_base_url(&state.config, None, &headers);
     let (protocol, host) = base.split_once("://").unwrap_or(("http", base.as_str()));
     let body = json!({
         "integrations": {
@@ -52,7 +52,7 @@ pub async fn segment_settings(
         "middlewareSettings": {},
         "legacyVideoPluginsEnabled": false,
     });
-    Ok(cached_json(body, state.limits.public_url.is_some()))
+    Ok(cached_json(body, state.config.public_url.is_some()))
 }
 
 #[derive(Deserialize)]
@@ -91,7 +91,7 @@ pub async fn rudderstack_source_config(
             "destinations": [],
         },
     });
-    Ok(cached_json(body, state.limits.public_url.is_some()))
+    Ok(cached_json(body, state.config.public_url.is_some()))
 }
 
 /// Short-lived, like Segment's CDN: a changed public URL reaches browsers within minutes. Without

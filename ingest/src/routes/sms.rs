@@ -99,7 +99,7 @@ fn twilio_events(
     uri: &axum::http::Uri,
     body: &[u8],
 ) -> Result<Vec<SmsEvent>, IngestError> {
-    let Some(token) = &state.limits.sms.twilio_auth_token else {
+    let Some(token) = &state.config.sms.twilio_auth_token else {
         return Err(IngestError::NotConfigured(
             "twilio webhooks: set ingest.sms.twilio_auth_token".into(),
         ));
@@ -113,8 +113,8 @@ fn twilio_events(
     let url = format!(
         "{}{path_and_query}",
         crate::routes::public_base_url(
-            &state.limits,
-            state.limits.sms.public_url.as_deref(),
+            &state.config,
+            state.config.sms.public_url.as_deref(),
             headers,
         )
     );
@@ -135,7 +135,7 @@ fn twilio_events(
         .to_ascii_lowercase();
     let event = match (status.as_str(), get("Body")) {
         ("received" | "", Some(body)) => SmsEvent {
-            kind: inbound_kind(&body, &state.limits.sms.stop_words),
+            kind: inbound_kind(&body, &state.config.sms.stop_words),
             message_id,
             phone: get("From").ok_or_else(|| IngestError::InvalidField {
                 field: "From".into(),
@@ -212,7 +212,7 @@ fn generic_events(
         .registry
         .settings(&workspace)
         .sms_webhook_secret
-        .or_else(|| state.limits.sms.generic_secret.clone())
+        .or_else(|| state.config.sms.generic_secret.clone())
     else {
         return Err(IngestError::NotConfigured(
             "generic SMS webhooks: set the workspace's sms_webhook_secret or \
@@ -248,7 +248,7 @@ fn generic_events(
                     GenericKind::Failed => "SMS Failed",
                     GenericKind::Received => inbound_kind(
                         e.body.as_deref().unwrap_or(""),
-                        &state.limits.sms.stop_words,
+                        &state.config.sms.stop_words,
                     ),
                 },
                 message_id: e.message_id,
@@ -269,9 +269,9 @@ pub async fn webhook(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Result<Response, IngestError> {
-    if body.len() > state.limits.max_batch_bytes {
+    if body.len() > state.config.max_batch_bytes {
         return Err(IngestError::BodyTooLarge {
-            limit: state.limits.max_batch_bytes,
+            limit: state.config.max_batch_bytes,
         });
     }
     let events = match provider.as_str() {

@@ -112,16 +112,16 @@ pub async fn single(
         path,
         text,
     } = read_request(&state, request).await?;
-    if text.len() > state.limits.max_event_bytes {
+    if text.len() > state.config.max_event_bytes {
         return Err(IngestError::BodyTooLarge {
-            limit: state.limits.max_event_bytes,
+            limit: state.config.max_event_bytes,
         });
     }
     // The common case: the key in the Authorization header, a well-formed event parsed straight
     // into the typed struct. Anything else (a key in the body, a mistake to name) below.
     if let Some(key) = auth::basic_user(&headers)
         && let Some(event) =
-            parse_event_text(&text, Some(event_type), state.limits.max_nesting_depth)
+            parse_event_text(&text, Some(event_type), state.config.max_nesting_depth)
     {
         let facts = facts(&state, &headers, peer, Some(key), event.sent_at)?;
         let record = match accept_parsed(event, &facts, &state) {
@@ -155,7 +155,7 @@ pub async fn single(
     let facts = facts(&state, &headers, peer, key, sent_at)?;
     let record = match check_value(
         value,
-        state.limits.max_nesting_depth,
+        state.config.max_nesting_depth,
         BatchDefaults::default(),
         Some(event_type),
         &facts,
