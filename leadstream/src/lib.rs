@@ -70,7 +70,7 @@ pub async fn serve(
     let keeper = leadstream_platform::failed::Keeper::start(&backends).await?;
     let token = shutdown.clone();
     tasks.spawn(async move { ("failed-events keeper", keeper.run(token).await) });
-    if let Some(sender) = leadstream_scorer::crm::Sender::start(&backends).await? {
+    if let Some(sender) = leadstream_scorer::handoff_sender::Sender::start(&backends).await? {
         let token = shutdown.clone();
         tasks.spawn(async move { ("crm sender", sender.run(token).await) });
     }

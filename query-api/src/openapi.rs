@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 
 use crate::export::ExportQuery;
 use crate::routes::{
-    accounts, campaigns, crm, failed, handoffs, lists, models, profiles, rfm, scores, segments,
-    tokens, webhooks,
+    accounts, campaigns, crm_calls, failed, handoffs, lists, models, profiles, rfm, scores,
+    segments, tokens, webhooks,
 };
 
 /// One operation being described.
@@ -238,7 +238,7 @@ fn describe() -> Doc {
         "The person's hand-offs to sales",
     )
     .ok(b);
-    let (body, b) = (s!(crm::RecycleRequest), s!(crm::Accepted));
+    let (body, b) = (s!(crm_calls::RecycleRequest), s!(crm_calls::Accepted));
     d.op(
         "post",
         "/v1/profiles/{id}/recycle",
@@ -247,7 +247,7 @@ fn describe() -> Doc {
     .write()
     .body(body)
     .accepted(b);
-    let (body, b) = (s!(crm::WonRequest), s!(crm::Accepted));
+    let (body, b) = (s!(crm_calls::WonRequest), s!(crm_calls::Accepted));
     d.op(
         "post",
         "/v1/profiles/{id}/won",
@@ -518,7 +518,7 @@ fn describe() -> Doc {
     )
     .params(p)
     .ok(b);
-    let b = s!(crm::Accepted);
+    let b = s!(crm_calls::Accepted);
     d.op(
         "post",
         "/v1/campaigns/{id}/responses/{profile_id}/lead",

@@ -61,8 +61,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/profiles/{id}/scores/why", get(routes::scores::why))
         .route("/v1/profiles/{id}/handoffs", get(routes::handoffs::list))
-        .route("/v1/profiles/{id}/recycle", post(routes::crm::recycle))
-        .route("/v1/profiles/{id}/won", post(routes::crm::won))
+        .route(
+            "/v1/profiles/{id}/recycle",
+            post(routes::crm_calls::recycle),
+        )
+        .route("/v1/profiles/{id}/won", post(routes::crm_calls::won))
         .route("/v1/models/what-if", post(routes::models::what_if))
         .route("/v1/segments/preview", post(routes::segments::preview))
         .route(

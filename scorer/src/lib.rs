@@ -7,14 +7,14 @@
 //! - [`profile`]: the in-memory profile book (dashmap), the compact per-person state and the
 //!   engine that applies one event to it.
 //! - [`pipeline`]: poll → apply → hand off → write to the store → commit the log position.
-//! - [`crm`]: the CRM sender: hand-offs and the activity of handed-over leads to the configured
+//! - [`handoff_sender`]: the outbound CRM sender: hand-offs and the activity of handed-over leads to the configured
 //!   webhooks, signed, retried, parked when they keep failing.
 //! - [`router`] / [`server`]: `/health`, `/ready`, `/metrics` when run on its own, and the
 //!   orderly shutdown (stop polling, write what is pending, commit, exit).
 //! - [`whatif`]: a changed model over the stored history, reported beside the live profiles.
 //! - [`metrics`] declares `leadstream_scorer_*`.
 
-pub mod crm;
+pub mod handoff_sender;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;

@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
         let token = shutdown.clone();
         tokio::spawn(async move { keeper.run(token).await })
     };
-    let sender = match leadstream_scorer::crm::Sender::start(&backends).await? {
+    let sender = match leadstream_scorer::handoff_sender::Sender::start(&backends).await? {
         Some(sender) => {
             let token = shutdown.clone();
             Some(tokio::spawn(async move { sender.run(token).await }))

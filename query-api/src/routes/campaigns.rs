@@ -29,7 +29,7 @@ use crate::extract::Params;
 use crate::extract::parse;
 use crate::objects;
 use crate::router::AppState;
-use crate::routes::crm::{Accepted, append, message_id, profile_for};
+use crate::routes::crm_calls::{Accepted, append, message_id, profile_for};
 use crate::routes::segments::{PageQuery, page};
 
 pub const CAMPAIGN: &str = "campaign";

@@ -2,7 +2,7 @@
 
 pub mod accounts;
 pub mod campaigns;
-pub mod crm;
+pub mod crm_calls;
 pub mod failed;
 pub mod handoffs;
 pub mod health;
