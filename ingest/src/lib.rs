@@ -1,6 +1,6 @@
 //! The collector: what websites, email senders and SMS providers post events to.
 //!
-//! - [`router`]: the routes and the shared state.
+//! - [`router`](mod@router): the routes and the shared state.
 //! - [`intake`]: the core every channel goes through: read, check, enrich, dedup, append (durably),
 //!   keep what is refused.
 //! - [`routes`]: each channel turned into events: the Segment-compatible tracking API (with the

@@ -2,7 +2,7 @@
 //! what-if re-scoring, the CRM's calls back, failed events, issued tokens (`openapi.json` lists
 //! every route).
 //!
-//! - [`router`]: routes and shared state; [`routes`]: the handlers, one file per resource.
+//! - [`router`](mod@router): routes and shared state; [`routes`]: the handlers, one file per resource.
 //! - [`auth`]: bearer tokens (configured and issued), each belonging to one workspace; every read
 //!   is scoped to it.
 //! - [`extract`]: request extractors; [`objects`]: saved objects' shared plumbing; [`export`]:

@@ -454,7 +454,7 @@ pub struct ImportReport {
     pub matched: usize,
     pub added: usize,
     pub already: usize,
-    /// Rows that matched nobody (the first [`MAX_REPORTED`]); `unmatched_count` counts all.
+    /// Rows that matched nobody (the first 1,000); `unmatched_count` counts all.
     pub unmatched: Vec<Unmatched>,
     pub unmatched_count: usize,
     pub match_on: &'static str,

@@ -9,7 +9,7 @@
 //! owns its partition). An event that carries both ids (an `identify`, or any call after it), or
 //! an `alias`, makes the owner of the known person send a merge request keyed by the other id;
 //! that id's owner answers with its profile's state keyed by the known person (and from then on
-//! forwards the id's events there), and the known person's owner absorbs it. See [`Self::control`]
+//! forwards the id's events there), and the known person's owner absorbs it. See [`ProfileBook::control`]
 //! and the README's identity section.
 
 pub mod engine;
