@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document served at `GET /openapi.json`: every route of
-//! [`crate::router`](mod@crate::router) with its parameters, body and answers, the schemas generated from the same Rust types the handlers
-//! read and write (schemars). A test checks that the document and the router name the same
-//! operations.
+//! [`crate::router`](mod@crate::router) with its parameters, body and answers, the schemas
+//! generated from the same Rust types the handlers read and write (schemars). A test checks that
+//! the document and the router name the same operations.
 
 use std::sync::OnceLock;
 
