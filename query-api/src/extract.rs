@@ -53,6 +53,14 @@ pub fn limit(value: Option<usize>, default: usize, max: usize) -> Result<usize, 
 pub fn parse<T: serde::de::DeserializeOwned>(body: &axum::body::Bytes) -> Result<T, QueryError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
+        // Not JSON at all (a syntax error, or the body ends early): the body is at fault, with
+        // serde's line and column; the path serde_path_to_error gives then is meaningless (`?`).
+        if !matches!(e.inner().classify(), serde_json::error::Category::Data) {
+            return QueryError::InvalidField {
+                field: "body".into(),
+                problem: format!("is not valid JSON: {}", e.into_inner()),
+            };
+        }
         let r = leadstream_schemas::rejection_from_serde(e);
         QueryError::InvalidField {
             field: if r.field.is_empty() {
