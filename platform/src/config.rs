@@ -663,6 +663,265 @@ pub struct WorkspaceConfig {
     pub sms_webhook_secret: Option<String>,
 }
 
+impl IngestConfig {
+    /// Checks the `[ingest]` section, naming the key at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_event_bytes == 0 {
+            return Err(invalid("ingest.max_event_bytes", "must be above 0"));
+        }
+        if self.max_batch_bytes < self.max_event_bytes {
+            return Err(invalid(
+                "ingest.max_batch_bytes",
+                "must be at least ingest.max_event_bytes",
+            ));
+        }
+        if self.rate_limit_per_second > 0 && self.rate_limit_burst == 0 {
+            return Err(invalid(
+                "ingest.rate_limit_burst",
+                "must be above 0 when a rate limit is set",
+            ));
+        }
+        let cookie = &self.cookie;
+        if cookie.enabled
+            && (cookie.name.is_empty()
+                || !cookie
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        {
+            return Err(invalid(
+                "ingest.cookie.name",
+                "must be letters, digits, '_' and '-'",
+            ));
+        }
+        if cookie
+            .domain
+            .as_deref()
+            .is_some_and(|d| d.is_empty() || d.contains([';', ' ', ',']))
+        {
+            return Err(invalid("ingest.cookie.domain", "must be a domain name"));
+        }
+        for (i, key) in self.email.signing_keys.iter().enumerate() {
+            if key.id.is_empty()
+                || key.id.len() > 32
+                || !key
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    &format!("ingest.email.signing_keys[{i}].id"),
+                    "must be 1-32 of a-z, 0-9, '-' and '_'",
+                ));
+            }
+            if key.secret.len() < 32 {
+                return Err(invalid(
+                    &format!("ingest.email.signing_keys[{i}].secret"),
+                    "must be at least 32 characters",
+                ));
+            }
+        }
+        let mut form_ids = std::collections::HashSet::new();
+        for (i, form) in self.forms.iter().enumerate() {
+            if form.id.is_empty()
+                || !form
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    &format!("ingest.forms[{i}].id"),
+                    "must be letters, digits, '-' and '_'",
+                ));
+            }
+            if !form_ids.insert(form.id.clone()) {
+                return Err(invalid(
+                    &format!("ingest.forms[{i}].id"),
+                    format!("`{}` is declared twice", form.id),
+                ));
+            }
+            if let Some(url) = &form.thank_you_url
+                && !(url.starts_with("http://")
+                    || url.starts_with("https://")
+                    || url.starts_with('/'))
+            {
+                return Err(invalid(
+                    &format!("ingest.forms[{i}].thank_you_url"),
+                    "must be an http(s) URL or a path",
+                ));
+            }
+        }
+        let currencies = std::iter::once((
+            "ingest.default_currency".to_string(),
+            &self.default_currency,
+        ))
+        .chain(
+            self.currency_by_workspace
+                .iter()
+                .map(|(w, c)| (format!("ingest.currency_by_workspace.{w}"), c)),
+        );
+        for (key, code) in currencies {
+            if leadstream_schemas::kinds::currency_code(code).is_none() {
+                return Err(invalid(
+                    &key,
+                    "must be an ISO 4217 code of three letters, such as `EUR`",
+                ));
+            }
+        }
+        for (workspace, path) in &self.tracking_plans {
+            let key = format!("ingest.tracking_plans.{workspace}");
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| invalid(&key, format!("{}: {e}", path.display())))?;
+            leadstream_schemas::plan::Plan::parse(&text)
+                .map_err(|e| invalid(&key, format!("{}: {e}", path.display())))?;
+        }
+        if self.failed_events_retention_days == 0 {
+            return Err(invalid(
+                "ingest.failed_events_retention_days",
+                "must be above 0",
+            ));
+        }
+        if self.client_timeout_secs == 0 {
+            return Err(invalid("ingest.client_timeout_secs", "must be above 0"));
+        }
+        if self.email.link_ttl_days == 0 {
+            return Err(invalid("ingest.email.link_ttl_days", "must be above 0"));
+        }
+        for (field, url) in [
+            ("ingest.public_url", &self.public_url),
+            ("ingest.email.public_url", &self.email.public_url),
+            ("ingest.sms.public_url", &self.sms.public_url),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(invalid(field, "must be an http:// or https:// URL"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ScorerConfig {
+    /// Checks the `[scorer]` section.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.flush_interval_ms == 0 {
+            return Err(invalid("scorer.flush_interval_ms", "must be above 0"));
+        }
+        if self.flush_max_events == 0 {
+            return Err(invalid("scorer.flush_max_events", "must be above 0"));
+        }
+        if self.model_reload_secs == 0 {
+            return Err(invalid("scorer.model_reload_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl KafkaConfig {
+    /// Checks the `[kafka]` section (distributed mode).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.brokers.trim().is_empty() {
+            return Err(invalid("kafka.brokers", "is required in distributed mode"));
+        }
+        if self.events_topic.trim().is_empty() {
+            return Err(invalid(
+                "kafka.events_topic",
+                "is required in distributed mode",
+            ));
+        }
+        if self.partitions < 1 {
+            return Err(invalid("kafka.partitions", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl ClickhouseConfig {
+    /// Checks the `[clickhouse]` section (distributed mode).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(invalid(
+                "clickhouse.url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if !crate::store::clickhouse::valid_identifier(&self.database) {
+            return Err(invalid(
+                "clickhouse.database",
+                "must be letters, digits and '_', not starting with a digit",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks the declared workspaces: names, keys (each in one workspace only), tokens and hashes.
+fn validate_workspaces(workspaces: &[WorkspaceConfig]) -> Result<(), ConfigError> {
+    let mut names = std::collections::HashSet::new();
+    let mut keys = std::collections::HashSet::new();
+    for (i, ws) in workspaces.iter().enumerate() {
+        if !crate::workspaces::valid_name(&ws.name) {
+            return Err(invalid(
+                &format!("workspaces[{i}].name"),
+                "must be 1-64 characters of a-z, 0-9, '-' and '_'",
+            ));
+        }
+        if !names.insert(ws.name.clone()) {
+            return Err(invalid(
+                &format!("workspaces[{i}].name"),
+                format!("`{}` is declared twice", ws.name),
+            ));
+        }
+        let all_keys = [
+            ("write_keys", &ws.write_keys),
+            ("public_write_keys", &ws.public_write_keys),
+        ];
+        for (name, list) in all_keys {
+            for k in list {
+                if k.len() < 8 {
+                    return Err(invalid(
+                        &format!("workspaces[{i}].{name}"),
+                        "keys must be at least 8 characters",
+                    ));
+                }
+                if !keys.insert(k.clone()) {
+                    return Err(invalid(
+                        &format!("workspaces[{i}].{name}"),
+                        "a key belongs to one workspace, and is public or not, only",
+                    ));
+                }
+            }
+        }
+        for (key, tokens) in [
+            ("api_tokens", &ws.api_tokens),
+            ("read_tokens", &ws.read_tokens),
+        ] {
+            if tokens.iter().any(|t| t.len() < 16) {
+                return Err(invalid(
+                    &format!("workspaces[{i}].{key}"),
+                    "tokens must be at least 16 characters",
+                ));
+            }
+        }
+        for (key, hashes) in [
+            ("api_token_sha256", &ws.api_token_sha256),
+            ("read_token_sha256", &ws.read_token_sha256),
+        ] {
+            if hashes
+                .iter()
+                .any(|h| h.len() != 64 || hex::decode(h).is_err())
+            {
+                return Err(invalid(
+                    &format!("workspaces[{i}].{key}"),
+                    "must be 64 hex digits",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An invalid configuration, naming the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -672,7 +931,7 @@ pub enum ConfigError {
     Invalid { key: String, problem: String },
 }
 
-fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
         problem: problem.into(),
@@ -711,255 +970,13 @@ impl Config {
     /// Like [`Config::validate`], but without requiring declared workspaces in distributed mode
     /// (for the command that makes them).
     pub fn validate_with(&self, require_workspaces: bool) -> Result<(), ConfigError> {
-        if self.ingest.max_event_bytes == 0 {
-            return Err(invalid("ingest.max_event_bytes", "must be above 0"));
-        }
-        let mut names = std::collections::HashSet::new();
-        for (i, hook) in self.crm.webhooks.iter().enumerate() {
-            let at = |field: &str| format!("crm.webhooks[{i}].{field}");
-            if hook.name.is_empty() || !names.insert(hook.name.as_str()) {
-                return Err(invalid(&at("name"), "must be set and unique"));
-            }
-            if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
-                return Err(invalid(&at("url"), "must be an http:// or https:// URL"));
-            }
-            if hook.secret.len() < 16 {
-                return Err(invalid(&at("secret"), "must be at least 16 characters"));
-            }
-            if hook.max_attempts == 0 {
-                return Err(invalid(&at("max_attempts"), "must be above 0"));
-            }
-        }
-        if self.crm.updates_max == 0 {
-            return Err(invalid("crm.updates_max", "must be above 0"));
-        }
-        if self.ingest.max_batch_bytes < self.ingest.max_event_bytes {
-            return Err(invalid(
-                "ingest.max_batch_bytes",
-                "must be at least ingest.max_event_bytes",
-            ));
-        }
-        if self.ingest.rate_limit_per_second > 0 && self.ingest.rate_limit_burst == 0 {
-            return Err(invalid(
-                "ingest.rate_limit_burst",
-                "must be above 0 when a rate limit is set",
-            ));
-        }
-        let cookie = &self.ingest.cookie;
-        if cookie.enabled
-            && (cookie.name.is_empty()
-                || !cookie
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        {
-            return Err(invalid(
-                "ingest.cookie.name",
-                "must be letters, digits, '_' and '-'",
-            ));
-        }
-        if cookie
-            .domain
-            .as_deref()
-            .is_some_and(|d| d.is_empty() || d.contains([';', ' ', ',']))
-        {
-            return Err(invalid("ingest.cookie.domain", "must be a domain name"));
-        }
-        for (i, key) in self.ingest.email.signing_keys.iter().enumerate() {
-            if key.id.is_empty()
-                || key.id.len() > 32
-                || !key
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(invalid(
-                    &format!("ingest.email.signing_keys[{i}].id"),
-                    "must be 1-32 of a-z, 0-9, '-' and '_'",
-                ));
-            }
-            if key.secret.len() < 32 {
-                return Err(invalid(
-                    &format!("ingest.email.signing_keys[{i}].secret"),
-                    "must be at least 32 characters",
-                ));
-            }
-        }
-        let mut form_ids = std::collections::HashSet::new();
-        for (i, form) in self.ingest.forms.iter().enumerate() {
-            if form.id.is_empty()
-                || !form
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(invalid(
-                    &format!("ingest.forms[{i}].id"),
-                    "must be letters, digits, '-' and '_'",
-                ));
-            }
-            if !form_ids.insert(form.id.clone()) {
-                return Err(invalid(
-                    &format!("ingest.forms[{i}].id"),
-                    format!("`{}` is declared twice", form.id),
-                ));
-            }
-            if let Some(url) = &form.thank_you_url
-                && !(url.starts_with("http://")
-                    || url.starts_with("https://")
-                    || url.starts_with('/'))
-            {
-                return Err(invalid(
-                    &format!("ingest.forms[{i}].thank_you_url"),
-                    "must be an http(s) URL or a path",
-                ));
-            }
-        }
-        let currencies = std::iter::once((
-            "ingest.default_currency".to_string(),
-            &self.ingest.default_currency,
-        ))
-        .chain(
-            self.ingest
-                .currency_by_workspace
-                .iter()
-                .map(|(w, c)| (format!("ingest.currency_by_workspace.{w}"), c)),
-        );
-        for (key, code) in currencies {
-            if leadstream_schemas::kinds::currency_code(code).is_none() {
-                return Err(invalid(
-                    &key,
-                    "must be an ISO 4217 code of three letters, such as `EUR`",
-                ));
-            }
-        }
-        for (workspace, path) in &self.ingest.tracking_plans {
-            let key = format!("ingest.tracking_plans.{workspace}");
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| invalid(&key, format!("{}: {e}", path.display())))?;
-            leadstream_schemas::plan::Plan::parse(&text)
-                .map_err(|e| invalid(&key, format!("{}: {e}", path.display())))?;
-        }
-        if self.ingest.failed_events_retention_days == 0 {
-            return Err(invalid(
-                "ingest.failed_events_retention_days",
-                "must be above 0",
-            ));
-        }
-        if self.ingest.client_timeout_secs == 0 {
-            return Err(invalid("ingest.client_timeout_secs", "must be above 0"));
-        }
-        if self.ingest.email.link_ttl_days == 0 {
-            return Err(invalid("ingest.email.link_ttl_days", "must be above 0"));
-        }
-        for (field, url) in [
-            ("ingest.public_url", &self.ingest.public_url),
-            ("ingest.email.public_url", &self.ingest.email.public_url),
-            ("ingest.sms.public_url", &self.ingest.sms.public_url),
-        ] {
-            if let Some(url) = url
-                && !(url.starts_with("http://") || url.starts_with("https://"))
-            {
-                return Err(invalid(field, "must be an http:// or https:// URL"));
-            }
-        }
-        if self.scorer.flush_interval_ms == 0 {
-            return Err(invalid("scorer.flush_interval_ms", "must be above 0"));
-        }
-        if self.scorer.flush_max_events == 0 {
-            return Err(invalid("scorer.flush_max_events", "must be above 0"));
-        }
-        if self.scorer.model_reload_secs == 0 {
-            return Err(invalid("scorer.model_reload_secs", "must be at least 1"));
-        }
-        let mut names = std::collections::HashSet::new();
-        let mut keys = std::collections::HashSet::new();
-        for (i, ws) in self.workspaces.iter().enumerate() {
-            if !crate::workspaces::valid_name(&ws.name) {
-                return Err(invalid(
-                    &format!("workspaces[{i}].name"),
-                    "must be 1-64 characters of a-z, 0-9, '-' and '_'",
-                ));
-            }
-            if !names.insert(ws.name.clone()) {
-                return Err(invalid(
-                    &format!("workspaces[{i}].name"),
-                    format!("`{}` is declared twice", ws.name),
-                ));
-            }
-            let all_keys = [
-                ("write_keys", &ws.write_keys),
-                ("public_write_keys", &ws.public_write_keys),
-            ];
-            for (name, list) in all_keys {
-                for k in list {
-                    if k.len() < 8 {
-                        return Err(invalid(
-                            &format!("workspaces[{i}].{name}"),
-                            "keys must be at least 8 characters",
-                        ));
-                    }
-                    if !keys.insert(k.clone()) {
-                        return Err(invalid(
-                            &format!("workspaces[{i}].{name}"),
-                            "a key belongs to one workspace, and is public or not, only",
-                        ));
-                    }
-                }
-            }
-            for (key, tokens) in [
-                ("api_tokens", &ws.api_tokens),
-                ("read_tokens", &ws.read_tokens),
-            ] {
-                if tokens.iter().any(|t| t.len() < 16) {
-                    return Err(invalid(
-                        &format!("workspaces[{i}].{key}"),
-                        "tokens must be at least 16 characters",
-                    ));
-                }
-            }
-            for (key, hashes) in [
-                ("api_token_sha256", &ws.api_token_sha256),
-                ("read_token_sha256", &ws.read_token_sha256),
-            ] {
-                if hashes
-                    .iter()
-                    .any(|h| h.len() != 64 || hex::decode(h).is_err())
-                {
-                    return Err(invalid(
-                        &format!("workspaces[{i}].{key}"),
-                        "must be 64 hex digits",
-                    ));
-                }
-            }
-        }
+        self.ingest.validate()?;
+        self.crm.validate()?;
+        self.scorer.validate()?;
+        validate_workspaces(&self.workspaces)?;
         if self.mode == Mode::Distributed {
-            if self.kafka.brokers.trim().is_empty() {
-                return Err(invalid("kafka.brokers", "is required in distributed mode"));
-            }
-            if self.kafka.events_topic.trim().is_empty() {
-                return Err(invalid(
-                    "kafka.events_topic",
-                    "is required in distributed mode",
-                ));
-            }
-            if self.kafka.partitions < 1 {
-                return Err(invalid("kafka.partitions", "must be at least 1"));
-            }
-            if !(self.clickhouse.url.starts_with("http://")
-                || self.clickhouse.url.starts_with("https://"))
-            {
-                return Err(invalid(
-                    "clickhouse.url",
-                    "must be an http:// or https:// URL",
-                ));
-            }
-            if !crate::store::clickhouse::valid_identifier(&self.clickhouse.database) {
-                return Err(invalid(
-                    "clickhouse.database",
-                    "must be letters, digits and '_', not starting with a digit",
-                ));
-            }
+            self.kafka.validate()?;
+            self.clickhouse.validate()?;
             if require_workspaces && self.workspaces.is_empty() {
                 return Err(invalid(
                     "workspaces",

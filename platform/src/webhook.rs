@@ -230,6 +230,33 @@ pub async fn deliver_once(
     }
 }
 
+impl CrmConfig {
+    /// Checks the `[crm]` section, naming the key at fault.
+    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        use crate::config::invalid;
+        let mut names = std::collections::HashSet::new();
+        for (i, hook) in self.webhooks.iter().enumerate() {
+            let at = |field: &str| format!("crm.webhooks[{i}].{field}");
+            if hook.name.is_empty() || !names.insert(hook.name.as_str()) {
+                return Err(invalid(&at("name"), "must be set and unique"));
+            }
+            if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
+                return Err(invalid(&at("url"), "must be an http:// or https:// URL"));
+            }
+            if hook.secret.len() < 16 {
+                return Err(invalid(&at("secret"), "must be at least 16 characters"));
+            }
+            if hook.max_attempts == 0 {
+                return Err(invalid(&at("max_attempts"), "must be above 0"));
+            }
+        }
+        if self.updates_max == 0 {
+            return Err(invalid("crm.updates_max", "must be above 0"));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
