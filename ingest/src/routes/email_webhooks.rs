@@ -18,8 +18,8 @@
 //! `email_webhook_secret`, else `ingest.email.webhook_secret`; `t` within
 //! `security.webhook_tolerance_secs`). `event_id` becomes the `messageId` (else one derived from
 //! the event, and for one without a timestamp from the signed post), so a replayed post changes
-//! nothing. Like `/v1/batch`: 400 listing the rejected events by index when any is refused; the
-//! others are written.
+//! nothing. Like `/v1/batch`: the rejected events are listed by index and the others written;
+//! 200 when any was accepted, 400 when none was.
 
 use axum::Json;
 use axum::body::Bytes;
