@@ -19,8 +19,8 @@ pub(crate) fn public_base_url(
     specific: Option<&str>,
     headers: &axum::http::HeaderMap,
 ) -> String {
-    match specific.or(config.public_url.as_deref()) {
-        Some(url) => url.trim_end_matches('/').to_string(),
+    match configured_base_url(config, specific) {
+        Some(url) => url,
         None => {
             let host = headers
                 .get(axum::http::header::HOST)
@@ -39,8 +39,8 @@ pub(crate) fn link_base_url(
     config: &leadstream_platform::config::IngestConfig,
     specific: Option<&str>,
 ) -> Result<String, crate::error::IngestError> {
-    match specific.or(config.public_url.as_deref()) {
-        Some(url) => Ok(url.trim_end_matches('/').to_string()),
+    match configured_base_url(config, specific) {
+        Some(url) => Ok(url),
         None if config.listen.ip().is_loopback() => Ok(format!("http://{}", config.listen)),
         None => Err(crate::error::IngestError::NotConfigured(
             "ingest.public_url (or ingest.email.public_url): the address minted links point \
@@ -48,4 +48,15 @@ pub(crate) fn link_base_url(
                 .into(),
         )),
     }
+}
+
+/// The base URL the configuration gives: `specific` (a channel's own setting), else
+/// `ingest.public_url`, without a trailing `/`.
+fn configured_base_url(
+    config: &leadstream_platform::config::IngestConfig,
+    specific: Option<&str>,
+) -> Option<String> {
+    specific
+        .or(config.public_url.as_deref())
+        .map(|url| url.trim_end_matches('/').to_string())
 }
