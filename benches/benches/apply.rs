@@ -9,8 +9,8 @@ use std::sync::Arc;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use dashmap::DashMap;
 use leadstream_benches::scorer_stream;
-use leadstream_scorer::Model;
-use leadstream_scorer::profile::{ProfileBook, Settings};
+use leadstream_scoring::Model;
+use leadstream_scoring::profile::{ProfileBook, Settings};
 
 const EVENTS: usize = 10_000;
 const PEOPLE: usize = 1_000;

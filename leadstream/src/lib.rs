@@ -6,7 +6,7 @@ use std::sync::Arc;
 use leadstream_platform::Backends;
 use leadstream_platform::telemetry::Heartbeats;
 use leadstream_platform::workspaces::Registry;
-use leadstream_scorer::{Pipeline, ProfileBook};
+use leadstream_scorer::Pipeline;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -31,16 +31,7 @@ pub async fn serve(
     query_state.failed_auth = ingest_state.failed_auth.clone();
     // Replays go through the collector's own intake: one dedup window for both.
     query_state.intake = ingest_state.clone();
-    let model = leadstream_scorer::server::model(&backends, shutdown.clone())?;
-    let pipeline = leadstream_scorer::server::pipeline(
-        &backends,
-        Arc::new(ProfileBook::with_identity(
-            backends.config().identity.rules(),
-        )),
-        model,
-        heartbeats,
-    )
-    .await?;
+    let scorer = leadstream_scorer::server::wire(&backends, heartbeats, shutdown.clone()).await?;
 
     let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
     let token = shutdown.clone();
@@ -58,21 +49,17 @@ pub async fn serve(
         )
     });
     let token = shutdown.clone();
-    let scorer = spawn_scorer(pipeline, token)?;
+    let pipeline = spawn_scorer(scorer.pipeline, token)?;
     tasks.spawn(async move {
-        let result = scorer.await.unwrap_or_else(|_| {
+        let result = pipeline.await.unwrap_or_else(|_| {
             Err(anyhow::anyhow!(
                 "the scorer's thread ended without a result"
             ))
         });
         ("scorer", result)
     });
-    let keeper = leadstream_platform::failed::Keeper::start(&backends).await?;
-    let token = shutdown.clone();
-    tasks.spawn(async move { ("failed-events keeper", keeper.run(token).await) });
-    if let Some(sender) = leadstream_scorer::handoff_sender::Sender::start(&backends).await? {
-        let token = shutdown.clone();
-        tasks.spawn(async move { ("crm sender", sender.run(token).await) });
+    for (name, task) in scorer.beside {
+        tasks.spawn(async move { (name, task.await) });
     }
 
     let mut first_error = None;

@@ -14,8 +14,8 @@ use leadstream_platform::backends::SideLog;
 use leadstream_platform::log::LogConsumer;
 use leadstream_platform::{Backends, Config};
 use leadstream_schemas::{LeadQualified, LogRecord};
-use leadstream_scorer::Model;
-use leadstream_scorer::profile::{ProfileBook, Settings};
+use leadstream_scoring::Model;
+use leadstream_scoring::profile::{ProfileBook, Settings};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000;

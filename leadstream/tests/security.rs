@@ -123,7 +123,7 @@ async fn distributed_resists_poison_and_formula_injection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_stored_state_is_kept_and_its_events_parked() {
     use leadstream_platform::log::LogConsumer;
-    use leadstream_platform::store::{ProfileRow, Store, WriteBatch};
+    use leadstream_platform::store::{ProfileRow, ScorerWrites, WriteBatch};
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let store =

@@ -6,7 +6,7 @@ mod common;
 
 use serde_json::{Value, json};
 
-const DEFAULT_MODEL: &str = include_str!("../../scorer/models/default.toml");
+const DEFAULT_MODEL: &str = include_str!("../../scoring/models/default.toml");
 
 fn history() -> Vec<Value> {
     let track = |who: &str, key: &str, event: &str, props: Value, id: &str| json!({"type": "track", key: who, "event": event, "properties": props, "messageId": id});

@@ -452,7 +452,7 @@ pub struct ScorerConfig {
     /// … or when this many events are pending.
     pub flush_max_events: usize,
     /// The scoring model file (TOML); without one, the model that ships with leadstream
-    /// (`scorer/models/default.toml`). The file is reloaded when it changes.
+    /// (`scoring/models/default.toml`). The file is reloaded when it changes.
     pub model: Option<PathBuf>,
     /// How often the model file is checked for changes.
     pub model_reload_secs: u64,

@@ -5,9 +5,10 @@
 //! - [`auth`]: issued API tokens held as hashes in memory, and the failed-authentication limit.
 //! - [`workspaces`]: write keys and API tokens, and the embedded registry file.
 //! - [`log`]: the event log traits and their Kafka and embedded (redb) implementations.
-//! - [`store`]: the profile store trait and its ClickHouse and embedded (Parquet + polars) ones;
-//!   [`segment`], [`rfm`], [`campaign`]: the segment language, RFM analysis and campaign
-//!   attribution, each with its SQL and its polars evaluation.
+//! - [`store`]: the profile store's role traits and its two back ends, each in its own folder
+//!   (`store/clickhouse/`: SQL; `store/embedded/`: Parquet + polars), with every query of segments,
+//!   RFM and campaigns beside the rest of its back end; [`segment`]: the segment language's limits,
+//!   references and resolution, shared by both; [`campaign`]: what a campaign report asks.
 //! - [`failed`]: where failed events (what the collector refused) are kept, listed and purged.
 //! - [`backends`]: builds the right implementations from the config's `mode`.
 //! - [`telemetry`]: structured logs, Prometheus text, heartbeats for `/health`.
@@ -25,7 +26,6 @@ pub mod config;
 pub mod failed;
 pub mod http;
 pub mod log;
-pub mod rfm;
 pub mod segment;
 pub mod serve;
 pub mod shutdown;

@@ -9,6 +9,7 @@ mod common;
 
 use std::io::Read as _;
 
+use leadstream_platform::store::Analytics;
 use leadstream_platform::store::clickhouse::ClickhouseStore;
 use leadstream_platform::store::embedded::EmbeddedStore;
 use leadstream_platform::store::{EventRow, ProfileRow, Store, WriteBatch};

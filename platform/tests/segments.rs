@@ -8,6 +8,7 @@ mod common;
 use leadstream_platform::segment::{LIST, SEGMENT, SegmentLimits, resolve};
 use leadstream_platform::store::clickhouse::ClickhouseStore;
 use leadstream_platform::store::embedded::EmbeddedStore;
+use leadstream_platform::store::{Analytics, SavedObjects};
 use leadstream_platform::store::{
     EventRow, IdentityRow, ObjectRow, ProfileRow, SetMemberRow, Store, WriteBatch,
 };

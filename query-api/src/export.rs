@@ -371,7 +371,7 @@ mod csv_tests {
 mod tests {
     use super::*;
     use leadstream_platform::store::embedded::EmbeddedStore;
-    use leadstream_platform::store::{ProfileRow, WriteBatch};
+    use leadstream_platform::store::{ProfileRow, ScorerWrites, WriteBatch};
 
     #[tokio::test]
     async fn streamed_exports_hold_every_page_once() {

@@ -5,7 +5,8 @@
 //! - [`router`](mod@router): routes and shared state; [`routes`]: the handlers, one file per resource.
 //! - [`auth`]: bearer tokens (configured and issued), each belonging to one workspace; every read
 //!   is scoped to it.
-//! - [`extract`]: request extractors; [`objects`]: saved objects' shared plumbing; [`export`]:
+//! - [`extract`]: request extractors; [`objects`]: every saved object's create, list, get, save
+//!   and delete (segments, lists, campaigns, tokens); [`export`]:
 //!   CSV / JSON lines / Parquet answers.
 //! - [`error`]: the one mapping from failures to HTTP.
 //! - [`metrics`] declares `leadstream_query_*`; [`openapi`]: the OpenAPI document.

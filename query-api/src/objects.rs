@@ -1,14 +1,117 @@
-//! Saved objects (segments, lists, snapshots) as the routes use them: ids, versions, names, and
-//! loading one by id. Rows live in the store's objects table
-//! ([`leadstream_platform::store::ObjectRow`]); the newest version of an id is the object.
+//! Saved objects (segments, lists, snapshots, campaigns, API tokens): one create / list / get /
+//! save / delete for every kind ([`Kind`]), with ids, versions, checked and unique names. Rows
+//! live in the store's objects table ([`leadstream_platform::store::ObjectRow`]); the newest
+//! version of an id is the object. The routes of each kind only check and show their own
+//! definition.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use leadstream_platform::segment::SEGMENT;
-use leadstream_platform::store::{ObjectRow, Store};
+use leadstream_platform::segment::{LIST, SEGMENT};
+use leadstream_platform::store::{ObjectRow, SavedObjects};
 use leadstream_schemas::segment::Segment;
 
 use crate::error::QueryError;
+
+/// One kind of saved object: its `kind` column, the prefix of its ids and the word a 404 uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Kind {
+    pub kind: &'static str,
+    pub prefix: &'static str,
+    pub what: &'static str,
+}
+
+pub const SEGMENTS: Kind = Kind {
+    kind: SEGMENT,
+    prefix: "seg",
+    what: "segment",
+};
+pub const LISTS: Kind = Kind {
+    kind: LIST,
+    prefix: "lst",
+    what: "list",
+};
+pub const CAMPAIGNS: Kind = Kind {
+    kind: crate::routes::campaigns::CAMPAIGN,
+    prefix: "cmp",
+    what: "campaign",
+};
+pub const TOKENS: Kind = Kind {
+    kind: leadstream_platform::auth::TOKEN,
+    prefix: "tok",
+    what: "token",
+};
+
+impl Kind {
+    /// The workspace's objects of this kind (newest versions, deleted ones left out), by name.
+    pub async fn all(
+        &self,
+        store: &dyn SavedObjects,
+        workspace: &str,
+    ) -> Result<Vec<ObjectRow>, QueryError> {
+        Ok(store.objects(workspace, self.kind).await?)
+    }
+
+    /// One object by id, or 404 naming the kind.
+    pub async fn get(
+        &self,
+        store: &dyn SavedObjects,
+        workspace: &str,
+        id: &str,
+    ) -> Result<ObjectRow, QueryError> {
+        load(store, workspace, self.kind, self.what, id).await
+    }
+
+    /// Writes the first version of a new object under a fresh id. `name` is the caller's checked
+    /// name (the kind's own rules); it must be unique among the kind (409 otherwise).
+    pub async fn create(
+        &self,
+        store: &dyn SavedObjects,
+        workspace: &str,
+        name: String,
+        description: String,
+        definition: String,
+    ) -> Result<ObjectRow, QueryError> {
+        check_unique(&self.all(store, workspace).await?, &name, None)?;
+        let row = new_row(
+            workspace.to_string(),
+            self.kind,
+            self.prefix,
+            name,
+            description,
+            definition,
+        );
+        store.write_object(&row).await?;
+        Ok(row)
+    }
+
+    /// Writes `row` (changed by the caller) as its next version.
+    pub async fn save(
+        &self,
+        store: &dyn SavedObjects,
+        row: &mut ObjectRow,
+    ) -> Result<(), QueryError> {
+        row.version = version();
+        row.updated_ms = now_ms();
+        Ok(store.write_object(row).await?)
+    }
+
+    /// Deletes an object (404 when there is none), refused (409) while a saved segment has a
+    /// node `used_by` picks out; returns what was deleted.
+    pub async fn delete(
+        &self,
+        store: &dyn SavedObjects,
+        workspace: &str,
+        id: &str,
+        used_by: Option<&(dyn Fn(&Segment) -> bool + Sync)>,
+    ) -> Result<ObjectRow, QueryError> {
+        let row = self.get(store, workspace, id).await?;
+        if let Some(uses) = used_by {
+            check_unused(store, workspace, id, uses).await?;
+        }
+        store.write_object(&deleted(&row)).await?;
+        Ok(row)
+    }
+}
 
 pub const MAX_NAME: usize = 200;
 pub const MAX_DESCRIPTION: usize = 4000;
@@ -80,7 +183,7 @@ pub fn check_unique(
 
 /// An object of `kind` by id, or 404 naming `what`.
 pub async fn load(
-    store: &dyn Store,
+    store: &dyn SavedObjects,
     workspace: &str,
     kind: &str,
     what: &'static str,
@@ -138,7 +241,7 @@ pub fn deleted(row: &ObjectRow) -> ObjectRow {
 
 /// Applies a new name and description to `row` (checked; the name unique among its kind).
 pub async fn rename(
-    store: &dyn Store,
+    store: &dyn SavedObjects,
     row: &mut ObjectRow,
     name: Option<&str>,
     description: Option<String>,
@@ -158,7 +261,7 @@ pub async fn rename(
 
 /// Refuses (409) while a saved segment other than `id` has a node `uses` picks out.
 pub async fn check_unused(
-    store: &dyn Store,
+    store: &dyn SavedObjects,
     workspace: &str,
     id: &str,
     uses: impl Fn(&Segment) -> bool,

@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 
 use crate::export::ExportQuery;
 use crate::routes::{
-    accounts, campaigns, crm_calls, failed, handoffs, lists, models, profiles, rfm, scores,
-    segments, tokens, webhooks,
+    accounts, campaigns, crm_calls, failed, handoffs, list_import, lists, models, profiles, rfm,
+    scores, segments, tokens, webhooks,
 };
 
 /// One operation being described.
@@ -412,7 +412,7 @@ fn describe() -> Doc {
     .write()
     .body(body)
     .ok(b);
-    let (p, b) = (q!(lists::ImportQuery), s!(lists::ImportReport));
+    let (p, b) = (q!(list_import::ImportQuery), s!(list_import::ImportReport));
     d.op(
         "post",
         "/v1/lists/{id}/import",

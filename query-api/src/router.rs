@@ -142,8 +142,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/lists/{id}/import",
-            post(routes::lists::import)
-                .layer(DefaultBodyLimit::max(routes::lists::MAX_IMPORT_BYTES + 1)),
+            post(routes::list_import::import).layer(DefaultBodyLimit::max(
+                routes::list_import::MAX_IMPORT_BYTES + 1,
+            )),
         )
         .route("/v1/lists/{id}/copy", post(routes::lists::copy))
         .route("/v1/lists/{id}/export", get(routes::lists::export))

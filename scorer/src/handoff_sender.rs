@@ -17,7 +17,7 @@ use std::time::Duration;
 use leadstream_platform::Backends;
 use leadstream_platform::backends::SideLog;
 use leadstream_platform::log::LogConsumer;
-use leadstream_platform::store::{DeliveryRow, Store};
+use leadstream_platform::store::{Deliveries, DeliveryRow};
 use leadstream_platform::webhook::{self, CrmConfig, WebhookConfig};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -26,7 +26,7 @@ use crate::metrics;
 
 pub struct Sender {
     consumer: Box<dyn LogConsumer>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Deliveries>,
     config: CrmConfig,
     client: webhook::crm_http::Client,
 }
@@ -97,7 +97,7 @@ impl Sender {
 /// Delivers or parks one call; `false` when shutdown interrupted it.
 async fn deliver(
     client: &webhook::crm_http::Client,
-    store: &dyn Store,
+    store: &dyn Deliveries,
     call: &Call<'_>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {

@@ -5,13 +5,10 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::sync::Arc;
-
 use clap::Parser;
 use leadstream_platform::Backends;
 use leadstream_platform::cli::CommonArgs;
 use leadstream_platform::telemetry::Heartbeats;
-use leadstream_scorer::ProfileBook;
 use leadstream_scorer::router::{ScorerState, router};
 
 #[derive(Parser)]
@@ -27,16 +24,8 @@ async fn main() -> anyhow::Result<()> {
     let listen = config.scorer.listen;
     let backends = Backends::new(config);
     let heartbeats = Heartbeats::default();
-    let model = leadstream_scorer::server::model(&backends, shutdown.clone())?;
-    let pipeline = leadstream_scorer::server::pipeline(
-        &backends,
-        Arc::new(ProfileBook::with_identity(
-            backends.config().identity.rules(),
-        )),
-        model,
-        heartbeats.clone(),
-    )
-    .await?;
+    let scorer =
+        leadstream_scorer::server::wire(&backends, heartbeats.clone(), shutdown.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let app = router(ScorerState {
         store: backends.store().await?,
@@ -53,24 +42,18 @@ async fn main() -> anyhow::Result<()> {
         )
         .await
     });
-    let keeper = leadstream_platform::failed::Keeper::start(&backends).await?;
-    let keeper = {
-        let token = shutdown.clone();
-        tokio::spawn(async move { keeper.run(token).await })
-    };
-    let sender = match leadstream_scorer::handoff_sender::Sender::start(&backends).await? {
-        Some(sender) => {
-            let token = shutdown.clone();
-            Some(tokio::spawn(async move { sender.run(token).await }))
-        }
-        None => None,
-    };
-    let result = pipeline.run(shutdown.clone()).await;
+    let beside: Vec<_> = scorer
+        .beside
+        .into_iter()
+        .map(|(name, task)| (name, tokio::spawn(task)))
+        .collect();
+    let result = scorer.pipeline.run(shutdown.clone()).await;
     shutdown.cancel();
     http.await?;
-    if let Some(sender) = sender {
-        sender.await??;
+    for (name, task) in beside {
+        task.await
+            .map_err(|e| anyhow::anyhow!("{name} panicked: {e}"))?
+            .map_err(|e| e.context(format!("{name} failed")))?;
     }
-    keeper.await??;
     result
 }

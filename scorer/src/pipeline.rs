@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use leadstream_platform::config::ScorerConfig;
 use leadstream_platform::log::{Delivered, EventLog, LogConsumer, LogMessage};
 use leadstream_platform::store::{
-    EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow, Store, WriteBatch,
+    EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow, ScorerStore, WriteBatch,
 };
 use leadstream_platform::telemetry::Heartbeats;
 use leadstream_schemas::{
@@ -25,8 +25,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
-use crate::model::Model;
-use crate::profile::{
+use leadstream_scoring::model::Model;
+use leadstream_scoring::profile::{
     Applied, ControlOutcome, ProfileBook, ProfileKey, ProfileState, Settings, Skipped,
 };
 
@@ -57,7 +57,7 @@ struct PendingHandoff {
 
 pub struct Pipeline {
     consumer: Box<dyn LogConsumer>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ScorerStore>,
     outputs: Outputs,
     book: Arc<ProfileBook>,
     model: watch::Receiver<Arc<Model>>,
@@ -79,7 +79,7 @@ impl Pipeline {
     /// Loads the stored profiles into `book` and prepares to consume.
     pub async fn start(
         consumer: Box<dyn LogConsumer>,
-        store: Arc<dyn Store>,
+        store: Arc<dyn ScorerStore>,
         outputs: Outputs,
         book: Arc<ProfileBook>,
         model: watch::Receiver<Arc<Model>>,
@@ -439,7 +439,7 @@ impl Pipeline {
     /// The `lead.qualified` record of one hand-off: the profile now, and the rules that gave the
     /// most points (from this flush and the stored history).
     async fn handoff_record(
-        store: &dyn Store,
+        store: &dyn ScorerStore,
         pending_changes: &[ScoreChangeRow],
         h: &PendingHandoff,
         model: &Model,

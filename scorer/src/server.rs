@@ -9,9 +9,12 @@ use leadstream_platform::telemetry::Heartbeats;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{Model, watch::watch_file};
+use futures::future::BoxFuture;
+use leadstream_scoring::Model;
+use leadstream_scoring::profile::ProfileBook;
+
+use crate::model_watch::watch_file;
 use crate::pipeline::{Outputs, Pipeline};
-use crate::profile::ProfileBook;
 
 /// The scoring model the config names (watched for changes until `shutdown`), or the one that
 /// ships with leadstream. A model file with an error stops the start, naming the line.
@@ -62,4 +65,40 @@ pub async fn pipeline(
         heartbeats,
     )
     .await
+}
+
+/// A scorer wired from the process's backends: the pipeline (its model watched, over a fresh
+/// profile book with the config's identity rules) and the tasks that run beside it. Both binaries
+/// (`leadstream-scorer` and the all-in-one `leadstream serve`) start their scorer with [`wire`];
+/// they differ only in where they run [`Scorer::pipeline`] (the all-in-one on its own
+/// low-priority thread).
+pub struct Scorer {
+    pub pipeline: Pipeline,
+    /// Named tasks to run beside the pipeline until `shutdown`: the failed-events keeper and,
+    /// when webhooks are configured, the outbound CRM hand-off sender.
+    pub beside: Vec<(&'static str, BoxFuture<'static, anyhow::Result<()>>)>,
+}
+
+/// Wires a scorer; see [`Scorer`].
+pub async fn wire(
+    backends: &Backends,
+    heartbeats: Heartbeats,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Scorer> {
+    let model = model(backends, shutdown.clone())?;
+    let book = Arc::new(ProfileBook::with_identity(
+        backends.config().identity.rules(),
+    ));
+    let pipeline = pipeline(backends, book, model, heartbeats).await?;
+    let mut beside: Vec<(&'static str, BoxFuture<'static, anyhow::Result<()>>)> = Vec::new();
+    let keeper = leadstream_platform::failed::Keeper::start(backends).await?;
+    let token = shutdown.clone();
+    beside.push((
+        "failed-events keeper",
+        Box::pin(async move { keeper.run(token).await }),
+    ));
+    if let Some(sender) = crate::handoff_sender::Sender::start(backends).await? {
+        beside.push(("crm sender", Box::pin(sender.run(shutdown))));
+    }
+    Ok(Scorer { pipeline, beside })
 }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 use leadstream_benches::scorer_stream_from;
-use leadstream_scorer::Model;
-use leadstream_scorer::profile::{ProfileBook, Settings};
+use leadstream_scoring::Model;
+use leadstream_scoring::profile::{ProfileBook, Settings};
 
 fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -69,7 +69,7 @@ fn main() {
     println!("apply_seconds={:.2}", elapsed.as_secs_f64());
     println!(
         "state_inline_bytes={}",
-        std::mem::size_of::<leadstream_scorer::profile::ProfileState>()
+        std::mem::size_of::<leadstream_scoring::profile::ProfileState>()
     );
     println!("baseline_bytes_per_profile={baseline:.0}");
     println!("book_bytes_per_profile={used:.0}");

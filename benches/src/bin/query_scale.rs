@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use leadstream_platform::config::ClickhouseConfig;
 use leadstream_platform::store::clickhouse::ClickhouseStore;
 use leadstream_platform::store::embedded::EmbeddedStore;
-use leadstream_platform::store::{EventRow, ProfileRow, Store, WriteBatch};
+use leadstream_platform::store::{
+    Analytics, EventRow, ProfileRow, ScorerWrites, Store, WriteBatch,
+};
 use leadstream_schemas::rfm::{RfmSpec, SEGMENTS, grid_by_index, quintile_cuts};
 use leadstream_schemas::segment::Segment;
 use leadstream_schemas::{LifecycleStage, Profile};

@@ -1,18 +1,27 @@
 //! The profile store: where the scorer writes events and profile versions, and what the query API
-//! reads.
+//! and the CRM webhook sender read and write.
 //!
-//! Two implementations of one trait: [`clickhouse`] (tables `events` and `profiles`, the latter a
+//! Two back ends, each in its own folder: [`clickhouse`] (SQL over HTTP; versioned tables are
 //! `ReplacingMergeTree(version)`) and [`embedded`] (Parquet files under the data directory, queried
-//! with polars). Both store the same rows ([`EventRow`], [`ProfileRow`]) with the same columns, so
-//! the query side reads the same shape from either.
+//! with polars). Both store the same rows ([`rows`]: one field list per table) with the same
+//! columns, so every reader gets the same shape from either.
+//!
+//! What a store does is split by role, so each service holds only what it uses:
+//! [`ScorerWrites`] (the scorer), [`ProfileReads`] (profiles, timelines, hand-offs, accounts),
+//! [`SavedObjects`] (segments, lists, campaigns, tokens and member sets), [`Analytics`] (segments'
+//! members, RFM, campaign responders), [`Deliveries`] (the CRM webhook sender's parked calls).
+//! [`Store`] is their union (plus readiness), what the back ends implement and the wiring passes;
+//! `Arc<dyn Store>` coerces to any one role (the scorer's pipeline holds a [`ScorerStore`], the
+//! CRM sender [`Deliveries`]).
 
 pub mod clickhouse;
 pub mod embedded;
-mod rows;
+pub mod rows;
 
 pub use rows::{
-    AccountSummaryRow, DeliveryRow, EventRow, HandoffRow, IdentityRow, ObjectRow, ProfileRow,
-    ScoreChangeRow, SetMemberRow, latest_deliveries,
+    AccountSummaryRow, Cell, Column, ColumnType, DeliveryRow, EventRow, HandoffRow, IdentityRow,
+    ObjectRow, OwnedValues, ProfileRow, ScoreChangeRow, SetMemberRow, Table, Values,
+    latest_deliveries,
 };
 
 use std::collections::HashMap;
@@ -58,18 +67,25 @@ impl WriteBatch {
     }
 }
 
+/// What the scorer writes, and reads back after a restart.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait ScorerWrites: Send + Sync + 'static {
     /// Writes events, score changes and profile versions; returns once they are durable.
     async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+    /// The newest version of every profile's row (the scorer's state after a restart).
+    async fn load_profiles(&self) -> Result<Vec<ProfileRow>, StoreError>;
+}
+
+/// Profiles and what happened to them: versions, score changes, timelines, hand-offs, accounts,
+/// identities.
+#[async_trait]
+pub trait ProfileReads: Send + Sync + 'static {
     /// The newest version of one profile.
     async fn profile(
         &self,
         workspace: &str,
         profile_id: &str,
     ) -> Result<Option<Profile>, StoreError>;
-    /// The newest version of every profile's row (the scorer's state after a restart).
-    async fn load_profiles(&self) -> Result<Vec<ProfileRow>, StoreError>;
     /// A profile's score changes, newest first, at most `limit`, without replayed duplicates.
     async fn score_changes(
         &self,
@@ -79,64 +95,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ScoreChangeRow>, StoreError>;
     /// The newest version of every profile of one workspace.
     async fn workspace_profiles(&self, workspace: &str) -> Result<Vec<Profile>, StoreError>;
-    /// The ids of a segment's members in `workspace`, ordered, as of `now_ms`.
-    async fn segment_members(
-        &self,
-        workspace: &str,
-        segment: &leadstream_schemas::segment::Segment,
-        now_ms: i64,
-    ) -> Result<Vec<String>, StoreError>;
-    /// How many members a segment has, and the first `sample` of them by id.
-    async fn segment_preview(
-        &self,
-        workspace: &str,
-        segment: &leadstream_schemas::segment::Segment,
-        now_ms: i64,
-        sample: usize,
-    ) -> Result<(u64, Vec<String>), StoreError>;
-    /// Writes a version of a saved object (a deletion is a version with `deleted = 1`).
-    async fn write_object(&self, row: &ObjectRow) -> Result<(), StoreError>;
-    /// A workspace's saved objects of one kind (newest version of each, deleted ones left out),
-    /// by name.
-    async fn objects(&self, workspace: &str, kind: &str) -> Result<Vec<ObjectRow>, StoreError>;
-    /// Writes changes to member sets; returns once they are durable.
-    async fn write_set_members(&self, rows: &[SetMemberRow]) -> Result<(), StoreError>;
-    /// The current members of a set, ordered.
-    async fn set_members(&self, workspace: &str, set_id: &str) -> Result<Vec<String>, StoreError>;
     /// The newest version of some of a workspace's profiles (ids not found are left out).
     async fn profiles_by_ids(
         &self,
         workspace: &str,
         ids: &[String],
     ) -> Result<Vec<Profile>, StoreError>;
-    /// A campaign's responders and what came of each ([`leadstream_schemas::campaign`]), by id.
-    async fn campaign_responders(
-        &self,
-        workspace: &str,
-        query: &crate::campaign::ResponderQuery,
-    ) -> Result<Vec<leadstream_schemas::campaign::Responder>, StoreError>;
-    /// The RFM analysis of a workspace as of `as_of_ms` ([`leadstream_schemas::rfm`]).
-    async fn rfm(
-        &self,
-        workspace: &str,
-        spec: &leadstream_schemas::rfm::RfmSpec,
-        as_of_ms: i64,
-    ) -> Result<leadstream_schemas::rfm::RfmReport, StoreError>;
-    /// Every customer's RFM measures, scores and segment, by id.
-    async fn rfm_people(
-        &self,
-        workspace: &str,
-        spec: &leadstream_schemas::rfm::RfmSpec,
-        as_of_ms: i64,
-    ) -> Result<Vec<leadstream_schemas::rfm::RfmPerson>, StoreError>;
-    /// How many people moved between RFM segments from `from_ms` to `to_ms`, by (from, to).
-    async fn rfm_migration(
-        &self,
-        workspace: &str,
-        spec: &leadstream_schemas::rfm::RfmSpec,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<leadstream_schemas::rfm::Move>, StoreError>;
     /// The current (not merged-away) people whose `email` trait is one of `emails`, compared
     /// case-insensitively: `(lower-cased email, profile id)` pairs, ordered.
     async fn ids_by_email(
@@ -175,8 +139,6 @@ pub trait Store: Send + Sync + 'static {
         before: Option<(i64, String)>,
         limit: usize,
     ) -> Result<Vec<EventRow>, StoreError>;
-    /// The member sets (lists, snapshots) `member_id` is in now.
-    async fn sets_of(&self, workspace: &str, member_id: &str) -> Result<Vec<String>, StoreError>;
     /// A profile's hand-offs to sales, the first crossing first.
     async fn handoffs(
         &self,
@@ -185,6 +147,75 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<HandoffRow>, StoreError>;
     /// A workspace's resolved identities (merged id → person), each id once.
     async fn identities(&self, workspace: &str) -> Result<Vec<IdentityRow>, StoreError>;
+}
+
+/// The query API's saved objects (segments, lists, snapshots, campaigns, tokens) and member sets.
+#[async_trait]
+pub trait SavedObjects: Send + Sync + 'static {
+    /// Writes a version of a saved object (a deletion is a version with `deleted = 1`).
+    async fn write_object(&self, row: &ObjectRow) -> Result<(), StoreError>;
+    /// A workspace's saved objects of one kind (newest version of each, deleted ones left out),
+    /// by name.
+    async fn objects(&self, workspace: &str, kind: &str) -> Result<Vec<ObjectRow>, StoreError>;
+    /// Writes changes to member sets; returns once they are durable.
+    async fn write_set_members(&self, rows: &[SetMemberRow]) -> Result<(), StoreError>;
+    /// The current members of a set, ordered.
+    async fn set_members(&self, workspace: &str, set_id: &str) -> Result<Vec<String>, StoreError>;
+    /// The member sets (lists, snapshots) `member_id` is in now.
+    async fn sets_of(&self, workspace: &str, member_id: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// Answers computed over a workspace's people and events: segments, RFM, campaign responders.
+#[async_trait]
+pub trait Analytics: Send + Sync + 'static {
+    /// The ids of a segment's members in `workspace`, ordered, as of `now_ms`.
+    async fn segment_members(
+        &self,
+        workspace: &str,
+        segment: &leadstream_schemas::segment::Segment,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// How many members a segment has, and the first `sample` of them by id.
+    async fn segment_preview(
+        &self,
+        workspace: &str,
+        segment: &leadstream_schemas::segment::Segment,
+        now_ms: i64,
+        sample: usize,
+    ) -> Result<(u64, Vec<String>), StoreError>;
+    /// A campaign's responders and what came of each ([`leadstream_schemas::campaign`]), by id.
+    async fn campaign_responders(
+        &self,
+        workspace: &str,
+        query: &crate::campaign::ResponderQuery,
+    ) -> Result<Vec<leadstream_schemas::campaign::Responder>, StoreError>;
+    /// The RFM analysis of a workspace as of `as_of_ms` ([`leadstream_schemas::rfm`]).
+    async fn rfm(
+        &self,
+        workspace: &str,
+        spec: &leadstream_schemas::rfm::RfmSpec,
+        as_of_ms: i64,
+    ) -> Result<leadstream_schemas::rfm::RfmReport, StoreError>;
+    /// Every customer's RFM measures, scores and segment, by id.
+    async fn rfm_people(
+        &self,
+        workspace: &str,
+        spec: &leadstream_schemas::rfm::RfmSpec,
+        as_of_ms: i64,
+    ) -> Result<Vec<leadstream_schemas::rfm::RfmPerson>, StoreError>;
+    /// How many people moved between RFM segments from `from_ms` to `to_ms`, by (from, to).
+    async fn rfm_migration(
+        &self,
+        workspace: &str,
+        spec: &leadstream_schemas::rfm::RfmSpec,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<leadstream_schemas::rfm::Move>, StoreError>;
+}
+
+/// The CRM webhook sender's deliveries that are not (yet) through.
+#[async_trait]
+pub trait Deliveries: Send + Sync + 'static {
     /// Records webhook deliveries (parked ones, and their later state).
     async fn write_deliveries(&self, rows: &[DeliveryRow]) -> Result<(), StoreError>;
     /// The newest state of a workspace's deliveries, newest first, optionally of one status.
@@ -194,6 +225,16 @@ pub trait Store: Send + Sync + 'static {
         status: Option<&str>,
         limit: usize,
     ) -> Result<Vec<DeliveryRow>, StoreError>;
+}
+
+/// What the scorer's pipeline holds: its writes, and the profile reads a hand-off record needs.
+pub trait ScorerStore: ScorerWrites + ProfileReads {}
+
+impl<T: ScorerWrites + ProfileReads + ?Sized> ScorerStore for T {}
+
+/// Every role of a store, and readiness: what a back end implements.
+#[async_trait]
+pub trait Store: ScorerStore + SavedObjects + Analytics + Deliveries {
     /// Whether the store answers (for `/ready`).
     async fn check(&self) -> Result<(), StoreError>;
 }

@@ -27,7 +27,7 @@ use crate::auth::{Workspace, Writer};
 use crate::error::QueryError;
 use crate::extract::Params;
 use crate::extract::parse;
-use crate::objects;
+use crate::objects::{self, CAMPAIGNS};
 use crate::router::AppState;
 use crate::routes::crm_calls::{Accepted, append, message_id, profile_for};
 use crate::routes::segments::{PageQuery, page};
@@ -82,7 +82,7 @@ async fn spec(state: &AppState, workspace: &str, body: &Bytes) -> Result<Campaig
 }
 
 async fn load(state: &AppState, workspace: &str, id: &str) -> Result<ObjectRow, QueryError> {
-    objects::load(&*state.store, workspace, CAMPAIGN, "campaign", id).await
+    CAMPAIGNS.get(&*state.store, workspace, id).await
 }
 
 pub async fn create(
@@ -91,17 +91,15 @@ pub async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Campaign>), QueryError> {
     let spec = spec(&state, &workspace, &body).await?;
-    let existing = state.store.objects(&workspace, CAMPAIGN).await?;
-    objects::check_unique(&existing, spec.name.trim(), None)?;
-    let row = objects::new_row(
-        workspace,
-        CAMPAIGN,
-        "cmp",
-        spec.name.trim().to_string(),
-        spec.description.clone(),
-        objects::definition(&spec)?,
-    );
-    state.store.write_object(&row).await?;
+    let row = CAMPAIGNS
+        .create(
+            &*state.store,
+            &workspace,
+            spec.name.trim().to_string(),
+            spec.description.clone(),
+            objects::definition(&spec)?,
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(shown(&row)?)))
 }
 
@@ -114,7 +112,7 @@ pub async fn list(
     State(state): State<AppState>,
     Workspace(workspace): Workspace,
 ) -> Result<Json<Campaigns>, QueryError> {
-    let rows = state.store.objects(&workspace, CAMPAIGN).await?;
+    let rows = CAMPAIGNS.all(&*state.store, &workspace).await?;
     Ok(Json(Campaigns {
         campaigns: rows.iter().map(shown).collect::<Result<_, _>>()?,
     }))
@@ -136,14 +134,12 @@ pub async fn update(
 ) -> Result<Json<Campaign>, QueryError> {
     let mut row = load(&state, &workspace, &id).await?;
     let spec = spec(&state, &workspace, &body).await?;
-    let existing = state.store.objects(&workspace, CAMPAIGN).await?;
+    let existing = CAMPAIGNS.all(&*state.store, &workspace).await?;
     objects::check_unique(&existing, spec.name.trim(), Some(&id))?;
     row.name = spec.name.trim().to_string();
     row.description = spec.description.clone();
     row.definition = objects::definition(&spec)?;
-    row.version = objects::version();
-    row.updated_ms = objects::now_ms();
-    state.store.write_object(&row).await?;
+    CAMPAIGNS.save(&*state.store, &mut row).await?;
     Ok(Json(shown(&row)?))
 }
 
@@ -152,8 +148,9 @@ pub async fn delete(
     Writer(workspace): Writer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, QueryError> {
-    let row = load(&state, &workspace, &id).await?;
-    state.store.write_object(&objects::deleted(&row)).await?;
+    CAMPAIGNS
+        .delete(&*state.store, &workspace, &id, None)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

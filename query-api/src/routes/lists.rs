@@ -9,20 +9,20 @@
 //! | `DELETE /v1/lists/{id}` | delete (409 while a segment refers to it) |
 //! | `POST /v1/lists/{id}/members` `{"add": [ids], "remove": [ids]}` | change members; unknown ids are reported, not added |
 //! | `POST /v1/lists/{id}/members/from-segment` `{"segment": ID}` or `{"definition": {…}}` | add a segment's people (to a list of accounts: their accounts) |
-//! | `POST /v1/lists/{id}/import?match=email\|user_id\|account_id` (CSV body with a header row) | add the rows' matches; report the rest |
+//! | `POST /v1/lists/{id}/import?match=email\|user_id\|account_id` (CSV body with a header row) | add the rows' matches; report the rest ([`super::list_import`]) |
 //! | `POST /v1/lists/{id}/copy` `{"to": ID}` or `{"name": NEW}` | copy members into another list of the same entity |
 //! | `POST /v1/lists/combine` `{"op": "union"\|"intersection"\|"difference", "lists": [ids], "name"}` | a new list from others |
 //! | `GET /v1/lists/{id}/members?after=&limit=` | members (profiles or account roll-ups), paged by id |
 //! | `GET /v1/lists/{id}/export?format=csv\|jsonl\|parquet` | every member |
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use leadstream_platform::segment::{Entity, LIST, list_entity};
+use leadstream_platform::segment::{Entity, list_entity};
 use leadstream_platform::store::{ObjectRow, SetMemberRow, Store};
 use leadstream_schemas::segment::Segment;
 use serde::{Deserialize, Serialize};
@@ -33,17 +33,12 @@ use crate::error::QueryError;
 use crate::export::{self, ExportQuery};
 use crate::extract::Params;
 use crate::extract::{MAX_ID_LEN, parse};
-use crate::objects::{self, check_description, check_name, check_unique};
+use crate::objects::{self, LISTS, check_description, check_name};
 use crate::router::AppState;
 use crate::routes::segments::{self as segments_routes, PageQuery};
 
 /// Most ids one `members` call may add plus remove.
 pub const MAX_IDS: usize = 10_000;
-/// Most rows of one CSV import.
-pub const MAX_IMPORT_ROWS: usize = 100_000;
-/// Largest CSV body accepted (bytes).
-pub const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
-const MAX_REPORTED: usize = 1000;
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct List {
@@ -88,17 +83,15 @@ async fn new_list(
 ) -> Result<ObjectRow, QueryError> {
     let name = check_name("name", name)?;
     check_description(&description)?;
-    check_unique(&store.objects(workspace, LIST).await?, &name, None)?;
-    let row = objects::new_row(
-        workspace.to_string(),
-        LIST,
-        "lst",
-        name,
-        description,
-        serde_json::json!({ "entity": entity }).to_string(),
-    );
-    store.write_object(&row).await?;
-    Ok(row)
+    LISTS
+        .create(
+            store,
+            workspace,
+            name,
+            description,
+            serde_json::json!({ "entity": entity }).to_string(),
+        )
+        .await
 }
 
 pub async fn create(
@@ -127,18 +120,18 @@ pub async fn list(
     State(state): State<AppState>,
     Workspace(workspace): Workspace,
 ) -> Result<Json<Lists>, QueryError> {
-    let rows = state.store.objects(&workspace, LIST).await?;
+    let rows = LISTS.all(&*state.store, &workspace).await?;
     Ok(Json(Lists {
         lists: rows.iter().map(|r| shown(r, None)).collect(),
     }))
 }
 
-async fn load(
+pub(super) async fn load(
     store: &dyn Store,
     workspace: &str,
     id: &str,
 ) -> Result<(ObjectRow, Entity), QueryError> {
-    let row = objects::load(store, workspace, LIST, "list", id).await?;
+    let row = LISTS.get(store, workspace, id).await?;
     let entity = list_entity(&row)
         .ok_or_else(|| QueryError::Internal(format!("list {id} has no entity")))?;
     Ok((row, entity))
@@ -178,9 +171,7 @@ pub async fn rename(
         req.description,
     )
     .await?;
-    row.version = objects::version();
-    row.updated_ms = objects::now_ms();
-    state.store.write_object(&row).await?;
+    LISTS.save(&*state.store, &mut row).await?;
     Ok(Json(shown(&row, None)))
 }
 
@@ -189,15 +180,10 @@ pub async fn delete(
     Writer(workspace): Writer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, QueryError> {
-    let (row, _) = load(&*state.store, &workspace, &id).await?;
-    objects::check_unused(
-        &*state.store,
-        &workspace,
-        &id,
-        |s| matches!(s, Segment::InList { id: x, .. } if *x == id),
-    )
-    .await?;
-    state.store.write_object(&objects::deleted(&row)).await?;
+    let uses = |s: &Segment| matches!(s, Segment::InList { id: x, .. } if *x == id);
+    LISTS
+        .delete(&*state.store, &workspace, &id, Some(&uses))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -228,7 +214,7 @@ async fn write_members(
 
 /// Which of `ids` exist as current entities of `entity` (people not merged away; accounts with
 /// at least one member).
-async fn existing(
+pub(super) async fn existing(
     store: &dyn Store,
     workspace: &str,
     entity: Entity,
@@ -392,7 +378,7 @@ pub async fn add_from_segment(
     add_all(&*state.store, &workspace, &id, ids).await.map(Json)
 }
 
-async fn add_all(
+pub(super) async fn add_all(
     store: &dyn Store,
     workspace: &str,
     id: &str,
@@ -411,200 +397,6 @@ async fn add_all(
         already: already.len(),
         count: before.len() + adds.len(),
     })
-}
-
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchOn {
-    Email,
-    UserId,
-    AccountId,
-}
-
-impl MatchOn {
-    fn column(self) -> &'static str {
-        match self {
-            MatchOn::Email => "email",
-            MatchOn::UserId => "user_id",
-            MatchOn::AccountId => "account_id",
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ImportQuery {
-    /// The column to match on; by default the first of `email`, `user_id`, `account_id` the
-    /// header has (for a list of accounts: `account_id`).
-    #[serde(default, rename = "match")]
-    pub match_on: Option<MatchOn>,
-}
-
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct Unmatched {
-    /// The data row's number (1 = the first row after the header).
-    pub row: usize,
-    pub value: String,
-    pub reason: &'static str,
-}
-
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct ImportReport {
-    pub rows: usize,
-    pub matched: usize,
-    pub added: usize,
-    pub already: usize,
-    /// Rows that matched nobody (the first 1,000); `unmatched_count` counts all.
-    pub unmatched: Vec<Unmatched>,
-    pub unmatched_count: usize,
-    pub match_on: &'static str,
-    pub count: usize,
-}
-
-pub async fn import(
-    State(state): State<AppState>,
-    Writer(workspace): Writer,
-    Path(id): Path<String>,
-    Params(q): Params<ImportQuery>,
-    body: Bytes,
-) -> Result<Json<ImportReport>, QueryError> {
-    let (_, entity) = load(&*state.store, &workspace, &id).await?;
-    if body.len() > MAX_IMPORT_BYTES {
-        return Err(QueryError::TooLarge {
-            field: "body".into(),
-            problem: format!("a CSV import is at most {MAX_IMPORT_BYTES} bytes"),
-        });
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(body.as_ref());
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| csv_error(&e))?
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_lowercase())
-        .collect();
-    let allowed: &[MatchOn] = match entity {
-        Entity::People => &[MatchOn::Email, MatchOn::UserId],
-        Entity::Accounts => &[MatchOn::AccountId],
-    };
-    let match_on = match q.match_on {
-        Some(m) if !allowed.contains(&m) => {
-            return Err(QueryError::InvalidField {
-                field: "match".into(),
-                problem: format!("a list of {entity:?} matches on {}", names(allowed))
-                    .to_lowercase(),
-            });
-        }
-        Some(m) => m,
-        None => *allowed
-            .iter()
-            .find(|m| header.iter().any(|h| h == m.column()))
-            .ok_or_else(|| QueryError::InvalidField {
-                field: "body".into(),
-                problem: format!("the header row needs a column {}", names(allowed)),
-            })?,
-    };
-    let column = header
-        .iter()
-        .position(|h| h == match_on.column())
-        .ok_or_else(|| QueryError::InvalidField {
-            field: "body".into(),
-            problem: format!("the header row has no column `{}`", match_on.column()),
-        })?;
-    let mut values: Vec<(usize, String)> = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        if i >= MAX_IMPORT_ROWS {
-            return Err(QueryError::TooLarge {
-                field: "body".into(),
-                problem: format!("a CSV import is at most {MAX_IMPORT_ROWS} rows"),
-            });
-        }
-        let record = record.map_err(|e| csv_error(&e))?;
-        values.push((i + 1, record.get(column).unwrap_or_default().to_string()));
-    }
-    // Value → the ids it matches.
-    let mut matches: HashMap<String, Vec<String>> = HashMap::new();
-    let distinct: Vec<String> = values
-        .iter()
-        .map(|(_, v)| key(match_on, v))
-        .filter(|v| !v.is_empty() && v.len() <= MAX_ID_LEN)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    match match_on {
-        MatchOn::Email => {
-            for (email, pid) in state.store.ids_by_email(&workspace, &distinct).await? {
-                matches.entry(email).or_default().push(pid);
-            }
-        }
-        MatchOn::UserId | MatchOn::AccountId => {
-            for found in existing(&*state.store, &workspace, entity, &distinct).await? {
-                matches.insert(found.clone(), vec![found]);
-            }
-        }
-    }
-    let mut ids = BTreeSet::new();
-    let mut unmatched = Vec::new();
-    let mut matched = 0;
-    for (row, value) in &values {
-        let k = key(match_on, value);
-        let reason = if k.is_empty() {
-            "empty"
-        } else if match_on == MatchOn::Email && !k.contains('@') {
-            "not an email address"
-        } else if let Some(found) = matches.get(&k) {
-            matched += 1;
-            ids.extend(found.iter().cloned());
-            continue;
-        } else {
-            "no match"
-        };
-        unmatched.push(Unmatched {
-            row: *row,
-            value: value.clone(),
-            reason,
-        });
-    }
-    let added = add_all(&*state.store, &workspace, &id, ids).await?;
-    let unmatched_count = unmatched.len();
-    unmatched.truncate(MAX_REPORTED);
-    Ok(Json(ImportReport {
-        rows: values.len(),
-        matched,
-        added: added.added,
-        already: added.already,
-        unmatched,
-        unmatched_count,
-        match_on: match_on.column(),
-        count: added.count,
-    }))
-}
-
-fn key(on: MatchOn, value: &str) -> String {
-    match on {
-        MatchOn::Email => value.trim().to_lowercase(),
-        _ => value.trim().to_string(),
-    }
-}
-
-fn names(m: &[MatchOn]) -> String {
-    m.iter()
-        .map(|m| format!("`{}`", m.column()))
-        .collect::<Vec<_>>()
-        .join(" or ")
-}
-
-fn csv_error(e: &csv::Error) -> QueryError {
-    let at = e
-        .position()
-        .map(|p| format!(" (line {})", p.line()))
-        .unwrap_or_default();
-    QueryError::InvalidField {
-        field: format!("body{at}"),
-        problem: format!("not CSV: {e}"),
-    }
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

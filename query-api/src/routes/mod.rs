@@ -6,6 +6,7 @@ pub mod crm_calls;
 pub mod failed;
 pub mod handoffs;
 pub mod health;
+pub mod list_import;
 pub mod lists;
 pub mod models;
 pub mod profiles;

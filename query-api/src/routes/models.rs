@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use leadstream_scorer::Model;
-use leadstream_scorer::whatif::{self, Report};
+use leadstream_scoring::Model;
+use leadstream_scoring::whatif::{self, Report};
 use serde::Deserialize;
 
 use crate::auth::Workspace;

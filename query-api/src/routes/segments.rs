@@ -22,7 +22,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use leadstream_platform::segment::{ResolveError, SEGMENT, resolve_with};
+use leadstream_platform::segment::{ResolveError, resolve_with};
 use leadstream_platform::store::{ObjectRow, SetMemberRow, Store};
 use leadstream_schemas::Profile;
 use leadstream_schemas::segment::Segment;
@@ -34,7 +34,7 @@ use crate::error::QueryError;
 use crate::export::{self, ExportQuery};
 use crate::extract::Params;
 use crate::extract::parse;
-use crate::objects::{self, check_description, check_name, check_unique};
+use crate::objects::{self, SEGMENTS, check_description, check_name};
 use crate::router::AppState;
 
 const MAX_SAMPLE: usize = 1000;
@@ -172,17 +172,15 @@ pub async fn create(
     let name = check_name("name", &req.name)?;
     check_description(&req.description)?;
     definition(&state, &workspace, "definition", &req.definition, None).await?;
-    let existing = state.store.objects(&workspace, SEGMENT).await?;
-    check_unique(&existing, &name, None)?;
-    let row = objects::new_row(
-        workspace,
-        SEGMENT,
-        "seg",
-        name,
-        req.description,
-        req.definition.to_string(),
-    );
-    state.store.write_object(&row).await?;
+    let row = SEGMENTS
+        .create(
+            &*state.store,
+            &workspace,
+            name,
+            req.description,
+            req.definition.to_string(),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(SavedSegment::from(&row))))
 }
 
@@ -195,14 +193,14 @@ pub async fn list(
     State(state): State<AppState>,
     Workspace(workspace): Workspace,
 ) -> Result<Json<SegmentList>, QueryError> {
-    let rows = state.store.objects(&workspace, SEGMENT).await?;
+    let rows = SEGMENTS.all(&*state.store, &workspace).await?;
     Ok(Json(SegmentList {
         segments: rows.iter().map(SavedSegment::from).collect(),
     }))
 }
 
 async fn load(state: &AppState, workspace: &str, id: &str) -> Result<ObjectRow, QueryError> {
-    objects::load(&*state.store, workspace, SEGMENT, "segment", id).await
+    SEGMENTS.get(&*state.store, workspace, id).await
 }
 
 pub async fn get_segment(
@@ -246,9 +244,7 @@ pub async fn update(
         // Checked as if saved, so a change that closes a cycle of references is refused.
         definition(&state, &workspace, "definition", def, Some(&row)).await?;
     }
-    row.version = objects::version();
-    row.updated_ms = objects::now_ms();
-    state.store.write_object(&row).await?;
+    SEGMENTS.save(&*state.store, &mut row).await?;
     Ok(Json(SavedSegment::from(&row)))
 }
 
@@ -257,15 +253,10 @@ pub async fn delete(
     Writer(workspace): Writer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, QueryError> {
-    let row = load(&state, &workspace, &id).await?;
-    objects::check_unused(
-        &*state.store,
-        &workspace,
-        &id,
-        |s| matches!(s, Segment::InSegment(x) if *x == id),
-    )
-    .await?;
-    state.store.write_object(&objects::deleted(&row)).await?;
+    let uses = |s: &Segment| matches!(s, Segment::InSegment(x) if *x == id);
+    SEGMENTS
+        .delete(&*state.store, &workspace, &id, Some(&uses))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,10 +12,10 @@ use leadstream_platform::workspaces::{Scope, hash_token};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{ISSUED_PREFIX, StoredToken, TOKEN, Writer};
+use crate::auth::{ISSUED_PREFIX, StoredToken, Writer};
 use crate::error::QueryError;
 use crate::extract::parse;
-use crate::objects;
+use crate::objects::{self, TOKENS};
 use crate::router::AppState;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -72,8 +72,6 @@ pub async fn create(
             problem: "must be 1 to 3650".into(),
         });
     }
-    let existing = state.store.objects(&workspace, TOKEN).await?;
-    objects::check_unique(&existing, &name, None)?;
     let secret: [u8; 24] = rand::rng().random();
     let token = format!("{ISSUED_PREFIX}{workspace}.{}", hex::encode(secret));
     let stored = StoredToken {
@@ -84,15 +82,15 @@ pub async fn create(
             .expires_in_days
             .map(|d| chrono::Utc::now().timestamp_millis() + i64::from(d) * 86_400_000),
     };
-    let row = objects::new_row(
-        workspace,
-        TOKEN,
-        "tok",
-        name,
-        String::new(),
-        objects::definition(&stored)?,
-    );
-    state.store.write_object(&row).await?;
+    let row = TOKENS
+        .create(
+            &*state.store,
+            &workspace,
+            name,
+            String::new(),
+            objects::definition(&stored)?,
+        )
+        .await?;
     state.tokens.insert(&row.workspace, &stored);
     let shown = shown(&row, Some(token)).ok_or_else(|| QueryError::Internal("token".into()))?;
     Ok((StatusCode::CREATED, Json(shown)))
@@ -107,7 +105,7 @@ pub async fn list(
     State(state): State<AppState>,
     Writer(workspace): Writer,
 ) -> Result<Json<Tokens>, QueryError> {
-    let rows = state.store.objects(&workspace, TOKEN).await?;
+    let rows = TOKENS.all(&*state.store, &workspace).await?;
     Ok(Json(Tokens {
         tokens: rows.iter().filter_map(|r| shown(r, None)).collect(),
     }))
@@ -118,8 +116,7 @@ pub async fn revoke(
     Writer(workspace): Writer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, QueryError> {
-    let row = objects::load(&*state.store, &workspace, TOKEN, "token", &id).await?;
-    state.store.write_object(&objects::deleted(&row)).await?;
+    let row = TOKENS.delete(&*state.store, &workspace, &id, None).await?;
     if let Ok(stored) = serde_json::from_str::<StoredToken>(&row.definition) {
         state.tokens.forget(&stored.sha256);
     }

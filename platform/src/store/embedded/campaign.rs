@@ -4,8 +4,8 @@
 use leadstream_schemas::campaign::Responder;
 use polars::prelude::*;
 
-use super::ResponderQuery;
-use crate::segment::polars::person_events;
+use super::attribution::person_events;
+use crate::campaign::ResponderQuery;
 
 fn in_list(column: &str, values: &[String]) -> Expr {
     if values.is_empty() {

@@ -1,8 +1,8 @@
 //! Campaign responders as one ClickHouse query: responders, then (one join per level, as 18.16
 //! wants) their first hand-off, first won deal and revenue after their first response.
 
-use super::ResponderQuery;
-use crate::segment::clickhouse::{Bind, Sql, person_events};
+use super::sql::{Bind, Sql, person_events};
+use crate::campaign::ResponderQuery;
 
 fn of_kind(sql: &mut Sql, workspace: &str, kind: &str, until: i64) {
     person_events(sql, workspace, "revenue", |sql| {

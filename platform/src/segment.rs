@@ -1,8 +1,10 @@
 //! One segment definition ([`leadstream_schemas::segment::Segment`]), two back ends that must
-//! return the same members: [`clickhouse`] compiles it to one SQL query (every value bound, every
-//! identifier a constant of this crate), [`polars`] to a lazy query over the embedded store's
-//! Parquet files. `platform/tests/segments.rs` runs every documented example against both on
-//! the same fixture data and requires the expected members from each.
+//! return the same members: `store/clickhouse/segment.rs` compiles it to one SQL query (every value
+//! bound, every identifier a constant of this crate), `store/embedded/segment.rs` to a lazy query
+//! over the embedded store's Parquet files. This module holds what both share: the semantics
+//! below, the limits, and resolving references to saved segments and lists before either runs.
+//! `platform/tests/segments.rs` runs every documented example against both on the same fixture
+//! data and requires the expected members from each.
 //!
 //! Shared semantics, spelled out once so both back ends follow them:
 //! - members are people whose newest profile version is not merged into another;
@@ -11,9 +13,6 @@
 //! - a number test holds when the text is a number ([`NUMBER`]) in range;
 //! - behaviour counts distinct message ids of a kind since `now - days`, attributing an id that
 //!   was merged (the identities table) to its person.
-
-pub mod clickhouse;
-pub mod polars;
 
 /// What counts as a number in a trait's text (both back ends use this exact pattern).
 pub const NUMBER: &str = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$";
@@ -28,7 +27,7 @@ use std::collections::{HashMap, HashSet};
 
 use leadstream_schemas::segment::{Segment, SegmentError};
 
-use crate::store::{ObjectRow, Store, StoreError};
+use crate::store::{ObjectRow, SavedObjects, StoreError};
 
 /// How many saved segments deep `in_segment` may reach.
 pub const MAX_REFERENCE_DEPTH: usize = 8;
@@ -126,7 +125,7 @@ pub fn require_resolved(segment: &Segment) -> Result<(), StoreError> {
 /// cycle or more than [`MAX_REFERENCE_DEPTH`] levels is refused) and marks each `in_list` with
 /// its list's entity. An unknown id is an error at its node.
 pub async fn resolve(
-    store: &dyn Store,
+    store: &dyn SavedObjects,
     workspace: &str,
     segment: Segment,
     limits: &SegmentLimits,
@@ -137,7 +136,7 @@ pub async fn resolve(
 /// [`resolve`], as if `pending` (a segment being saved) were already saved: so that saving a
 /// segment that would close a cycle of references is refused.
 pub async fn resolve_with(
-    store: &dyn Store,
+    store: &dyn SavedObjects,
     workspace: &str,
     segment: Segment,
     pending: Option<&ObjectRow>,
@@ -180,7 +179,7 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub async fn load(store: &dyn Store, workspace: &str) -> Result<Resolver, StoreError> {
+    pub async fn load(store: &dyn SavedObjects, workspace: &str) -> Result<Resolver, StoreError> {
         let by_id = |rows: Vec<ObjectRow>| -> HashMap<String, ObjectRow> {
             rows.into_iter().map(|r| (r.id.clone(), r)).collect()
         };

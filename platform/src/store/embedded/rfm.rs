@@ -34,7 +34,7 @@ fn base(
         counted = counted.or(col("kind").eq(lit(REFUND)));
     }
     let purchase = col("kind").neq(lit(REFUND));
-    crate::segment::polars::person_events(
+    super::attribution::person_events(
         events,
         identities,
         workspace,

@@ -7,7 +7,6 @@
 
 mod conditions;
 mod spec;
-pub mod watch;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -18,7 +17,7 @@ use serde_json::{Map, Value};
 
 pub use conditions::{Condition, Op, path_of_url};
 
-/// The model that ships with leadstream (`scorer/models/default.toml`).
+/// The model that ships with leadstream (`scoring/models/default.toml`).
 pub const DEFAULT_MODEL: &str = include_str!("../../models/default.toml");
 
 /// A model file that cannot be used, with the line at fault.

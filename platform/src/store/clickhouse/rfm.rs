@@ -4,8 +4,8 @@
 
 use leadstream_schemas::rfm::{RfmSpec, grid_by_index};
 
+use super::sql::{Bind, Sql, person_events};
 use crate::segment::DAY_MS;
-use crate::segment::clickhouse::{Bind, Sql, person_events};
 
 /// Per customer: `person, r, f, m` (all Float64), purchases in the spec's window up to `as_of`.
 /// With the default purchase event and revenue, refunds in the window lower `m` (never below 0)

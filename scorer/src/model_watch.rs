@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::Model;
+use leadstream_scoring::Model;
 
 /// Watches `path` and publishes each valid new version on the returned channel.
 pub fn watch_file(

@@ -1,9 +1,6 @@
 //! Campaign responders ([`leadstream_schemas::campaign`] defines attribution and outcomes) in
-//! both back ends: [`clickhouse`] as one query that runs on 18.16, [`polars`] over the embedded
-//! store. `platform/tests/campaigns.rs` checks that both give the same responders.
-
-pub mod clickhouse;
-pub mod polars;
+//! both back ends: `store/clickhouse/campaign.rs` as one query that runs on 18.16 and current
+//! releases, `store/embedded/campaign.rs` over the embedded store. `platform/tests/campaigns.rs` checks that both give the same responders.
 
 /// What a campaign report asks: whose events are responses, and until when outcomes count.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,234 @@
+//! The ClickHouse store, over the HTTP interface with the official `clickhouse` crate.
+//!
+//! Wire protocol: rows travel as `RowBinary` (validation is off: ClickHouse 18.16, which the tests
+//! run against, has no `RowBinaryWithNamesAndTypes`). Every statement here runs on 18.16 and on
+//! current releases: no `LowCardinality`, `DateTime64`, window functions or `Map`; every joined
+//! subquery has an alias. Times are `Int64` milliseconds; JSON-valued columns are `String`.
+//!
+//! The folder: this file (connecting, classifying errors, the scorer's writes), [`migrations`]
+//! (the schema), [`sql`] (the builder with bound values, and the attribution of events to people),
+//! [`profiles`], [`objects`] (saved objects, member sets, deliveries) and [`analytics`] (the
+//! store's roles), whose queries [`segment`], [`rfm`] and [`campaign`] build. Values are bound with
+//! `.bind()` and identifiers with `sql::Identifier`.
+
+mod analytics;
+pub mod campaign;
+pub mod migrations;
+mod objects;
+mod profiles;
+pub mod rfm;
+pub mod segment;
+pub mod sql;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use clickhouse::sql::Identifier;
+use clickhouse::{Client, inserter::Inserter};
+use tokio::sync::Mutex;
+
+use super::{
+    EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow, ScorerWrites, Store, StoreError,
+    WriteBatch, latest_versions,
+};
+use crate::config::ClickhouseConfig;
+pub use migrations::{MIGRATIONS, Migration, migrate};
+
+/// ClickHouse identifiers leadstream accepts from config: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn valid_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 128
+}
+
+/// The one place ClickHouse errors are classified. Network failures, timeouts and server-side
+/// overload are retryable; a refused statement or bad data is not.
+pub fn classify(e: clickhouse::error::Error) -> StoreError {
+    use clickhouse::error::Error as E;
+    match &e {
+        E::Network(_) | E::TimedOut => StoreError::Unavailable(e.to_string()),
+        E::BadResponse(text) => {
+            // Codes: 159 timeout, 202 too many simultaneous queries, 203 no free connection,
+            // 209 socket timeout, 210 network error, 241 memory limit, 242 table read-only,
+            // 252 too many parts, 319 unknown status of insert, 425 system error.
+            let retryable = [
+                "Code: 159",
+                "Code: 202",
+                "Code: 203",
+                "Code: 209",
+                "Code: 210",
+                "Code: 241",
+                "Code: 242",
+                "Code: 252",
+                "Code: 319",
+                "Code: 425",
+            ];
+            if retryable.iter().any(|c| text.contains(c)) {
+                StoreError::Unavailable(e.to_string())
+            } else {
+                StoreError::Invalid(e.to_string())
+            }
+        }
+        _ => StoreError::Invalid(e.to_string()),
+    }
+}
+
+struct Inserters {
+    events: Inserter<EventRow>,
+    score_changes: Inserter<ScoreChangeRow>,
+    profiles: Inserter<ProfileRow>,
+    handoffs: Inserter<HandoffRow>,
+    identities: Inserter<IdentityRow>,
+}
+
+impl Inserters {
+    fn new(client: &Client) -> Inserters {
+        // One `INSERT` per flush of the scorer; large flushes are split by rows.
+        Inserters {
+            events: client.inserter::<EventRow>("events").with_max_rows(100_000),
+            score_changes: client
+                .inserter::<ScoreChangeRow>("score_changes")
+                .with_max_rows(100_000),
+            profiles: client
+                .inserter::<ProfileRow>("profiles")
+                .with_max_rows(100_000),
+            handoffs: client.inserter::<HandoffRow>("handoffs"),
+            identities: client
+                .inserter::<IdentityRow>("identities")
+                .with_max_rows(100_000),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ClickhouseStore {
+    client: Client,
+    inserters: Arc<Mutex<Inserters>>,
+}
+
+impl ClickhouseStore {
+    /// Connects, and when `config.migrate` creates the database and applies migrations.
+    pub async fn connect(config: &ClickhouseConfig) -> Result<ClickhouseStore, StoreError> {
+        if !valid_identifier(&config.database) {
+            return Err(StoreError::Invalid(format!(
+                "clickhouse.database `{}` is not a valid identifier",
+                config.database
+            )));
+        }
+        let server = Client::default()
+            .with_url(&config.url)
+            .with_user(&config.user)
+            .with_password(&config.password)
+            .with_validation(false);
+        if config.migrate {
+            server
+                .query("CREATE DATABASE IF NOT EXISTS ?")
+                .bind(Identifier(&config.database))
+                .execute()
+                .await
+                .map_err(classify)?;
+        }
+        let client = server.with_database(&config.database);
+        if config.migrate {
+            migrate(&client).await?;
+        }
+        Ok(ClickhouseStore {
+            inserters: Arc::new(Mutex::new(Inserters::new(&client))),
+            client,
+        })
+    }
+
+    /// Inserts `rows` into `table` in one INSERT (none: nothing to do), done when it returns.
+    async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> Result<(), StoreError>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self.client.insert::<T>(table).await.map_err(classify)?;
+        for row in rows {
+            insert.write(row).await.map_err(classify)?;
+        }
+        insert.end().await.map_err(classify)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl ScorerWrites for ClickhouseStore {
+    async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut inserters = self.inserters.lock().await;
+        let result: Result<(), clickhouse::error::Error> = async {
+            for row in &batch.events {
+                inserters.events.write(row).await?;
+            }
+            inserters.events.force_commit().await?;
+            for row in &batch.score_changes {
+                inserters.score_changes.write(row).await?;
+            }
+            inserters.score_changes.force_commit().await?;
+            for row in &batch.handoffs {
+                inserters.handoffs.write(row).await?;
+            }
+            inserters.handoffs.force_commit().await?;
+            for row in &batch.identities {
+                inserters.identities.write(row).await?;
+            }
+            inserters.identities.force_commit().await?;
+            for row in &batch.profiles {
+                inserters.profiles.write(row).await?;
+            }
+            inserters.profiles.force_commit().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            // A failed inserter may hold a half-sent INSERT: start afresh, the caller retries.
+            *inserters = Inserters::new(&self.client);
+            return Err(classify(e));
+        }
+        Ok(())
+    }
+
+    async fn load_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
+        let rows = self
+            .client
+            .query("SELECT ?fields FROM profiles FINAL")
+            .fetch_all::<ProfileRow>()
+            .await
+            .map_err(classify)?;
+        Ok(latest_versions(rows))
+    }
+}
+
+#[async_trait]
+impl Store for ClickhouseStore {
+    async fn check(&self) -> Result<(), StoreError> {
+        self.client
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert!(valid_identifier("leadstream"));
+        assert!(valid_identifier("_t1"));
+        assert!(!valid_identifier("1t"));
+        assert!(!valid_identifier("a-b"));
+        assert!(!valid_identifier("a; DROP TABLE x"));
+        assert!(!valid_identifier(""));
+    }
+}

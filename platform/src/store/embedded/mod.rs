@@ -1,0 +1,359 @@
+//! The embedded store: Parquet files under `<data_dir>/store/`, queried with polars.
+//!
+//! Layout: one directory per table (`events/`, `profiles/`, `score_changes/`, … : [`codec::TABLES`]),
+//! one Parquet file per table per write, named by a UUIDv7 so names sort by time, with the columns
+//! of the table's row (`store/rows.rs`). Every file is written to a `.tmp` name, fsynced and
+//! renamed, so a reader never sees half a file and a crash leaves at most an orphaned `.tmp`
+//! (removed at open). Versioned tables (`profiles`, `objects`, …) keep every version; a read takes
+//! the highest `version`, as ClickHouse's `ReplacingMergeTree` does.
+//!
+//! The folder, as `store/clickhouse/` is: this file (opening, scanning, writing files, the
+//! scorer's writes), [`codec`] (rows ⇄ frames, generic over the table descriptions),
+//! [`attribution`] (events attributed to people), [`profiles`], [`objects`] and [`analytics`] (the
+//! store's roles), whose lazy queries [`segment`], [`rfm`] and [`campaign`] build.
+
+mod analytics;
+pub mod attribution;
+pub mod campaign;
+pub mod codec;
+mod objects;
+mod profiles;
+pub mod rfm;
+pub mod segment;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use polars::prelude::*;
+
+use super::{ProfileRow, ScorerWrites, Store, StoreError, WriteBatch, latest_versions};
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    root: PathBuf,
+}
+
+impl EmbeddedStore {
+    pub fn open(root: &Path) -> Result<EmbeddedStore, StoreError> {
+        for table in codec::TABLES {
+            let dir = root.join(table);
+            std::fs::create_dir_all(&dir).map_err(unavailable)?;
+            for entry in std::fs::read_dir(&dir).map_err(unavailable)? {
+                let path = entry.map_err(unavailable)?.path();
+                if path.extension().is_some_and(|e| e == "tmp") {
+                    std::fs::remove_file(&path).map_err(unavailable)?;
+                }
+            }
+        }
+        Ok(EmbeddedStore {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn table_dir(&self, table: &str) -> PathBuf {
+        self.root.join(table)
+    }
+
+    fn has_files(&self, table: &str) -> Result<bool, StoreError> {
+        Ok(std::fs::read_dir(self.table_dir(table))
+            .map_err(unavailable)?
+            .filter_map(Result::ok)
+            .any(|e| e.path().extension().is_some_and(|x| x == "parquet")))
+    }
+
+    /// A lazy scan over every Parquet file of `table`; `None` while the table has no file. The
+    /// scan reads with the table's current columns: files written before a column existed read
+    /// it as null (so a data directory survives upgrades).
+    pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>, StoreError> {
+        if !self.has_files(table)? {
+            return Ok(None);
+        }
+        let schema = codec::schema(table)?;
+        let glob = format!("{}/*.parquet", self.table_dir(table).display());
+        let args = ScanArgsParquet {
+            schema: Some(Arc::new(schema)),
+            allow_missing_columns: true,
+            ..ScanArgsParquet::default()
+        };
+        LazyFrame::scan_parquet(PlRefPath::new(glob), args)
+            .map(Some)
+            .map_err(unavailable)
+    }
+
+    fn write_file(&self, table: &str, mut df: DataFrame) -> Result<(), StoreError> {
+        let dir = self.table_dir(table);
+        let name = uuid::Uuid::now_v7();
+        let tmp = dir.join(format!("{name}.parquet.tmp"));
+        let mut file = File::create(&tmp).map_err(unavailable)?;
+        ParquetWriter::new(&mut file)
+            .finish(&mut df)
+            .map_err(unavailable)?;
+        file.sync_all().map_err(unavailable)?;
+        std::fs::rename(&tmp, dir.join(format!("{name}.parquet"))).map_err(unavailable)?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(unavailable)
+    }
+}
+
+impl EmbeddedStore {
+    /// Runs `f` over the tables a segment reads (`None`: no profiles yet), off the async runtime.
+    async fn run_segment<T: Send + 'static>(
+        &self,
+        workspace: &str,
+        segment: &leadstream_schemas::segment::Segment,
+        f: impl FnOnce(
+            &segment::Tables,
+            LazyFrame,
+            &str,
+            &leadstream_schemas::segment::Segment,
+        ) -> PolarsResult<T>
+        + Send
+        + 'static,
+    ) -> Result<Option<T>, StoreError> {
+        crate::segment::require_resolved(segment)?;
+        let store = self.clone();
+        let (workspace, segment) = (workspace.to_string(), segment.clone());
+        tokio::task::spawn_blocking(move || {
+            let Some(profiles) = store.scan("profiles")? else {
+                return Ok(None);
+            };
+            let tables = segment::Tables {
+                profiles: Some(profiles.clone()),
+                events: store.scan("events")?,
+                identities: store.scan("identities")?,
+                set_members: store.scan("set_members")?,
+            };
+            let current = current_profiles(profiles, &workspace);
+            f(&tables, current, &workspace, &segment)
+                .map(Some)
+                .map_err(unavailable)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+/// The newest version of each profile of `workspace`.
+fn current_profiles(scan: LazyFrame, workspace: &str) -> LazyFrame {
+    scan.filter(col("workspace").eq(lit(workspace.to_string())))
+        .sort(
+            ["version"],
+            SortMultipleOptions::default().with_order_descending(true),
+        )
+        .unique_stable_generic(Some(vec![col("profile_id")]), UniqueKeepStrategy::First)
+}
+
+/// Typed column access; a column a file does not have (written before it existed) reads as
+/// defaults.
+#[async_trait]
+impl ScorerWrites for EmbeddedStore {
+    async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let store = self.clone();
+        let invalid = |e: PolarsError| StoreError::Invalid(e.to_string());
+        let frames = (
+            (!batch.events.is_empty())
+                .then(|| codec::frame(&batch.events))
+                .transpose()
+                .map_err(invalid)?,
+            (!batch.score_changes.is_empty())
+                .then(|| codec::frame(&batch.score_changes))
+                .transpose()
+                .map_err(invalid)?,
+            (!batch.profiles.is_empty())
+                .then(|| codec::frame(&batch.profiles))
+                .transpose()
+                .map_err(invalid)?,
+            (!batch.handoffs.is_empty())
+                .then(|| codec::frame(&batch.handoffs))
+                .transpose()
+                .map_err(invalid)?,
+            (!batch.identities.is_empty())
+                .then(|| codec::frame(&batch.identities))
+                .transpose()
+                .map_err(invalid)?,
+        );
+        tokio::task::spawn_blocking(move || {
+            let (events, changes, profiles, handoffs, identities) = frames;
+            if let Some(df) = events {
+                store.write_file("events", df)?;
+            }
+            if let Some(df) = changes {
+                store.write_file("score_changes", df)?;
+            }
+            if let Some(df) = handoffs {
+                store.write_file("handoffs", df)?;
+            }
+            if let Some(df) = identities {
+                store.write_file("identities", df)?;
+            }
+            if let Some(df) = profiles {
+                store.write_file("profiles", df)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn load_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let Some(scan) = store.scan("profiles")? else {
+                return Ok(Vec::new());
+            };
+            let df = scan.collect().map_err(unavailable)?;
+            Ok(latest_versions(
+                codec::rows::<ProfileRow>(&df).map_err(unavailable)?,
+            ))
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn check(&self) -> Result<(), StoreError> {
+        std::fs::metadata(self.table_dir("profiles"))
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ProfileReads, ScoreChangeRow};
+    use leadstream_schemas::Profile;
+
+    fn row(ws: &str, id: &str, version: u64, score: f64) -> ProfileRow {
+        ProfileRow::from(&Profile {
+            version,
+            score,
+            ..Profile::new(ws, id)
+        })
+    }
+
+    #[tokio::test]
+    async fn files_written_before_a_column_existed_still_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        // A profiles file as the first release wrote it: without grade, doc, state, ….
+        let old = df!(
+            "workspace" => ["w"],
+            "profile_id" => ["p"],
+            "version" => [1u64],
+            "traits" => ["{}"],
+            "counts" => ["{}"],
+            "event_count" => [1u64],
+            "score" => [4.0f64],
+            "lifecycle_stage" => ["name"],
+            "first_seen_ms" => [1i64],
+            "last_seen_ms" => [1i64],
+            "updated_at_ms" => [1i64],
+        )
+        .expect("frame");
+        store.write_file("profiles", old).expect("old file");
+        store
+            .write(&WriteBatch {
+                profiles: vec![row("w", "q", 1, 2.0)],
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("new file");
+        let p = store.profile("w", "p").await.expect("read").expect("found");
+        assert_eq!(p.score, 4.0);
+        assert_eq!(store.load_profiles().await.expect("load").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn newest_version_wins_and_workspaces_stay_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        assert!(store.profile("w", "p").await.expect("read").is_none());
+        let profiles = |rows: Vec<ProfileRow>| WriteBatch {
+            profiles: rows,
+            ..WriteBatch::default()
+        };
+        store
+            .write(&profiles(vec![
+                row("w", "p", 1, 1.0),
+                row("w", "q", 1, 5.0),
+            ]))
+            .await
+            .expect("write");
+        store
+            .write(&profiles(vec![
+                row("w", "p", 3, 3.0),
+                row("other", "p", 9, 9.0),
+            ]))
+            .await
+            .expect("write");
+        store
+            .write(&profiles(vec![row("w", "p", 2, 2.0)]))
+            .await
+            .expect("write");
+        let p = store.profile("w", "p").await.expect("read").expect("found");
+        assert_eq!((p.version, p.score), (3, 3.0));
+        assert!(store.profile("w", "nobody").await.expect("read").is_none());
+        let mut all = store.load_profiles().await.expect("load");
+        all.sort_by(|a, b| (&a.workspace, &a.profile_id).cmp(&(&b.workspace, &b.profile_id)));
+        let got: Vec<_> = all
+            .iter()
+            .map(|p| (p.workspace.as_str(), p.profile_id.as_str(), p.version))
+            .collect();
+        assert_eq!(got, vec![("other", "p", 9), ("w", "p", 3), ("w", "q", 1)]);
+
+        // Score changes come back newest first, replayed duplicates once.
+        let change = |at_ms: i64, seq: u32, rule: &str| ScoreChangeRow {
+            workspace: "w".into(),
+            profile_id: "p".into(),
+            at_ms,
+            message_id: format!("m{at_ms}"),
+            seq,
+            kind: "page_viewed".into(),
+            event: String::new(),
+            score: "engagement".into(),
+            rule: rule.into(),
+            points: 1.0,
+            before: 0.0,
+            after: 1.0,
+            model: "d".into(),
+        };
+        let changes = |rows| WriteBatch {
+            score_changes: rows,
+            ..WriteBatch::default()
+        };
+        store
+            .write(&changes(vec![
+                change(1, 0, "a"),
+                change(2, 0, "decay"),
+                change(2, 1, "b"),
+            ]))
+            .await
+            .expect("write");
+        store
+            .write(&changes(vec![change(1, 0, "a")]))
+            .await
+            .expect("write");
+        let got = store.score_changes("w", "p", 10).await.expect("changes");
+        assert_eq!(
+            got.iter().map(|c| (c.at_ms, c.seq)).collect::<Vec<_>>(),
+            vec![(2, 1), (2, 0), (1, 0)]
+        );
+        assert!(
+            store
+                .score_changes("w", "q", 10)
+                .await
+                .expect("changes")
+                .is_empty()
+        );
+    }
+}
