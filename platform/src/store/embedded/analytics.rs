@@ -43,9 +43,8 @@ impl Analytics for EmbeddedStore {
         workspace: &str,
         query: &crate::campaign::ResponderQuery,
     ) -> Result<Vec<leadstream_schemas::campaign::Responder>, StoreError> {
-        let store = self.clone();
         let (workspace, query) = (workspace.to_string(), query.clone());
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |store| {
             super::campaign::responders(
                 store.scan("events")?,
                 store.scan("identities")?,
@@ -56,7 +55,6 @@ impl Analytics for EmbeddedStore {
             .map_err(unavailable)
         })
         .await
-        .map_err(unavailable)?
     }
 
     async fn rfm(
@@ -65,9 +63,8 @@ impl Analytics for EmbeddedStore {
         spec: &RfmSpec,
         as_of_ms: i64,
     ) -> Result<RfmReport, StoreError> {
-        let store = self.clone();
         let (workspace, spec) = (workspace.to_string(), spec.clone());
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |store| {
             let (rows, cuts) = super::rfm::summary(
                 store.scan("events")?,
                 store.scan("identities")?,
@@ -79,7 +76,6 @@ impl Analytics for EmbeddedStore {
             Ok(RfmReport::from_sums(as_of_ms, spec, cuts, &rows))
         })
         .await
-        .map_err(unavailable)?
     }
 
     async fn rfm_people(
@@ -88,9 +84,8 @@ impl Analytics for EmbeddedStore {
         spec: &RfmSpec,
         as_of_ms: i64,
     ) -> Result<Vec<RfmPerson>, StoreError> {
-        let store = self.clone();
         let (workspace, spec) = (workspace.to_string(), spec.clone());
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |store| {
             let (scored, _) = super::rfm::scored(
                 store.scan("events")?,
                 store.scan("identities")?,
@@ -124,7 +119,6 @@ impl Analytics for EmbeddedStore {
                 .collect())
         })
         .await
-        .map_err(unavailable)?
     }
 
     async fn rfm_migration(
@@ -134,9 +128,8 @@ impl Analytics for EmbeddedStore {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<Move>, StoreError> {
-        let store = self.clone();
         let (workspace, spec) = (workspace.to_string(), spec.clone());
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |store| {
             let rows = super::rfm::migration(
                 store.scan("events")?,
                 store.scan("identities")?,
@@ -149,6 +142,5 @@ impl Analytics for EmbeddedStore {
             Ok(crate::store::moves(rows))
         })
         .await
-        .map_err(unavailable)?
     }
 }

@@ -69,12 +69,7 @@ fn read(df: &DataFrame, c: &Col) -> PolarsResult<OwnedValues> {
     };
     let s = found.as_materialized_series();
     Ok(match c.ty {
-        ColumnType::Text => OwnedValues::Text(
-            s.str()?
-                .iter()
-                .map(|v| v.unwrap_or_default().to_string())
-                .collect(),
-        ),
+        ColumnType::Text => OwnedValues::Text(text(s)?),
         ColumnType::Int64 => OwnedValues::Int64(num::<Int64Type>(s)?),
         ColumnType::UInt64 => OwnedValues::UInt64(num::<UInt64Type>(s)?),
         ColumnType::UInt32 => OwnedValues::UInt32(num::<UInt32Type>(s)?),
@@ -86,6 +81,13 @@ fn read(df: &DataFrame, c: &Col) -> PolarsResult<OwnedValues> {
         ),
         ColumnType::Float64 => OwnedValues::Float64(num::<Float64Type>(s)?),
     })
+}
+
+fn text(s: &Series) -> PolarsResult<Vec<String>> {
+    Ok(s.str()?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
 }
 
 fn num<T: PolarsNumericType>(s: &Series) -> PolarsResult<Vec<T::Native>>
@@ -127,11 +129,7 @@ impl Columns<'_> {
         let Ok(c) = self.0.column(name) else {
             return Ok(vec![String::new(); self.0.height()]);
         };
-        Ok(c.as_materialized_series()
-            .str()?
-            .iter()
-            .map(|v| v.unwrap_or_default().to_string())
-            .collect())
+        text(c.as_materialized_series())
     }
 
     pub(super) fn num<T: PolarsNumericType>(&self, name: &str) -> PolarsResult<Vec<T::Native>>

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use polars::prelude::*;
 
-use super::{ProfileRow, ScorerWrites, Store, StoreError, WriteBatch, latest_versions};
+use super::{ProfileRow, ScorerWrites, Store, StoreError, Table, WriteBatch, latest_versions};
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -103,6 +103,51 @@ impl EmbeddedStore {
 }
 
 impl EmbeddedStore {
+    /// Runs `f` on a blocking thread: polars scans and file writes block.
+    async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&EmbeddedStore) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(unavailable)?
+    }
+
+    /// The frame `query` selects from `table`'s scan; `None` while the table has no file.
+    async fn select_frame(
+        &self,
+        table: &'static str,
+        query: impl FnOnce(LazyFrame) -> LazyFrame + Send + 'static,
+    ) -> Result<Option<DataFrame>, StoreError> {
+        self.blocking(move |store| match store.scan(table)? {
+            Some(scan) => query(scan).collect().map(Some).map_err(unavailable),
+            None => Ok(None),
+        })
+        .await
+    }
+
+    /// The rows of `T`'s table that `query` selects from its scan (none while it has no file).
+    async fn select<T: Table>(
+        &self,
+        query: impl FnOnce(LazyFrame) -> LazyFrame + Send + 'static,
+    ) -> Result<Vec<T>, StoreError> {
+        match self.select_frame(T::TABLE, query).await? {
+            Some(df) => codec::rows::<T>(&df).map_err(unavailable),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Appends `rows` to `T`'s table as one file (nothing for no rows).
+    async fn append<T: Table>(&self, rows: &[T]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let df = codec::frame(rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.blocking(move |store| store.write_file(T::TABLE, df))
+            .await
+    }
+
     /// Runs `f` over the tables a segment reads (`None`: no profiles yet), off the async runtime.
     async fn run_segment<T: Send + 'static>(
         &self,
@@ -118,9 +163,8 @@ impl EmbeddedStore {
         + 'static,
     ) -> Result<Option<T>, StoreError> {
         crate::segment::require_resolved(segment)?;
-        let store = self.clone();
         let (workspace, segment) = (workspace.to_string(), segment.clone());
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |store| {
             let Some(profiles) = store.scan("profiles")? else {
                 return Ok(None);
             };
@@ -136,13 +180,12 @@ impl EmbeddedStore {
                 .map_err(unavailable)
         })
         .await
-        .map_err(unavailable)?
     }
 }
 
 /// The newest version of each profile of `workspace`.
 fn current_profiles(scan: LazyFrame, workspace: &str) -> LazyFrame {
-    scan.filter(col("workspace").eq(lit(workspace.to_string())))
+    scan.filter(of_workspace(workspace))
         .sort(
             ["version"],
             SortMultipleOptions::default().with_order_descending(true),
@@ -150,71 +193,29 @@ fn current_profiles(scan: LazyFrame, workspace: &str) -> LazyFrame {
         .unique_stable_generic(Some(vec![col("profile_id")]), UniqueKeepStrategy::First)
 }
 
-/// Typed column access; a column a file does not have (written before it existed) reads as
-/// defaults.
+/// Rows of `workspace`.
+fn of_workspace(workspace: &str) -> Expr {
+    col("workspace").eq(lit(workspace.to_string()))
+}
+
+/// Rows of one profile of `workspace`.
+fn of_profile(workspace: &str, profile_id: &str) -> Expr {
+    of_workspace(workspace).and(col("profile_id").eq(lit(profile_id.to_string())))
+}
+
 #[async_trait]
 impl ScorerWrites for EmbeddedStore {
     async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        let store = self.clone();
-        let invalid = |e: PolarsError| StoreError::Invalid(e.to_string());
-        let frames = (
-            (!batch.events.is_empty())
-                .then(|| codec::frame(&batch.events))
-                .transpose()
-                .map_err(invalid)?,
-            (!batch.score_changes.is_empty())
-                .then(|| codec::frame(&batch.score_changes))
-                .transpose()
-                .map_err(invalid)?,
-            (!batch.profiles.is_empty())
-                .then(|| codec::frame(&batch.profiles))
-                .transpose()
-                .map_err(invalid)?,
-            (!batch.handoffs.is_empty())
-                .then(|| codec::frame(&batch.handoffs))
-                .transpose()
-                .map_err(invalid)?,
-            (!batch.identities.is_empty())
-                .then(|| codec::frame(&batch.identities))
-                .transpose()
-                .map_err(invalid)?,
-        );
-        tokio::task::spawn_blocking(move || {
-            let (events, changes, profiles, handoffs, identities) = frames;
-            if let Some(df) = events {
-                store.write_file("events", df)?;
-            }
-            if let Some(df) = changes {
-                store.write_file("score_changes", df)?;
-            }
-            if let Some(df) = handoffs {
-                store.write_file("handoffs", df)?;
-            }
-            if let Some(df) = identities {
-                store.write_file("identities", df)?;
-            }
-            if let Some(df) = profiles {
-                store.write_file("profiles", df)?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(unavailable)?
+        // Profiles last: a profile version is never visible before the events it counts.
+        self.append(&batch.events).await?;
+        self.append(&batch.score_changes).await?;
+        self.append(&batch.handoffs).await?;
+        self.append(&batch.identities).await?;
+        self.append(&batch.profiles).await
     }
 
     async fn load_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("profiles")? else {
-                return Ok(Vec::new());
-            };
-            let df = scan.collect().map_err(unavailable)?;
-            Ok(latest_versions(
-                codec::rows::<ProfileRow>(&df).map_err(unavailable)?,
-            ))
-        })
-        .await
-        .map_err(unavailable)?
+        Ok(latest_versions(self.select::<ProfileRow>(|scan| scan).await?))
     }
 }
 

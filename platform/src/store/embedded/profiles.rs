@@ -5,10 +5,10 @@ use leadstream_schemas::{AccountSummary, Profile};
 use polars::prelude::*;
 
 use super::codec::Columns;
-use super::{EmbeddedStore, codec, current_profiles, unavailable};
+use super::{EmbeddedStore, current_profiles, of_profile, of_workspace, unavailable};
 use crate::store::{
     AccountSummaryRow, EventRow, HandoffRow, IdentityRow, ProfileReads, ProfileRow, ScoreChangeRow,
-    StoreError, distinct_changes, distinct_handoffs, distinct_identities, members,
+    StoreError, Table, distinct_changes, distinct_handoffs, distinct_identities, members,
 };
 
 #[async_trait]
@@ -18,34 +18,20 @@ impl ProfileReads for EmbeddedStore {
         workspace: &str,
         profile_id: &str,
     ) -> Result<Option<Profile>, StoreError> {
-        let store = self.clone();
-        let (workspace, profile_id) = (workspace.to_string(), profile_id.to_string());
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("profiles")? else {
-                return Ok(None);
-            };
-            let df = scan
-                .filter(
-                    col("workspace")
-                        .eq(lit(workspace))
-                        .and(col("profile_id").eq(lit(profile_id))),
-                )
+        let filter = of_profile(workspace, profile_id);
+        self.select::<ProfileRow>(|scan| {
+            scan.filter(filter)
                 .sort(
                     ["version"],
                     SortMultipleOptions::default().with_order_descending(true),
                 )
                 .limit(1)
-                .collect()
-                .map_err(unavailable)?;
-            codec::rows::<ProfileRow>(&df)
-                .map_err(unavailable)?
-                .into_iter()
-                .next()
-                .map(Profile::try_from)
-                .transpose()
         })
-        .await
-        .map_err(unavailable)?
+        .await?
+        .into_iter()
+        .next()
+        .map(Profile::try_from)
+        .transpose()
     }
 
     async fn score_changes(
@@ -54,47 +40,18 @@ impl ProfileReads for EmbeddedStore {
         profile_id: &str,
         limit: usize,
     ) -> Result<Vec<ScoreChangeRow>, StoreError> {
-        let store = self.clone();
-        let (workspace, profile_id) = (workspace.to_string(), profile_id.to_string());
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("score_changes")? else {
-                return Ok(Vec::new());
-            };
-            let df = scan
-                .filter(
-                    col("workspace")
-                        .eq(lit(workspace))
-                        .and(col("profile_id").eq(lit(profile_id))),
-                )
-                .collect()
-                .map_err(unavailable)?;
-            Ok(distinct_changes(
-                codec::rows::<ScoreChangeRow>(&df).map_err(unavailable)?,
-                limit,
-            ))
-        })
-        .await
-        .map_err(unavailable)?
+        let filter = of_profile(workspace, profile_id);
+        let rows = self.select::<ScoreChangeRow>(|scan| scan.filter(filter)).await?;
+        Ok(distinct_changes(rows, limit))
     }
 
     async fn workspace_profiles(&self, workspace: &str) -> Result<Vec<Profile>, StoreError> {
-        let store = self.clone();
         let workspace = workspace.to_string();
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("profiles")? else {
-                return Ok(Vec::new());
-            };
-            let df = current_profiles(scan, &workspace)
-                .collect()
-                .map_err(unavailable)?;
-            codec::rows::<ProfileRow>(&df)
-                .map_err(unavailable)?
-                .into_iter()
-                .map(Profile::try_from)
-                .collect()
-        })
-        .await
-        .map_err(unavailable)?
+        self.select::<ProfileRow>(move |scan| current_profiles(scan, &workspace))
+            .await?
+            .into_iter()
+            .map(Profile::try_from)
+            .collect()
     }
 
     async fn profiles_by_ids(
@@ -105,25 +62,15 @@ impl ProfileReads for EmbeddedStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let store = self.clone();
-        let (workspace, ids) = (workspace.to_string(), ids.to_vec());
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("profiles")? else {
-                return Ok(Vec::new());
-            };
-            let wanted = lit(Series::new("ids".into(), ids)).implode(false);
-            let df = current_profiles(scan, &workspace)
-                .filter(col("profile_id").is_in(wanted, false))
-                .collect()
-                .map_err(unavailable)?;
-            codec::rows::<ProfileRow>(&df)
-                .map_err(unavailable)?
-                .into_iter()
-                .map(Profile::try_from)
-                .collect()
+        let workspace = workspace.to_string();
+        let wanted = lit(Series::new("ids".into(), ids.to_vec())).implode(false);
+        self.select::<ProfileRow>(move |scan| {
+            current_profiles(scan, &workspace).filter(col("profile_id").is_in(wanted, false))
         })
-        .await
-        .map_err(unavailable)?
+        .await?
+        .into_iter()
+        .map(Profile::try_from)
+        .collect()
     }
 
     async fn ids_by_email(
@@ -134,15 +81,12 @@ impl ProfileReads for EmbeddedStore {
         if emails.is_empty() {
             return Ok(Vec::new());
         }
-        let store = self.clone();
         let workspace = workspace.to_string();
         let lower: Vec<String> = emails.iter().map(|e| e.to_lowercase()).collect();
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("profiles")? else {
-                return Ok(Vec::new());
-            };
-            let wanted = lit(Series::new("emails".into(), lower)).implode(false);
-            let df = current_profiles(scan, &workspace)
+        let wanted = lit(Series::new("emails".into(), lower)).implode(false);
+        let Some(df) = self
+            .select_frame(ProfileRow::TABLE, move |scan| {
+                current_profiles(scan, &workspace)
                 .filter(col("merged_into").eq(lit("")))
                 .select([
                     col("traits")
@@ -155,17 +99,17 @@ impl ProfileReads for EmbeddedStore {
                 ])
                 .filter(col("e").is_in(wanted, false).fill_null(lit(false)))
                 .sort(["e", "profile_id"], SortMultipleOptions::default())
-                .collect()
-                .map_err(unavailable)?;
-            let c = Columns(&df);
-            let (e, id) = (
-                c.text("e").map_err(unavailable)?,
-                c.text("profile_id").map_err(unavailable)?,
-            );
-            Ok(e.into_iter().zip(id).collect())
-        })
-        .await
-        .map_err(unavailable)?
+            })
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let c = Columns(&df);
+        let (e, id) = (
+            c.text("e").map_err(unavailable)?,
+            c.text("profile_id").map_err(unavailable)?,
+        );
+        Ok(e.into_iter().zip(id).collect())
     }
 
     async fn account_members(
@@ -173,23 +117,12 @@ impl ProfileReads for EmbeddedStore {
         workspace: &str,
         account_id: &str,
     ) -> Result<Vec<Profile>, StoreError> {
-        let store = self.clone();
-        let (workspace, account_id) = (workspace.to_string(), account_id.to_string());
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("profiles")? else {
-                return Ok(Vec::new());
-            };
-            let df = current_profiles(scan, &workspace)
-                .filter(col("account").eq(lit(account_id.clone())))
-                .collect()
-                .map_err(unavailable)?;
-            members(
-                codec::rows::<ProfileRow>(&df).map_err(unavailable)?,
-                &account_id,
-            )
-        })
-        .await
-        .map_err(unavailable)?
+        let workspace = workspace.to_string();
+        let of_account = col("account").eq(lit(account_id.to_string()));
+        let rows = self
+            .select::<ProfileRow>(move |scan| current_profiles(scan, &workspace).filter(of_account))
+            .await?;
+        members(rows, account_id)
     }
 
     async fn accounts(
@@ -197,14 +130,11 @@ impl ProfileReads for EmbeddedStore {
         workspace: &str,
         limit: usize,
     ) -> Result<Vec<AccountSummary>, StoreError> {
-        let store = self.clone();
         let workspace = workspace.to_string();
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("profiles")? else {
-                return Ok(Vec::new());
-            };
-            let stage = col("lifecycle_stage");
-            let df = current_profiles(scan, &workspace)
+        let Some(df) = self
+            .select_frame(ProfileRow::TABLE, move |scan| {
+                let stage = col("lifecycle_stage");
+                current_profiles(scan, &workspace)
                 .filter(
                     col("account")
                         .neq(lit(""))
@@ -238,8 +168,12 @@ impl ProfileReads for EmbeddedStore {
                     SortMultipleOptions::default().with_order_descending_multi([true, false]),
                 )
                 .limit(limit as IdxSize)
-                .collect()
-                .map_err(unavailable)?;
+            })
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        {
             let c = Columns(&df);
             let (ids, traits) = (
                 c.text("account").map_err(unavailable)?,
@@ -272,9 +206,7 @@ impl ProfileReads for EmbeddedStore {
                     })
                 })
                 .collect())
-        })
-        .await
-        .map_err(unavailable)?
+        }
     }
 
     async fn events(
@@ -284,30 +216,18 @@ impl ProfileReads for EmbeddedStore {
         to_ms: i64,
         limit: usize,
     ) -> Result<Vec<EventRow>, StoreError> {
-        let store = self.clone();
-        let workspace = workspace.to_string();
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("events")? else {
-                return Ok(Vec::new());
-            };
-            let df = scan
-                .filter(
-                    col("workspace")
-                        .eq(lit(workspace))
-                        .and(col("timestamp_ms").gt_eq(lit(from_ms)))
-                        .and(col("timestamp_ms").lt(lit(to_ms))),
-                )
+        let filter = of_workspace(workspace)
+            .and(col("timestamp_ms").gt_eq(lit(from_ms)))
+            .and(col("timestamp_ms").lt(lit(to_ms)));
+        self.select::<EventRow>(move |scan| {
+            scan.filter(filter)
                 .sort(
                     ["timestamp_ms", "message_id"],
                     SortMultipleOptions::default().with_maintain_order(true),
                 )
                 .limit(limit as IdxSize)
-                .collect()
-                .map_err(unavailable)?;
-            codec::rows::<EventRow>(&df).map_err(unavailable)
         })
         .await
-        .map_err(unavailable)?
     }
 
     async fn person_events(
@@ -317,41 +237,26 @@ impl ProfileReads for EmbeddedStore {
         before: Option<(i64, String)>,
         limit: usize,
     ) -> Result<Vec<EventRow>, StoreError> {
-        let store = self.clone();
-        let (workspace, ids) = (workspace.to_string(), ids.to_vec());
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("events")? else {
-                return Ok(Vec::new());
-            };
-            let (before_ms, before_id) = before.unwrap_or((i64::MAX, String::new()));
-            let wanted = lit(Series::new("ids".into(), ids)).implode(false);
-            let df = scan
-                .filter(
-                    col("workspace")
-                        .eq(lit(workspace))
-                        .and(col("profile_id").is_in(wanted, false))
-                        .and(
-                            col("timestamp_ms")
-                                .lt(lit(before_ms))
-                                .or(col("timestamp_ms")
-                                    .eq(lit(before_ms))
-                                    .and(col("message_id").lt(lit(before_id)))),
-                        ),
-                )
-                .sort(
-                    ["timestamp_ms", "message_id"],
-                    SortMultipleOptions::default().with_order_descending(true),
-                )
-                .limit((limit + 16) as IdxSize)
-                .collect()
-                .map_err(unavailable)?;
-            Ok(crate::store::distinct_messages(
-                codec::rows::<EventRow>(&df).map_err(unavailable)?,
-                limit,
-            ))
-        })
-        .await
-        .map_err(unavailable)?
+        let (before_ms, before_id) = before.unwrap_or((i64::MAX, String::new()));
+        let wanted = lit(Series::new("ids".into(), ids.to_vec())).implode(false);
+        let filter = of_workspace(workspace)
+            .and(col("profile_id").is_in(wanted, false))
+            .and(
+                col("timestamp_ms").lt(lit(before_ms)).or(col("timestamp_ms")
+                    .eq(lit(before_ms))
+                    .and(col("message_id").lt(lit(before_id)))),
+            );
+        let rows = self
+            .select::<EventRow>(move |scan| {
+                scan.filter(filter)
+                    .sort(
+                        ["timestamp_ms", "message_id"],
+                        SortMultipleOptions::default().with_order_descending(true),
+                    )
+                    .limit((limit + 16) as IdxSize)
+            })
+            .await?;
+        Ok(crate::store::distinct_messages(rows, limit))
     }
 
     async fn handoffs(
@@ -359,44 +264,14 @@ impl ProfileReads for EmbeddedStore {
         workspace: &str,
         profile_id: &str,
     ) -> Result<Vec<HandoffRow>, StoreError> {
-        let store = self.clone();
-        let (workspace, profile_id) = (workspace.to_string(), profile_id.to_string());
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("handoffs")? else {
-                return Ok(Vec::new());
-            };
-            let df = scan
-                .filter(
-                    col("workspace")
-                        .eq(lit(workspace))
-                        .and(col("profile_id").eq(lit(profile_id))),
-                )
-                .collect()
-                .map_err(unavailable)?;
-            Ok(distinct_handoffs(
-                codec::rows::<HandoffRow>(&df).map_err(unavailable)?,
-            ))
-        })
-        .await
-        .map_err(unavailable)?
+        let filter = of_profile(workspace, profile_id);
+        let rows = self.select::<HandoffRow>(|scan| scan.filter(filter)).await?;
+        Ok(distinct_handoffs(rows))
     }
 
     async fn identities(&self, workspace: &str) -> Result<Vec<IdentityRow>, StoreError> {
-        let store = self.clone();
-        let workspace = workspace.to_string();
-        tokio::task::spawn_blocking(move || {
-            let Some(scan) = store.scan("identities")? else {
-                return Ok(Vec::new());
-            };
-            let df = scan
-                .filter(col("workspace").eq(lit(workspace)))
-                .collect()
-                .map_err(unavailable)?;
-            Ok(distinct_identities(
-                codec::rows::<IdentityRow>(&df).map_err(unavailable)?,
-            ))
-        })
-        .await
-        .map_err(unavailable)?
+        let filter = of_workspace(workspace);
+        let rows = self.select::<IdentityRow>(|scan| scan.filter(filter)).await?;
+        Ok(distinct_identities(rows))
     }
 }
