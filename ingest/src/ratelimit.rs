@@ -1,5 +1,10 @@
 //! Per-write-key rate limits (GCRA, the `governor` crate). Keys are checked only after they are
 //! known to belong to a workspace, so the limiter's memory is bounded by the number of keys.
+//!
+//! The configured limit is the fleet's: with `ingest.instances` collectors behind a load
+//! balancer, each enforces its share (limit / instances, rounded up), so the fleet admits about
+//! the configured rate when the balancer spreads a key's requests evenly (round robin, least
+//! connections). A balancer that pins one key to one instance gives that key only one share.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -14,8 +19,9 @@ pub struct RateLimits {
 
 impl RateLimits {
     pub fn new(config: &IngestConfig) -> RateLimits {
-        let limiter = NonZeroU32::new(config.rate_limit_per_second).map(|per_second| {
-            let burst = NonZeroU32::new(config.rate_limit_burst).unwrap_or(per_second);
+        let share = |n: u32| n.div_ceil(config.instances.max(1));
+        let limiter = NonZeroU32::new(share(config.rate_limit_per_second)).map(|per_second| {
+            let burst = NonZeroU32::new(share(config.rate_limit_burst)).unwrap_or(per_second);
             RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst))
         });
         RateLimits { limiter }

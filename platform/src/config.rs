@@ -163,6 +163,10 @@ pub struct IngestConfig {
     pub rate_limit_per_second: u32,
     /// Requests a write key may make at once before the per-second limit applies.
     pub rate_limit_burst: u32,
+    /// How many collector instances share the traffic (behind one load balancer). The rate
+    /// limits above are for the whole fleet: each instance enforces its share (the limit divided
+    /// by this, rounded up), so N instances admit about the configured rate, not N times it.
+    pub instances: u32,
     /// The tracking pixel's first-party anonymous-id cookie.
     pub cookie: CookieConfig,
     /// Email open and click tracking.
@@ -266,6 +270,7 @@ impl Default for IngestConfig {
             .to_vec(),
             rate_limit_per_second: 0,
             rate_limit_burst: 100,
+            instances: 1,
             cookie: CookieConfig::default(),
             email: EmailConfig::default(),
             sms: SmsConfig::default(),
@@ -673,6 +678,12 @@ impl IngestConfig {
             return Err(invalid(
                 "ingest.max_batch_bytes",
                 "must be at least ingest.max_event_bytes",
+            ));
+        }
+        if self.instances == 0 {
+            return Err(invalid(
+                "ingest.instances",
+                "must be at least 1 (the number of collector instances sharing the traffic)",
             ));
         }
         if self.rate_limit_per_second > 0 && self.rate_limit_burst == 0 {

@@ -700,6 +700,45 @@ async fn gzip_bodies_are_accepted_and_bounded_after_decompression() {
     assert_error(&resp, "unsupported_encoding", "Content-Encoding");
 }
 
+/// Two collector instances configured as a fleet of two share the key's limit: between them
+/// they admit the configured burst, not twice it.
+#[tokio::test]
+async fn a_fleet_of_collectors_enforces_the_limit_together() {
+    let fleet = |instances| IngestConfig {
+        rate_limit_per_second: 1,
+        rate_limit_burst: 10,
+        instances,
+        ..IngestConfig::default()
+    };
+    let body = json!({"batch": [{"type": "track", "userId": "u", "event": "x"}]}).to_string();
+    let admitted = |instances| {
+        let body = body.clone();
+        async move {
+            let (a, b) = (harness_with(fleet(instances)), harness_with(fleet(instances)));
+            let mut ok = 0;
+            // A load balancer's round robin: each request to the next instance.
+            for i in 0..30 {
+                let h = if i % 2 == 0 { &a } else { &b };
+                let status = h.post("/v1/batch", Some(KEY), body.clone()).await.0;
+                match status {
+                    StatusCode::OK => ok += 1,
+                    StatusCode::TOO_MANY_REQUESTS => {}
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            ok
+        }
+    };
+    // (At most one more per instance if the loop outlasts a second on a slow machine.)
+    let two = admitted(2).await;
+    assert!((10..=12).contains(&two), "the fleet admits the configured burst: {two}");
+    let one = admitted(1).await;
+    assert!(
+        (20..=22).contains(&one),
+        "without `instances`, each instance admits all of it: {one}"
+    );
+}
+
 #[tokio::test]
 async fn a_write_key_over_its_rate_limit_gets_429_with_retry_after() {
     let h = harness_with(IngestConfig {
