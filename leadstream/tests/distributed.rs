@@ -350,3 +350,77 @@ async fn every_channel_reaches_the_topic_keyed_by_person() {
     drop(reader);
     cleanup(&config).await;
 }
+
+/// A client's retry (the same `messageId`) counts once, whichever collector instance took each
+/// copy and across restarts of collectors and scorers: the collectors' own windows are per
+/// process, so the scorer's (per person, stored with the profile) is what holds fleet-wide.
+#[tokio::test]
+async fn a_retry_through_another_collector_or_after_restarts_counts_once() {
+    let config = common::distributed_config();
+    let mut other = config.clone();
+    other.data_dir = std::env::temp_dir().join(common::unique("leadstream_e2e_data"));
+    let (first, second) = (
+        common::start(config.clone()).await,
+        common::start(other.clone()).await,
+    );
+    let download = serde_json::json!({"batch": [{"type": "track", "userId": "rita", "messageId": "retry-1", "event": "File Downloaded", "properties": {"file_name": "guide.pdf"}, "timestamp": "2026-11-30T10:00:00Z"}]});
+    let page = |id: &str| serde_json::json!({"batch": [{"type": "page", "userId": "rita", "messageId": id, "context": {"page": {"url": "https://acme.io/pricing"}}, "timestamp": "2026-11-30T10:05:00Z"}]});
+    // The first try reaches one collector, the retry another.
+    for run in [&first, &second] {
+        let (status, body) = run.post_batch(&download).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    first
+        .wait_for_profile("rita", |p| p["event_count"] == 1)
+        .await;
+    first.stop().await;
+    second.stop().await;
+    // Both restarted (the collectors forget what they saw; the scorers reload), and the client
+    // retries once more, then sends something new.
+    let (first, second) = (
+        common::start(config.clone()).await,
+        common::start(other).await,
+    );
+    let (status, body) = second.post_batch(&download).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = first.post_batch(&page("page-1")).await;
+    assert_eq!(status, 200, "{body}");
+    let p = first
+        .wait_for_profile("rita", |p| p["event_count"] == 2)
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, p2) = second.get_profile("rita", common::TOKEN).await;
+    assert_eq!(p2["event_count"], 2, "{p2}");
+    assert_eq!(p["counts"]["file_downloaded"], 1, "{p}");
+    // Stored once: the events table and the explained changes.
+    let client = clickhouse::Client::default()
+        .with_url(&config.clickhouse.url)
+        .with_database(&config.clickhouse.database)
+        .with_validation(false);
+    let stored: u64 = client
+        .query("SELECT count() FROM events WHERE workspace = 'acme' AND message_id = 'retry-1'")
+        .fetch_one()
+        .await
+        .expect("count");
+    assert_eq!(stored, 1, "the retried event is stored once");
+    let (status, history) = first
+        .get("/v1/profiles/rita/scores/history?limit=100&score=engagement")
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let sum = common::points_sum(&history);
+    assert!(
+        (sum - p["scores"]["engagement"].as_f64().expect("score")).abs() < 0.01,
+        "the changes add up to the score: {history} {p}"
+    );
+    // The scorers counted what they dropped.
+    let metrics = first.metrics().await;
+    let duplicates: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("leadstream_scorer_duplicates_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(duplicates >= 1.0, "duplicates counted:\n{metrics}");
+    first.stop().await;
+    second.stop().await;
+    cleanup(&config).await;
+}

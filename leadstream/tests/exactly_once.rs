@@ -303,12 +303,7 @@ async fn a_killed_scorer_ends_exactly_where_an_uninterrupted_one_would() {
             .json()
             .await
             .expect("json");
-        let sum: f64 = history["changes"]
-            .as_array()
-            .expect("changes")
-            .iter()
-            .map(|c| c["points"].as_f64().expect("points"))
-            .sum();
+        let sum = common::points_sum(&history);
         assert!(
             (sum - want.scores["engagement"]).abs() < 0.02,
             "{id}: changes add up to {sum}, the score is {}",

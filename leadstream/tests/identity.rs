@@ -91,15 +91,7 @@ async fn merges_go_through_the_log_between_two_scorers_sharing_partitions() {
     let topic = format!("topic=\"{}\"", config.kafka.events_topic);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let text = first
-            .http
-            .get(format!("http://{}/metrics", first.query))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = first.metrics().await;
         let owners = text
             .lines()
             .filter(|l| {

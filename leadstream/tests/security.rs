@@ -160,15 +160,7 @@ async fn an_unreadable_stored_state_is_kept_and_its_events_parked() {
         (&json!(7), &json!(41)),
         "{zed}"
     );
-    let metrics = run
-        .http
-        .get(format!("http://{}/metrics", run.query))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = run.metrics().await;
     assert!(
         metrics.contains("leadstream_scorer_profiles_unreadable 1"),
         "{metrics}"

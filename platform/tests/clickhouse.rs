@@ -155,7 +155,8 @@ async fn profiles_round_trip_and_newest_version_wins() {
     );
     assert!(store.profile("nobody", "q").await.expect("read").is_none());
 
-    let mut all = store.load_profiles().await.expect("load");
+    // Rows written without a partition (-1) are every scorer's to sort out by key.
+    let mut all = store.load_profiles(&[]).await.expect("load");
     all.sort_by(|a, b| (&a.workspace, &a.profile_id).cmp(&(&b.workspace, &b.profile_id)));
     let got: Vec<_> = all
         .iter()
@@ -273,6 +274,72 @@ async fn webhook_deliveries_keep_their_newest_state_in_both_stores() {
         assert_eq!(all.len(), 2);
         let a = all.iter().find(|r| r.id == "a@sf").expect("a");
         assert_eq!((a.status.as_str(), a.attempts), ("delivered", 2));
+    }
+    common::drop_database(&config).await;
+}
+
+/// A scorer loads the profiles of the partitions it was assigned (the newest version of each,
+/// wherever an older one was), and every row stored before rows carried a partition.
+#[tokio::test]
+async fn profiles_load_by_log_partition_in_both_stores() {
+    let config = common::clickhouse_config();
+    let clickhouse = ClickhouseStore::connect(&config).await.expect("connect");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let embedded =
+        leadstream_platform::store::embedded::EmbeddedStore::open(dir.path()).expect("open");
+    let stores: [(&dyn Store, bool); 2] = [(&clickhouse, true), (&embedded, false)];
+    for (store, many_partitions) in stores {
+        let row = |id: &str, version: u64, partition: i64| ProfileRow {
+            log_partition: partition,
+            ..profile("w", id, version, 1.0)
+        };
+        let rows = if many_partitions {
+            vec![
+                row("a", 1, 0),
+                row("b", 1, 1),
+                row("c", 1, 2),
+                row("legacy", 1, -1),
+            ]
+        } else {
+            vec![row("a", 1, 0), row("legacy", 1, -1)]
+        };
+        let batch = |profiles| WriteBatch {
+            profiles,
+            ..WriteBatch::default()
+        };
+        store.write(&batch(rows)).await.expect("write");
+        // A newer version of the legacy profile, now with its partition.
+        let legacy_now = if many_partitions { 2 } else { 0 };
+        store
+            .write(&batch(vec![row("legacy", 2, legacy_now)]))
+            .await
+            .expect("write");
+        let ids = |rows: Vec<ProfileRow>| {
+            let mut got: Vec<(String, u64, i64)> = rows
+                .into_iter()
+                .map(|r| (r.profile_id, r.version, r.log_partition))
+                .collect();
+            got.sort();
+            got
+        };
+        let loaded = ids(store.load_profiles(&[0]).await.expect("load"));
+        if many_partitions {
+            assert_eq!(loaded, vec![("a".to_string(), 1, 0)]);
+            let loaded = ids(store.load_profiles(&[1, 2]).await.expect("load"));
+            assert_eq!(
+                loaded,
+                vec![
+                    ("b".to_string(), 1, 1),
+                    ("c".to_string(), 1, 2),
+                    ("legacy".to_string(), 2, 2)
+                ]
+            );
+        } else {
+            assert_eq!(
+                loaded,
+                vec![("a".to_string(), 1, 0), ("legacy".to_string(), 2, 0)]
+            );
+        }
     }
     common::drop_database(&config).await;
 }

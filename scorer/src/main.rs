@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
         store: backends.store().await?,
         heartbeats,
         metrics: leadstream_platform::telemetry::MetricsAccess::new(&backends.config().security),
+        loaded: scorer.pipeline.loaded(),
     });
     let http_shutdown = shutdown.clone();
     let http = tokio::spawn(async move {

@@ -148,3 +148,57 @@ pub static CONSUMER_LAG: LazyLock<IntGauge> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Partitions of the events log this scorer owns (and holds the profiles of).
+pub static PARTITIONS_OWNED: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "leadstream_scorer_partitions_owned",
+        "Partitions of the events log this scorer owns and holds the profiles of."
+    )
+    .expect("metric registers once")
+});
+
+/// Profiles loaded from the store when partitions were assigned.
+pub static PROFILES_LOADED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "leadstream_scorer_profiles_loaded_total",
+        "Profiles loaded from the store for assigned partitions."
+    )
+    .expect("metric registers once")
+});
+
+/// Profiles loaded by the latest assignment.
+pub static PROFILES_LOADED_LAST: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "leadstream_scorer_profiles_loaded_last_assignment",
+        "Profiles the latest partition assignment loaded from the store."
+    )
+    .expect("metric registers once")
+});
+
+pub static LOAD_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "leadstream_scorer_partition_load_duration_seconds",
+        "Time to load the profiles of assigned partitions, retries included.",
+        vec![0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0]
+    )
+    .expect("metric registers once")
+});
+
+pub static REVOKE_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "leadstream_scorer_revocation_flush_duration_seconds",
+        "Time to write and commit what was applied of revoked partitions.",
+        vec![0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
+    )
+    .expect("metric registers once")
+});
+
+/// Profiles dropped from memory with revoked partitions.
+pub static PROFILES_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "leadstream_scorer_profiles_dropped_total",
+        "Profiles dropped from memory with their revoked partitions."
+    )
+    .expect("metric registers once")
+});

@@ -7,13 +7,21 @@
 //! after a crash skips what the stored profile already has; events are also deduplicated by
 //! `messageId`. Hand-offs are written before the store write: a crash in between repeats a
 //! hand-off with the same idempotency key (the same crossing), never loses one.
+//!
+//! Partition-owned state: the scorer holds the profiles of the partitions it owns. An assignment
+//! loads those partitions' profiles from the store before any of their events is applied (retried
+//! while the store is down, `/ready` failing meanwhile); a revocation writes and commits what was
+//! applied, then drops those profiles, before the partitions go to another scorer. Profile
+//! versions come from log offsets ([`leadstream_scoring::profile::OFFSET_VERSIONS`]), so a
+//! revoked owner's late write and the next owner's replay of the same events agree.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use leadstream_platform::config::ScorerConfig;
-use leadstream_platform::log::{Delivered, EventLog, LogConsumer, LogMessage};
+use leadstream_platform::log::{Delivered, EventLog, LogConsumer, LogMessage, Ownership};
 use leadstream_platform::store::{
     EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow, ScorerStore, WriteBatch,
 };
@@ -73,10 +81,16 @@ pub struct Pipeline {
     outgoing: Vec<LogMessage>,
     /// `lead.activity` records of handed-over leads, for the hand-off log.
     activity: Vec<LogMessage>,
+    /// The partitions whose profiles are loaded, of how many in the log.
+    owned: Vec<i32>,
+    of: i32,
+    /// Whether every owned partition's profiles are loaded (`/ready`).
+    loaded: Arc<AtomicBool>,
 }
 
 impl Pipeline {
-    /// Loads the stored profiles into `book` and prepares to consume.
+    /// Prepares to consume into `book`. A log with fixed partitions (embedded) has them loaded
+    /// here; otherwise each assignment loads its partitions' profiles.
     pub async fn start(
         consumer: Box<dyn LogConsumer>,
         store: Arc<dyn ScorerStore>,
@@ -86,29 +100,8 @@ impl Pipeline {
         config: ScorerConfig,
         heartbeats: Heartbeats,
     ) -> anyhow::Result<Pipeline> {
-        let stored = store.load_profiles().await?;
-        let mut restored = 0usize;
-        for row in stored {
-            let state = if row.state.is_empty() {
-                None
-            } else {
-                serde_json::from_str::<ProfileState>(&row.state)
-                    .map_err(|e| {
-                        // Never replaced by an empty state: kept as stored, its events parked.
-                        book.quarantine(&row.workspace, &row.profile_id);
-                        tracing::error!(workspace = %row.workspace, profile = %row.profile_id, error = %e, "stored profile state unreadable; kept as stored and not written again; its events go to the dead-letter log until it is repaired");
-                    })
-                    .ok()
-            };
-            if let Some(state) = state {
-                book.insert(&row.workspace, &row.profile_id, state);
-                restored += 1;
-            }
-        }
-        tracing::info!(profiles = restored, "loaded stored profiles");
-        metrics::PROFILES_UNREADABLE.set(book.quarantined() as i64);
-        metrics::PROFILES_IN_MEMORY.set(book.len() as i64);
-        Ok(Pipeline {
+        let fixed = consumer.fixed_assignment();
+        let mut pipeline = Pipeline {
             consumer,
             store,
             outputs,
@@ -126,7 +119,105 @@ impl Pipeline {
             dead: Vec::new(),
             outgoing: Vec::new(),
             activity: Vec::new(),
-        })
+            owned: Vec::new(),
+            of: 0,
+            loaded: Arc::new(AtomicBool::new(true)),
+        };
+        if let Some((partitions, of)) = fixed {
+            let rows = pipeline.store.load_profiles(&partitions).await?;
+            pipeline.restore(&partitions, of, rows);
+        }
+        Ok(pipeline)
+    }
+
+    /// Whether the profiles of every partition this scorer owns are loaded: a scorer that could
+    /// not load an assignment (store down) is not ready, and applies nothing of it.
+    pub fn loaded(&self) -> Arc<AtomicBool> {
+        self.loaded.clone()
+    }
+
+    /// Puts the stored profiles of `partitions` (of `of`) into the book ([`restore`]) and
+    /// records the partitions as owned.
+    fn restore(
+        &mut self,
+        partitions: &[i32],
+        of: i32,
+        rows: Vec<leadstream_platform::store::ProfileRow>,
+    ) -> usize {
+        let restored = restore(&self.book, partitions, of, rows);
+        self.owned.extend_from_slice(partitions);
+        self.owned.sort_unstable();
+        self.owned.dedup();
+        self.of = of;
+        tracing::info!(
+            profiles = restored,
+            ?partitions,
+            of,
+            "loaded the stored profiles of assigned partitions"
+        );
+        metrics::PROFILES_LOADED.inc_by(restored as u64);
+        metrics::PROFILES_LOADED_LAST.set(restored as i64);
+        metrics::PARTITIONS_OWNED.set(self.owned.len() as i64);
+        metrics::PROFILES_UNREADABLE.set(self.book.quarantined() as i64);
+        metrics::PROFILES_IN_MEMORY.set(self.book.len() as i64);
+        restored
+    }
+
+    /// Handles a change of the partitions this scorer owns (see the module's docs).
+    async fn own(&mut self, change: Ownership, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        match change {
+            Ownership::Assigned { partitions, of } => {
+                self.loaded.store(false, Ordering::Relaxed);
+                let started = Instant::now();
+                let mut backoff = Duration::from_millis(200);
+                let rows = loop {
+                    self.heartbeats.beat(HEARTBEAT, HEARTBEAT_DEADLINE);
+                    match self.store.load_profiles(&partitions).await {
+                        Ok(rows) => break rows,
+                        Err(e) => {
+                            metrics::ERRORS.with_label_values(&["load"]).inc();
+                            tracing::warn!(error = %e, ?partitions, "loading the assigned partitions' profiles failed; retrying, consuming none of them meanwhile");
+                            tokio::select! {
+                                _ = shutdown.cancelled() => return Ok(()),
+                                _ = tokio::time::sleep(backoff) => {}
+                            }
+                            backoff = (backoff * 2).min(Duration::from_secs(10));
+                        }
+                    }
+                };
+                self.restore(&partitions, of, rows);
+                metrics::LOAD_SECONDS.observe(started.elapsed().as_secs_f64());
+                self.loaded.store(true, Ordering::Relaxed);
+            }
+            Ownership::Revoked { partitions, done } => {
+                let started = Instant::now();
+                if !self.pending.is_empty() {
+                    // Everything applied so far (of every partition: simpler, and early is
+                    // harmless), written and committed while the partitions are still ours.
+                    self.flush(shutdown, None).await?;
+                }
+                if !self.pending.is_empty() {
+                    // Shutdown began while the store was down: nothing of it is committed, and
+                    // the next owner replays it.
+                    tracing::warn!(?partitions, "revoked partitions given up unwritten");
+                    return Ok(());
+                }
+                let dropped = self.book.drop_partitions(&partitions);
+                self.owned.retain(|p| !partitions.contains(p));
+                done.done();
+                tracing::info!(
+                    ?partitions,
+                    dropped,
+                    "revoked partitions written, committed and dropped"
+                );
+                metrics::REVOKE_SECONDS.observe(started.elapsed().as_secs_f64());
+                metrics::PROFILES_DROPPED.inc_by(dropped as u64);
+                metrics::PARTITIONS_OWNED.set(self.owned.len() as i64);
+                metrics::PROFILES_IN_MEMORY.set(self.book.len() as i64);
+                metrics::PROFILES_UNREADABLE.set(self.book.quarantined() as i64);
+            }
+        }
+        Ok(())
     }
 
     /// Runs until `shutdown`, then writes what is pending and commits it.
@@ -152,6 +243,10 @@ impl Pipeline {
                 Ok(batch) => {
                     poll_backoff = Duration::from_millis(100);
                     self.apply(batch);
+                    if let Some(change) = self.consumer.ownership() {
+                        self.own(change, &shutdown).await?;
+                        last_flush = Instant::now();
+                    }
                 }
                 Err(e) => {
                     metrics::ERRORS.with_label_values(&["poll"]).inc();
@@ -633,7 +728,11 @@ impl Pipeline {
             .iter()
             .map(|(ProfileKey { workspace, person }, state)| {
                 let profile = state.view(workspace, person, &model, now_ms);
-                ProfileRow::new(&profile, serde_json::to_string(state).unwrap_or_default())
+                ProfileRow::new(
+                    &profile,
+                    serde_json::to_string(state).unwrap_or_default(),
+                    state.partition,
+                )
             })
             .collect();
         let store = self.store.clone();
@@ -674,4 +773,51 @@ impl Pipeline {
         self.activity.clear();
         Ok(())
     }
+}
+
+/// Puts stored profile rows of `partitions` (of `of` in the log) into `book`; returns how many.
+/// Rows stored before rows carried their partition are kept when their key is on one of
+/// `partitions` (librdkafka's default partitioner, [`leadstream_platform::log::kafka::partition_for`]),
+/// or all of them when the partition count is unknown (`of` 0: the broker did not say).
+/// A state that cannot be read is quarantined, never replaced by an empty one.
+pub fn restore(
+    book: &ProfileBook,
+    partitions: &[i32],
+    of: i32,
+    rows: Vec<leadstream_platform::store::ProfileRow>,
+) -> usize {
+    let mut restored = 0usize;
+    for row in rows {
+        let partition = match i32::try_from(row.log_partition) {
+            Ok(p) if p >= 0 => p,
+            // One partition: everybody's.
+            _ if of == 1 => partitions.first().copied().unwrap_or(0),
+            _ if of > 1 => leadstream_platform::log::kafka::partition_for(
+                &format!("{}/{}", row.workspace, row.profile_id),
+                of,
+            ),
+            // The partition count is unknown: kept (its events come only to its owner, which
+            // loaded it too), and dropped at the next revocation.
+            _ => -1,
+        };
+        if partition >= 0 && !partitions.contains(&partition) {
+            continue;
+        }
+        if row.state.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<ProfileState>(&row.state) {
+            Ok(mut state) => {
+                state.partition = partition;
+                book.insert(&row.workspace, &row.profile_id, state);
+                restored += 1;
+            }
+            Err(e) => {
+                // Never replaced by an empty state: kept as stored, its events parked.
+                book.quarantine(&row.workspace, &row.profile_id, partition);
+                tracing::error!(workspace = %row.workspace, profile = %row.profile_id, error = %e, "stored profile state unreadable; kept as stored and not written again; its events go to the dead-letter log until it is repaired");
+            }
+        }
+    }
+    restored
 }

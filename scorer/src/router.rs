@@ -1,7 +1,8 @@
-//! `/health` (the pipeline reports in), `/ready` (the store answers), `/metrics`, for a scorer
-//! that runs on its own.
+//! `/health` (the pipeline reports in), `/ready` (the store answers and the profiles of every
+//! assigned partition are loaded), `/metrics`, for a scorer that runs on its own.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -16,6 +17,8 @@ pub struct ScorerState {
     pub heartbeats: Heartbeats,
     /// Who may read `/metrics`.
     pub metrics: leadstream_platform::telemetry::MetricsAccess,
+    /// The pipeline's [`crate::pipeline::Pipeline::loaded`].
+    pub loaded: Arc<AtomicBool>,
 }
 
 pub fn router(state: ScorerState) -> Router {
@@ -34,5 +37,10 @@ pub fn router(state: ScorerState) -> Router {
 }
 
 async fn ready(State(state): State<ScorerState>) -> Response {
+    if !state.loaded.load(Ordering::Relaxed) {
+        return leadstream_platform::http::ready_response(Err(
+            "the profiles of the assigned partitions are not loaded yet (is the store up?)",
+        ));
+    }
     leadstream_platform::http::ready_response(state.store.check().await)
 }

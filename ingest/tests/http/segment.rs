@@ -714,7 +714,10 @@ async fn a_fleet_of_collectors_enforces_the_limit_together() {
     let admitted = |instances| {
         let body = body.clone();
         async move {
-            let (a, b) = (harness_with(fleet(instances)), harness_with(fleet(instances)));
+            let (a, b) = (
+                harness_with(fleet(instances)),
+                harness_with(fleet(instances)),
+            );
             let mut ok = 0;
             // A load balancer's round robin: each request to the next instance.
             for i in 0..30 {
@@ -731,7 +734,10 @@ async fn a_fleet_of_collectors_enforces_the_limit_together() {
     };
     // (At most one more per instance if the loop outlasts a second on a slow machine.)
     let two = admitted(2).await;
-    assert!((10..=12).contains(&two), "the fleet admits the configured burst: {two}");
+    assert!(
+        (10..=12).contains(&two),
+        "the fleet admits the configured burst: {two}"
+    );
     let one = admitted(1).await;
     assert!(
         (20..=22).contains(&one),

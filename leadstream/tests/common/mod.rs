@@ -258,6 +258,18 @@ impl Running {
         }
     }
 
+    /// The process's Prometheus metrics (`/metrics` on the query API), as text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("http://{}/metrics", self.query))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.task.await.expect("join").expect("clean shutdown");
@@ -296,4 +308,14 @@ pub fn assert_slice_profile(p: &Value) {
     assert_eq!(p["grade"], "E", "{p}");
     assert_eq!(p["pages"][0], "/pricing", "{p}");
     assert_eq!(p["lifecycle_stage"], "name");
+}
+
+/// The points of a score history answer (`/v1/profiles/{id}/scores/history`), added up.
+pub fn points_sum(history: &Value) -> f64 {
+    history["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["points"].as_f64().expect("points"))
+        .sum()
 }

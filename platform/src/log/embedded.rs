@@ -291,6 +291,11 @@ impl LogConsumer for EmbeddedConsumer {
         Some(self.head.borrow().saturating_sub(self.position) as i64)
     }
 
+    /// The embedded log is one partition, this consumer's from its first poll.
+    fn fixed_assignment(&self) -> Option<(Vec<i32>, i32)> {
+        Some((vec![0], 1))
+    }
+
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError> {
         if *self.head.borrow() <= self.position {
             let position = self.position;

@@ -5,7 +5,8 @@
 //! JSON [`leadstream_schemas::LogRecord`]. The producer is idempotent with `acks=all`, so a send
 //! that returns `Ok` is on every in-sync replica and ordered per key. The consumer neither
 //! auto-commits nor auto-stores offsets: [`KafkaConsumer::commit`] commits synchronously the
-//! positions of a batch after the store write that covers it.
+//! positions of a batch after the store write that covers it. Rebalances reach the consumer's
+//! owner as [`Ownership`] changes in line with the messages (see [`GroupContext`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,13 +15,13 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{Delivered, EventLog, LogConsumer, LogError, LogMessage};
+use super::{Delivered, EventLog, LogConsumer, LogError, LogMessage, Ownership, Revocation};
 use crate::config::{KafkaConfig, KafkaRole};
 
 /// The one place rdkafka errors are classified: retryable (broker down, queue full, timeouts) or
@@ -218,43 +219,129 @@ static ASSIGNED: std::sync::LazyLock<prometheus::IntGaugeVec> = std::sync::LazyL
 
 static CONSUMERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-/// Logs the partitions this member gets and gives back, and counts them in
-/// `leadstream_consumer_assigned_partitions`, so an operator sees how the group shares the topic.
+/// How long a revocation waits for the consumer's owner to write and commit what it applied of
+/// the revoked partitions. Past it the group goes on, and the next owner replays what was not
+/// committed (the same events at the same offsets give the same profile versions).
+const REVOKE_WAIT: Duration = Duration::from_secs(30);
+/// How many polled items wait for the owner at most (then the polling thread waits too).
+const QUEUE: usize = 4096;
+
+/// What the polling thread hands the consumer's owner, in log order.
+enum Item {
+    Message(Delivered),
+    Error(LogError),
+    Ownership(Ownership),
+}
+
+/// The polling thread's side of a consumer: it logs the partitions this member gets and gives
+/// back, counts them in `leadstream_consumer_assigned_partitions`, and passes each change to the
+/// consumer's owner in line with the messages. A revocation waits (up to [`REVOKE_WAIT`]) until
+/// the owner has written and committed what it applied of those partitions, so the next owner
+/// starts from there.
 pub struct GroupContext {
     topic: String,
     /// `{group.instance.id or pid}-{n}`: one per consumer of the process.
     name: String,
+    items: tokio::sync::mpsc::Sender<Item>,
+}
+
+impl GroupContext {
+    fn partitions(&self, tpl: &TopicPartitionList) -> Vec<i32> {
+        tpl.elements()
+            .iter()
+            .filter(|e| e.topic() == self.topic)
+            .map(|e| e.partition())
+            .collect()
+    }
+
+    /// Passes `item` on; `false` once the owner is gone. Waits while the queue is full, except
+    /// on an async runtime's thread (a consumer closed there), where it does not wait.
+    fn send(&self, item: Item) -> bool {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return self.items.try_send(item).is_ok();
+        }
+        self.items.blocking_send(item).is_ok()
+    }
 }
 
 impl rdkafka::ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
-    fn post_rebalance(
-        &self,
-        _base: &rdkafka::consumer::BaseConsumer<Self>,
-        rebalance: &Rebalance<'_>,
-    ) {
-        let gauge = ASSIGNED.with_label_values(&[self.topic.as_str(), self.name.as_str()]);
+    fn pre_rebalance(&self, _base: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let partitions = self.partitions(tpl);
+        tracing::info!(topic = %self.topic, consumer = %self.name, ?partitions, "partitions revoked; writing what was applied of them");
+        ASSIGNED
+            .with_label_values(&[self.topic.as_str(), self.name.as_str()])
+            .set(0);
+        if partitions.is_empty() {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let change = Ownership::Revoked {
+            partitions,
+            done: Revocation::new(tx),
+        };
+        if self.send(Item::Ownership(change)) {
+            match rx.recv_timeout(REVOKE_WAIT) {
+                Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
+                    topic = %self.topic,
+                    "the revoked partitions' writes did not finish in time; the next owner replays what is not committed"
+                ),
+            }
+        }
+    }
+
+    fn post_rebalance(&self, base: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
-                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                gauge.set(partitions.len() as i64);
+                let partitions = self.partitions(tpl);
+                ASSIGNED
+                    .with_label_values(&[self.topic.as_str(), self.name.as_str()])
+                    .set(partitions.len() as i64);
                 tracing::info!(topic = %self.topic, consumer = %self.name, ?partitions, "partitions assigned");
+                let of = base
+                    .fetch_metadata(Some(&self.topic), Duration::from_secs(10))
+                    .ok()
+                    .and_then(|md| {
+                        md.topics()
+                            .iter()
+                            .find(|t| t.name() == self.topic)
+                            .map(|t| t.partitions().len() as i32)
+                    })
+                    .unwrap_or(0);
+                self.send(Item::Ownership(Ownership::Assigned { partitions, of }));
             }
-            Rebalance::Revoke(tpl) => {
-                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                gauge.set(0);
-                tracing::info!(topic = %self.topic, consumer = %self.name, ?partitions, "partitions revoked");
-            }
+            Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance failed"),
         }
     }
 }
 
-/// Consumer side: a member of the scorers' consumer group.
+/// The partition librdkafka's default partitioner (`consistent_random`) gives a non-empty `key`
+/// among `of` partitions: CRC-32 of the key, modulo the count. The collector produces with it, so
+/// a profile stored before rows carried their partition is found by its key.
+pub fn partition_for(key: &str, of: i32) -> i32 {
+    if of <= 0 {
+        return -1;
+    }
+    (crc32fast::hash(key.as_bytes()) % of as u32) as i32
+}
+
+/// Consumer side: a member of the scorers' consumer group. A thread of its own polls librdkafka
+/// (where the group's rebalance callbacks run) and queues messages and changes of ownership for
+/// [`LogConsumer::poll`].
 pub struct KafkaConsumer {
-    consumer: Arc<StreamConsumer<GroupContext>>,
+    consumer: Arc<BaseConsumer<GroupContext>>,
     topic: String,
+    items: tokio::sync::mpsc::Receiver<Item>,
+    change: Option<Ownership>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    lag: Arc<Lag>,
 }
 
 impl KafkaConsumer {
@@ -264,7 +351,8 @@ impl KafkaConsumer {
 
     /// A member of `config.consumer_group` reading `topic`.
     pub fn for_topic(config: &KafkaConfig, topic: &str) -> Result<KafkaConsumer, LogError> {
-        let consumer: StreamConsumer<GroupContext> = config
+        let (tx, items) = tokio::sync::mpsc::channel(QUEUE);
+        let consumer: BaseConsumer<GroupContext> = config
             .client_config(KafkaRole::Consumer)
             .create_with_context(GroupContext {
                 topic: topic.to_string(),
@@ -276,75 +364,157 @@ impl KafkaConsumer {
                         .unwrap_or_else(|| std::process::id().to_string()),
                     CONSUMERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 ),
+                items: tx.clone(),
             })
             .map_err(|e| classify(&e))?;
         consumer.subscribe(&[topic]).map_err(|e| classify(&e))?;
+        let consumer = Arc::new(consumer);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (consumer, stop) = (consumer.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("kafka-consumer".into())
+                .spawn(move || poll_thread(consumer, tx, stop))
+                .map_err(|e| LogError::Unavailable(format!("starting the consumer thread: {e}")))?
+        };
         Ok(KafkaConsumer {
-            consumer: Arc::new(consumer),
+            consumer,
             topic: topic.to_string(),
+            items,
+            change: None,
+            stop,
+            thread: Some(thread),
+            lag: Arc::new(Lag {
+                last: std::sync::atomic::AtomicI64::new(-1),
+                ..Lag::default()
+            }),
         })
+    }
+}
+
+/// The consumer lag, measured off the poll loop.
+#[derive(Default)]
+struct Lag {
+    /// The last measure; -1 while none.
+    last: std::sync::atomic::AtomicI64,
+    measuring: std::sync::atomic::AtomicBool,
+}
+
+fn measure_lag(consumer: &BaseConsumer<GroupContext>) -> Option<i64> {
+    let positions = consumer.position().ok()?;
+    // Partitions not fetched from yet resume at their committed offset.
+    let committed = consumer.committed(Duration::from_secs(2)).ok();
+    let mut lag = 0i64;
+    for e in positions.elements() {
+        let (low, high) = consumer
+            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+            .ok()?;
+        let committed_at = committed
+            .as_ref()
+            .and_then(|c| c.find_partition(e.topic(), e.partition()))
+            .map(|c| c.offset());
+        let next = match (e.offset(), committed_at) {
+            (Offset::Offset(o), _) | (_, Some(Offset::Offset(o))) => o,
+            // Never read nor committed: all of it is behind.
+            _ => low,
+        };
+        lag += (high - next).max(0);
+    }
+    Some(lag)
+}
+
+fn poll_thread(
+    consumer: Arc<BaseConsumer<GroupContext>>,
+    items: tokio::sync::mpsc::Sender<Item>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let item = match consumer.poll(Duration::from_millis(100)) {
+            None => continue,
+            Some(Ok(m)) => Item::Message(Delivered {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            }),
+            Some(Err(e)) => Item::Error(classify(&e)),
+        };
+        if items.blocking_send(item).is_err() {
+            break;
+        }
+    }
+    // Leaving the group (a last revocation) happens here, off the owner's runtime, when this
+    // thread holds the last reference.
+    drop(items);
+    drop(consumer);
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.items.close();
+        // Wake a thread waiting for room in the queue.
+        while self.items.try_recv().is_ok() {}
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
 #[async_trait]
 impl LogConsumer for KafkaConsumer {
-    /// Per assigned partition: the high watermark minus the next offset to read.
+    fn ownership(&mut self) -> Option<Ownership> {
+        self.change.take()
+    }
+
+    /// Per assigned partition: the high watermark minus the next offset to read. Asking the
+    /// broker takes a round trip per partition, so it is measured on a blocking thread of its own
+    /// and this returns the last measure at once (a poll loop never waits for it).
     async fn lag(&mut self) -> Option<i64> {
-        let consumer = self.consumer.clone();
-        tokio::task::spawn_blocking(move || {
-            let positions = consumer.position().ok()?;
-            // Partitions not fetched from yet resume at their committed offset.
-            let committed = consumer.committed(Duration::from_secs(2)).ok();
-            let mut lag = 0i64;
-            for e in positions.elements() {
-                let (_, high) = consumer
-                    .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
-                    .ok()?;
-                let committed_at = committed
-                    .as_ref()
-                    .and_then(|c| c.find_partition(e.topic(), e.partition()))
-                    .map(|c| c.offset());
-                let next = match (e.offset(), committed_at) {
-                    (Offset::Offset(o), _) | (_, Some(Offset::Offset(o))) => o,
-                    // Never read nor committed: all of it is behind.
-                    _ => {
-                        consumer
-                            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
-                            .ok()?
-                            .0
-                    }
-                };
-                lag += (high - next).max(0);
-            }
-            Some(lag)
-        })
-        .await
-        .ok()
-        .flatten()
+        if !self
+            .lag
+            .measuring
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            let (consumer, lag) = (self.consumer.clone(), self.lag.clone());
+            tokio::task::spawn_blocking(move || {
+                let measured = measure_lag(&consumer).unwrap_or(-1);
+                lag.last
+                    .store(measured, std::sync::atomic::Ordering::Release);
+                lag.measuring
+                    .store(false, std::sync::atomic::Ordering::Release);
+            });
+        }
+        let last = self.lag.last.load(std::sync::atomic::Ordering::Acquire);
+        (last >= 0).then_some(last)
     }
 
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError> {
+        // A change the caller did not take goes on (a revocation is let go by dropping it).
+        self.change = None;
         let mut out = Vec::new();
-        let to_delivered = |m: &rdkafka::message::BorrowedMessage<'_>| Delivered {
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-        };
-        match tokio::time::timeout(wait, self.consumer.recv()).await {
+        let first = match tokio::time::timeout(wait, self.items.recv()).await {
             Err(_elapsed) => return Ok(out),
-            Ok(Err(e)) => return Err(classify(&e)),
-            Ok(Ok(m)) => out.push(to_delivered(&m)),
-        }
-        // Take what is already buffered, without waiting again.
-        while out.len() < max {
-            match tokio::time::timeout(Duration::from_millis(1), self.consumer.recv()).await {
-                Ok(Ok(m)) => out.push(to_delivered(&m)),
-                Ok(Err(e)) => {
+            Ok(None) => return Err(LogError::Closed),
+            Ok(Some(item)) => item,
+        };
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Item::Message(d) => out.push(d),
+                Item::Error(e) if out.is_empty() => return Err(e),
+                Item::Error(e) => {
                     tracing::warn!(error = %e, "kafka consumer error while batching");
                     break;
                 }
-                Err(_elapsed) => break,
+                Item::Ownership(change) => {
+                    self.change = Some(change);
+                    break;
+                }
+            }
+            if out.len() < max {
+                // Take what is already queued, without waiting again.
+                next = self.items.try_recv().ok();
             }
         }
         Ok(out)
@@ -368,5 +538,21 @@ impl LogConsumer for KafkaConsumer {
         })
         .await
         .map_err(|_| LogError::Closed)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition_for;
+
+    /// The partitions librdkafka's default partitioner gave these keys over 3 partitions on
+    /// tansu (`leadstream/tests/identity.rs` relies on them).
+    #[test]
+    fn partitions_match_the_producers() {
+        assert_eq!(partition_for("acme/dev-0", 3), 0);
+        assert_eq!(partition_for("acme/user-0", 3), 2);
+        assert_eq!(partition_for("acme/dev-2", 3), 0);
+        assert_eq!(partition_for("acme/user-2", 3), 1);
+        assert_eq!(partition_for("anything", 0), -1);
     }
 }

@@ -11,6 +11,9 @@
 //!   why events carry a `messageId`.
 //! - [`LogConsumer::poll`] hands out messages after the last committed position;
 //!   [`LogConsumer::commit`] stores a batch's positions so a restart resumes after them.
+//! - Partitions come and go ([`Ownership`]): a poll stops at a change of what this consumer owns,
+//!   and [`LogConsumer::ownership`] hands the change out, in log order, before any message of a
+//!   newly assigned partition and after every message of a revoked one.
 
 pub mod embedded;
 pub mod kafka;
@@ -74,11 +77,55 @@ pub trait EventLog: Send + Sync + 'static {
     }
 }
 
+/// A change of the partitions a consumer reads.
+#[derive(Debug)]
+pub enum Ownership {
+    /// These partitions (of `of` in the topic) are this consumer's from now on: whatever state
+    /// their messages need is loaded before the first of them is applied.
+    Assigned { partitions: Vec<i32>, of: i32 },
+    /// These partitions are being given to another consumer: what was applied of them is written
+    /// and committed, their state dropped, then [`Revocation::done`] lets the group go on.
+    Revoked {
+        partitions: Vec<i32>,
+        done: Revocation,
+    },
+}
+
+/// Lets a revocation go on; dropping it without [`Revocation::done`] lets it go on as well (the
+/// next owner then replays what was not committed).
+#[derive(Debug)]
+pub struct Revocation(Option<std::sync::mpsc::Sender<()>>);
+
+impl Revocation {
+    pub fn new(tx: std::sync::mpsc::Sender<()>) -> Revocation {
+        Revocation(Some(tx))
+    }
+
+    /// What was applied of the revoked partitions is written and committed.
+    pub fn done(mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// The consuming side.
 #[async_trait]
 pub trait LogConsumer: Send + 'static {
-    /// Up to `max` messages, waiting up to `wait` for the first one.
+    /// Up to `max` messages, waiting up to `wait` for the first one. Stops early at a change of
+    /// ownership, which [`LogConsumer::ownership`] then hands out; a change nobody takes is let
+    /// go on at the next poll.
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError>;
+    /// The change of ownership the last poll stopped at, if any.
+    fn ownership(&mut self) -> Option<Ownership> {
+        None
+    }
+    /// For a log whose partitions are this consumer's from the start, never changing (the
+    /// embedded log: one partition): those partitions, of how many. `None`: they come as
+    /// [`Ownership::Assigned`].
+    fn fixed_assignment(&self) -> Option<(Vec<i32>, i32)> {
+        None
+    }
     /// Commits the positions of `delivered`, so a restart resumes after them.
     async fn commit(&mut self, delivered: &[Delivered]) -> Result<(), LogError>;
     /// Messages in this consumer's share of the log not read yet (`None` when it cannot tell).

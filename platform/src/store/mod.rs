@@ -72,8 +72,10 @@ impl WriteBatch {
 pub trait ScorerWrites: Send + Sync + 'static {
     /// Writes events, score changes and profile versions; returns once they are durable.
     async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError>;
-    /// The newest version of every profile's row (the scorer's state after a restart).
-    async fn load_profiles(&self) -> Result<Vec<ProfileRow>, StoreError>;
+    /// The newest version of the rows of the profiles on these log partitions, and of every
+    /// profile stored before rows carried their partition (`log_partition` -1; the caller tells
+    /// by the key): what a scorer loads for the partitions it was assigned.
+    async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<ProfileRow>, StoreError>;
 }
 
 /// Profiles and what happened to them: versions, score changes, timelines, hand-offs, accounts,

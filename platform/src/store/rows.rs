@@ -334,14 +334,18 @@ table! {
         pub account_at_ms: i64,
         /// The profile this one was merged into; empty when it stands on its own.
         pub merged_into: String,
+        /// The partition of the events log the profile's records are on (its key's), which the
+        /// scorer that owns that partition loads; -1 in rows stored before rows carried it.
+        pub log_partition: i64,
     }
 }
 
 impl ProfileRow {
-    /// The row for a profile version, with the scorer's `state` alongside.
-    pub fn new(p: &Profile, state: String) -> ProfileRow {
+    /// The row for a profile version on log partition `partition`, with the scorer's `state`.
+    pub fn new(p: &Profile, state: String, partition: i32) -> ProfileRow {
         ProfileRow {
             state,
+            log_partition: i64::from(partition),
             ..ProfileRow::from(p)
         }
     }
@@ -400,6 +404,7 @@ impl From<&Profile> for ProfileRow {
             },
             account_at_ms: p.account_at_ms,
             merged_into: p.merged_into.clone().unwrap_or_default(),
+            log_partition: -1,
         }
     }
 }

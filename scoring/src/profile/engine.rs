@@ -12,8 +12,12 @@ use leadstream_schemas::{Event, EventKind, EventType, LifecycleStage, StageChang
 use super::state::{CapState, DAY_MS, DayCount, ProfileState, ScoreState, WINDOW_DAYS, name_hash};
 use crate::model::{Model, RecycleScores, path_of_url};
 
-/// How many recent message ids each profile remembers for deduplication.
-pub const RECENT_IDS: usize = 8;
+/// How many recent message ids each profile remembers for deduplication (a 64-bit hash each,
+/// stored with the profile's state): a retried event is applied once as long as fewer than this
+/// many other events of the same person came in between, whichever collector took each copy and
+/// across restarts and rebalances (a retry carries the same ids, so the same key, partition and
+/// profile).
+pub const RECENT_IDS: usize = 64;
 
 /// One explained score change.
 #[derive(Debug, Clone, PartialEq)]

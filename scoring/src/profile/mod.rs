@@ -43,7 +43,8 @@ pub struct ProfileBook {
     identity: IdentityRules,
     /// Profiles whose stored state could not be read: kept as stored, never overwritten by a
     /// fresh state; their events are parked in the dead-letter log until the state is repaired.
-    quarantined: dashmap::DashSet<ProfileKey>,
+    /// By key, with the log partition the profile is on.
+    quarantined: DashMap<ProfileKey, i32>,
 }
 
 /// What a control record did.
@@ -92,13 +93,14 @@ impl ProfileBook {
 
     /// Marks a profile whose stored state is unreadable: nothing is applied to it (see
     /// [`Self::is_quarantined`]).
-    pub fn quarantine(&self, workspace: &str, person: &str) {
-        self.quarantined.insert(self.key(workspace, person));
+    pub fn quarantine(&self, workspace: &str, person: &str, partition: i32) {
+        self.quarantined
+            .insert(self.key(workspace, person), partition);
     }
 
     /// Whether `person`'s stored state is unreadable, so its events must not be applied.
     pub fn is_quarantined(&self, workspace: &str, person: &str) -> bool {
-        !self.quarantined.is_empty() && self.quarantined.contains(&self.key(workspace, person))
+        !self.quarantined.is_empty() && self.quarantined.contains_key(&self.key(workspace, person))
     }
 
     pub fn quarantined(&self) -> usize {
@@ -153,14 +155,21 @@ impl ProfileBook {
                     return Some((key, Err(Skipped::Replayed)));
                 }
                 state.advance(p, o);
+                state.version = next_version(state.version, position, now_ms);
             }
             return Some((key, Err(Skipped::Forwarded(into))));
         }
         let outcome = engine::apply(state, &record.event, position, model, settings, now_ms);
-        if outcome.is_ok() {
-            // Monotonic across restarts: never below the wall clock in microseconds.
-            state.version = (state.version + 1).max(now_ms.max(0) as u64 * 1000);
-            state.updated_at_ms = now_ms;
+        match &outcome {
+            Ok(_) => {
+                state.version = next_version(state.version, position, now_ms);
+                state.updated_at_ms = now_ms;
+            }
+            // The position moved on: a new version, so the stored row has it.
+            Err(Skipped::DuplicateMessageId) => {
+                state.version = next_version(state.version, position, now_ms);
+            }
+            Err(_) => {}
         }
         Some((key, outcome))
     }
@@ -278,7 +287,7 @@ impl ProfileBook {
                 }
             }
         };
-        state.version = (state.version + 1).max(now_ms.max(0) as u64 * 1000);
+        state.version = next_version(state.version, position, now_ms);
         state.updated_at_ms = now_ms;
         (key, outcome)
     }
@@ -286,6 +295,18 @@ impl ProfileBook {
     /// A profile's lifecycle stage (cheap: no copy of the state).
     pub fn stage(&self, key: &ProfileKey) -> Option<leadstream_schemas::LifecycleStage> {
         self.profiles.get(key).map(|p| p.stage)
+    }
+
+    /// Drops the profiles of these log partitions (revoked: another scorer owns them now), and
+    /// those of no known partition (-1); returns how many.
+    pub fn drop_partitions(&self, partitions: &[i32]) -> usize {
+        let before = self.profiles.len();
+        let gone = |p: &i32| *p < 0 || partitions.contains(p);
+        self.profiles.retain(|_, state| !gone(&state.partition));
+        self.quarantined.retain(|_, p| !gone(p));
+        // The memory goes back, not only the entries.
+        self.profiles.shrink_to_fit();
+        before - self.profiles.len()
     }
 
     /// Current states of the given profiles.
@@ -300,6 +321,22 @@ impl ProfileBook {
         for entry in self.profiles.iter() {
             f(entry.key(), entry.value());
         }
+    }
+}
+
+/// Profile versions read from the log position of the record that made them, so that whoever
+/// writes a profile (its owner, the next owner replaying after a rebalance or a crash, a
+/// revoked owner whose last write lands late) orders the same: the same records give the same
+/// version, later records a higher one, whatever the clocks say. Offsets count up from here, above
+/// every wall-clock version (microseconds) stored before; a version never goes below the one
+/// loaded, so a recreated topic (offsets from 0 again) still writes newer versions.
+pub const OFFSET_VERSIONS: u64 = 1 << 53;
+
+fn next_version(loaded: u64, position: Option<(i32, i64)>, now_ms: i64) -> u64 {
+    match position {
+        Some((_, offset)) => (loaded + 1).max(OFFSET_VERSIONS + offset.max(0) as u64),
+        // Not from the log (what-if, tests): after the wall clock, in microseconds.
+        None => (loaded + 1).max(now_ms.max(0) as u64 * 1000),
     }
 }
 

@@ -172,6 +172,10 @@ pub struct ProfileState {
     pub version: u64,
     #[serde(default)]
     pub updated_at_ms: i64,
+    /// The log partition this profile's records are on (stored in the row, not in the state):
+    /// what a scorer drops when the partition is revoked.
+    #[serde(skip)]
+    pub partition: i32,
 }
 
 impl Default for ProfileState {
@@ -212,6 +216,7 @@ impl Default for ProfileState {
             identified: false,
             version: 0,
             updated_at_ms: 0,
+            partition: 0,
         }
     }
 }
@@ -226,6 +231,7 @@ impl ProfileState {
 
     /// Records `(partition, offset)` as applied.
     pub fn advance(&mut self, partition: i32, offset: i64) {
+        self.partition = partition;
         match self.positions.iter_mut().find(|(p, _)| *p == partition) {
             Some(slot) => slot.1 = slot.1.max(offset),
             None => {

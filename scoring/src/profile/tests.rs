@@ -743,3 +743,41 @@ fn traits_a_visitor_submitted_fill_gaps_and_never_overwrite() {
     .expect("applied");
     assert_eq!(run.state().traits["company"], "Acme Group");
 }
+
+#[test]
+fn versions_follow_log_offsets_and_revoked_partitions_are_dropped() {
+    let run = Run::new();
+    let at = |who: &str, pos: (i32, i64)| {
+        let mut e = page(T0 + pos.1, "/a");
+        e.event.user_id = Some(who.into());
+        let _outcome = run
+            .book
+            .apply(&e, Some(pos), &run.model, &Settings::default(), T0 + pos.1)
+            .expect("person");
+        run.book.state("w", who).expect("profile")
+    };
+    // A version is the offset of the record that made it, above every wall-clock version, and
+    // the same whatever the clock says when it is applied.
+    let ada = at("ada", (3, 10));
+    assert_eq!(ada.version, OFFSET_VERSIONS + 10);
+    assert_eq!(ada.partition, 3);
+    const {
+        assert!(
+            OFFSET_VERSIONS > 4_102_444_800_000_000,
+            "above wall-clock µs until 2100"
+        )
+    };
+    assert_eq!(at("ada", (3, 11)).version, OFFSET_VERSIONS + 11);
+    // A replay changes nothing.
+    assert_eq!(at("ada", (3, 11)).version, OFFSET_VERSIONS + 11);
+    // Never below the version loaded (a topic recreated with offsets from 0 again).
+    let mut old = run.book.state("w", "ada").expect("ada");
+    old.version = OFFSET_VERSIONS + 1_000;
+    run.book.insert("w", "ada", old);
+    assert_eq!(at("ada", (3, 12)).version, OFFSET_VERSIONS + 1_001);
+    // Revoking a partition drops exactly its profiles.
+    at("bob", (4, 1));
+    assert_eq!(run.book.drop_partitions(&[3]), 1);
+    assert!(run.book.state("w", "ada").is_none());
+    assert!(run.book.state("w", "bob").is_some());
+}

@@ -264,6 +264,14 @@ pub const MIGRATIONS: &[(u32, &str, Migration)] = &[
         ORDER BY (workspace, received_ms, id)",
         ),
     ),
+    (
+        15,
+        "profiles: the log partition, so a scorer loads only the partitions it owns",
+        Migration::AddColumns {
+            table: "profiles",
+            columns: &[("log_partition", "Int64 DEFAULT -1")],
+        },
+    ),
 ];
 
 async fn column_exists(client: &Client, table: &str, column: &str) -> Result<bool, StoreError> {

@@ -195,10 +195,24 @@ impl ScorerWrites for ClickhouseStore {
         Ok(())
     }
 
-    async fn load_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
+    async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<ProfileRow>, StoreError> {
+        // Partition numbers are integers, written into the statement (18.16 takes no array
+        // for `IN`); no partitions: only the rows stored before rows carried one.
+        let wanted = partitions
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let statement = if wanted.is_empty() {
+            "SELECT ?fields FROM profiles FINAL WHERE log_partition < 0".to_string()
+        } else {
+            format!(
+                "SELECT ?fields FROM profiles FINAL WHERE log_partition IN ({wanted}) OR log_partition < 0"
+            )
+        };
         let rows = self
             .client
-            .query("SELECT ?fields FROM profiles FINAL")
+            .query(&statement)
             .fetch_all::<ProfileRow>()
             .await
             .map_err(classify)?;

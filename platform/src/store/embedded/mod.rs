@@ -214,8 +214,22 @@ impl ScorerWrites for EmbeddedStore {
         self.append(&batch.profiles).await
     }
 
-    async fn load_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
-        Ok(latest_versions(self.select::<ProfileRow>(|scan| scan).await?))
+    /// Files written before rows carried their partition read it as 0, the embedded log's one.
+    async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<ProfileRow>, StoreError> {
+        let wanted: Vec<i64> = partitions.iter().map(|&p| i64::from(p)).collect();
+        let wanted = lit(Series::new("partitions".into(), wanted)).implode(false);
+        let rows = self
+            .select::<ProfileRow>(move |scan| {
+                let partition = col("log_partition").fill_null(lit(0i64));
+                scan.filter(
+                    partition
+                        .clone()
+                        .is_in(wanted, false)
+                        .or(partition.lt(lit(0i64))),
+                )
+            })
+            .await?;
+        Ok(latest_versions(rows))
     }
 }
 
@@ -271,7 +285,7 @@ mod tests {
             .expect("new file");
         let p = store.profile("w", "p").await.expect("read").expect("found");
         assert_eq!(p.score, 4.0);
-        assert_eq!(store.load_profiles().await.expect("load").len(), 2);
+        assert_eq!(store.load_profiles(&[0]).await.expect("load").len(), 2);
     }
 
     #[tokio::test]
@@ -304,7 +318,7 @@ mod tests {
         let p = store.profile("w", "p").await.expect("read").expect("found");
         assert_eq!((p.version, p.score), (3, 3.0));
         assert!(store.profile("w", "nobody").await.expect("read").is_none());
-        let mut all = store.load_profiles().await.expect("load");
+        let mut all = store.load_profiles(&[0]).await.expect("load");
         all.sort_by(|a, b| (&a.workspace, &a.profile_id).cmp(&(&b.workspace, &b.profile_id)));
         let got: Vec<_> = all
             .iter()

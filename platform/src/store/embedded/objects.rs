@@ -72,7 +72,10 @@ impl Deliveries for EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
         let filter = of_workspace(workspace);
-        let mut rows = latest_deliveries(self.select::<DeliveryRow>(|scan| scan.filter(filter)).await?);
+        let mut rows = latest_deliveries(
+            self.select::<DeliveryRow>(|scan| scan.filter(filter))
+                .await?,
+        );
         rows.retain(|r| status.is_none_or(|s| r.status == s));
         rows.truncate(limit);
         Ok(rows)

@@ -41,7 +41,9 @@ impl ProfileReads for EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<ScoreChangeRow>, StoreError> {
         let filter = of_profile(workspace, profile_id);
-        let rows = self.select::<ScoreChangeRow>(|scan| scan.filter(filter)).await?;
+        let rows = self
+            .select::<ScoreChangeRow>(|scan| scan.filter(filter))
+            .await?;
         Ok(distinct_changes(rows, limit))
     }
 
@@ -87,18 +89,18 @@ impl ProfileReads for EmbeddedStore {
         let Some(df) = self
             .select_frame(ProfileRow::TABLE, move |scan| {
                 current_profiles(scan, &workspace)
-                .filter(col("merged_into").eq(lit("")))
-                .select([
-                    col("traits")
-                        .str()
-                        .json_path_match(lit("$.email"))
-                        .str()
-                        .to_lowercase()
-                        .alias("e"),
-                    col("profile_id"),
-                ])
-                .filter(col("e").is_in(wanted, false).fill_null(lit(false)))
-                .sort(["e", "profile_id"], SortMultipleOptions::default())
+                    .filter(col("merged_into").eq(lit("")))
+                    .select([
+                        col("traits")
+                            .str()
+                            .json_path_match(lit("$.email"))
+                            .str()
+                            .to_lowercase()
+                            .alias("e"),
+                        col("profile_id"),
+                    ])
+                    .filter(col("e").is_in(wanted, false).fill_null(lit(false)))
+                    .sort(["e", "profile_id"], SortMultipleOptions::default())
             })
             .await?
         else {
@@ -135,39 +137,39 @@ impl ProfileReads for EmbeddedStore {
             .select_frame(ProfileRow::TABLE, move |scan| {
                 let stage = col("lifecycle_stage");
                 current_profiles(scan, &workspace)
-                .filter(
-                    col("account")
-                        .neq(lit(""))
-                        .and(col("merged_into").eq(lit(""))),
-                )
-                .group_by([col("account")])
-                .agg([
-                    col("account_traits")
-                        .sort_by(
-                            [col("account_at_ms")],
-                            SortMultipleOptions::default().with_order_descending(true),
-                        )
-                        .first()
-                        .alias("traits"),
-                    len().cast(DataType::UInt64).alias("people"),
-                    col("score").sum().alias("score"),
-                    col("score").max().alias("max_score"),
-                    stage
-                        .clone()
-                        .eq(lit("mql"))
-                        .or(stage.eq(lit("sales_accepted")))
-                        .cast(DataType::UInt64)
-                        .sum()
-                        .alias("qualified_people"),
-                    col("event_count").sum().alias("event_count"),
-                    col("revenue").sum().alias("revenue"),
-                    col("last_seen_ms").max().alias("last_seen_ms"),
-                ])
-                .sort_by_exprs(
-                    [col("score"), col("account")],
-                    SortMultipleOptions::default().with_order_descending_multi([true, false]),
-                )
-                .limit(limit as IdxSize)
+                    .filter(
+                        col("account")
+                            .neq(lit(""))
+                            .and(col("merged_into").eq(lit(""))),
+                    )
+                    .group_by([col("account")])
+                    .agg([
+                        col("account_traits")
+                            .sort_by(
+                                [col("account_at_ms")],
+                                SortMultipleOptions::default().with_order_descending(true),
+                            )
+                            .first()
+                            .alias("traits"),
+                        len().cast(DataType::UInt64).alias("people"),
+                        col("score").sum().alias("score"),
+                        col("score").max().alias("max_score"),
+                        stage
+                            .clone()
+                            .eq(lit("mql"))
+                            .or(stage.eq(lit("sales_accepted")))
+                            .cast(DataType::UInt64)
+                            .sum()
+                            .alias("qualified_people"),
+                        col("event_count").sum().alias("event_count"),
+                        col("revenue").sum().alias("revenue"),
+                        col("last_seen_ms").max().alias("last_seen_ms"),
+                    ])
+                    .sort_by_exprs(
+                        [col("score"), col("account")],
+                        SortMultipleOptions::default().with_order_descending_multi([true, false]),
+                    )
+                    .limit(limit as IdxSize)
             })
             .await?
         else {
@@ -242,9 +244,11 @@ impl ProfileReads for EmbeddedStore {
         let filter = of_workspace(workspace)
             .and(col("profile_id").is_in(wanted, false))
             .and(
-                col("timestamp_ms").lt(lit(before_ms)).or(col("timestamp_ms")
-                    .eq(lit(before_ms))
-                    .and(col("message_id").lt(lit(before_id)))),
+                col("timestamp_ms")
+                    .lt(lit(before_ms))
+                    .or(col("timestamp_ms")
+                        .eq(lit(before_ms))
+                        .and(col("message_id").lt(lit(before_id)))),
             );
         let rows = self
             .select::<EventRow>(move |scan| {
@@ -265,13 +269,17 @@ impl ProfileReads for EmbeddedStore {
         profile_id: &str,
     ) -> Result<Vec<HandoffRow>, StoreError> {
         let filter = of_profile(workspace, profile_id);
-        let rows = self.select::<HandoffRow>(|scan| scan.filter(filter)).await?;
+        let rows = self
+            .select::<HandoffRow>(|scan| scan.filter(filter))
+            .await?;
         Ok(distinct_handoffs(rows))
     }
 
     async fn identities(&self, workspace: &str) -> Result<Vec<IdentityRow>, StoreError> {
         let filter = of_workspace(workspace);
-        let rows = self.select::<IdentityRow>(|scan| scan.filter(filter)).await?;
+        let rows = self
+            .select::<IdentityRow>(|scan| scan.filter(filter))
+            .await?;
         Ok(distinct_identities(rows))
     }
 }
