@@ -235,7 +235,7 @@ enum Item {
 
 /// The polling thread's side of a consumer: it logs the partitions this member gets and gives
 /// back, counts them in `leadstream_consumer_assigned_partitions`, and passes each change to the
-/// consumer's owner in line with the messages. A revocation waits (up to [`REVOKE_WAIT`]) until
+/// consumer's owner in line with the messages. A revocation waits (up to 30 s) until
 /// the owner has written and committed what it applied of those partitions, so the next owner
 /// starts from there.
 pub struct GroupContext {

@@ -7,7 +7,7 @@
 //!
 //! The folder: this file (connecting, classifying errors, the scorer's writes), [`migrations`]
 //! (the schema), [`sql`] (the builder with bound values, and the attribution of events to people),
-//! [`profiles`], [`objects`] (saved objects, member sets, deliveries) and [`analytics`] (the
+//! `profiles`, `objects` (saved objects, member sets, deliveries) and `analytics` (the
 //! store's roles), whose queries [`segment`], [`rfm`] and [`campaign`] build. Values are bound with
 //! `.bind()` and identifiers with `sql::Identifier`.
 

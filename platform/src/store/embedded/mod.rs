@@ -9,7 +9,7 @@
 //!
 //! The folder, as `store/clickhouse/` is: this file (opening, scanning, writing files, the
 //! scorer's writes), [`codec`] (rows ⇄ frames, generic over the table descriptions),
-//! [`attribution`] (events attributed to people), [`profiles`], [`objects`] and [`analytics`] (the
+//! [`attribution`] (events attributed to people), `profiles`, `objects` and `analytics` (the
 //! store's roles), whose lazy queries [`segment`], [`rfm`] and [`campaign`] build.
 
 mod analytics;
