@@ -134,19 +134,28 @@ fn events(from: usize, to: usize, people: usize) -> Vec<EventRow> {
                 rng.random_range(0..people)
             };
             let roll = rng.random_range(0..100);
-            let (kind, properties) = match roll {
-                0..55 => ("page_viewed", "{}".to_string()),
-                55..70 => ("email_opened", r#"{"email_id":"e1"}"#.to_string()),
-                70..80 => ("file_downloaded", r#"{"file_name":"guide.pdf"}"#.to_string()),
-                80..90 => (
-                    "purchase_completed",
-                    json!({"order_id": format!("o{j}"), "revenue": rng.random_range(5..=500), "currency": "EUR"})
-                        .to_string(),
+            let (kind, properties, revenue) = match roll {
+                0..55 => ("page_viewed", "{}".to_string(), 0.0),
+                55..70 => ("email_opened", r#"{"email_id":"e1"}"#.to_string(), 0.0),
+                70..80 => (
+                    "file_downloaded",
+                    r#"{"file_name":"guide.pdf"}"#.to_string(),
+                    0.0,
                 ),
-                90..95 => ("form_submitted", r#"{"form_id":"demo"}"#.to_string()),
+                80..90 => {
+                    let revenue = rng.random_range(5..=500);
+                    (
+                        "purchase_completed",
+                        json!({"order_id": format!("o{j}"), "revenue": revenue, "currency": "EUR"})
+                            .to_string(),
+                        f64::from(revenue),
+                    )
+                }
+                90..95 => ("form_submitted", r#"{"form_id":"demo"}"#.to_string(), 0.0),
                 _ => (
                     "email_clicked",
                     r#"{"email_id":"e1","link_url":"https://acme.io"}"#.to_string(),
+                    0.0,
                 ),
             };
             let ts = AS_OF - rng.random_range(0..730 * DAY);
@@ -169,7 +178,8 @@ fn events(from: usize, to: usize, people: usize) -> Vec<EventRow> {
                 enrichment: String::new(),
                 campaign: String::new(),
                 promo_code: String::new(),
-                revenue: 0.0,
+                // What the scorer stores for the event (`EventKind::money`): the order's value.
+                revenue,
             }
         })
         .collect()
