@@ -12,7 +12,11 @@ use leadstream_platform::Backends;
 use leadstream_platform::cli::CommonArgs;
 
 #[derive(Parser)]
-#[command(name = "leadstream-ingest", about = "leadstream's event collector")]
+#[command(
+    name = "leadstream-ingest",
+    version,
+    about = "leadstream's event collector"
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,

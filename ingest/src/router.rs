@@ -179,6 +179,10 @@ pub fn router(state: AppState) -> Router {
             leadstream_platform::http::security_headers(r, n, false)
         }))
         .layer(middleware::from_fn(count_requests))
+        .layer(middleware::from_fn_with_state(
+            "ingest",
+            leadstream_platform::http::observe,
+        ))
         .with_state(state)
 }
 

@@ -1,6 +1,8 @@
 //! leadstream all-in-one: the collector, the scorer and the query API in one process, sharing one
 //! set of backends (embedded by default, Kafka + ClickHouse when `mode = "distributed"`).
 
+pub mod admin;
+
 use std::sync::Arc;
 
 use leadstream_platform::Backends;

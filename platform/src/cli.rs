@@ -60,6 +60,9 @@ impl CommonArgs {
         }
         let shutdown = CancellationToken::new();
         crate::shutdown::cancel_on_signal(shutdown.clone());
+        crate::telemetry::serve_admin(&config.security, shutdown.clone()).map_err(|e| {
+            crate::config::invalid("security.metrics_listen", format!("cannot listen: {e}"))
+        })?;
         Ok((config, shutdown))
     }
 

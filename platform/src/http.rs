@@ -39,11 +39,16 @@ pub struct ErrorBody {
     pub message: String,
     /// `error.message` once more, where PostHog's SDKs read it.
     pub detail: String,
+    /// The request's id (also in the `x-request-id` header and in the service's log line for
+    /// the request), to quote to an operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ErrorBody {
     pub fn new(error: ErrorDetail) -> ErrorBody {
         ErrorBody {
+            request_id: current_request_id(),
             code: error.code,
             message: error.message.clone(),
             detail: error.message.clone(),
@@ -209,6 +214,89 @@ pub async fn limit_failed_auth(
     let response = next.run(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {
         limit.failed(ip);
+    }
+    response
+}
+
+/// The header a request id travels in, both ways.
+pub const REQUEST_ID: &str = "x-request-id";
+
+tokio::task_local! {
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// The id of the request the current task is answering (inside [`observe`]).
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+/// A request id a client or a proxy in front sent, when it is one we can echo safely: 1-128
+/// characters of letters, digits, `-`, `_`, `.` and `:`.
+fn usable_request_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then(|| s.to_string())
+}
+
+static REQUEST_SECONDS: std::sync::LazyLock<prometheus::HistogramVec> = std::sync::LazyLock::new(
+    || {
+        prometheus::register_histogram_vec!(
+            "leadstream_http_request_duration_seconds",
+            "HTTP request latency until the response head, by service, matched route, method and status.",
+            &["service", "route", "method", "status"],
+            vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0
+            ]
+        )
+        .expect("metric registers once")
+    },
+);
+
+/// Request-level observability for every service's router (`.layer(from_fn_with_state(service,
+/// observe))`, outermost): a request id (the caller's `x-request-id` when usable, else a new
+/// one) echoed in the response header and in JSON error bodies; the latency by matched route
+/// (never the raw path) in `leadstream_http_request_duration_seconds`; one log line per request
+/// with the id, route, status and latency (`debug` when it succeeded, `info` for a 4xx, `warn`
+/// for a 5xx, so a busy collector does not log every event at the default level).
+pub async fn observe(
+    axum::extract::State(service): axum::extract::State<&'static str>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(usable_request_id)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let mut response = CURRENT_REQUEST_ID
+        .scope(id.clone(), next.run(request))
+        .await;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    REQUEST_SECONDS
+        .with_label_values(&[service, route.as_str(), method.as_str(), status.as_str()])
+        .observe(elapsed.as_secs_f64());
+    let ms = elapsed.as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::warn!(request_id = %id, service, %method, route, status = status.as_u16(), ms, "request failed");
+    } else if status.is_client_error() {
+        tracing::info!(request_id = %id, service, %method, route, status = status.as_u16(), ms, "request refused");
+    } else {
+        tracing::debug!(request_id = %id, service, %method, route, status = status.as_u16(), ms, "request");
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
     }
     response
 }

@@ -10,7 +10,10 @@ use prometheus::{Encoder, TextEncoder};
 
 use crate::config::LogFormat;
 
-/// Sets up `tracing` once per process; `RUST_LOG` filters (default `info`).
+/// Sets up `tracing` once per process; `RUST_LOG` filters (default `info`). JSON logs are one
+/// object per line with the event's fields at the top level (`{"timestamp", "level", "target",
+/// "message", "request_id", …}`), as log shippers (Loki, Vector, Fluent Bit) index them. Also
+/// registers `leadstream_build_info`.
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -18,9 +21,33 @@ pub fn init_tracing(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    build_info();
+}
+
+/// `leadstream_build_info{version}` = 1, as Prometheus exporters expose their build: a
+/// dashboard shows which version each instance runs, and a rollout's progress. The process's
+/// own `process_*` metrics (CPU seconds, resident memory, open descriptors, start time) come
+/// from the prometheus crate's process collector in the same registry.
+pub fn build_info() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let gauge = prometheus::register_int_gauge_vec!(
+            "leadstream_build_info",
+            "The leadstream build this process runs (always 1).",
+            &["version"]
+        );
+        if let Ok(gauge) = gauge {
+            gauge.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        }
+    });
 }
 
 /// Who may read `/metrics`: the holder of a bearer token (`security.metrics_token` or its
@@ -29,6 +56,8 @@ pub fn init_tracing(format: LogFormat) {
 #[derive(Clone, Debug, Default)]
 pub struct MetricsAccess {
     token_sha256: Option<String>,
+    /// `security.metrics_listen`: the metrics are served there, not here.
+    elsewhere: Option<std::net::SocketAddr>,
 }
 
 impl MetricsAccess {
@@ -44,7 +73,14 @@ impl MetricsAccess {
                         .as_ref()
                         .map(|h| h.trim().to_ascii_lowercase())
                 }),
+            elsewhere: security.metrics_listen,
         }
+    }
+
+    /// The same rule for the admin listener itself.
+    fn on_admin_listener(mut self) -> MetricsAccess {
+        self.elsewhere = None;
+        self
     }
 
     /// Answers `GET /metrics` behind this access rule:
@@ -67,6 +103,13 @@ impl MetricsAccess {
         let denied = |status: StatusCode, code: &'static str, message: &str| {
             crate::http::error_response(status, code, message.to_string(), None, None)
         };
+        if self.elsewhere.is_some() {
+            return Some(denied(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "metrics are served on the admin listener (security.metrics_listen)",
+            ));
+        }
         match &self.token_sha256 {
             Some(want) => {
                 let given = request
@@ -101,6 +144,33 @@ impl MetricsAccess {
         }
         None
     }
+}
+
+/// With `security.metrics_listen` set: binds it and serves `/metrics` there until `shutdown`
+/// (from a plain `fn` inside the runtime, as a binary's start is).
+pub fn serve_admin(
+    security: &crate::config::SecurityConfig,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let Some(addr) = security.metrics_listen else {
+        return Ok(());
+    };
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let access = MetricsAccess::new(security).on_admin_listener();
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move |r: axum::extract::Request| access.clone().serve(r)),
+    );
+    tracing::info!(%addr, "metrics on the admin listener");
+    tokio::spawn(crate::serve::serve(
+        listener,
+        app,
+        crate::serve::ClientTimeouts::default(),
+        shutdown,
+    ));
+    Ok(())
 }
 
 /// `GET /metrics`: every metric of the process's default registry, as Prometheus text.

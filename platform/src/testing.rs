@@ -83,6 +83,16 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+async fn wait_for_port(port: u16) {
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(target).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn tansu_binary() -> std::path::PathBuf {
     let home = std::env::var("HOME").unwrap_or_default();
     let installed = std::path::Path::new(&home).join(".cargo/bin/tansu");
@@ -93,9 +103,78 @@ fn tansu_binary() -> std::path::PathBuf {
     }
 }
 
+/// How [`OwnBroker::start_with`] runs its broker.
+#[derive(Default)]
+pub struct BrokerOptions {
+    /// Terminate TLS at the link (tansu 0.6 takes `--cert`/`--key` but does not use them), as a
+    /// TLS load balancer in front of a cluster does: clients speak TLS to the link only.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// SCRAM users `(name, password, mechanism)` (mechanism `scram256` or `scram512`): with
+    /// any, tansu runs with `--authentication` and clients must authenticate. tansu refuses to
+    /// create users once authentication is on, so they are made first on the same SQLite
+    /// storage by a broker without it (needs `sqlite_dir`).
+    pub users: Vec<(String, String, String)>,
+    /// tansu's SQLite engine in this folder instead of the memory engine (which skips records
+    /// when a consumer resumes inside a batch: fine for produce-only tests).
+    pub sqlite_dir: Option<std::path::PathBuf>,
+}
+
 impl OwnBroker {
     /// Starts tansu on a free port behind a link on another, and waits until it answers.
     pub async fn start() -> OwnBroker {
+        OwnBroker::start_with(BrokerOptions::default()).await
+    }
+
+    /// As [`OwnBroker::start`], with TLS at the link, SASL, or SQLite storage.
+    pub async fn start_with(options: BrokerOptions) -> OwnBroker {
+        if !options.users.is_empty() {
+            let dir = options
+                .sqlite_dir
+                .as_ref()
+                .expect("users need the SQLite engine");
+            let port = free_port();
+            let mut setup = tokio::process::Command::new(tansu_binary())
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &format!("tcp://127.0.0.1:{port}"),
+                    "--advertised-listener-url",
+                    &format!("tcp://127.0.0.1:{port}"),
+                    "--storage-engine",
+                    // tansu reads the path as relative to its working directory.
+                    "sqlite://tansu.db",
+                ])
+                .current_dir(dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("tansu starts");
+            wait_for_port(port).await;
+            for (name, password, mechanism) in &options.users {
+                // 4096 iterations: with tansu's default (8192) librdkafka's SCRAM proof is
+                // refused as invalid (seen with tansu 0.6 and librdkafka 2.12 and 2.16).
+                let status = tokio::process::Command::new(tansu_binary())
+                    .args([
+                        "user",
+                        "create",
+                        "--broker",
+                        &format!("tcp://127.0.0.1:{port}"),
+                        "--mechanism",
+                        mechanism,
+                        "--iterations",
+                        "4096",
+                        name,
+                        password,
+                    ])
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .await
+                    .expect("tansu user create runs");
+                assert!(status.success(), "tansu user create {name}: {status}");
+            }
+            let _ = setup.kill().await;
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind link");
@@ -109,33 +188,54 @@ impl OwnBroker {
                 "--advertised-listener-url",
                 &format!("tcp://{addr}"),
                 "--storage-engine",
-                "memory://tansu/",
+                match &options.sqlite_dir {
+                    Some(_) => "sqlite://tansu.db",
+                    None => "memory://tansu/",
+                },
             ])
+            .current_dir(
+                options
+                    .sqlite_dir
+                    .clone()
+                    .unwrap_or_else(std::env::temp_dir),
+            )
+            .args((!options.users.is_empty()).then_some("--authentication"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("tansu starts (scripts/services.sh installs it)");
         let target = std::net::SocketAddr::from(([127, 0, 0, 1], broker_port));
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(target).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        wait_for_port(broker_port).await;
         let link = Link {
             up: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             connections: Default::default(),
         };
         let accept = link.clone();
+        let tls = options.tls.map(tokio_rustls::TlsAcceptor::from);
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if !accept.up.load(std::sync::atomic::Ordering::Acquire) {
                     continue; // dropped: the connection is refused
                 }
+                let tls = tls.clone();
                 let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    match tls {
+                        Some(tls) => {
+                            // A client that does not speak TLS, or distrusts the certificate,
+                            // fails the handshake and is dropped.
+                            if let Ok(mut inbound) = tls.accept(inbound).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                    .await;
+                            }
+                        }
+                        None => {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
                     }
                 });
                 accept
@@ -169,5 +269,108 @@ impl OwnBroker {
     pub async fn stop(mut self) {
         self.cut();
         let _ = self.child.kill().await;
+    }
+}
+
+/// A ClickHouse server of a test's own (Debian's `clickhouse-server`, which
+/// `scripts/services.sh` installs) answering HTTPS only, on a free loopback port, with the
+/// given PEM certificate and key; with `client_ca`, it also requires a client certificate
+/// signed by that CA (mutual TLS). One user, `leadstream`, with `password`. Stopped on drop.
+pub struct OwnClickhouse {
+    /// `https://localhost:<port>`.
+    pub url: String,
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnClickhouse {
+    pub async fn start_https(
+        cert_pem: &str,
+        key_pem: &str,
+        client_ca_pem: Option<&str>,
+        password: &str,
+    ) -> OwnClickhouse {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        let write = |name: &str, text: &str| std::fs::write(d.join(name), text).expect("write");
+        write("server.pem", cert_pem);
+        write("server.key", key_pem);
+        let verification = match client_ca_pem {
+            Some(ca) => {
+                write("client-ca.pem", ca);
+                format!(
+                    "<verificationMode>strict</verificationMode><caConfig>{}</caConfig>",
+                    d.join("client-ca.pem").display()
+                )
+            }
+            None => "<verificationMode>none</verificationMode>".to_string(),
+        };
+        let port = free_port();
+        write(
+            "config.xml",
+            &format!(
+                r#"<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/error.log</errorlog></logger>
+    <listen_host>127.0.0.1</listen_host>
+    <https_port>{port}</https_port>
+    <openSSL><server>
+        <certificateFile>{d}/server.pem</certificateFile>
+        <privateKeyFile>{d}/server.key</privateKeyFile>
+        {verification}
+        <loadDefaultCAFile>false</loadDefaultCAFile>
+        <cacheSessions>true</cacheSessions>
+        <disableProtocols>sslv2,sslv3</disableProtocols>
+        <preferServerCiphers>true</preferServerCiphers>
+    </server></openSSL>
+    <path>{d}/data/</path>
+    <tmp_path>{d}/tmp/</tmp_path>
+    <user_files_path>{d}/user_files/</user_files_path>
+    <format_schema_path>{d}/format_schemas/</format_schema_path>
+    <users_config>{d}/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <mark_cache_size>536870912</mark_cache_size>
+    <max_concurrent_queries>100</max_concurrent_queries>
+</yandex>
+"#,
+                d = d.display()
+            ),
+        );
+        write(
+            "users.xml",
+            &format!(
+                r#"<?xml version="1.0"?>
+<yandex>
+    <profiles><default></default></profiles>
+    <users>
+        <default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default>
+        <leadstream><password>{password}</password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></leadstream>
+    </users>
+    <quotas><default></default></quotas>
+</yandex>
+"#
+            ),
+        );
+        let child = tokio::process::Command::new("clickhouse-server")
+            .arg(format!("--config-file={}", d.join("config.xml").display()))
+            .current_dir(d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("clickhouse-server starts (scripts/services.sh installs it)");
+        let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        for _ in 0..400 {
+            if tokio::net::TcpStream::connect(target).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        OwnClickhouse {
+            url: format!("https://localhost:{port}"),
+            _child: child,
+            _dir: dir,
+        }
     }
 }

@@ -9,14 +9,14 @@
 //!   and delete (segments, lists, campaigns, tokens); [`export`]:
 //!   CSV / JSON lines / Parquet answers.
 //! - [`error`]: the one mapping from failures to HTTP.
-//! - [`metrics`] declares `leadstream_query_*`; [`openapi`]: the OpenAPI document.
+//! - [`openapi`]: the OpenAPI document. Request latency is platform's
+//!   `leadstream_http_request_duration_seconds{service="query"}`.
 //! - [`server`]: serving and orderly shutdown.
 
 pub mod auth;
 pub mod error;
 pub mod export;
 pub mod extract;
-pub mod metrics;
 pub mod objects;
 pub mod openapi;
 pub mod router;

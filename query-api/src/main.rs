@@ -12,7 +12,11 @@ use leadstream_platform::Backends;
 use leadstream_platform::cli::CommonArgs;
 
 #[derive(Parser)]
-#[command(name = "leadstream-query-api", about = "leadstream's query API")]
+#[command(
+    name = "leadstream-query-api",
+    version,
+    about = "leadstream's query API"
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,

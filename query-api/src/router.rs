@@ -1,18 +1,15 @@
 //! The query API's routes and shared state.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{delete, get, post};
 use leadstream_platform::store::Store;
 use leadstream_platform::telemetry::Heartbeats;
 use leadstream_platform::workspaces::Registry;
 
-use crate::metrics;
 use crate::routes;
 
 #[derive(Clone)]
@@ -174,25 +171,17 @@ pub fn router(state: AppState) -> Router {
                 n,
             )
         }))
-        .layer(middleware::from_fn(time_requests))
         .layer(middleware::from_fn(leadstream_platform::http::json_errors))
         // Every answer may hold personal data: never cached, never sniffed or framed.
         .layer(middleware::from_fn(|r, n| {
             leadstream_platform::http::security_headers(r, n, true)
         }))
+        // JSON answers and exports gzipped for clients that ask (`Accept-Encoding: gzip`):
+        // a segment's members or a list export shrink ~10×.
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(
+            "query",
+            leadstream_platform::http::observe,
+        ))
         .with_state(state)
-}
-
-async fn time_requests(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    metrics::REQUEST_SECONDS
-        .with_label_values(&[route.as_str(), response.status().as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    response
 }

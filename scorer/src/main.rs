@@ -12,7 +12,7 @@ use leadstream_platform::telemetry::Heartbeats;
 use leadstream_scorer::router::{ScorerState, router};
 
 #[derive(Parser)]
-#[command(name = "leadstream-scorer", about = "leadstream's scorer")]
+#[command(name = "leadstream-scorer", version, about = "leadstream's scorer")]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,

@@ -33,6 +33,10 @@ pub fn router(state: ScorerState) -> Router {
             "/metrics",
             get(move |r: axum::extract::Request| metrics.clone().serve(r)),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            "scorer",
+            leadstream_platform::http::observe,
+        ))
         .with_state(state)
 }
 

@@ -27,8 +27,13 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
+
+mod clickhouse;
+mod kafka;
+
+pub use clickhouse::ClickhouseConfig;
+pub use kafka::{KafkaConfig, KafkaRole, SASL_MECHANISMS, SecurityProtocol};
 
 /// Which implementations of the log and the store a process uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -71,10 +76,18 @@ pub struct SecurityConfig {
     /// The bearer token `/metrics` wants. Without one (and without `metrics_token_sha256`),
     /// `/metrics` answers loopback clients only.
     pub metrics_token: Option<String>,
+    /// A file holding the metrics token (a mounted secret, or one a deploy's first start made),
+    /// read at start.
+    pub metrics_token_file: Option<PathBuf>,
     /// SHA-256 (hex) of the metrics token, for configs that should not hold it in the clear.
     pub metrics_token_sha256: Option<String>,
     /// How far a signed webhook's timestamp may be from now, either way, in seconds.
     pub webhook_tolerance_secs: u64,
+    /// Serve `/metrics` on this address only (an admin listener on a private interface for
+    /// Prometheus), and not on the service's own port, where it answers 404. The metrics token
+    /// rule still applies there. One listener per process: the all-in-one's collector and
+    /// query API share it.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for SecurityConfig {
@@ -82,8 +95,10 @@ impl Default for SecurityConfig {
         SecurityConfig {
             failed_auth_per_minute: 30,
             metrics_token: None,
+            metrics_token_file: None,
             metrics_token_sha256: None,
             webhook_tolerance_secs: 300,
+            metrics_listen: None,
         }
     }
 }
@@ -515,120 +530,6 @@ impl QueryConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KafkaConfig {
-    /// librdkafka `bootstrap.servers`.
-    pub brokers: String,
-    /// Topic the collector writes events to and the scorer reads.
-    pub events_topic: String,
-    /// librdkafka `group.id` of the scorers.
-    pub consumer_group: String,
-    /// Create the topic at start when missing (with `partitions`).
-    pub create_topics: bool,
-    pub partitions: i32,
-    pub replication_factor: i32,
-    /// librdkafka `compression.type`.
-    pub compression: String,
-    /// librdkafka `linger.ms`.
-    pub linger_ms: u32,
-    /// librdkafka `message.timeout.ms`: how long a send may wait for the broker before it fails.
-    pub message_timeout_ms: u32,
-    /// librdkafka `queue.buffering.max.messages`.
-    pub queue_max_messages: u32,
-    /// librdkafka `session.timeout.ms` of the consumer.
-    pub session_timeout_ms: u32,
-    /// librdkafka `group.instance.id` (static membership): a scorer restarted with the same id
-    /// takes its partitions back at once instead of waiting for the session of its dead
-    /// predecessor to expire. One distinct id per scorer instance.
-    pub group_instance_id: Option<String>,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        KafkaConfig {
-            brokers: "127.0.0.1:9092".into(),
-            events_topic: "leadstream.events".into(),
-            consumer_group: "leadstream-scorer".into(),
-            create_topics: true,
-            partitions: 6,
-            replication_factor: 1,
-            compression: "lz4".into(),
-            linger_ms: 5,
-            message_timeout_ms: 30_000,
-            queue_max_messages: 100_000,
-            session_timeout_ms: 10_000,
-            group_instance_id: None,
-        }
-    }
-}
-
-impl KafkaConfig {
-    /// The one place Kafka settings become librdkafka settings. Producer: `acks=all` and the
-    /// idempotent producer; consumer: no auto-commit and no auto offset store (offsets are stored
-    /// after the write they cover).
-    pub fn client_config(&self, role: KafkaRole) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers);
-        match role {
-            KafkaRole::Producer => {
-                c.set("acks", "all")
-                    .set("enable.idempotence", "true")
-                    .set("compression.type", &self.compression)
-                    .set("linger.ms", self.linger_ms.to_string())
-                    .set("message.timeout.ms", self.message_timeout_ms.to_string())
-                    .set(
-                        "queue.buffering.max.messages",
-                        self.queue_max_messages.to_string(),
-                    );
-            }
-            KafkaRole::Consumer => {
-                c.set("group.id", &self.consumer_group)
-                    .set("enable.auto.commit", "false")
-                    .set("enable.auto.offset.store", "false")
-                    .set("auto.offset.reset", "earliest")
-                    .set("session.timeout.ms", self.session_timeout_ms.to_string());
-                if let Some(id) = &self.group_instance_id {
-                    c.set("group.instance.id", id);
-                }
-            }
-            KafkaRole::Admin => {}
-        }
-        c
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KafkaRole {
-    Producer,
-    Consumer,
-    Admin,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClickhouseConfig {
-    /// HTTP interface.
-    pub url: String,
-    pub database: String,
-    pub user: String,
-    pub password: String,
-    /// Create the database and run migrations at start.
-    pub migrate: bool,
-}
-
-impl Default for ClickhouseConfig {
-    fn default() -> Self {
-        ClickhouseConfig {
-            url: "http://127.0.0.1:8123".into(),
-            database: "leadstream".into(),
-            user: "default".into(),
-            password: String::new(),
-            migrate: true,
-        }
-    }
-}
-
 /// A workspace declared in the config file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -829,44 +730,6 @@ impl ScorerConfig {
     }
 }
 
-impl KafkaConfig {
-    /// Checks the `[kafka]` section (distributed mode).
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.brokers.trim().is_empty() {
-            return Err(invalid("kafka.brokers", "is required in distributed mode"));
-        }
-        if self.events_topic.trim().is_empty() {
-            return Err(invalid(
-                "kafka.events_topic",
-                "is required in distributed mode",
-            ));
-        }
-        if self.partitions < 1 {
-            return Err(invalid("kafka.partitions", "must be at least 1"));
-        }
-        Ok(())
-    }
-}
-
-impl ClickhouseConfig {
-    /// Checks the `[clickhouse]` section (distributed mode).
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(invalid(
-                "clickhouse.url",
-                "must be an http:// or https:// URL",
-            ));
-        }
-        if !crate::store::clickhouse::valid_identifier(&self.database) {
-            return Err(invalid(
-                "clickhouse.database",
-                "must be letters, digits and '_', not starting with a digit",
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// Checks the declared workspaces: names, keys (each in one workspace only), tokens and hashes.
 fn validate_workspaces(workspaces: &[WorkspaceConfig]) -> Result<(), ConfigError> {
     let mut names = std::collections::HashSet::new();
@@ -942,6 +805,26 @@ pub enum ConfigError {
     Invalid { key: String, problem: String },
 }
 
+/// A secret given either as a value (`key`) or as a file (`key_file`, a mounted secret: its
+/// contents without the trailing newline), read once at start. Both at once is refused.
+pub(crate) fn read_secret(
+    key: &str,
+    value: &mut Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<(), ConfigError> {
+    let Some(path) = file else { return Ok(()) };
+    if value.is_some() {
+        return Err(invalid(
+            &format!("{key}_file"),
+            format!("{key} is set too: give the secret one way"),
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(&format!("{key}_file"), format!("{}: {e}", path.display())))?;
+    *value = Some(text.trim_end_matches(['\r', '\n']).to_string());
+    Ok(())
+}
+
 pub(crate) fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
@@ -966,11 +849,18 @@ impl Config {
                 format!("file {} does not exist", file.display()),
             ));
         }
-        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+        let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
             .merge(Env::prefixed("LEADSTREAM__").split("__").lowercase(true))
             .extract()
             .map_err(Box::new)?;
+        config.kafka.read_secrets()?;
+        config.clickhouse.read_secrets()?;
+        read_secret(
+            "security.metrics_token",
+            &mut config.security.metrics_token,
+            &config.security.metrics_token_file,
+        )?;
         Ok(config)
     }
 
@@ -1055,9 +945,18 @@ mod tests {
     #[test]
     fn shipped_config_files_are_valid() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let c = Config::load(&root.join("deploy/leadstream.distributed.toml"), true)
-            .expect("deploy config");
+        // The deploy template has no workspace (the first start appends one): valid but for
+        // that, and refused until then with a message that says how to add one.
+        let file = root.join("deploy/leadstream.distributed.toml");
+        let c = Config::load_unvalidated(&file, true).expect("deploy config");
+        c.validate_with(false)
+            .expect("valid but for its workspaces");
         assert_eq!(c.mode, Mode::Distributed);
+        let refused = Config::load(&file, true).expect_err("no workspace yet");
+        assert!(
+            refused.to_string().contains("workspace create"),
+            "{refused}"
+        );
         let c =
             Config::load(&root.join("examples/quickstart.toml"), true).expect("quickstart config");
         assert_eq!(

@@ -400,11 +400,23 @@ struct Lag {
     measuring: std::sync::atomic::AtomicBool,
 }
 
+static PARTITION_LAG: std::sync::LazyLock<prometheus::IntGaugeVec> =
+    std::sync::LazyLock::new(|| {
+        prometheus::register_int_gauge_vec!(
+            "leadstream_consumer_partition_lag_events",
+            "Records of each assigned partition not yet read, by topic and partition (measured \
+             every few seconds off the poll loop; a partition given up drops out).",
+            &["topic", "partition"]
+        )
+        .expect("metric registers once")
+    });
+
 fn measure_lag(consumer: &BaseConsumer<GroupContext>) -> Option<i64> {
     let positions = consumer.position().ok()?;
     // Partitions not fetched from yet resume at their committed offset.
     let committed = consumer.committed(Duration::from_secs(2)).ok();
     let mut lag = 0i64;
+    let mut measured = Vec::new();
     for e in positions.elements() {
         let (low, high) = consumer
             .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
@@ -418,7 +430,16 @@ fn measure_lag(consumer: &BaseConsumer<GroupContext>) -> Option<i64> {
             // Never read nor committed: all of it is behind.
             _ => low,
         };
-        lag += (high - next).max(0);
+        let behind = (high - next).max(0);
+        measured.push((e.topic().to_string(), e.partition().to_string(), behind));
+        lag += behind;
+    }
+    // Partitions this consumer no longer owns stop being reported (another scorer reports them).
+    PARTITION_LAG.reset();
+    for (topic, partition, behind) in measured {
+        PARTITION_LAG
+            .with_label_values(&[topic.as_str(), partition.as_str()])
+            .set(behind);
     }
     Some(lag)
 }

@@ -287,7 +287,9 @@ async fn column_exists(client: &Client, table: &str, column: &str) -> Result<boo
 
 /// Applies the migrations not yet recorded. Safe to run from several instances starting at
 /// once: every statement is idempotent, and a column another instance added first is accepted.
-pub async fn migrate(client: &Client) -> Result<(), StoreError> {
+/// Applies the migrations `client`'s database has not had yet; returns their numbers (none:
+/// the schema was current).
+pub async fn migrate(client: &Client) -> Result<Vec<u32>, StoreError> {
     client
         .query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at_ms Int64) \
@@ -301,6 +303,7 @@ pub async fn migrate(client: &Client) -> Result<(), StoreError> {
         .fetch_all::<u32>()
         .await
         .map_err(classify)?;
+    let mut newly = Vec::new();
     for (version, name, migration) in MIGRATIONS {
         if applied.contains(version) {
             continue;
@@ -340,6 +343,7 @@ pub async fn migrate(client: &Client) -> Result<(), StoreError> {
             .await
             .map_err(classify)?;
         tracing::info!(version, name, "applied clickhouse migration");
+        newly.push(*version);
     }
-    Ok(())
+    Ok(newly)
 }

@@ -13,6 +13,7 @@
 
 mod analytics;
 pub mod campaign;
+pub mod http;
 pub mod migrations;
 mod objects;
 mod profiles;
@@ -47,7 +48,7 @@ pub fn valid_identifier(s: &str) -> bool {
 pub fn classify(e: clickhouse::error::Error) -> StoreError {
     use clickhouse::error::Error as E;
     match &e {
-        E::Network(_) | E::TimedOut => StoreError::Unavailable(e.to_string()),
+        E::Network(_) | E::TimedOut => StoreError::Unavailable(with_causes(&e)),
         E::BadResponse(text) => {
             // Codes: 159 timeout, 202 too many simultaneous queries, 203 no free connection,
             // 209 socket timeout, 210 network error, 241 memory limit, 242 table read-only,
@@ -72,6 +73,22 @@ pub fn classify(e: clickhouse::error::Error) -> StoreError {
         }
         _ => StoreError::Invalid(e.to_string()),
     }
+}
+
+/// An error with its causes (`network error: client error (Connect): invalid peer certificate:
+/// UnknownIssuer`): a refused TLS handshake or connection says why, not only that it failed.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 struct Inserters {
@@ -116,11 +133,7 @@ impl ClickhouseStore {
                 config.database
             )));
         }
-        let server = Client::default()
-            .with_url(&config.url)
-            .with_user(&config.user)
-            .with_password(&config.password)
-            .with_validation(false);
+        let server = http::client(config)?.with_validation(false);
         if config.migrate {
             server
                 .query("CREATE DATABASE IF NOT EXISTS ?")
