@@ -10,6 +10,7 @@ LEADSTREAM_TEST_KAFKA=$(bash scripts/services.sh)
 export LEADSTREAM_TEST_KAFKA
 # Segment's, RudderStack's and PostHog's own SDKs, for the compatibility tests (ingest/tests/sdks.rs).
 bash scripts/sdks.sh
+bash scripts/deploy-tools.sh
 # Unit tests, the HTTP contract tests, and the integration / end-to-end tests against the real
 # broker and ClickHouse 18.16. Test binaries run one at a time; tests inside a binary in parallel.
 cargo test --workspace --locked --no-fail-fast "$@"
