@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: WorkspaceCommand,
     },
+    /// Issue, list and revoke API tokens (through the query API).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Check or print a config.
     Config {
         #[command(subcommand)]
@@ -73,6 +78,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bring people in from outside.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Exit 0 when URL answers 2xx within 5 s, else 1: a container health check without curl
     /// (`leadstream probe http://127.0.0.1:8080/ready`).
     Probe { url: String },
@@ -85,6 +95,35 @@ enum Command {
     Schema {
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Create (or update) a profile per row of a CSV of prospects (a trade-show scan, a
+    /// purchased list): each row is an identify call to the running collector, the id column as
+    /// the user id and the other columns as traits. Safe to interrupt and re-run.
+    Prospects {
+        /// The CSV file, with a header row.
+        file: PathBuf,
+        /// The collector's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        collector: String,
+        /// A write key of the workspace the people belong to.
+        #[arg(long, env = "LEADSTREAM_WRITE_KEY")]
+        write_key: String,
+        /// The column that identifies a person (their user id).
+        #[arg(long, default_value = "email")]
+        id_column: String,
+        /// Set as every imported person's `lead_source` trait.
+        #[arg(long)]
+        source: Option<String>,
+        /// Rows per request.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=2000))]
+        batch: u16,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -103,8 +142,75 @@ enum ConfigCommand {
     },
 }
 
+/// Where the query API is and the read-write token that manages tokens.
+#[derive(clap::Args)]
+struct QueryApi {
+    /// The query API's address.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    query_api: String,
+    /// A read-write API token of the workspace.
+    #[arg(long, env = "LEADSTREAM_API_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TokenScope {
+    Read,
+    ReadWrite,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue an API token (shown once) through the query API.
+    Issue {
+        /// What it is for (shown in `token list`).
+        name: String,
+        #[arg(long, value_enum, default_value = "read")]
+        scope: TokenScope,
+        /// Days until it stops working (1 to 3650); none: until revoked.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        api: QueryApi,
+    },
+    /// List the workspace's issued tokens (names, scopes, last four characters).
+    List {
+        #[command(flatten)]
+        api: QueryApi,
+    },
+    /// Revoke an issued token by its id (from `token list`).
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        api: QueryApi,
+    },
+}
+
 #[derive(Subcommand)]
 enum WorkspaceCommand {
+    /// Add a new write key to an embedded workspace (the old ones keep working until revoked).
+    RotateKey {
+        name: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Remove a write key from an embedded workspace (not its last one).
+    RevokeKey {
+        name: String,
+        key: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Remove an embedded workspace: its keys and tokens stop working at the next start; its
+    /// data stays in the store.
+    Delete {
+        name: String,
+        /// Confirm.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// List the workspaces this config serves: declared in the config, and (embedded) created
     /// with `workspace create`.
     List {
@@ -205,6 +311,82 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Workspace {
+            command: WorkspaceCommand::RotateKey { name, common },
+        } => {
+            let config = common.load_for_workspace_admin()?;
+            if config.mode == Mode::Distributed {
+                let key = leadstream_platform::workspaces::new_workspace(&name).write_key;
+                println!(
+                    "distributed mode reads workspaces from the config: add\n  {key}\nto workspace `{name}`'s write_keys in every instance's config, restart them, move the clients over, then remove the old key"
+                );
+                return Ok(());
+            }
+            let key = RegistryFile::in_dir(&config.data_dir).rotate_key(&name)?;
+            println!("new write key for `{name}` (shown once): {key}");
+            println!(
+                "the old keys keep working until `leadstream workspace revoke-key {name} KEY`; a running `leadstream serve` picks this up on restart"
+            );
+            Ok(())
+        }
+        Command::Workspace {
+            command: WorkspaceCommand::RevokeKey { name, key, common },
+        } => {
+            let config = common.load_for_workspace_admin()?;
+            if config.mode == Mode::Distributed {
+                anyhow::bail!(
+                    "distributed mode reads workspaces from the config: remove the key from workspace `{name}`'s write_keys there"
+                );
+            }
+            RegistryFile::in_dir(&config.data_dir).revoke_key(&name, &key)?;
+            println!("revoked; effective at the next start of `leadstream serve`");
+            Ok(())
+        }
+        Command::Workspace {
+            command: WorkspaceCommand::Delete { name, yes, common },
+        } => {
+            let config = common.load_for_workspace_admin()?;
+            if config.mode == Mode::Distributed {
+                anyhow::bail!(
+                    "distributed mode reads workspaces from the config: remove workspace `{name}`'s block there"
+                );
+            }
+            if !yes {
+                anyhow::bail!(
+                    "deleting workspace `{name}` stops its keys and tokens; run again with --yes to confirm"
+                );
+            }
+            RegistryFile::in_dir(&config.data_dir).delete(&name)?;
+            println!(
+                "workspace `{name}` removed from the registry (its data stays in the store); effective at the next start"
+            );
+            Ok(())
+        }
+        Command::Token { command } => leadstream::admin::tokens::run(match command {
+            TokenCommand::Issue {
+                name,
+                scope,
+                expires_in_days,
+                api,
+            } => leadstream::admin::tokens::Call::Issue {
+                base: api.query_api,
+                token: api.token,
+                name,
+                read_write: matches!(scope, TokenScope::ReadWrite),
+                expires_in_days,
+            },
+            TokenCommand::List { api } => leadstream::admin::tokens::Call::List {
+                base: api.query_api,
+                token: api.token,
+            },
+            TokenCommand::Revoke { id, api } => leadstream::admin::tokens::Call::Revoke {
+                base: api.query_api,
+                token: api.token,
+                id,
+            },
+        })
+        .await
+        .map(|text| println!("{text}")),
         Command::Config { command } => match command {
             ConfigCommand::Check { common } => match common.load() {
                 Ok(config) => {
@@ -245,6 +427,62 @@ async fn main() -> anyhow::Result<()> {
             if failed > 0 {
                 eprintln!("{failed} check(s) failed");
                 std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Import {
+            command:
+                ImportCommand::Prospects {
+                    file,
+                    collector,
+                    write_key,
+                    id_column,
+                    source,
+                    batch,
+                    json,
+                },
+        } => {
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("stopping after the batch in flight");
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            let options = leadstream::admin::import::Options {
+                collector: &collector,
+                write_key: &write_key,
+                id_column: &id_column,
+                source: source.as_deref(),
+                batch: usize::from(batch),
+            };
+            let report = leadstream::admin::import::prospects(&file, &options, stop).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "{} rows: {} accepted, {} refused, {} without a `{id_column}`{}",
+                    report.rows,
+                    report.accepted,
+                    report.refused.len(),
+                    report.skipped.len(),
+                    if report.interrupted {
+                        " (interrupted: run it again to finish)"
+                    } else {
+                        ""
+                    }
+                );
+                for (line, why) in &report.refused {
+                    println!("  line {line}: {why}");
+                }
+                if !report.skipped.is_empty() {
+                    let lines: Vec<String> = report.skipped.iter().map(usize::to_string).collect();
+                    println!("  no {id_column} on line(s) {}", lines.join(", "));
+                }
+            }
+            if report.interrupted {
+                std::process::exit(130);
             }
             Ok(())
         }

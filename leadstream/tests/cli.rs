@@ -470,3 +470,90 @@ async fn serve_with_an_admin_listener_and_request_ids() {
     assert_eq!(refused["status"], refused_status);
     assert_eq!(refused["route"], "/v1/batch");
 }
+
+#[test]
+fn workspace_keys_rotate_and_revoke_and_a_workspace_goes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = leadstream()
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .expect("run");
+        (out.status.success(), text(&out))
+    };
+    let (ok, said) = run(&["workspace", "create", "marketing"]);
+    assert!(ok, "{said}");
+    let first = said
+        .lines()
+        .find(|l| l.contains("write key"))
+        .and_then(|l| l.split_whitespace().last())
+        .expect("key")
+        .to_string();
+    let (ok, said) = run(&["workspace", "rotate-key", "marketing"]);
+    assert!(ok, "{said}");
+    let second = said
+        .split_whitespace()
+        .find(|w| w.starts_with("wk_"))
+        .expect("new key")
+        .to_string();
+    let saved = std::fs::read_to_string(dir.path().join("workspaces.json")).expect("registry");
+    assert!(
+        saved.contains(&first) && saved.contains(&second),
+        "both work until one is revoked"
+    );
+    let (ok, said) = run(&["workspace", "revoke-key", "marketing", &first]);
+    assert!(ok, "{said}");
+    let saved = std::fs::read_to_string(dir.path().join("workspaces.json")).expect("registry");
+    assert!(!saved.contains(&first) && saved.contains(&second));
+    let (ok, said) = run(&["workspace", "revoke-key", "marketing", &second]);
+    assert!(!ok && said.contains("last write key"), "{said}");
+    let (ok, said) = run(&["workspace", "list"]);
+    assert!(ok && said.contains("marketing"), "{said}");
+    let (ok, said) = run(&["workspace", "delete", "marketing"]);
+    assert!(!ok && said.contains("--yes"), "{said}");
+    let (ok, said) = run(&["workspace", "delete", "marketing", "--yes"]);
+    assert!(ok, "{said}");
+    let (ok, said) = run(&["workspace", "list"]);
+    assert!(ok && !said.contains("marketing"), "{said}");
+    let (ok, said) = run(&["workspace", "rotate-key", "marketing"]);
+    assert!(!ok && said.contains("no workspace"), "{said}");
+}
+
+#[test]
+fn help_lists_the_values_of_enumerated_flags() {
+    let out = leadstream()
+        .args(["serve", "--help"])
+        .output()
+        .expect("run");
+    let help = text(&out);
+    assert!(
+        help.contains("[possible values: embedded, distributed]"),
+        "{help}"
+    );
+    let out = leadstream()
+        .args(["token", "issue", "--help"])
+        .output()
+        .expect("run");
+    assert!(
+        text(&out).contains("[possible values: read, read-write]"),
+        "{}",
+        text(&out)
+    );
+    for command in [
+        "config",
+        "doctor",
+        "migrate",
+        "import",
+        "token",
+        "workspace",
+        "completions",
+    ] {
+        let out = leadstream()
+            .args([command, "--help"])
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{command} --help: {}", text(&out));
+    }
+}

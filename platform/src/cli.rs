@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use clap::builder::TypedValueParser;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, Mode};
@@ -20,8 +21,9 @@ pub struct CommonArgs {
     /// Where embedded mode keeps its data (overrides `data_dir`).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// `embedded` (default) or `distributed` (overrides `mode`).
-    #[arg(long, value_parser = parse_mode)]
+    /// Overrides `mode` (default: embedded).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["embedded", "distributed"])
+        .try_map(|s: String| parse_mode(&s)))]
     pub mode: Option<Mode>,
 }
 

@@ -100,6 +100,14 @@ pub enum RegistryError {
     BadName(String),
     #[error("workspace `{0}` exists already")]
     Exists(String),
+    #[error(
+        "no workspace `{0}` in the registry (workspaces declared in the config are changed there)"
+    )]
+    NotFound(String),
+    #[error("workspace `{0}` has no such write key")]
+    NoSuchKey(String),
+    #[error("that is workspace `{0}`'s last write key: rotate first, then revoke the old one")]
+    LastKey(String),
 }
 
 /// The lower-cased host of a site URL (`https://acme.example/` or a bare `acme.example`).
@@ -323,6 +331,59 @@ impl RegistryFile {
         });
         self.write(&all)?;
         Ok(created)
+    }
+
+    /// Runs `change` on workspace `name`'s entry and saves; `NotFound` when there is none.
+    fn update<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Vec<StoredWorkspace>, usize) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut all = self.read()?;
+        let at = all
+            .iter()
+            .position(|w| w.name == name)
+            .ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
+        let out = change(&mut all, at)?;
+        self.write(&all)?;
+        Ok(out)
+    }
+
+    /// Adds a new write key to `name` (the old ones keep working until revoked: clients move
+    /// over, then `revoke_key` the old one). Returns the new key, shown once.
+    pub fn rotate_key(&self, name: &str) -> Result<String, RegistryError> {
+        self.update(name, |all, at| {
+            let key = random_secret("wk_");
+            all[at].write_keys.push(key.clone());
+            Ok(key)
+        })
+    }
+
+    /// Removes a write key (or a public one) from `name`; refused for its last key.
+    pub fn revoke_key(&self, name: &str, key: &str) -> Result<(), RegistryError> {
+        self.update(name, |all, at| {
+            let ws = &mut all[at];
+            let before = ws.write_keys.len() + ws.public_write_keys.len();
+            ws.write_keys.retain(|k| k != key);
+            ws.public_write_keys.retain(|k| k != key);
+            let after = ws.write_keys.len() + ws.public_write_keys.len();
+            if after == before {
+                return Err(RegistryError::NoSuchKey(name.to_string()));
+            }
+            if after == 0 {
+                return Err(RegistryError::LastKey(name.to_string()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes workspace `name` from the registry: its keys and tokens stop working at the next
+    /// start. Its stored events and profiles stay in the store.
+    pub fn delete(&self, name: &str) -> Result<(), RegistryError> {
+        self.update(name, |all, at| {
+            all.remove(at);
+            Ok(())
+        })
     }
 }
 

@@ -1,8 +1,10 @@
 //! The operator commands of the `leadstream` binary, besides `serve`: checking and printing a
-//! config, applying ClickHouse migrations, and `doctor`.
+//! config, applying ClickHouse migrations, `doctor`, and importing prospects.
 
 pub mod config;
 pub mod doctor;
+pub mod import;
+pub mod tokens;
 
 use leadstream_platform::config::{Config, Mode};
 use leadstream_platform::store::clickhouse::{http, migrate};
