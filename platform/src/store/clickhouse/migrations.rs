@@ -13,6 +13,13 @@ use crate::store::StoreError;
 /// checked in `system.columns` first: every migration is idempotent.
 pub enum Migration {
     Statement(&'static str),
+    /// For current servers only (at least `min_major`, e.g. 20 for 20.x): statements that make
+    /// the schema better where the server can, with the 18.16 schema kept where it cannot. Not
+    /// recorded where skipped, so a server upgraded later gets it at its next start.
+    Current {
+        min_major: u32,
+        statements: &'static [&'static str],
+    },
     AddColumns {
         table: &'static str,
         columns: &'static [(&'static str, &'static str)],
@@ -272,7 +279,43 @@ pub const MIGRATIONS: &[(u32, &str, Migration)] = &[
             columns: &[("log_partition", "Int64 DEFAULT -1")],
         },
     ),
+    (
+        16,
+        "current servers: dictionary-encoded (LowCardinality) text for the columns of few values",
+        // Event types, kinds and names, rules, stages, grades: a few hundred distinct values in
+        // millions of rows, which LowCardinality stores as small integers into a dictionary
+        // (smaller parts, faster filters and GROUP BY). The ORDER BY columns cannot change type
+        // in place and stay as they are. RowBinary encodes these exactly as String, so the
+        // rows and the 18.16 path are unchanged; on 18.16 LowCardinality was still experimental.
+        Migration::Current {
+            min_major: 20,
+            statements: &[
+                "ALTER TABLE events MODIFY COLUMN event_type LowCardinality(String)",
+                "ALTER TABLE events MODIFY COLUMN kind LowCardinality(String)",
+                "ALTER TABLE events MODIFY COLUMN event LowCardinality(String)",
+                "ALTER TABLE profiles MODIFY COLUMN lifecycle_stage LowCardinality(String)",
+                "ALTER TABLE score_changes MODIFY COLUMN kind LowCardinality(String)",
+                "ALTER TABLE score_changes MODIFY COLUMN event LowCardinality(String)",
+                "ALTER TABLE score_changes MODIFY COLUMN rule LowCardinality(String)",
+                "ALTER TABLE handoffs MODIFY COLUMN grade LowCardinality(String)",
+            ],
+        },
+    ),
 ];
+
+/// The server's major version (18 for 18.16.1, 26 for 26.9.1.1), asked once per `migrate`.
+pub async fn server_major(client: &Client) -> Result<u32, StoreError> {
+    let version: String = client
+        .query("SELECT version()")
+        .fetch_one::<String>()
+        .await
+        .map_err(classify)?;
+    version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| StoreError::Invalid(format!("clickhouse version `{version}`")))
+}
 
 async fn column_exists(client: &Client, table: &str, column: &str) -> Result<bool, StoreError> {
     let found: Vec<String> = client
@@ -304,6 +347,7 @@ pub async fn migrate(client: &Client) -> Result<Vec<u32>, StoreError> {
         .await
         .map_err(classify)?;
     let mut newly = Vec::new();
+    let major = server_major(client).await?;
     for (version, name, migration) in MIGRATIONS {
         if applied.contains(version) {
             continue;
@@ -311,6 +355,23 @@ pub async fn migrate(client: &Client) -> Result<Vec<u32>, StoreError> {
         match migration {
             Migration::Statement(statement) => {
                 client.query(statement).execute().await.map_err(classify)?;
+            }
+            Migration::Current {
+                min_major,
+                statements,
+            } => {
+                if major < *min_major {
+                    tracing::info!(
+                        version,
+                        name,
+                        major,
+                        "clickhouse migration for newer servers skipped"
+                    );
+                    continue;
+                }
+                for statement in *statements {
+                    client.query(statement).execute().await.map_err(classify)?;
+                }
             }
             Migration::AddColumns { table, columns } => {
                 let have: Vec<String> = client
