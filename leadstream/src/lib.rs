@@ -34,6 +34,8 @@ pub async fn serve(
     // Replays go through the collector's own intake: one dedup window for both.
     query_state.intake = ingest_state.clone();
     let scorer = leadstream_scorer::server::wire(&backends, heartbeats, shutdown.clone()).await?;
+    // The process is ready only once its scorer has the profiles of the partitions it owns.
+    query_state.scorer_loaded = Some(scorer.pipeline.loaded());
 
     let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
     let token = shutdown.clone();

@@ -393,6 +393,13 @@ async fn serve_with_an_admin_listener_and_request_ids() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // Ready once the scorer in the process has its partitions (embedded: at once).
+    let ready = http
+        .get(format!("http://127.0.0.1:{query}/ready"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(ready.status(), 200, "{:?}", ready.text().await);
     for port in [collector, query] {
         let r = http
             .get(format!("http://127.0.0.1:{port}/metrics"))

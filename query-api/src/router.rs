@@ -36,6 +36,9 @@ pub struct AppState {
     pub intake: leadstream_ingest::AppState,
     /// How large a segment may be once inlined.
     pub segment_limits: leadstream_platform::segment::SegmentLimits,
+    /// In the all-in-one: the scorer's "profiles of the owned partitions loaded" flag, which
+    /// `/ready` then includes (a query API on its own has no scorer: `None`).
+    pub scorer_loaded: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 pub fn router(state: AppState) -> Router {

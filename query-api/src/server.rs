@@ -42,6 +42,7 @@ pub async fn state(
             security.failed_auth_per_minute,
         )),
         metrics: leadstream_platform::telemetry::MetricsAccess::new(security),
+        scorer_loaded: None,
     })
 }
 

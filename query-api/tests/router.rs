@@ -190,3 +190,36 @@ async fn bad_input_is_a_400_naming_the_field() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// In the all-in-one, `/ready` waits for the scorer in the same process to have the profiles of
+/// its partitions (a rebalance or a slow store at start), and says why it is not ready.
+#[tokio::test]
+async fn ready_includes_the_scorer_of_the_same_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        mode: Mode::Embedded,
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let backends = Backends::new(config);
+    let (registry, _) = backends.workspaces().expect("workspaces");
+    let mut state =
+        leadstream_query_api::server::state(&backends, Arc::new(registry), Heartbeats::default())
+            .await
+            .expect("state");
+    let loaded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    state.scorer_loaded = Some(loaded.clone());
+    let app = leadstream_query_api::router(state);
+    let (status, _, body) = call(&app, Method::GET, "/ready", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("not loaded"),
+        "{body}"
+    );
+    loaded.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (status, _, body) = call(&app, Method::GET, "/ready", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
