@@ -344,13 +344,6 @@ fn completions_for_bash() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// `leadstream serve` as an operator runs it, with `/metrics` moved to an admin listener:
 /// 404 on the public ports, everything on the admin one (the process's own `process_*`,
 /// `leadstream_build_info`, request latency by service and route); every answer carries a
@@ -358,7 +351,11 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn serve_with_an_admin_listener_and_request_ids() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (collector, query, admin) = (free_port(), free_port(), free_port());
+    let (collector, query, admin) = (
+        leadstream_platform::testing::free_port(),
+        leadstream_platform::testing::free_port(),
+        leadstream_platform::testing::free_port(),
+    );
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_leadstream"))
         .args(["serve", "--data-dir"])
         .arg(dir.path())

@@ -57,14 +57,6 @@ async fn batch_to_profile_in_embedded_mode() {
     running.stop().await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 struct Child {
     child: tokio::process::Child,
     collector: String,
@@ -75,7 +67,10 @@ async fn spawn_leadstream(
     data_dir: &std::path::Path,
     flush_interval_ms: u64,
 ) -> (Child, Option<(String, String)>) {
-    let (cp, qp) = (free_port(), free_port());
+    let (cp, qp) = (
+        leadstream_platform::testing::free_port(),
+        leadstream_platform::testing::free_port(),
+    );
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_leadstream"))
         .args(["serve", "--data-dir"])
         .arg(data_dir)

@@ -74,13 +74,6 @@ fn stream() -> Vec<Value> {
     out
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
 struct Child {
     child: tokio::process::Child,
     collector: String,
@@ -88,7 +81,10 @@ struct Child {
 }
 
 async fn spawn(config_file: &std::path::Path) -> Child {
-    let (cp, qp) = (free_port(), free_port());
+    let (cp, qp) = (
+        leadstream_platform::testing::free_port(),
+        leadstream_platform::testing::free_port(),
+    );
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_leadstream"))
         .args(["serve", "--config"])
         .arg(config_file)

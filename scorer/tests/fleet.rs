@@ -210,13 +210,6 @@ write_keys = ["wk_fleet_acme_0001"]
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
 struct Scorer {
     child: tokio::process::Child,
     addr: String,
@@ -231,7 +224,7 @@ fn scorer_bin() -> PathBuf {
 }
 
 async fn start(config: &Path) -> Scorer {
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", leadstream_platform::testing::free_port());
     let topic = std::fs::read_to_string(config)
         .expect("config")
         .lines()

@@ -89,10 +89,11 @@ pub fn describe(config: &Config) -> String {
         }
     ));
     for w in &config.crm.webhooks {
-        let target = url::Url::parse(&w.url)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_else(|_| w.url.clone());
-        lines.push(format!("CRM webhook {}: {target}", w.name));
+        lines.push(format!(
+            "CRM webhook {}: {}",
+            w.name,
+            leadstream_platform::config::origin(&w.url)
+        ));
     }
     lines.join("\n")
 }

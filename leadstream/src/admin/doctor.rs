@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use leadstream_platform::config::{Config, KafkaRole, Mode};
-use leadstream_platform::store::clickhouse::{MIGRATIONS, Migration, http};
+use leadstream_platform::store::clickhouse::{MIGRATIONS, Migration, http, migrations};
 use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Serialize;
@@ -263,11 +263,7 @@ async fn clickhouse_checks(config: &Config) -> Vec<Check> {
         .fetch_one::<u64>()
         .await;
     // Those this server takes: the ones for newer servers do not apply to an older one.
-    let major: u32 = version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
+    let major = migrations::major_version(&version).unwrap_or(0);
     let want = MIGRATIONS
         .iter()
         .filter(|(_, _, m)| match m {
@@ -308,9 +304,7 @@ async fn webhook_checks(config: &Config) -> Vec<Check> {
     let client = leadstream_platform::webhook::client();
     let mut checks = Vec::new();
     for w in &config.crm.webhooks {
-        let origin = url::Url::parse(&w.url)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_else(|_| w.url.clone());
+        let origin = leadstream_platform::config::origin(&w.url);
         // Any HTTP answer means the endpoint is reachable (an unsigned probe is expected to be
         // refused); no answer, or a TLS failure, is what a delivery would meet.
         let answer = client

@@ -94,9 +94,11 @@ impl ClickhouseConfig {
 
     /// Where the store is, with no secret in it (for `config check`, logs).
     pub fn describe(&self) -> String {
-        let url = url::Url::parse(&self.url)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_else(|_| self.url.clone());
-        format!("{url} database {} as {}", self.database, self.user)
+        format!(
+            "{} database {} as {}",
+            super::origin(&self.url),
+            self.database,
+            self.user
+        )
     }
 }

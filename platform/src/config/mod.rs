@@ -805,6 +805,14 @@ pub enum ConfigError {
     Invalid { key: String, problem: String },
 }
 
+/// `scheme://host:port` of `url`, without credentials, path or query: what messages and
+/// `config check` show of a URL that may carry a secret (the text itself when it does not parse).
+pub fn origin(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| url.to_string())
+}
+
 /// A secret given either as a value (`key`) or as a file (`key_file`, a mounted secret: its
 /// contents without the trailing newline), read once at start. Both at once is refused.
 pub(crate) fn read_secret(

@@ -310,11 +310,13 @@ pub async fn server_major(client: &Client) -> Result<u32, StoreError> {
         .fetch_one::<String>()
         .await
         .map_err(classify)?;
-    version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
+    major_version(&version)
         .ok_or_else(|| StoreError::Invalid(format!("clickhouse version `{version}`")))
+}
+
+/// The major version in a `version()` answer: 18 for `18.16.1`, 26 for `26.9.1.1`.
+pub fn major_version(version: &str) -> Option<u32> {
+    version.split('.').next()?.parse().ok()
 }
 
 async fn column_exists(client: &Client, table: &str, column: &str) -> Result<bool, StoreError> {
