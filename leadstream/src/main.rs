@@ -8,6 +8,7 @@
 //!   effective config with secrets masked.
 //! - `leadstream migrate`: ClickHouse migrations without starting a service.
 //! - `leadstream doctor`: can it reach Kafka, ClickHouse and the CRM webhooks; topics; lag.
+//! - `leadstream replay --workspace W`: write again from the events log what the store lost.
 //! - `leadstream completions SHELL`: shell completions.
 //! - `leadstream schema [--out DIR]`: the JSON Schema of the HTTP inputs.
 
@@ -75,6 +76,31 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
         /// One JSON object per check instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write again what the store lost (restored from an older backup, dropped by mistake) of a
+    /// workspace, from the events log: each partition from the beginning (or `--since`) up to
+    /// the scorers' committed position, skipping what the stored profiles have. Stop the scorers
+    /// first. Safe to interrupt and re-run.
+    Replay {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The workspace to restore.
+        #[arg(long)]
+        workspace: String,
+        /// Kafka only: start at the first record the broker stamped at or after this time
+        /// (RFC 3339, e.g. 2026-12-01T00:00:00Z); pick one before the store's loss began.
+        #[arg(long)]
+        since: Option<String>,
+        /// Say what would be read, and read nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Every scorer is stopped: needed only with a broker that cannot describe the scorers'
+        /// consumer group (the replay refuses to guess).
+        #[arg(long)]
+        scorers_stopped: bool,
+        /// The report as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -405,6 +431,52 @@ async fn main() -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Replay {
+            common,
+            workspace,
+            since,
+            dry_run,
+            scorers_stopped,
+            json,
+        } => {
+            let config = common.load_for_workspace_admin()?;
+            let since_ms = since
+                .map(|s| {
+                    chrono::DateTime::parse_from_rfc3339(&s)
+                        .map(|t| t.timestamp_millis())
+                        .map_err(|e| {
+                            anyhow::anyhow!(
+                                "--since {s}: {e} (RFC 3339, e.g. 2026-12-01T00:00:00Z)"
+                            )
+                        })
+                })
+                .transpose()?;
+            let stop = tokio_util::sync::CancellationToken::new();
+            let token = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("stopping: writing what was read");
+                    token.cancel();
+                }
+            });
+            let options = leadstream::admin::replay::Options {
+                workspace: &workspace,
+                since_ms,
+                dry_run,
+                scorers_stopped,
+                progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let report = leadstream::admin::replay::run(&config, &options, stop).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", leadstream::admin::replay::describe(&report));
+            }
+            if report.interrupted {
+                std::process::exit(130);
+            }
+            Ok(())
+        }
         Command::Migrate { common } => {
             let config = common.load_for_workspace_admin()?;
             println!("{}", leadstream::admin::run_migrations(&config).await?);

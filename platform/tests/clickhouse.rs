@@ -524,7 +524,7 @@ async fn migrated_tables_have_the_columns_of_the_row_descriptions() {
             .client()
             .query(
                 "SELECT name, type FROM system.columns WHERE database = currentDatabase() \
-                 AND table = ?",
+                 AND table = ? AND default_kind != 'ALIAS'",
             )
             .bind(table)
             .fetch_all::<(String, String)>()
@@ -552,6 +552,45 @@ async fn migrated_tables_have_the_columns_of_the_row_descriptions() {
         assert_eq!(kind, "LowCardinality(String)", "on ClickHouse {major}");
     } else {
         assert_eq!(kind, "String", "on ClickHouse {major}");
+    }
+    // Current servers also read the millisecond times as DateTime64 (migration 17), computed on
+    // read: an event stored at a known time reads back as that time.
+    let views: Vec<(String, String)> = store
+        .client()
+        .query(
+            "SELECT name, type FROM system.columns WHERE database = currentDatabase() \
+             AND default_kind = 'ALIAS' ORDER BY table, name",
+        )
+        .fetch_all()
+        .await
+        .expect("alias columns");
+    if major >= 21 {
+        assert_eq!(views.len(), 9, "{views:?}");
+        assert!(
+            views.iter().all(|(_, ty)| ty == "DateTime64(3, 'UTC')"),
+            "{views:?}"
+        );
+        let at = 1_767_225_600_123i64; // 2026-01-01 00:00:00.123 UTC
+        store
+            .client()
+            .query(
+                "INSERT INTO events (workspace, message_id, profile_id, timestamp_ms, received_at_ms) \
+                 VALUES ('datetime-view', 'm', 'p', ?, ?)",
+            )
+            .bind(at)
+            .bind(at)
+            .execute()
+            .await
+            .expect("insert");
+        let shown: String = store
+            .client()
+            .query("SELECT toString(event_time) FROM events WHERE workspace = 'datetime-view'")
+            .fetch_one()
+            .await
+            .expect("event_time");
+        assert_eq!(shown, "2026-01-01 00:00:00.123");
+    } else {
+        assert!(views.is_empty(), "18.16 keeps the plain schema: {views:?}");
     }
     let plain = |columns: Vec<(String, String)>| -> Vec<(String, String)> {
         columns
@@ -581,4 +620,73 @@ async fn migrated_tables_have_the_columns_of_the_row_descriptions() {
             "table {table}"
         );
     }
+}
+
+/// The purge of failed events past retention forgets exactly those received before the cut:
+/// a lightweight `DELETE` on current servers (23.3 and later), a mutation on 18.16.
+#[tokio::test]
+async fn purging_failed_events_forgets_those_before_the_cut() {
+    use leadstream_platform::failed::FailedEvents;
+    use leadstream_schemas::{FailedEvent, FailedFilter};
+    let config = common::clickhouse_config();
+    let store = ClickhouseStore::connect(&config).await.expect("connect");
+    let failed = |id: &str, at: i64| FailedEvent {
+        id: id.into(),
+        workspace: "w".into(),
+        received_at_ms: at,
+        endpoint: "/v1/batch".into(),
+        code: "invalid_field".into(),
+        field: Some("properties.currency".into()),
+        problem: "is required".into(),
+        event_name: None,
+        message_id: format!("m-{id}"),
+        sent_at: None,
+        public_key: false,
+        ip: None,
+        user_agent: None,
+        payload: "{}".into(),
+        replayed_at_ms: None,
+        replay_outcome: None,
+    };
+    let day = 86_400_000i64;
+    let now = 1_767_225_600_000i64;
+    store
+        .put(&[
+            failed("old-1", now - 20 * day),
+            failed("old-2", now - 15 * day),
+            failed("new-1", now - day),
+        ])
+        .await
+        .expect("put");
+    let features = store.features();
+    assert_eq!(
+        features.lightweight_delete(),
+        features.version >= (23, 3),
+        "{features:?}"
+    );
+    store.purge(now - 14 * day).await.expect("purge");
+    // A mutation (18.16) runs in the background; a lightweight delete is visible at once.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left: Vec<String> = store
+            .list("w", &FailedFilter::default(), 10)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        if left == ["new-1"] {
+            break;
+        }
+        assert!(
+            !features.lightweight_delete(),
+            "a lightweight delete is seen at once: {left:?}"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the purge never took: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    common::drop_database(&config).await;
 }

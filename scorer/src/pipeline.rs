@@ -66,7 +66,11 @@ struct PendingHandoff {
 pub struct Pipeline {
     consumer: Box<dyn LogConsumer>,
     store: Arc<dyn ScorerStore>,
-    outputs: Outputs,
+    /// None while restoring ([`Pipeline::start_restoring`]): what the log already holds is not
+    /// sent again.
+    outputs: Option<Outputs>,
+    /// Restoring: the one workspace whose records are applied.
+    scope: Option<String>,
     book: Arc<ProfileBook>,
     model: watch::Receiver<Arc<Model>>,
     settings: Settings,
@@ -100,11 +104,64 @@ impl Pipeline {
         config: ScorerConfig,
         heartbeats: Heartbeats,
     ) -> anyhow::Result<Pipeline> {
+        Pipeline::open(
+            consumer,
+            store,
+            Some(outputs),
+            None,
+            book,
+            model,
+            config,
+            heartbeats,
+        )
+        .await
+    }
+
+    /// A pipeline that restores `workspace`'s rows in the store from a bounded reader of the log
+    /// ([`leadstream_platform::log::replay`]): it loads that workspace's stored profiles of every
+    /// partition, applies that workspace's records the stored profiles do not have yet, writes
+    /// events, score changes, hand-off rows, identities and profiles as the scorer did, and sends
+    /// nothing (the hand-offs, identity merges and dead letters of those records are in the logs
+    /// already), commits nothing, and [`Pipeline::run`] returns once the reader is finished.
+    pub async fn start_restoring(
+        consumer: Box<dyn LogConsumer>,
+        store: Arc<dyn ScorerStore>,
+        workspace: &str,
+        book: Arc<ProfileBook>,
+        model: watch::Receiver<Arc<Model>>,
+        config: ScorerConfig,
+        heartbeats: Heartbeats,
+    ) -> anyhow::Result<Pipeline> {
+        Pipeline::open(
+            consumer,
+            store,
+            None,
+            Some(workspace.to_string()),
+            book,
+            model,
+            config,
+            heartbeats,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn open(
+        consumer: Box<dyn LogConsumer>,
+        store: Arc<dyn ScorerStore>,
+        outputs: Option<Outputs>,
+        scope: Option<String>,
+        book: Arc<ProfileBook>,
+        model: watch::Receiver<Arc<Model>>,
+        config: ScorerConfig,
+        heartbeats: Heartbeats,
+    ) -> anyhow::Result<Pipeline> {
         let fixed = consumer.fixed_assignment();
         let mut pipeline = Pipeline {
             consumer,
             store,
             outputs,
+            scope,
             book,
             model,
             settings: Settings {
@@ -124,7 +181,15 @@ impl Pipeline {
             loaded: Arc::new(AtomicBool::new(true)),
         };
         if let Some((partitions, of)) = fixed {
-            let rows = pipeline.store.load_profiles(&partitions).await?;
+            let rows = match &pipeline.scope {
+                None => pipeline.store.load_profiles(&partitions).await?,
+                Some(w) => {
+                    pipeline
+                        .store
+                        .load_workspace_profiles(w, &partitions)
+                        .await?
+                }
+            };
             pipeline.restore(&partitions, of, rows);
         }
         Ok(pipeline)
@@ -264,6 +329,16 @@ impl Pipeline {
                 self.flush(&shutdown, None).await?;
                 last_flush = Instant::now();
             }
+            if self.consumer.finished() {
+                if !self.pending.is_empty() {
+                    self.flush(&shutdown, None).await?;
+                }
+                if self.pending.is_empty() {
+                    tracing::info!("the reader is at its end; everything read is written");
+                    self.heartbeats.retire(HEARTBEAT);
+                    return Ok(());
+                }
+            }
         }
         tracing::info!(
             pending = self.pending.len(),
@@ -280,7 +355,17 @@ impl Pipeline {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let model = self.model.borrow().clone();
         for d in &batch {
-            match Decoded::decode(&d.payload) {
+            let decoded = Decoded::decode(&d.payload);
+            if let (Some(scope), Ok(decoded)) = (&self.scope, &decoded) {
+                let workspace = match decoded {
+                    Decoded::Event(r) => &r.workspace,
+                    Decoded::Control(c) => &c.workspace,
+                };
+                if workspace != scope {
+                    continue;
+                }
+            }
+            match decoded {
                 Ok(Decoded::Event(record)) => self.apply_event(&record, d, &model, now_ms),
                 Ok(Decoded::Control(control)) => self.apply_control(&control, d, &model, now_ms),
                 Err(e) => {
@@ -676,24 +761,15 @@ impl Pipeline {
             }
         }
         // Side outputs first (a crash before the store write repeats them, never loses them).
-        let outputs = [
-            (self.outputs.handoffs.clone(), handoffs, "handoff"),
-            (
-                self.outputs.handoffs.clone(),
-                self.activity.clone(),
-                "activity",
-            ),
-            (
-                self.outputs.events.clone(),
-                self.outgoing.clone(),
-                "identity",
-            ),
-            (
-                self.outputs.dead_letters.clone(),
-                self.dead.clone(),
-                "dead_letter",
-            ),
-        ];
+        let outputs = match &self.outputs {
+            None => Vec::new(),
+            Some(o) => vec![
+                (o.handoffs.clone(), handoffs, "handoff"),
+                (o.handoffs.clone(), self.activity.clone(), "activity"),
+                (o.events.clone(), self.outgoing.clone(), "identity"),
+                (o.dead_letters.clone(), self.dead.clone(), "dead_letter"),
+            ],
+        };
         for (log, messages, what) in outputs {
             if messages.is_empty() {
                 continue;

@@ -1,9 +1,11 @@
 //! The operator commands of the `leadstream` binary, besides `serve`: checking and printing a
-//! config, applying ClickHouse migrations, `doctor`, and importing prospects.
+//! config, applying ClickHouse migrations, `doctor`, importing prospects and replaying the log
+//! into the store.
 
 pub mod config;
 pub mod doctor;
 pub mod import;
+pub mod replay;
 pub mod tokens;
 
 use leadstream_platform::config::{Config, Mode};

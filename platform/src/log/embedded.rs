@@ -182,10 +182,23 @@ impl EmbeddedLog {
             .unwrap_or(0);
         Ok(EmbeddedConsumer {
             db: self.db.clone(),
-            group: group.to_string(),
+            group: Some(group.to_string()),
             position,
+            end: None,
             head: self.head.clone(),
         })
+    }
+
+    /// A reader of the offsets `start..end` that belongs to no group and commits nothing
+    /// (`leadstream replay`); [`LogConsumer::finished`] once it has handed out the last of them.
+    pub fn reader(&self, start: u64, end: u64) -> EmbeddedConsumer {
+        EmbeddedConsumer {
+            db: self.db.clone(),
+            group: None,
+            position: start,
+            end: Some(end.max(start)),
+            head: self.head.clone(),
+        }
     }
 
     /// The committed cursor of `group`.
@@ -279,16 +292,24 @@ impl EventLog for EmbeddedLog {
 /// A consumer of the embedded log with a persisted cursor.
 pub struct EmbeddedConsumer {
     db: Arc<Database>,
-    group: String,
+    /// The group whose cursor commits move; none for a [`EmbeddedLog::reader`].
+    group: Option<String>,
     /// Next offset to hand out (ahead of the committed cursor while a batch is in flight).
     position: u64,
+    /// Where a reader stops (exclusive).
+    end: Option<u64>,
     head: watch::Receiver<u64>,
 }
 
 #[async_trait]
 impl LogConsumer for EmbeddedConsumer {
     async fn lag(&mut self) -> Option<i64> {
-        Some(self.head.borrow().saturating_sub(self.position) as i64)
+        let end = self.end.unwrap_or(*self.head.borrow());
+        Some(end.saturating_sub(self.position) as i64)
+    }
+
+    fn finished(&self) -> bool {
+        self.end.is_some_and(|end| self.position >= end)
     }
 
     /// The embedded log is one partition, this consumer's from its first poll.
@@ -297,11 +318,17 @@ impl LogConsumer for EmbeddedConsumer {
     }
 
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError> {
-        if *self.head.borrow() <= self.position {
+        let mut max = max as u64;
+        if let Some(end) = self.end {
+            max = max.min(end.saturating_sub(self.position));
+            if max == 0 {
+                return Ok(Vec::new());
+            }
+        } else if *self.head.borrow() <= self.position {
             let position = self.position;
             let _ = tokio::time::timeout(wait, self.head.wait_for(|h| *h > position)).await;
         }
-        let (db, from, max) = (self.db.clone(), self.position, max as u64);
+        let (db, from) = (self.db.clone(), self.position);
         let out = tokio::task::spawn_blocking(move || -> Result<Vec<Delivered>, LogError> {
             let txn = db.begin_read().map_err(unavailable)?;
             let events = txn.open_table(EVENTS).map_err(unavailable)?;
@@ -328,8 +355,11 @@ impl LogConsumer for EmbeddedConsumer {
         })
         .await
         .map_err(|_| LogError::Closed)??;
-        if let Some(last) = out.last() {
-            self.position = last.offset as u64 + 1;
+        match (out.last(), self.end) {
+            (Some(last), _) => self.position = last.offset as u64 + 1,
+            // Nothing left before the end (a trimmed stretch): done.
+            (None, Some(end)) => self.position = end,
+            (None, None) => {}
         }
         Ok(out)
     }
@@ -342,7 +372,10 @@ impl LogConsumer for EmbeddedConsumer {
         else {
             return Ok(());
         };
-        let (db, group) = (self.db.clone(), self.group.clone());
+        let Some(group) = self.group.clone() else {
+            return Ok(());
+        };
+        let db = self.db.clone();
         tokio::task::spawn_blocking(move || -> Result<(), LogError> {
             let txn = db.begin_write().map_err(unavailable)?;
             {

@@ -17,6 +17,7 @@
 
 pub mod embedded;
 pub mod kafka;
+pub mod replay;
 pub mod spooled;
 
 use std::time::Duration;
@@ -131,6 +132,11 @@ pub trait LogConsumer: Send + 'static {
     /// Messages in this consumer's share of the log not read yet (`None` when it cannot tell).
     async fn lag(&mut self) -> Option<i64> {
         None
+    }
+    /// For a bounded reader ([`replay`]): whether it has handed out everything up to its end.
+    /// A group's consumer never finishes.
+    fn finished(&self) -> bool {
+        false
     }
 }
 

@@ -76,6 +76,12 @@ pub trait ScorerWrites: Send + Sync + 'static {
     /// profile stored before rows carried their partition (`log_partition` -1; the caller tells
     /// by the key): what a scorer loads for the partitions it was assigned.
     async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<ProfileRow>, StoreError>;
+    /// [`ScorerWrites::load_profiles`] of one workspace only (`leadstream replay`).
+    async fn load_workspace_profiles(
+        &self,
+        workspace: &str,
+        partitions: &[i32],
+    ) -> Result<Vec<ProfileRow>, StoreError>;
 }
 
 /// Profiles and what happened to them: versions, score changes, timelines, hand-offs, accounts,

@@ -301,7 +301,62 @@ pub const MIGRATIONS: &[(u32, &str, Migration)] = &[
             ],
         },
     ),
+    (
+        17,
+        "current servers: DateTime64 views of the millisecond times",
+        // Times are stored as Int64 milliseconds (what the rows carry, what RowBinary sends,
+        // what every query computes with, on 18.16 too). Current servers also show them as
+        // DateTime64(3, 'UTC') ALIAS columns, computed on read and never stored, so SQL and
+        // dashboards written against the tables (Grafana's ClickHouse source, clickhouse-client)
+        // read times, not numbers: `SELECT event_time, event FROM events`.
+        Migration::Current {
+            min_major: 21,
+            statements: &[
+                "ALTER TABLE events ADD COLUMN IF NOT EXISTS event_time DateTime64(3, 'UTC') ALIAS fromUnixTimestamp64Milli(timestamp_ms)",
+                "ALTER TABLE events ADD COLUMN IF NOT EXISTS received_time DateTime64(3, 'UTC') ALIAS fromUnixTimestamp64Milli(received_at_ms)",
+                "ALTER TABLE profiles ADD COLUMN IF NOT EXISTS first_seen_time DateTime64(3, 'UTC') ALIAS fromUnixTimestamp64Milli(first_seen_ms)",
+                "ALTER TABLE profiles ADD COLUMN IF NOT EXISTS last_seen_time DateTime64(3, 'UTC') ALIAS fromUnixTimestamp64Milli(last_seen_ms)",
+                "ALTER TABLE profiles ADD COLUMN IF NOT EXISTS updated_time DateTime64(3, 'UTC') ALIAS fromUnixTimestamp64Milli(updated_at_ms)",
+                "ALTER TABLE score_changes ADD COLUMN IF NOT EXISTS at_time DateTime64(3, 'UTC') ALIAS fromUnixTimestamp64Milli(at_ms)",
+                "ALTER TABLE handoffs ADD COLUMN IF NOT EXISTS qualified_at_time DateTime64(3, 'UTC') ALIAS fromUnixTimestamp64Milli(qualified_at_ms)",
+                "ALTER TABLE identities ADD COLUMN IF NOT EXISTS merged_at_time DateTime64(3, 'UTC') ALIAS fromUnixTimestamp64Milli(merged_at_ms)",
+                "ALTER TABLE failed_events ADD COLUMN IF NOT EXISTS received_time DateTime64(3, 'UTC') ALIAS fromUnixTimestamp64Milli(received_ms)",
+            ],
+        },
+    ),
 ];
+
+/// What the connected server can do beyond 18.16, asked once at connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerFeatures {
+    /// (major, minor): (18, 16) for 18.16.1, (26, 9) for 26.9.1.1.
+    pub version: (u32, u32),
+}
+
+impl ServerFeatures {
+    pub fn of(version: &str) -> ServerFeatures {
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        ServerFeatures {
+            version: (parts.next().unwrap_or(0), parts.next().unwrap_or(0)),
+        }
+    }
+
+    /// `DELETE FROM t WHERE …` (23.3 and later): rows are masked at once and dropped at the next
+    /// merge, instead of a mutation rewriting every part that holds one (`ALTER TABLE … DELETE`).
+    pub fn lightweight_delete(&self) -> bool {
+        self.version >= (23, 3)
+    }
+
+    /// Asks the server.
+    pub async fn detect(client: &Client) -> Result<ServerFeatures, StoreError> {
+        let version: String = client
+            .query("SELECT version()")
+            .fetch_one::<String>()
+            .await
+            .map_err(classify)?;
+        Ok(ServerFeatures::of(&version))
+    }
+}
 
 /// The server's major version (18 for 18.16.1, 26 for 26.9.1.1), asked once per `migrate`.
 pub async fn server_major(client: &Client) -> Result<u32, StoreError> {

@@ -6,7 +6,13 @@
 //! alias. Times are `Int64` milliseconds; JSON-valued columns are `String`. Where a current server
 //! does better, the migrations use it there only (`Migration::Current`, by the major version
 //! asked at migration time): text columns of few values are `LowCardinality(String)` on 20.x and
-//! later, which RowBinary encodes as `String`, so the rows and queries are the same on both.
+//! later, which RowBinary encodes as `String`, so the rows and queries are the same on both; the
+//! millisecond times also read as `DateTime64(3, 'UTC')` ALIAS columns there (`event_time`, …),
+//! for SQL written against the tables. What the server can do is asked once at connect
+//! ([`migrations::ServerFeatures`]): the purge of old failed events is a lightweight `DELETE`
+//! on 23.3 and later. `FINAL` is read with the server's defaults, which on 26.9 already run it on
+//! several threads without merging ranges that do not overlap (`max_final_threads` auto,
+//! `split_parts_ranges_into_intersecting_and_non_intersecting_final`, `enable_vertical_final`).
 //!
 //! The folder: this file (connecting, classifying errors, the scorer's writes), [`migrations`]
 //! (the schema), [`sql`] (the builder with bound values, and the attribution of events to people),
@@ -125,6 +131,7 @@ impl Inserters {
 pub struct ClickhouseStore {
     client: Client,
     inserters: Arc<Mutex<Inserters>>,
+    features: migrations::ServerFeatures,
 }
 
 impl ClickhouseStore {
@@ -149,10 +156,17 @@ impl ClickhouseStore {
         if config.migrate {
             migrate(&client).await?;
         }
+        let features = migrations::ServerFeatures::detect(&client).await?;
         Ok(ClickhouseStore {
             inserters: Arc::new(Mutex::new(Inserters::new(&client))),
             client,
+            features,
         })
+    }
+
+    /// What the server can do beyond 18.16, asked at connect.
+    pub fn features(&self) -> migrations::ServerFeatures {
+        self.features
     }
 
     /// Inserts `rows` into `table` in one INSERT (none: nothing to do), done when it returns.
@@ -212,6 +226,24 @@ impl ScorerWrites for ClickhouseStore {
     }
 
     async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<ProfileRow>, StoreError> {
+        self.load_profiles_where(None, partitions).await
+    }
+
+    async fn load_workspace_profiles(
+        &self,
+        workspace: &str,
+        partitions: &[i32],
+    ) -> Result<Vec<ProfileRow>, StoreError> {
+        self.load_profiles_where(Some(workspace), partitions).await
+    }
+}
+
+impl ClickhouseStore {
+    async fn load_profiles_where(
+        &self,
+        workspace: Option<&str>,
+        partitions: &[i32],
+    ) -> Result<Vec<ProfileRow>, StoreError> {
         // Partition numbers are integers, written into the statement (18.16 takes no array
         // for `IN`); no partitions: only the rows stored before rows carried one.
         let wanted = partitions
@@ -219,19 +251,22 @@ impl ScorerWrites for ClickhouseStore {
             .map(i32::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        let statement = if wanted.is_empty() {
-            "SELECT ?fields FROM profiles FINAL WHERE log_partition < 0".to_string()
+        let on_partitions = if wanted.is_empty() {
+            "log_partition < 0".to_string()
         } else {
-            format!(
-                "SELECT ?fields FROM profiles FINAL WHERE log_partition IN ({wanted}) OR log_partition < 0"
-            )
+            format!("(log_partition IN ({wanted}) OR log_partition < 0)")
         };
-        let rows = self
-            .client
-            .query(&statement)
-            .fetch_all::<ProfileRow>()
-            .await
-            .map_err(classify)?;
+        let statement = match workspace {
+            None => format!("SELECT ?fields FROM profiles FINAL WHERE {on_partitions}"),
+            Some(_) => format!(
+                "SELECT ?fields FROM profiles FINAL WHERE workspace = ? AND {on_partitions}"
+            ),
+        };
+        let mut query = self.client.query(&statement);
+        if let Some(workspace) = workspace {
+            query = query.bind(workspace);
+        }
+        let rows = query.fetch_all::<ProfileRow>().await.map_err(classify)?;
         Ok(latest_versions(rows))
     }
 }

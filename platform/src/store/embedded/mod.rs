@@ -216,17 +216,38 @@ impl ScorerWrites for EmbeddedStore {
 
     /// Files written before rows carried their partition read it as 0, the embedded log's one.
     async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<ProfileRow>, StoreError> {
+        self.load_profiles_where(None, partitions).await
+    }
+
+    async fn load_workspace_profiles(
+        &self,
+        workspace: &str,
+        partitions: &[i32],
+    ) -> Result<Vec<ProfileRow>, StoreError> {
+        self.load_profiles_where(Some(workspace.to_string()), partitions)
+            .await
+    }
+}
+
+impl EmbeddedStore {
+    async fn load_profiles_where(
+        &self,
+        workspace: Option<String>,
+        partitions: &[i32],
+    ) -> Result<Vec<ProfileRow>, StoreError> {
         let wanted: Vec<i64> = partitions.iter().map(|&p| i64::from(p)).collect();
         let wanted = lit(Series::new("partitions".into(), wanted)).implode(false);
         let rows = self
             .select::<ProfileRow>(move |scan| {
                 let partition = col("log_partition").fill_null(lit(0i64));
-                scan.filter(
-                    partition
-                        .clone()
-                        .is_in(wanted, false)
-                        .or(partition.lt(lit(0i64))),
-                )
+                let on_partitions = partition
+                    .clone()
+                    .is_in(wanted, false)
+                    .or(partition.lt(lit(0i64)));
+                match workspace {
+                    None => scan.filter(on_partitions),
+                    Some(w) => scan.filter(col("workspace").eq(lit(w)).and(on_partitions)),
+                }
             })
             .await?;
         Ok(latest_versions(rows))
