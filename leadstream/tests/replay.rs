@@ -360,3 +360,102 @@ async fn a_dropped_clickhouse_database_comes_back_from_the_log() {
     check(config.clone(), dir.path()).await;
     common::drop_database(&config.clickhouse).await;
 }
+
+/// Ctrl-C during a long replay writes what was read and exits 130 saying so; running the same
+/// command again finishes it, and the store ends exactly as before the loss.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_replay_goes_on_when_run_again() {
+    const MANY: usize = 400;
+    const EACH: usize = 40;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = common::embedded_config(&dir.path().join("data"));
+    let file = write_config(dir.path(), &config);
+    let running = common::start(config.clone()).await;
+    for chunk in 0..MANY / 50 {
+        let batch: Vec<Value> = (chunk * 50..(chunk + 1) * 50)
+            .flat_map(|i| {
+                (0..EACH).map(move |n| json!({"type": "track", "userId": format!("p-{i}"), "event": "Webinar Registered", "messageId": format!("m-{i}-{n}"), "properties": {"webinar_id": format!("w{n}")}}))
+            })
+            .collect();
+        post(&running, common::WRITE_KEY, &json!({ "batch": batch })).await;
+    }
+    for i in (0..MANY).step_by(37).chain([MANY - 1]) {
+        running
+            .wait_for_profile(&format!("p-{i}"), |p| p["event_count"] == EACH as u64)
+            .await;
+    }
+    running.stop().await;
+    let before = stored(store_of(&config).await.as_ref(), "acme").await;
+    lose_everything(&config).await;
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_leadstream"))
+        .args(["replay", "--workspace", "acme", "--json", "--config"])
+        .arg(&file)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn replay");
+    // Once it has written some of it (seen in the folder: opening the store from a second
+    // process would clear the writer's files in progress).
+    let events_dir = config.data_dir.join("store").join("events");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let written = std::fs::read_dir(&events_dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if written > 0 {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().await.expect("output");
+            panic!(
+                "the replay ended before it was interrupted ({status}): {} {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replay wrote nothing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let pid = child.id().expect("pid");
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill -INT");
+    let out = child.wait_with_output().await.expect("replay output");
+    let report: Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{report} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["interrupted"], true, "{report}");
+    let total = (MANY * EACH) as u64;
+    assert!(report["read"].as_u64().unwrap_or(0) < total, "{report}");
+
+    let (code, report, stderr) = replay(&file, &["--workspace", "acme"], true).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["interrupted"], false, "{report}");
+    assert!(
+        report["skipped"].as_u64().unwrap_or(0) > 0,
+        "the first run's part is skipped: {report}"
+    );
+    assert_eq!(
+        stored(store_of(&config).await.as_ref(), "acme").await,
+        before
+    );
+}
