@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (only when missing) and starts, on loopback only, the real servers the
 # integration tests talk to: a Kafka-API broker (tansu) on 127.0.0.1:9092 and ClickHouse
-# (HTTP on 127.0.0.1:8123).
+# (HTTP on 127.0.0.1:8123), and installs Chromium with its WebDriver for the console's tests.
 # tansu runs on its SQLite storage engine, not `memory://`: the memory engine (dynostore,
 # tansu 0.6.0) answers a fetch that starts inside a record batch with the *next* batch, so a
 # consumer resuming from a committed offset in the middle of a producer's batch silently skips the
@@ -90,7 +90,19 @@ ensure_tansu() {
   log "tansu did not come up; last output:"; tail -20 "$STATE_DIR/tansu.out" >&2; exit 1
 }
 
+# A browser for the console's tests (leadstream/tests/console.rs drives it over WebDriver).
+ensure_browser() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    log "chromium and chromedriver present"; return
+  fi
+  log "installing chromium and chromium-driver (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
 # Installers may print to stdout; only the address goes there.
+ensure_browser >&2
 ensure_clickhouse >&2
 choose_kafka >&2
 ensure_tansu >&2

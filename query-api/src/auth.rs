@@ -1,4 +1,5 @@
-//! Bearer tokens. A token belongs to one workspace, and every read is scoped to it. A token is
+//! Bearer tokens (or the console's session cookie, which holds one). A token belongs to one
+//! workspace, and every read is scoped to it. A token is
 //! read-only ([`Scope::Read`]) or read-write; handlers that change anything take [`Writer`],
 //! which answers 403 to a read-only token.
 //!
@@ -29,17 +30,26 @@ pub struct Writer(pub String);
 /// read-write tokens.
 pub struct Caller(pub String, pub Scope);
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<(String, Scope), QueryError> {
-    let value = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(QueryError::MissingToken)?;
-    let (scheme, token) = value.split_once(' ').ok_or(QueryError::MissingToken)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(QueryError::MissingToken);
+/// The request's token: the `Authorization: Bearer` header, or (the console) the session cookie
+/// on a request that says it comes from the console's own pages ([`crate::console`]).
+fn request_token(parts: &Parts) -> Result<String, QueryError> {
+    if let Some(value) = parts.headers.get(AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| QueryError::MissingToken)?;
+        let (scheme, token) = value.split_once(' ').ok_or(QueryError::MissingToken)?;
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return Err(QueryError::MissingToken);
+        }
+        return Ok(token.to_string());
     }
+    crate::console::session_token(&parts.headers).ok_or(QueryError::MissingToken)
+}
+
+/// The workspace and scope of a token, or why not.
+pub(crate) async fn check_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(String, Scope), QueryError> {
     if let Some((w, scope)) = state.registry.token(token) {
         return Ok((w.to_string(), scope));
     }
@@ -52,6 +62,11 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(String, Scope)
         Issued::Expired => Err(QueryError::ExpiredToken),
         Issued::Unknown => Err(QueryError::UnknownToken),
     }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<(String, Scope), QueryError> {
+    let token = request_token(parts)?;
+    check_token(state, &token).await
 }
 
 impl FromRequestParts<AppState> for Workspace {

@@ -14,6 +14,7 @@
 //! - [`server`]: serving and orderly shutdown.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod export;
 pub mod extract;

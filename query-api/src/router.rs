@@ -158,6 +158,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/failed-events", get(routes::failed::list))
         .route("/v1/failed-events/replay", post(routes::failed::replay))
         .route("/v1/expectation-misses", get(routes::failed::misses))
+        .route("/console", get(crate::console::redirect))
+        .route("/console/", get(crate::console::index))
+        .route("/console/assets/{name}", get(crate::console::asset))
+        .route(
+            "/console/session",
+            post(crate::console::sign_in)
+                .get(crate::console::current)
+                .delete(crate::console::sign_out),
+        )
         .route("/openapi.json", get(crate::openapi::serve))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
