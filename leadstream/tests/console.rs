@@ -213,14 +213,47 @@ async fn check(running: common::Running, tag: &str) {
     find(&c, "#won").await;
     shot(&c, &format!("{tag}-3-person")).await;
 
+    // Operations: issue a read-only token, see it listed, sign in with it later.
+    c.goto(&format!("{base}/console/#/operations"))
+        .await
+        .expect("operations");
+    find(&c, "#token-name")
+        .await
+        .send_keys("console-reader")
+        .await
+        .expect("type");
+    find(&c, "#issue-token button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("issue");
+    let issued = text_of(&c, "#new-token").await;
+    assert!(issued.starts_with("lsk_acme."), "{issued}");
+    wait_text(
+        &c,
+        "section[aria-labelledby=sec-api-tokens] table",
+        "console-reader",
+    )
+    .await;
+    // A name the API refuses is shown beside the form with the field.
+    find(&c, "#token-name").await.clear().await.expect("clear");
+    find(&c, "#issue-token button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("issue");
+    wait_text(&c, "#token-form-error", "name").await;
+    shot(&c, &format!("{tag}-6-operations")).await;
+
     // Sign out: the sign-in form, and the session is gone on reload.
     find(&c, "#signout").await.click().await.expect("sign out");
     find(&c, "#token").await;
     c.refresh().await.expect("reload");
     find(&c, "#token").await;
 
-    // A read-only token: no write action on the page, and the API refuses one anyway.
-    sign_in(&c, common::READ_TOKEN).await;
+    // A read-only token (the one just issued): no write action on the page, and the API
+    // refuses one anyway.
+    sign_in(&c, &issued).await;
     wait_text(&c, "#who", "read-only").await;
     c.goto(&format!("{base}/console/#/people/ada"))
         .await

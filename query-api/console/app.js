@@ -1,6 +1,7 @@
 // The console's shell: who is signed in, the sign-in form, and the routes of the URL's fragment.
 import { ApiError, canWrite, del, get, post, session } from './api.js';
 import { failure, h } from './ui.js';
+import { operationsPage } from './operations.js';
 import { personPage, peoplePage } from './people.js';
 
 
@@ -56,6 +57,7 @@ async function route() {
   }
   try {
     if (parts[0] === 'people' && parts[1]) return show(await personPage(parts[1]));
+    if (parts[0] === 'operations') return show(await operationsPage());
     return show(await peoplePage(new URLSearchParams(location.hash.split('?')[1] || '')));
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return signedOut('Your session has ended: sign in again.');

@@ -49,6 +49,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../console/api.js"),
     ),
     (
+        "operations.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../console/operations.js"),
+    ),
+    (
         "people.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../console/people.js"),
