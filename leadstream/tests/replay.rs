@@ -115,21 +115,7 @@ async fn stored(store: &dyn Store, workspace: &str) -> Value {
         let id = p.profile_id.clone();
         profiles.insert(
             id.clone(),
-            json!({
-                "event_count": p.event_count,
-                "counts": p.counts,
-                "scores": p.scores,
-                "stage": p.lifecycle_stage,
-                "stage_history": p.stage_history,
-                "handoffs": p.handoffs,
-                "grade": p.grade,
-                "traits": p.traits,
-                "merged_into": p.merged_into,
-                "merged_ids": p.merged_ids,
-                "first_seen_ms": p.first_seen_ms,
-                "last_seen_ms": p.last_seen_ms,
-                "pages": p.pages,
-            }),
+            leadstream_platform::testing::profile_essence(&p),
         );
         let mut rows: Vec<Value> = store
             .score_changes(workspace, &id, 1000)

@@ -77,6 +77,26 @@ struct Link {
 }
 
 /// A loopback port nothing listens on right now (for a server a test starts).
+/// What a profile is, without what depends on when it was written (its version, its update
+/// time): what two runs over the same events must agree on.
+pub fn profile_essence(p: &leadstream_schemas::Profile) -> serde_json::Value {
+    serde_json::json!({
+        "event_count": p.event_count,
+        "counts": p.counts,
+        "scores": p.scores,
+        "stage": p.lifecycle_stage,
+        "stage_history": p.stage_history,
+        "handoffs": p.handoffs,
+        "grade": p.grade,
+        "traits": p.traits,
+        "merged_into": p.merged_into,
+        "merged_ids": p.merged_ids,
+        "first_seen_ms": p.first_seen_ms,
+        "last_seen_ms": p.last_seen_ms,
+        "pages": p.pages,
+    })
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

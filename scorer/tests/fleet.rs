@@ -307,32 +307,18 @@ async fn wait_owned(scorers: &[&Scorer], partitions: i32) {
     }
 }
 
-/// What a profile is, without what depends on when it was written.
-fn essence(p: &leadstream_schemas::Profile) -> Value {
-    json!({
-        "event_count": p.event_count,
-        "counts": p.counts,
-        "scores": p.scores,
-        "stage": p.lifecycle_stage,
-        "stage_history": p.stage_history,
-        "handoffs": p.handoffs,
-        "grade": p.grade,
-        "traits": p.traits,
-        "merged_into": p.merged_into,
-        "merged_ids": p.merged_ids,
-        "first_seen_ms": p.first_seen_ms,
-        "last_seen_ms": p.last_seen_ms,
-        "pages": p.pages,
-    })
-}
-
 async fn profiles(store: &ClickhouseStore) -> BTreeMap<String, Value> {
     store
         .workspace_profiles("acme")
         .await
         .unwrap_or_default()
         .iter()
-        .map(|p| (p.profile_id.clone(), essence(p)))
+        .map(|p| {
+            (
+                p.profile_id.clone(),
+                leadstream_platform::testing::profile_essence(p),
+            )
+        })
         .collect()
 }
 
