@@ -121,6 +121,467 @@ async fn in_page(c: &Client, script: &str) -> Value {
     c.execute_async(script, vec![]).await.expect("script")
 }
 
+/// Waits until the element's attribute is `want`.
+async fn wait_attr(c: &Client, css: &str, attr: &str, want: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut last = None;
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(v) = e.attr(attr).await
+        {
+            if v.as_deref() == Some(want) {
+                return;
+            }
+            last = v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{css}[{attr}] never was {want:?} (last {last:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sets a text control's value as typing would (an `input` event), for long texts.
+async fn set_value(c: &Client, css: &str, value: &str) {
+    find(c, css).await;
+    c.execute(
+        "const el = document.querySelector(arguments[0]); el.value = arguments[1]; \
+         el.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![json!(css), json!(value)],
+    )
+    .await
+    .expect("set value");
+}
+
+/// Picks an option of a select (a `change` event, as a person's choice makes; the builder
+/// draws itself again on it, which a WebDriver select would see as a stale element).
+async fn choose(c: &Client, css: &str, value: &str) {
+    find(c, css).await;
+    c.execute(
+        "const el = document.querySelector(arguments[0]); el.value = arguments[1]; \
+         if (el.value !== arguments[1]) throw new Error('no option ' + arguments[1]); \
+         el.dispatchEvent(new Event('change', {bubbles: true}));",
+        vec![json!(css), json!(value)],
+    )
+    .await
+    .expect("choose");
+}
+
+async fn scroll_to(c: &Client, css: &str) {
+    find(c, css).await;
+    c.execute(
+        "document.querySelector(arguments[0]).scrollIntoView({block: 'start'})",
+        vec![json!(css)],
+    )
+    .await
+    .expect("scroll");
+}
+
+async fn click(c: &Client, css: &str) {
+    find(c, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .expect("time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Ten customers `c0`..`c9`: `c{i}` bought i + 1 times, the last 20·i days before `as_of`;
+/// the even ones are VPs.
+fn customers(as_of: i64) -> Value {
+    let mut batch = Vec::new();
+    for i in 0..10i64 {
+        batch.push(json!({
+            "type": "identify", "userId": format!("c{i}"), "messageId": format!("id-{i}"),
+            "traits": {"email": format!("c{i}@example.com"), "title": if i % 2 == 0 { "VP Sales" } else { "Engineer" }},
+        }));
+        for j in 0..=i {
+            batch.push(json!({
+                "type": "track", "userId": format!("c{i}"), "event": "Order Completed",
+                "properties": {"order_id": format!("o{i}-{j}"), "revenue": 10 * (i + 1), "currency": "EUR"},
+                "timestamp": iso(as_of - (20 * i + j) * DAY_MS),
+                "messageId": format!("buy-{i}-{j}"),
+            }));
+        }
+    }
+    json!({ "batch": batch })
+}
+
+/// The JSON the builder's JSON pane holds.
+async fn builder_json(c: &Client) -> Value {
+    let text = c
+        .execute(
+            "return document.querySelector('#segment-json').value",
+            vec![],
+        )
+        .await
+        .expect("json");
+    serde_json::from_str(text.as_str().expect("text")).expect("the pane holds JSON")
+}
+
+/// Segments, lists, RFM and the scoring model, each against what the API answers.
+async fn pages(c: &Client, running: &common::Running, base: &str, tag: &str) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let as_of = now - now % DAY_MS - DAY_MS;
+    let (status, body) = running.post_batch(&customers(as_of)).await;
+    assert_eq!(status, 200, "{body}");
+    for i in 0..10 {
+        running
+            .wait_for_profile(&format!("c{i}"), |p| p["purchases"]["count"] == i + 1)
+            .await;
+    }
+
+    // A saved segment using much of the language opens in the builder exactly as saved, with
+    // the API's count.
+    let (status, with_email) = running
+        .post_query(
+            "/v1/segments",
+            &json!({"name": "Has an email", "definition": {"trait": "email", "contains": "@"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{with_email}");
+    let definition = json!({"and": [
+        {"trait": "title", "starts_with": "VP"},
+        {"or": [{"score": {"gte": 0, "lt": 1000}}, {"grade": ["B", "A"]}]},
+        {"did": "purchase_completed", "at_least": 2, "at_most": 9, "within_days": 365,
+         "where": [{"property": "revenue", "gte": 10}]},
+        {"not": {"trait": "email", "eq": "nobody@example.com"}},
+        {"or": [{"trait": "plan", "eq": 3}, {"trait": "plan", "ne": "x"}]},
+        {"rfm": ["Champions", "Loyal Customers", "Potential Loyalists", "New Customers", "Promising",
+                 "Need Attention", "About to Sleep", "At Risk", "Can't Lose Them", "Hibernating", "Lost"],
+         "spec": {"window_days": 365}},
+        {"trait": "employees", "exists": false},
+        {"did_not": "file_downloaded", "within_days": 30},
+        {"in_segment": with_email["id"]},
+        {"trait": "title", "in": ["VP Sales", "VP Marketing"]},
+        {"or": [{"trait": "seats", "between": [1, 2]}, {"trait": "seats", "exists": false}]},
+    ]});
+    let (status, saved) = running
+        .post_query(
+            "/v1/segments",
+            &json!({"name": "VP buyers, every condition", "definition": definition}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().expect("id").to_string();
+    let (_, api_count) = running.get(&format!("/v1/segments/{id}/preview")).await;
+    let count = api_count["count"].as_u64().expect("count");
+    assert_eq!(count, 4, "c2, c4, c6 and c8: {api_count}");
+    c.goto(&format!("{base}/console/#/segments/{id}"))
+        .await
+        .expect("segment");
+    wait_attr(c, "#segment-count", "data-count", &count.to_string()).await;
+    assert_eq!(builder_json(c).await, definition, "opens exactly as saved");
+    shot(c, &format!("{tag}-7-segment-saved")).await;
+    // Saved again untouched: the same definition.
+    click(c, "#save-segment").await;
+    wait_text(c, "#toast", "saved").await;
+    let (_, again) = running.get(&format!("/v1/segments/{id}")).await;
+    assert_eq!(again["definition"], definition);
+
+    // A new segment built in the builder: the live count is the API's for the same JSON.
+    c.goto(&format!("{base}/console/#/segments/new"))
+        .await
+        .expect("new");
+    wait_text(c, "h1", "New segment").await;
+    choose(c, "#builder > .group > select.add", "trait").await;
+    find(c, "#builder .leaf.trait .test input")
+        .await
+        .send_keys("VP")
+        .await
+        .expect("type");
+    let vp = json!({"and": [{"trait": "title", "contains": "VP"}]});
+    let (_, p) = running
+        .post_query("/v1/segments/preview", &json!({"segment": vp}))
+        .await;
+    wait_attr(c, "#segment-count", "data-count", &p["count"].to_string()).await;
+    assert_eq!(p["count"], 5, "{p}");
+    choose(c, "#builder > .group > select.add", "did").await;
+    choose(
+        c,
+        "#builder .leaf.did select[aria-label=Event]",
+        "purchase_completed",
+    )
+    .await;
+    find(c, "#builder .leaf.did input[name=at_least]")
+        .await
+        .send_keys("3")
+        .await
+        .expect("at least");
+    // A value the API refuses is shown on its condition.
+    let days = find(c, "#builder .leaf.did input[name=within_days]").await;
+    days.clear().await.expect("clear");
+    days.send_keys("many").await.expect("type");
+    wait_text(c, "#builder .leaf.did .node-error", "within_days").await;
+    shot(c, &format!("{tag}-8-segment-error")).await;
+    set_value(c, "#builder .leaf.did input[name=within_days]", "400").await;
+    let built = json!({"and": [
+        {"trait": "title", "contains": "VP"},
+        {"did": "purchase_completed", "within_days": 400, "at_least": 3},
+    ]});
+    let (_, p) = running
+        .post_query("/v1/segments/preview", &json!({"segment": built}))
+        .await;
+    assert_eq!(p["count"], 4, "{p}");
+    wait_attr(c, "#segment-count", "data-count", "4").await;
+    assert_eq!(builder_json(c).await, built);
+    assert!(
+        c.find(Locator::Css("#builder .node-error")).await.is_err(),
+        "the error went with the fix"
+    );
+    find(c, "#segment-name")
+        .await
+        .send_keys("Repeat VP buyers")
+        .await
+        .expect("name");
+    click(c, "#save-segment").await;
+    wait_text(c, "h1", "Repeat VP buyers").await;
+    let (_, all) = running.get("/v1/segments").await;
+    let mine = all["segments"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .find(|s| s["name"] == "Repeat VP buyers")
+        .expect("saved from the builder")
+        .clone();
+    assert_eq!(mine["definition"], built);
+    // Snapshot, then compare with now: everybody stayed.
+    click(c, "#take-snapshot").await;
+    click(c, "button[data-compare]").await;
+    wait_attr(c, "#comparison [data-stayed]", "data-stayed", "4").await;
+    shot(c, &format!("{tag}-9-segment-built")).await;
+
+    // Lists: create one, import a CSV with a row that matches nobody.
+    c.goto(&format!("{base}/console/#/lists"))
+        .await
+        .expect("lists");
+    find(c, "#list-name")
+        .await
+        .send_keys("Webinar attendees")
+        .await
+        .expect("name");
+    click(c, "#create-list button[type=submit]").await;
+    let csv = screens().join(format!("{tag}-attendees.csv"));
+    std::fs::write(
+        &csv,
+        "email,name\nc1@example.com,One\nC3@Example.com,Three\nnobody@example.com,No one\n",
+    )
+    .expect("csv");
+    find(c, "#import-file")
+        .await
+        .send_keys(csv.to_str().expect("path"))
+        .await
+        .expect("choose the file");
+    click(c, "#import button[type=submit]").await;
+    wait_attr(c, "#import-summary [data-unmatched]", "data-unmatched", "1").await;
+    wait_attr(c, "#import-summary [data-added]", "data-added", "2").await;
+    let unmatched = text_of(c, "#import-report table").await;
+    assert!(unmatched.contains("nobody@example.com"), "{unmatched}");
+    assert!(unmatched.contains('3'), "the row number: {unmatched}");
+    wait_attr(c, "#list-count", "data-count", "2").await;
+    shot(c, &format!("{tag}-10-list-import")).await;
+    let (_, lists) = running.get("/v1/lists").await;
+    let list_id = lists["lists"]
+        .as_array()
+        .expect("lists")
+        .iter()
+        .find(|l| l["name"] == "Webinar attendees")
+        .expect("created")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (_, members) = running.get(&format!("/v1/lists/{list_id}/members")).await;
+    let ids: Vec<&str> = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["profile_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["c1", "c3"]);
+
+    // RFM: every cell of the heat map is the API's.
+    let day = iso(as_of)[..10].to_string();
+    let (_, report) = running.post_query("/v1/rfm", &json!({"as_of": day})).await;
+    assert_eq!(report["customers"], 10, "{report}");
+    c.goto(&format!("{base}/console/#/rfm?as_of={day}"))
+        .await
+        .expect("rfm");
+    find(c, ".heat .cell").await;
+    let cells = c
+        .execute(
+            "return [...document.querySelectorAll('.heat .cell')].map(c => [Number(c.dataset.r), Number(c.dataset.fm), Number(c.dataset.people), Number(c.dataset.revenue)])",
+            vec![],
+        )
+        .await
+        .expect("cells");
+    let cells = cells.as_array().expect("cells");
+    assert_eq!(cells.len(), 25);
+    for cell in report["grid"].as_array().expect("grid") {
+        let shown = cells
+            .iter()
+            .find(|x| x[0] == cell["r"] && x[1] == cell["fm"])
+            .unwrap_or_else(|| panic!("no cell for {cell}"));
+        assert_eq!(shown[2].as_f64(), cell["people"].as_f64(), "{cell}");
+        assert_eq!(shown[3].as_f64(), cell["revenue"].as_f64(), "{cell}");
+    }
+    let people: u64 = report["grid"]
+        .as_array()
+        .expect("grid")
+        .iter()
+        .map(|x| x["people"].as_u64().expect("n"))
+        .sum();
+    assert_eq!(people, 10);
+    shot(c, &format!("{tag}-11-rfm")).await;
+    // A cell's customers, saved as a list.
+    let busiest = report["grid"]
+        .as_array()
+        .expect("grid")
+        .iter()
+        .max_by_key(|x| x["people"].as_u64())
+        .expect("a cell")
+        .clone();
+    click(
+        c,
+        &format!(
+            ".heat .cell[data-r='{}'][data-fm='{}']",
+            busiest["r"], busiest["fm"]
+        ),
+    )
+    .await;
+    wait_text(
+        c,
+        "#rfm-people h2",
+        &format!("{} customers", busiest["people"]),
+    )
+    .await;
+    click(c, "#rfm-save button[type=submit]").await;
+    wait_attr(
+        c,
+        "#list-count",
+        "data-count",
+        &busiest["people"].to_string(),
+    )
+    .await;
+    // The migration matrix between two dates, each cell the API's.
+    c.goto(&format!("{base}/console/#/rfm?as_of={day}"))
+        .await
+        .expect("rfm");
+    let from = iso(as_of - 100 * DAY_MS)[..10].to_string();
+    set_value(c, "#migration-from", &from).await;
+    set_value(c, "#migration-to", &day).await;
+    click(c, "#migration-form button[type=submit]").await;
+    find(c, "#rfm-migration").await;
+    let (_, migration) = running
+        .post_query("/v1/rfm/migration", &json!({"from": from, "to": day}))
+        .await;
+    let names = migration["segments"].as_array().expect("segments");
+    for (i, row) in migration["matrix"]
+        .as_array()
+        .expect("matrix")
+        .iter()
+        .enumerate()
+    {
+        for (j, v) in row.as_array().expect("row").iter().enumerate() {
+            let css = format!(
+                "#rfm-migration td[data-from=\"{}\"][data-to=\"{}\"]",
+                names[i].as_str().expect("name"),
+                names[j].as_str().expect("name")
+            );
+            let shown = text_of(c, &css).await;
+            let want = if v == 0 {
+                "·".to_string()
+            } else {
+                v.to_string()
+            };
+            assert_eq!(shown, want, "{css}");
+        }
+    }
+    shot(c, &format!("{tag}-12-rfm-migration")).await;
+
+    // The scoring model: the live one, an error on its line, a what-if run whose numbers are
+    // the API's for the same model.
+    let (_, live) = running.get("/v1/models/live").await;
+    c.goto(&format!("{base}/console/#/model"))
+        .await
+        .expect("model");
+    find(c, "#model-text").await;
+    let shown = c
+        .execute("return document.querySelector('#model-text').value", vec![])
+        .await
+        .expect("text");
+    assert_eq!(shown, live["text"]);
+    let text = live["text"].as_str().expect("text");
+    assert!(text.contains("threshold = 50"), "{text}");
+    let broken = text.replace("threshold = 50", "threshold = fifty");
+    let (status, refused) = running
+        .post_query("/v1/models/check", &json!({"model": broken}))
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    let field = refused["error"]["field"].as_str().expect("field");
+    let line = field
+        .trim_start_matches("model (line ")
+        .trim_end_matches(')')
+        .to_string();
+    let expected_line = text
+        .lines()
+        .position(|l| l.starts_with("threshold = 50"))
+        .expect("line")
+        + 1;
+    assert_eq!(line, expected_line.to_string(), "{refused}");
+    set_value(c, "#model-text", &broken).await;
+    wait_attr(c, "#model-line-error", "data-line", &line).await;
+    wait_attr(
+        c,
+        &format!(".gutter span[data-line='{line}']"),
+        "class",
+        "bad",
+    )
+    .await;
+    scroll_to(c, "#model-line-error").await;
+    shot(c, &format!("{tag}-13-model-error")).await;
+    // A lower bar: a score of 5 and any grade.
+    let changed = text
+        .replace("threshold = 50", "threshold = 5")
+        .replace("min_grade = \"D\"", "min_grade = \"F\"");
+    assert_ne!(changed, text);
+    set_value(c, "#model-text", &changed).await;
+    wait_text(c, "#model-status", "Valid").await;
+    click(c, "#run-whatif").await;
+    let (status, whatif) = running
+        .post_query("/v1/models/what-if", &json!({"model": changed, "top": 50}))
+        .await;
+    assert_eq!(status, 200, "{whatif}");
+    assert!(
+        whatif["qualified"]["what_if"].as_u64() > Some(0),
+        "{whatif}"
+    );
+    wait_attr(
+        c,
+        "#whatif-facts [data-whatif]",
+        "data-whatif",
+        &whatif["qualified"]["what_if"].to_string(),
+    )
+    .await;
+    wait_attr(
+        c,
+        "#whatif-facts [data-live]",
+        "data-live",
+        &whatif["qualified"]["live"].to_string(),
+    )
+    .await;
+    find(c, "#whatif-chart canvas").await;
+    scroll_to(c, "#whatif-report").await;
+    shot(c, &format!("{tag}-14-whatif")).await;
+}
+
 async fn check(running: common::Running, tag: &str) {
     // Ada: a device's visit, then identified on it, then her activity.
     let (status, body) = running
@@ -213,6 +674,8 @@ async fn check(running: common::Running, tag: &str) {
     find(&c, "#won").await;
     shot(&c, &format!("{tag}-3-person")).await;
 
+    pages(&c, &running, &base, tag).await;
+
     // Operations: issue a read-only token, see it listed, sign in with it later.
     c.goto(&format!("{base}/console/#/operations"))
         .await
@@ -270,6 +733,17 @@ async fn check(running: common::Running, tag: &str) {
     .await;
     assert_eq!(refused, json!(403));
     shot(&c, &format!("{tag}-4-person-read-only")).await;
+    // Nor on the other pages.
+    c.goto(&format!("{base}/console/#/segments/new"))
+        .await
+        .expect("segments");
+    find(&c, "#builder").await;
+    assert!(c.find(Locator::Css("#save-segment")).await.is_err());
+    c.goto(&format!("{base}/console/#/lists"))
+        .await
+        .expect("lists");
+    wait_text(&c, "h1", "Lists").await;
+    assert!(c.find(Locator::Css("#create-list")).await.is_err());
     c.close().await.expect("close");
 
     // A phone's width.

@@ -112,6 +112,53 @@ async fn check(run: &common::Running) {
         by_id["c9"],
         ("155".to_string(), "Can't Lose Them".to_string())
     );
+    // The grid: 25 cells, each the customers scored (R, FM); one cell's or one segment's
+    // customers alone.
+    let grid = report["grid"].as_array().expect("grid");
+    assert_eq!(grid.len(), 25);
+    assert_eq!((&grid[0]["r"], &grid[0]["fm"]), (&json!(5), &json!(1)));
+    let cell = |r: u64, fm: u64| {
+        grid.iter()
+            .find(|c| c["r"] == r && c["fm"] == fm)
+            .expect("cell")
+            .clone()
+    };
+    assert_eq!(cell(5, 1)["people"], 2, "c0 and c1: {report}");
+    assert_eq!(cell(5, 1)["segment"], "New Customers");
+    assert_eq!(cell(5, 1)["revenue"], 50.0);
+    assert_eq!(cell(3, 3)["people"], 2, "c4 and c5: {report}");
+    let only = |query: &str| {
+        let query = query.to_string();
+        async move {
+            let (status, _, body) = run
+                .call(
+                    Method::POST,
+                    &format!("/v1/rfm/customers?format=jsonl&{query}"),
+                    common::TOKEN,
+                    Some((
+                        "application/json",
+                        json!({"as_of": as_of}).to_string().into_bytes(),
+                    )),
+                )
+                .await;
+            let text = String::from_utf8(body).expect("utf-8");
+            let ids: Vec<String> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter_map(|v| v["profile_id"].as_str().map(str::to_string))
+                .collect();
+            (status, ids, text)
+        }
+    };
+    assert_eq!(only("r=5&fm=1").await.1, ["c0", "c1"]);
+    assert_eq!(only("r=3&fm=3").await.1, ["c4", "c5"]);
+    assert_eq!(only("segment=Can't%20Lose%20Them").await.1, ["c8", "c9"]);
+    for (bad, field) in [("r=6", "r"), ("fm=0", "fm"), ("segment=Nobody", "segment")] {
+        let (status, _, text) = only(bad).await;
+        assert_eq!(status, 400, "{bad}: {text}");
+        let err: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(err["error"]["field"], field, "{text}");
+    }
     let (status, ct, body) = run
         .call(
             Method::POST,

@@ -100,6 +100,43 @@ fn lead<'a>(report: &'a Value, list: &str, id: &str) -> Option<&'a Value> {
         .find(|l| l["profile_id"] == id)
 }
 
+/// The live model (`GET /v1/models/live`) and checking a changed one (`POST /v1/models/check`).
+async fn models(run: &common::Running, file: Option<&std::path::Path>) {
+    let (status, live) = run.get("/v1/models/live").await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(live["text"], DEFAULT_MODEL);
+    assert_eq!(live["score_name"], "engagement");
+    assert_eq!(live["threshold"], 50.0);
+    assert_eq!(live["scores"], json!(["engagement", "buying_intent"]));
+    match file {
+        None => assert_eq!(live["source"], "default", "{live}"),
+        Some(path) => {
+            assert_eq!(live["source"], "file", "{live}");
+            assert_eq!(live["path"], path.display().to_string());
+        }
+    }
+    let (status, ok) = run
+        .post_query("/v1/models/check", &json!({"model": DEFAULT_MODEL}))
+        .await;
+    assert_eq!(status, 200, "{ok}");
+    assert_eq!(ok["digest"], live["digest"]);
+    let broken = DEFAULT_MODEL.replace("threshold = 50", "threshold = \"high\"");
+    let line = DEFAULT_MODEL
+        .lines()
+        .position(|l| l == "threshold = 50")
+        .expect("the line")
+        + 1;
+    let (status, err) = run
+        .post_query("/v1/models/check", &json!({"model": broken}))
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(
+        err["error"]["field"],
+        format!("model (line {line})"),
+        "{err}"
+    );
+}
+
 async fn check(run: &common::Running) {
     for batch in history() {
         let (status, body) = run.post_batch(&batch).await;
@@ -158,6 +195,10 @@ async fn check(run: &common::Running) {
         report["qualified_by_day"][&today].as_u64() >= Some(2),
         "{report}"
     );
+    // Beside it, the live first qualifications of the same people (lead-1, today).
+    assert_eq!(report["live_qualified_by_day"][&today], 1, "{report}");
+    let l1 = lead(&report, "leads", "lead-1").expect("lead-1");
+    assert!(l1["live_first_qualified_ms"].as_i64().is_some(), "{report}");
     // Nothing live changed.
     let (_, after) = run.get("/v1/profiles/lead-2").await;
     assert_eq!(after, before);
@@ -192,7 +233,13 @@ async fn check(run: &common::Running) {
 #[tokio::test]
 async fn what_if_rescoring_in_embedded_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let running = common::start(common::embedded_config(dir.path())).await;
+    // The model from a file (the shipped one's text): the live model is that file.
+    let file = dir.path().join("model.toml");
+    std::fs::write(&file, DEFAULT_MODEL).expect("model file");
+    let mut config = common::embedded_config(dir.path());
+    config.scorer.model = Some(file.clone());
+    let running = common::start(config).await;
+    models(&running, Some(&file)).await;
     check(&running).await;
     running.stop().await;
 }
@@ -201,6 +248,7 @@ async fn what_if_rescoring_in_embedded_mode() {
 async fn what_if_rescoring_on_kafka_and_clickhouse() {
     let config = common::distributed_config();
     let running = common::start(config.clone()).await;
+    models(&running, None).await;
     check(&running).await;
     running.stop().await;
     common::drop_database(&config.clickhouse).await;

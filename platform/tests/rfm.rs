@@ -264,6 +264,29 @@ async fn both_stores_match_the_independent_computation_on_cdnow() {
         .rfm_people("w", &binned, as_of)
         .await
         .expect("people");
+    // The grid: the same 25 cells from both stores, each the customers scored (r, FM), and
+    // every named segment the sum of its cells.
+    assert_eq!(a.grid.len(), 25);
+    for (x, y) in a.grid.iter().zip(&b.grid) {
+        assert_eq!((x.r, x.fm, x.people), (y.r, y.fm, y.people), "{x:?} {y:?}");
+        assert!((x.revenue - y.revenue).abs() < 1e-6, "{x:?} {y:?}");
+        let counted = people
+            .iter()
+            .filter(|p| p.r == x.r && leadstream_schemas::rfm::fm(p.f, p.m) == x.fm)
+            .count() as u64;
+        assert_eq!(counted, x.people, "{x:?}");
+        assert_eq!(x.segment, leadstream_schemas::rfm::segment_name(x.r, x.fm));
+    }
+    for s in &a.segments {
+        let cells: u64 = a
+            .grid
+            .iter()
+            .filter(|c| c.segment == s.segment)
+            .map(|c| c.people)
+            .sum();
+        assert_eq!(cells, s.people, "{}", s.segment);
+    }
+    assert!(a.grid.iter().filter(|c| c.people > 0).count() > 5);
     for p in &people {
         let f = 1 + [1.0, 2.0, 3.0, 5.0]
             .iter()

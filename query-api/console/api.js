@@ -44,3 +44,55 @@ export async function api(method, path, body) {
 export const get = (path) => api('GET', path);
 export const post = (path, body) => api('POST', path, body);
 export const del = (path) => api('DELETE', path);
+export const put = (path, body) => api('PUT', path, body);
+export const patch = (path, body) => api('PATCH', path, body);
+
+/// Fetches a file (an export) and hands it to the browser as a download named `filename`.
+export async function download(method, path, body, filename) {
+  const options = { method, credentials: 'same-origin', headers: { 'x-leadstream-console': '1' } };
+  if (body !== undefined) {
+    options.headers['content-type'] = 'application/json';
+    options.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (e) {
+    throw new ApiError(0, { message: `The query API cannot be reached (${e.message}).` });
+  }
+  if (!response.ok) {
+    let data = null;
+    try { data = await response.json(); } catch { /* not JSON */ }
+    throw new ApiError(response.status, data);
+  }
+  const blob = await response.blob();
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return blob.size;
+}
+
+/// Sends a file's bytes (a CSV import), reporting the upload's progress (0 to 1) as it goes.
+export function upload(path, file, contentType, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', path);
+    xhr.withCredentials = true;
+    xhr.setRequestHeader('x-leadstream-console', '1');
+    xhr.setRequestHeader('content-type', contentType);
+    xhr.setRequestHeader('accept', 'application/json');
+    xhr.upload.addEventListener('progress', (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
+    xhr.addEventListener('load', () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch { data = { message: xhr.responseText }; }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(data); else reject(new ApiError(xhr.status, data));
+    });
+    xhr.addEventListener('error', () => reject(new ApiError(0, { message: 'The query API cannot be reached.' })));
+    xhr.send(file);
+  });
+}

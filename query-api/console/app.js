@@ -1,8 +1,12 @@
 // The console's shell: who is signed in, the sign-in form, and the routes of the URL's fragment.
 import { ApiError, canWrite, del, get, post, session } from './api.js';
 import { failure, h } from './ui.js';
+import { listPage, listsPage } from './lists.js';
+import { modelPage } from './models.js';
 import { operationsPage } from './operations.js';
 import { personPage, peoplePage } from './people.js';
+import { rfmPage } from './rfm.js';
+import { segmentPage, segmentsPage } from './segments.js';
 
 
 const main = () => document.getElementById('main');
@@ -50,15 +54,22 @@ function signedOut(error) {
 }
 
 async function route() {
-  const path = (location.hash || '#/people').slice(1);
+  const path = (location.hash || '#/people').slice(1).split('?')[0];
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   for (const a of document.querySelectorAll('nav a')) {
     a.toggleAttribute('aria-current', a.dataset.section === parts[0]);
   }
   try {
+    const params = new URLSearchParams(location.hash.split('?')[1] || '');
     if (parts[0] === 'people' && parts[1]) return show(await personPage(parts[1]));
+    if (parts[0] === 'segments' && parts[1]) return show(await segmentPage(parts[1]));
+    if (parts[0] === 'segments') return show(await segmentsPage());
+    if (parts[0] === 'lists' && parts[1]) return show(await listPage(parts[1]));
+    if (parts[0] === 'lists') return show(await listsPage());
+    if (parts[0] === 'rfm') return show(await rfmPage(params));
+    if (parts[0] === 'model') return show(await modelPage());
     if (parts[0] === 'operations') return show(await operationsPage());
-    return show(await peoplePage(new URLSearchParams(location.hash.split('?')[1] || '')));
+    return show(await peoplePage(params));
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return signedOut('Your session has ended: sign in again.');
     show(failure(err));

@@ -37,36 +37,41 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    form-action 'self'";
 
 /// The files under `/console/assets/`: (name, content type, bytes).
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../console/app.js"),
-    ),
-    (
-        "api.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../console/api.js"),
-    ),
+    ("app.js", JS, include_bytes!("../console/app.js")),
+    ("api.js", JS, include_bytes!("../console/api.js")),
+    ("builder.js", JS, include_bytes!("../console/builder.js")),
+    ("charts.js", JS, include_bytes!("../console/charts.js")),
+    ("lists.js", JS, include_bytes!("../console/lists.js")),
+    ("models.js", JS, include_bytes!("../console/models.js")),
     (
         "operations.js",
-        "text/javascript; charset=utf-8",
+        JS,
         include_bytes!("../console/operations.js"),
     ),
+    ("people.js", JS, include_bytes!("../console/people.js")),
+    ("rfm.js", JS, include_bytes!("../console/rfm.js")),
+    ("segments.js", JS, include_bytes!("../console/segments.js")),
+    ("ui.js", JS, include_bytes!("../console/ui.js")),
+    ("style.css", CSS, include_bytes!("../console/style.css")),
+    // Vendored (console/vendor/README.md: version, origin, licence).
     (
-        "people.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../console/people.js"),
+        "uplot.esm.js",
+        JS,
+        include_bytes!("../console/vendor/uplot.esm.js"),
     ),
     (
-        "ui.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../console/ui.js"),
+        "uplot.css",
+        CSS,
+        include_bytes!("../console/vendor/uplot.css"),
     ),
     (
-        "style.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../console/style.css"),
+        "uplot-LICENSE.txt",
+        "text/plain; charset=utf-8",
+        include_bytes!("../console/vendor/uplot-LICENSE"),
     ),
 ];
 
@@ -139,8 +144,48 @@ pub async fn index() -> Response {
     page("text/html; charset=utf-8", INDEX)
 }
 
+/// `vocabulary.js`: the names the segment language accepts (event kinds, lifecycle stages,
+/// grades, RFM segments), written from this build's own constants so the builder offers
+/// exactly what the API takes.
+static VOCABULARY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use leadstream_schemas::kinds::EventKind;
+    use leadstream_schemas::profile::LifecycleStage;
+    let kinds: Vec<(&str, Option<&str>)> = EventKind::NAMED
+        .iter()
+        .chain(&[
+            EventKind::Identify,
+            EventKind::Group,
+            EventKind::Alias,
+            EventKind::ScreenViewed,
+            EventKind::Custom,
+        ])
+        .map(|k| (k.key(), k.event_name()))
+        .collect();
+    let stages = [
+        LifecycleStage::Name,
+        LifecycleStage::Mql,
+        LifecycleStage::SalesAccepted,
+        LifecycleStage::Recycled,
+        LifecycleStage::Customer,
+    ]
+    .map(LifecycleStage::as_str);
+    let json = serde_json::json!({
+        "kinds": kinds.iter().map(|(k, name)| serde_json::json!({"key": k, "name": name})).collect::<Vec<_>>(),
+        "stages": stages,
+        "grades": ["A", "B", "C", "D", "E", "F"],
+        "rfm": leadstream_schemas::rfm::SEGMENTS,
+        "rfm_grid": leadstream_schemas::rfm::GRID,
+    });
+    format!(
+        "// Written by the query API from its own constants.\nexport const VOCABULARY = {json};\n"
+    )
+});
+
 /// `GET /console/assets/{name}`.
 pub async fn asset(Path(name): Path<String>) -> Response {
+    if name == "vocabulary.js" {
+        return page(JS, VOCABULARY.as_bytes());
+    }
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
         Some((_, content_type, body)) => page(content_type, body),
         None => QueryError::NotFound {
@@ -246,6 +291,43 @@ mod tests {
             h.append(*k, HeaderValue::from_str(v).expect("value"));
         }
         h
+    }
+
+    /// The vendored chart library is the pinned release, unchanged (console/vendor/README.md).
+    #[test]
+    fn vendored_files_are_the_pinned_release() {
+        use sha2::Digest;
+        for (name, sha256) in [
+            (
+                "uplot.esm.js",
+                "5dd9b3281aa64b461b42d9945f6adb2649d346502b12281a9ae0d46599a80eba",
+            ),
+            (
+                "uplot.css",
+                "df630c6a8d6f8eeaff264b50f73ce5b114f646ffd9a0bb74f049b0a00135fa04",
+            ),
+        ] {
+            let (_, _, bytes) = ASSETS.iter().find(|(n, _, _)| *n == name).expect(name);
+            assert_eq!(hex::encode(sha2::Sha256::digest(bytes)), sha256, "{name}");
+        }
+    }
+
+    /// Every module a console script imports is served.
+    #[test]
+    fn every_import_is_an_asset() {
+        for (name, _, bytes) in ASSETS.iter().filter(|(n, _, _)| n.ends_with(".js")) {
+            let text = std::str::from_utf8(bytes).expect("utf-8");
+            for line in text.lines().filter(|l| l.starts_with("import ")) {
+                let Some(from) = line.split(" from '").nth(1) else {
+                    continue;
+                };
+                let module = from.trim_end_matches(['\'', ';']).trim_start_matches("./");
+                assert!(
+                    module == "vocabulary.js" || ASSETS.iter().any(|(n, _, _)| *n == module),
+                    "{name} imports {module}, which is not served"
+                );
+            }
+        }
     }
 
     #[test]

@@ -264,6 +264,21 @@ fn describe() -> Doc {
     )
     .body(body)
     .ok(any.clone());
+    let b = s!(models::ModelInfo);
+    d.op(
+        "get",
+        "/v1/models/live",
+        "The scoring model the scorers run (its file's text)",
+    )
+    .ok(b.clone());
+    let body = s!(models::CheckRequest);
+    d.op(
+        "post",
+        "/v1/models/check",
+        "Check a model file (400 naming the line of an error)",
+    )
+    .body(body)
+    .ok(b);
 
     // Segments.
     let (body, b) = (s!(segments::PreviewRequest), s!(segments::Preview));
@@ -450,11 +465,11 @@ fn describe() -> Doc {
         .params(p)
         .body(body)
         .ok(b);
-    let (p, body) = (q!(ExportQuery), s!(rfm::RfmRequest));
+    let (p, body) = (q!(rfm::CustomersQuery), s!(rfm::RfmRequest));
     d.op(
         "post",
         "/v1/rfm/customers",
-        "Every customer's RFM measures, scores and segment",
+        "Every customer's RFM measures, scores and segment (or one cell's, one segment's)",
     )
     .params(p)
     .body(body)

@@ -39,6 +39,9 @@ pub struct AppState {
     /// In the all-in-one: the scorer's "profiles of the owned partitions loaded" flag, which
     /// `/ready` then includes (a query API on its own has no scorer: `None`).
     pub scorer_loaded: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The scorers' model file (`scorer.model`), for `GET /v1/models/live`; `None`: the
+    /// shipped model.
+    pub model_file: Option<std::path::PathBuf>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -67,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/profiles/{id}/won", post(routes::crm_calls::won))
         .route("/v1/models/what-if", post(routes::models::what_if))
+        .route("/v1/models/live", get(routes::models::live))
+        .route("/v1/models/check", post(routes::models::check))
         .route("/v1/segments/preview", post(routes::segments::preview))
         .route(
             "/v1/segments/migration",

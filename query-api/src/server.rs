@@ -43,6 +43,7 @@ pub async fn state(
         )),
         metrics: leadstream_platform::telemetry::MetricsAccess::new(security),
         scorer_loaded: None,
+        model_file: backends.config().scorer.model.clone(),
     })
 }
 

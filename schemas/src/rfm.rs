@@ -237,6 +237,32 @@ pub struct RfmReport {
     pub cuts: Cuts,
     /// Every named segment, in [`SEGMENTS`] order (empty ones with zeros).
     pub segments: Vec<SegmentStats>,
+    /// The 25 cells of the recency × frequency-monetary grid, R = 5 first and FM = 1 to 5 in
+    /// each (empty ones with zeros): the heat map's numbers.
+    pub grid: Vec<GridCell>,
+}
+
+/// One cell of the grid: the customers scored `r` and `fm`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GridCell {
+    pub r: u8,
+    pub fm: u8,
+    /// The named segment the cell belongs to.
+    pub segment: String,
+    pub people: u64,
+    pub revenue: f64,
+}
+
+/// One cell's sums as a back end answers them: `r`, `fm`, people, revenue, Σr, Σf, Σm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CellSums {
+    pub r: u8,
+    pub fm: u8,
+    pub people: u64,
+    pub revenue: f64,
+    pub sum_r: f64,
+    pub sum_f: f64,
+    pub sum_m: f64,
 }
 
 /// One customer's measures and scores.
@@ -333,22 +359,23 @@ impl Migration {
 }
 
 impl RfmReport {
-    /// A report from per-segment rows `(segment, people, revenue, Σr, Σf, Σm)` (segments absent
-    /// from the rows get zeros).
-    pub fn from_sums(
-        as_of_ms: i64,
-        spec: RfmSpec,
-        cuts: Cuts,
-        rows: &[(String, u64, f64, f64, f64, f64)],
-    ) -> RfmReport {
-        let customers: u64 = rows.iter().map(|r| r.1).sum();
-        let revenue: f64 = rows.iter().map(|r| r.2).sum();
+    /// A report from per-cell sums (cells absent from `cells` get zeros); each named segment's
+    /// figures are the sums of its cells.
+    pub fn from_cells(as_of_ms: i64, spec: RfmSpec, cuts: Cuts, cells: &[CellSums]) -> RfmReport {
+        let customers: u64 = cells.iter().map(|c| c.people).sum();
+        let revenue: f64 = cells.iter().map(|c| c.revenue).sum();
         let segments = SEGMENTS
             .iter()
             .map(|name| {
-                let row = rows.iter().find(|r| r.0 == *name);
-                let (people, rev, sr, sf, sm) =
-                    row.map_or((0, 0.0, 0.0, 0.0, 0.0), |r| (r.1, r.2, r.3, r.4, r.5));
+                let mine = cells.iter().filter(|c| segment_name(c.r, c.fm) == *name);
+                let (mut people, mut rev, mut sr, mut sf, mut sm) = (0, 0.0, 0.0, 0.0, 0.0);
+                for c in mine {
+                    people += c.people;
+                    rev += c.revenue;
+                    sr += c.sum_r;
+                    sf += c.sum_f;
+                    sm += c.sum_m;
+                }
                 let avg = |s: f64| if people == 0 { 0.0 } else { s / people as f64 };
                 SegmentStats {
                     segment: (*name).to_string(),
@@ -365,6 +392,23 @@ impl RfmReport {
                 }
             })
             .collect();
+        let grid = (1..=5u8)
+            .rev()
+            .flat_map(|r| (1..=5u8).map(move |fm| (r, fm)))
+            .map(|(r, fm)| {
+                let (people, revenue) = cells
+                    .iter()
+                    .filter(|c| (c.r, c.fm) == (r, fm))
+                    .fold((0, 0.0), |(p, v), c| (p + c.people, v + c.revenue));
+                GridCell {
+                    r,
+                    fm,
+                    segment: segment_name(r, fm).to_string(),
+                    people,
+                    revenue,
+                }
+            })
+            .collect();
         RfmReport {
             as_of_ms,
             spec,
@@ -372,6 +416,7 @@ impl RfmReport {
             revenue,
             cuts,
             segments,
+            grid,
         }
     }
 }

@@ -27,6 +27,10 @@ pub struct Lead {
     /// When the changed model would first have handed the lead over (ms since the epoch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_qualified_ms: Option<i64>,
+    /// When the live model first made the person marketing-qualified (the live profile's stage
+    /// history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_first_qualified_ms: Option<i64>,
     /// Hand-offs the changed model would have made, and the live ones.
     pub crossings: u32,
     pub live_handoffs: u32,
@@ -77,6 +81,8 @@ pub struct Report {
     pub live_handoffs: u64,
     /// First hand-offs per day (UTC), as the changed model would have made them.
     pub qualified_by_day: BTreeMap<String, u64>,
+    /// The same people's first live qualifications per day (UTC), from their stage history.
+    pub live_qualified_by_day: BTreeMap<String, u64>,
     pub scores: ScoreComparison,
     /// The people either model hands over, the earliest what-if hand-off first.
     pub leads: Vec<Lead>,
@@ -157,6 +163,12 @@ pub fn replay(
         leads.push(Lead {
             profile_id: id.clone(),
             first_qualified_ms: p.first_qualified_ms,
+            live_first_qualified_ms: live_profile.and_then(|l| {
+                l.stage_history
+                    .iter()
+                    .find(|c| c.stage == LifecycleStage::Mql)
+                    .map(|c| c.at_ms)
+            }),
             crossings: p.crossings,
             live_handoffs: live_profile.map_or(0, |l| l.handoffs),
             score,
@@ -170,6 +182,10 @@ pub fn replay(
     let mut qualified = Qualified::default();
     let mut scores = ScoreComparison::default();
     let mut qualified_by_day: BTreeMap<String, u64> = BTreeMap::new();
+    let mut live_qualified_by_day: BTreeMap<String, u64> = BTreeMap::new();
+    let day_of = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%d").to_string())
+    };
     let (mut handoffs, mut live_handoffs) = (0u64, 0u64);
     for l in &leads {
         let (would, did) = (l.crossings > 0, l.live_handoffs > 0);
@@ -180,12 +196,11 @@ pub fn replay(
         qualified.both += u64::from(would && did);
         handoffs += u64::from(l.crossings);
         live_handoffs += u64::from(l.live_handoffs);
-        if let Some(at) = l.first_qualified_ms
-            && let Some(day) = chrono::DateTime::from_timestamp_millis(at)
-        {
-            *qualified_by_day
-                .entry(day.format("%Y-%m-%d").to_string())
-                .or_default() += 1;
+        if let Some(day) = l.first_qualified_ms.and_then(day_of) {
+            *qualified_by_day.entry(day).or_default() += 1;
+        }
+        if let Some(day) = l.live_first_qualified_ms.and_then(day_of) {
+            *live_qualified_by_day.entry(day).or_default() += 1;
         }
         scores.mean_live += l.live_score;
         scores.mean_what_if += l.score;
@@ -233,6 +248,7 @@ pub fn replay(
         handoffs,
         live_handoffs,
         qualified_by_day,
+        live_qualified_by_day,
         scores,
         leads,
         biggest_changes: biggest,

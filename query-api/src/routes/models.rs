@@ -37,19 +37,104 @@ pub struct WhatIfRequest {
     pub top: Option<usize>,
 }
 
+/// A model as `GET /v1/models/live` and `POST /v1/models/check` show it.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ModelInfo {
+    /// `default` (the model that ships with leadstream) or `file` (`scorer.model`).
+    pub source: &'static str,
+    /// The file, when `source` is `file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// SHA-256 of the text.
+    pub digest: String,
+    /// The model file's text (TOML).
+    pub text: String,
+    pub scores: Vec<String>,
+    pub rules: usize,
+    pub fit_rules: usize,
+    /// The score that qualifies a lead, and its threshold.
+    pub score_name: String,
+    pub threshold: f64,
+}
+
+fn info(source: &'static str, path: Option<String>, text: String, model: &Model) -> ModelInfo {
+    ModelInfo {
+        source,
+        path,
+        digest: model.digest.clone(),
+        scores: model.scores.iter().map(|s| s.name.clone()).collect(),
+        rules: model.rules.len(),
+        fit_rules: model.fit.len(),
+        score_name: model
+            .scores
+            .get(model.qualification.score)
+            .map(|s| s.name.clone())
+            .unwrap_or_default(),
+        threshold: model.qualification.threshold,
+        text,
+    }
+}
+
+fn parsed(text: &str) -> Result<Model, QueryError> {
+    Model::parse(text).map_err(|e| QueryError::InvalidField {
+        field: match e.line {
+            Some(line) => format!("model (line {line})"),
+            None => "model".into(),
+        },
+        problem: e.message.clone(),
+    })
+}
+
+/// `GET /v1/models/live`: the model the scorers run, as the config names it (`scorer.model`, the
+/// file read now, so a change the scorers reloaded shows), or the shipped one.
+pub async fn live(
+    State(state): State<AppState>,
+    Workspace(_): Workspace,
+) -> Result<Json<ModelInfo>, QueryError> {
+    match &state.model_file {
+        None => {
+            let text = leadstream_scoring::model::DEFAULT_MODEL.to_string();
+            let model = Model::default_model();
+            Ok(Json(info("default", None, text, &model)))
+        }
+        Some(path) => {
+            let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+                QueryError::Internal(format!("scorer.model {}: {e}", path.display()))
+            })?;
+            let model = Model::parse(&text).map_err(|e| {
+                QueryError::Internal(format!("scorer.model {}: {e}", path.display()))
+            })?;
+            Ok(Json(info(
+                "file",
+                Some(path.display().to_string()),
+                text,
+                &model,
+            )))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    pub model: String,
+}
+
+/// `POST /v1/models/check` `{"model": "…"}`: whether a model file is valid (400 naming the line
+/// when not), and what it holds.
+pub async fn check(Workspace(_): Workspace, body: Bytes) -> Result<Json<ModelInfo>, QueryError> {
+    let req: CheckRequest = parse(&body)?;
+    let model = parsed(&req.model)?;
+    Ok(Json(info("file", None, req.model, &model)))
+}
+
 pub async fn what_if(
     State(state): State<AppState>,
     Workspace(workspace): Workspace,
     body: Bytes,
 ) -> Result<Json<Report>, QueryError> {
     let req: WhatIfRequest = parse(&body)?;
-    let model = Model::parse(&req.model).map_err(|e| QueryError::InvalidField {
-        field: match e.line {
-            Some(line) => format!("model (line {line})"),
-            None => "model".into(),
-        },
-        problem: e.message.clone(),
-    })?;
+    let model = parsed(&req.model)?;
     let (from_ms, to_ms) = (req.from_ms.unwrap_or(0), req.to_ms.unwrap_or(i64::MAX));
     if from_ms >= to_ms {
         return Err(QueryError::InvalidField {

@@ -4,7 +4,7 @@
 //! | call | what |
 //! |---|---|
 //! | `POST /v1/rfm?format=json\|csv` `{"spec": {…}, "as_of": …}` | customers, cut points and the named segments' figures |
-//! | `POST /v1/rfm/customers?format=csv\|jsonl\|parquet` (same body) | every customer's measures, scores and segment |
+//! | `POST /v1/rfm/customers?format=csv\|jsonl\|parquet&r=&fm=&segment=` (same body) | every customer's measures, scores and segment (or one cell's, one segment's) |
 //! | `POST /v1/rfm/migration` `{"spec": {…}, "from": …, "to": …}` | how many moved from each RFM segment to each other |
 //! | `POST /v1/segments/migration` `{"segments": [ids], "from": …, "to": …}` | the same over a family of saved segments, from their snapshots |
 //!
@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::auth::Workspace;
 use crate::error::QueryError;
-use crate::export::{self, Cell, Columns, ExportQuery};
+use crate::export::{self, Cell, Columns};
 use crate::extract::Params;
 use crate::extract::parse;
 use crate::objects;
@@ -166,14 +166,54 @@ pub async fn report(
     }
 }
 
+/// `POST /v1/rfm/customers`: the format, and optionally only one cell of the grid (`r` and
+/// `fm`) or one named segment.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomersQuery {
+    #[serde(default)]
+    pub format: export::Format,
+    /// Only customers of this recency score (1 to 5).
+    #[serde(default)]
+    pub r: Option<u8>,
+    /// Only customers of this frequency-monetary score (1 to 5).
+    #[serde(default)]
+    pub fm: Option<u8>,
+    /// Only customers of this named segment.
+    #[serde(default)]
+    pub segment: Option<String>,
+}
+
 pub async fn customers(
     State(state): State<AppState>,
     Workspace(workspace): Workspace,
-    Params(q): Params<ExportQuery>,
+    Params(q): Params<CustomersQuery>,
     body: Bytes,
 ) -> Result<Response, QueryError> {
+    for (field, v) in [("r", q.r), ("fm", q.fm)] {
+        if v.is_some_and(|v| !(1..=5).contains(&v)) {
+            return Err(QueryError::InvalidField {
+                field: field.into(),
+                problem: "must be 1 to 5".into(),
+            });
+        }
+    }
+    if let Some(s) = &q.segment
+        && !SEGMENTS.contains(&s.as_str())
+    {
+        return Err(QueryError::InvalidField {
+            field: "segment".into(),
+            problem: format!("must be an RFM segment: {}", SEGMENTS.join(", ")),
+        });
+    }
     let (spec, as_of) = request(&body)?;
-    let people = state.store.rfm_people(&workspace, &spec, as_of).await?;
+    let mut people = state.store.rfm_people(&workspace, &spec, as_of).await?;
+    people.retain(|p| {
+        q.r.is_none_or(|r| p.r == r)
+            && q.fm
+                .is_none_or(|fm| leadstream_schemas::rfm::fm(p.f, p.m) == fm)
+            && q.segment.as_deref().is_none_or(|s| p.segment == s)
+    });
     export::file(q.format, "rfm-customers", CUSTOMER_COLUMNS, &people)
 }
 

@@ -2,7 +2,7 @@
 //! [`super::segment`], [`super::rfm`] and [`super::campaign`]).
 
 use async_trait::async_trait;
-use leadstream_schemas::rfm::{Cuts, Move, RfmPerson, RfmReport, RfmSpec};
+use leadstream_schemas::rfm::{CellSums, Cuts, Move, RfmPerson, RfmReport, RfmSpec};
 
 use super::{ClickhouseStore, classify};
 use crate::store::{Analytics, StoreError};
@@ -76,7 +76,8 @@ impl Analytics for ClickhouseStore {
     ) -> Result<RfmReport, StoreError> {
         #[derive(serde::Deserialize, clickhouse::Row)]
         struct Row {
-            segment: String,
+            r: u8,
+            fm: u8,
             people: u64,
             revenue: f64,
             sr: f64,
@@ -96,11 +97,19 @@ impl Analytics for ClickhouseStore {
             frequency: r.cf.clone(),
             monetary: r.cm.clone(),
         });
-        let sums: Vec<_> = rows
+        let cells: Vec<_> = rows
             .into_iter()
-            .map(|r| (r.segment, r.people, r.revenue, r.sr, r.sf, r.sm))
+            .map(|r| CellSums {
+                r: r.r,
+                fm: r.fm,
+                people: r.people,
+                revenue: r.revenue,
+                sum_r: r.sr,
+                sum_f: r.sf,
+                sum_m: r.sm,
+            })
             .collect();
-        Ok(RfmReport::from_sums(as_of_ms, spec.clone(), cuts, &sums))
+        Ok(RfmReport::from_cells(as_of_ms, spec.clone(), cuts, &cells))
     }
 
     async fn rfm_people(

@@ -111,15 +111,15 @@ fn cut_columns(sql: &mut Sql, spec: &RfmSpec) {
     sql.push(" AS cm");
 }
 
-/// Per segment: `segment, people, revenue, Σr, Σf, Σm, cr, cf, cm`.
+/// Per cell of the grid: `rs, fm, people, revenue, Σr, Σf, Σm, cr, cf, cm`.
 pub fn summary(workspace: &str, spec: &RfmSpec, as_of: i64) -> Sql {
     let mut sql = Sql::default();
     sql.push(
-        "SELECT segment, count() AS people, sum(m) AS revenue, sum(r), sum(f), sum(m), \
-         any(cr), any(cf), any(cm) FROM (",
+        "SELECT rs, toUInt8(intDiv(fs + ms + 1, 2)) AS fmc, count() AS people, \
+         sum(m) AS revenue, sum(r), sum(f), sum(m), any(cr), any(cf), any(cm) FROM (",
     );
     scored(&mut sql, workspace, spec, as_of);
-    sql.push(") GROUP BY segment");
+    sql.push(") GROUP BY rs, fmc");
     sql
 }
 

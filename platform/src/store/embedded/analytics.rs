@@ -65,7 +65,7 @@ impl Analytics for EmbeddedStore {
     ) -> Result<RfmReport, StoreError> {
         let (workspace, spec) = (workspace.to_string(), spec.clone());
         self.blocking(move |store| {
-            let (rows, cuts) = super::rfm::summary(
+            let (cells, cuts) = super::rfm::summary(
                 store.scan("events")?,
                 store.scan("identities")?,
                 &workspace,
@@ -73,7 +73,7 @@ impl Analytics for EmbeddedStore {
                 as_of_ms,
             )
             .map_err(unavailable)?;
-            Ok(RfmReport::from_sums(as_of_ms, spec, cuts, &rows))
+            Ok(RfmReport::from_cells(as_of_ms, spec, cuts, &cells))
         })
         .await
     }

@@ -2,7 +2,7 @@
 //! `events` and `identities`, the quintile cuts from the sorted columns, the scores and segment
 //! as expressions, the per-segment sums as a group-by.
 
-use leadstream_schemas::rfm::{Cuts, RfmSpec, grid_by_index, quintile_cuts};
+use leadstream_schemas::rfm::{CellSums, Cuts, RfmSpec, grid_by_index, quintile_cuts};
 use polars::prelude::*;
 
 use crate::segment::DAY_MS;
@@ -150,18 +150,22 @@ pub fn scored(
     Ok((scored, cuts))
 }
 
-/// Per segment: `(segment, people, revenue, Σr, Σf, Σm)`, and the cuts used.
-#[allow(clippy::type_complexity)]
+/// Per cell of the grid: its sums, and the cuts used.
 pub fn summary(
     events: Option<LazyFrame>,
     identities: Option<LazyFrame>,
     workspace: &str,
     spec: &RfmSpec,
     as_of: i64,
-) -> PolarsResult<(Vec<(String, u64, f64, f64, f64, f64)>, Cuts)> {
+) -> PolarsResult<(Vec<CellSums>, Cuts)> {
     let (scored, cuts) = scored(events, identities, workspace, spec, as_of)?;
     let df = scored
-        .group_by([col("segment")])
+        .with_column(
+            whole_div(col("fs") + col("ms") + lit(1i32), 2)
+                .cast(DataType::Int32)
+                .alias("fm"),
+        )
+        .group_by([col("rs"), col("fm")])
         .agg([
             col("person").count().cast(DataType::UInt64).alias("people"),
             col("m").sum().alias("revenue"),
@@ -170,29 +174,28 @@ pub fn summary(
             col("m").sum().alias("sm"),
         ])
         .collect()?;
-    let segment = df
-        .column("segment")?
-        .as_materialized_series()
-        .str()?
-        .clone();
+    let score = |name: &str| -> PolarsResult<Int32Chunked> {
+        Ok(df.column(name)?.as_materialized_series().i32()?.clone())
+    };
+    let (rs, fm) = (score("rs")?, score("fm")?);
     let people = df.column("people")?.as_materialized_series().u64()?.clone();
     let f = |name: &str| -> PolarsResult<Float64Chunked> {
         Ok(df.column(name)?.as_materialized_series().f64()?.clone())
     };
     let (revenue, sr, sf, sm) = (f("revenue")?, f("sr")?, f("sf")?, f("sm")?);
-    let rows = (0..df.height())
-        .map(|i| {
-            (
-                segment.get(i).unwrap_or_default().to_string(),
-                people.get(i).unwrap_or_default(),
-                revenue.get(i).unwrap_or_default(),
-                sr.get(i).unwrap_or_default(),
-                sf.get(i).unwrap_or_default(),
-                sm.get(i).unwrap_or_default(),
-            )
+    let small = |v: Option<i32>| u8::try_from(v.unwrap_or_default()).unwrap_or_default();
+    let cells = (0..df.height())
+        .map(|i| CellSums {
+            r: small(rs.get(i)),
+            fm: small(fm.get(i)),
+            people: people.get(i).unwrap_or_default(),
+            revenue: revenue.get(i).unwrap_or_default(),
+            sum_r: sr.get(i).unwrap_or_default(),
+            sum_f: sf.get(i).unwrap_or_default(),
+            sum_m: sm.get(i).unwrap_or_default(),
         })
         .collect();
-    Ok((rows, cuts))
+    Ok((cells, cuts))
 }
 
 /// `(from, to, people)` between the segments at `from` and at `to` (`none`: not a customer).
