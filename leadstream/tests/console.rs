@@ -580,6 +580,136 @@ async fn pages(c: &Client, running: &common::Running, base: &str, tag: &str) {
     find(c, "#whatif-chart canvas").await;
     scroll_to(c, "#whatif-report").await;
     shot(c, &format!("{tag}-14-whatif")).await;
+
+    // The overview over the customers' 400 days: the page's numbers are the API's.
+    let from = iso(as_of - 400 * DAY_MS)[..10].to_string();
+    let to = iso(now + DAY_MS)[..10].to_string();
+    let (status, o) = running
+        .get(&format!("/v1/overview?from={from}&to={to}"))
+        .await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(o["events_by_kind"]["purchase_completed"], 55, "{o}");
+    assert_eq!(o["days"].as_array().map(Vec::len), Some(401 + 1), "{o}");
+    let commerce: u64 = o["events_by_channel"]["commerce"]
+        .as_array()
+        .expect("commerce")
+        .iter()
+        .map(|v| v.as_u64().expect("n"))
+        .sum();
+    assert_eq!(commerce, 55, "{o}");
+    let histogram: u64 = o["score_histogram"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| b["people"].as_u64().expect("n"))
+        .sum();
+    assert_eq!(histogram, o["people"].as_u64().expect("people"));
+    assert_eq!(o["stages"]["customer"], 10, "{o}");
+    c.goto(&format!("{base}/console/#/overview?from={from}&to={to}"))
+        .await
+        .expect("overview");
+    wait_attr(
+        c,
+        "#overview-facts [data-events]",
+        "data-events",
+        &o["events"].to_string(),
+    )
+    .await;
+    wait_attr(
+        c,
+        "#overview-facts [data-people]",
+        "data-people",
+        &o["people"].to_string(),
+    )
+    .await;
+    let shown = c
+        .execute(
+            "return [...document.querySelectorAll('#score-histogram li')].map(li => [li.dataset.label, Number(li.dataset.count)])",
+            vec![],
+        )
+        .await
+        .expect("histogram");
+    let want: Vec<Value> = o["score_histogram"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| json!([b["label"], b["people"]]))
+        .collect();
+    assert_eq!(shown, json!(want));
+    find(c, "#events-chart canvas").await;
+    find(c, "#people-chart canvas").await;
+    c.execute("window.scrollTo(0, 0)", vec![])
+        .await
+        .expect("top");
+    shot(c, &format!("{tag}-15-overview")).await;
+
+    // Campaigns: one created on the page; ada's visit from it is a response, turned into a lead.
+    c.goto(&format!("{base}/console/#/campaigns"))
+        .await
+        .expect("campaigns");
+    find(c, "#campaign-name")
+        .await
+        .send_keys("Winter webinar")
+        .await
+        .expect("name");
+    choose(c, "#campaign-channel", "events").await;
+    set_value(c, "#campaign-utm", "winter").await;
+    set_value(c, "#campaign-cost", "120").await;
+    // Two target lists: two arms.
+    c.execute(
+        "for (const o of document.querySelectorAll('#campaign-lists option')) o.selected = true;",
+        vec![],
+    )
+    .await
+    .expect("lists");
+    click(c, "#create-campaign button[type=submit]").await;
+    wait_text(c, "h1", "Winter webinar").await;
+    let (status, body) = running
+        .post_batch(&json!({"batch": [
+            {"type": "page", "userId": "ada", "messageId": "winter-1", "context": {"campaign": {"name": "winter"}, "page": {"url": "https://acme.io/webinar"}}},
+        ]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    running
+        .wait_for_profile("ada", |p| p["event_count"] == 6)
+        .await;
+    let (_, campaigns) = running.get("/v1/campaigns").await;
+    let campaign = campaigns["campaigns"]
+        .as_array()
+        .expect("campaigns")
+        .iter()
+        .find(|x| x["name"] == "Winter webinar")
+        .expect("created on the page")
+        .clone();
+    assert_eq!(campaign["utm_campaigns"], json!(["winter"]));
+    assert_eq!(campaign["actual_cost"], 120.0);
+    let cid = campaign["id"].as_str().expect("id");
+    c.refresh().await.expect("reload");
+    let (_, report) = running.get(&format!("/v1/campaigns/{cid}/report")).await;
+    assert_eq!(report["figures"]["responses"], 1, "{report}");
+    wait_attr(c, "#campaign-facts [data-responses]", "data-responses", "1").await;
+    // The arms side by side: the whole campaign, each list, and those on no list (ada).
+    let arms = report["arms"].as_array().expect("arms");
+    assert_eq!(arms.len(), 2, "{report}");
+    let mut want = vec![report["figures"]["responses"].to_string()];
+    want.extend(arms.iter().map(|a| a["figures"]["responses"].to_string()));
+    want.push(report["untargeted"]["responses"].to_string());
+    let shown = c
+        .execute(
+            "return [...document.querySelectorAll('#arms-table td[data-figure=Responses]')].map(td => td.textContent)",
+            vec![],
+        )
+        .await
+        .expect("arms");
+    assert_eq!(shown, json!(want), "{report}");
+    click(c, "button[data-lead=ada]").await;
+    wait_text(c, "#toast", "goes to sales").await;
+    running
+        .wait_for_profile("ada", |p| {
+            p["handoffs"] == 1 && p["lifecycle_stage"] == "sales_accepted"
+        })
+        .await;
+    shot(c, &format!("{tag}-16-campaign")).await;
 }
 
 async fn check(running: common::Running, tag: &str) {
@@ -643,6 +773,9 @@ async fn check(running: common::Running, tag: &str) {
     .await;
     assert_eq!(bare, json!(401));
 
+    // The first page is the overview; People from the navigation.
+    find(&c, "#overview-facts").await;
+    click(&c, "nav a[data-section=people]").await;
     // Find her by email, open her page.
     let q = find(&c, "#q").await;
     q.send_keys("ada@example.com").await.expect("type");
@@ -763,6 +896,28 @@ async fn check(running: common::Running, tag: &str) {
         .expect("width");
     assert_eq!(fits, json!(true), "the page fits a phone's width");
     shot(&phone, &format!("{tag}-5-person-phone")).await;
+    for (page, ready) in [
+        ("overview", "#overview-facts"),
+        ("segments/new", "#builder"),
+        ("rfm", "#rfm-controls"),
+        ("model", "#model-text"),
+        ("campaigns", "#create-campaign"),
+    ] {
+        phone
+            .goto(&format!("{base}/console/#/{page}"))
+            .await
+            .expect("open");
+        find(&phone, ready).await;
+        let fits = phone
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth",
+                vec![],
+            )
+            .await
+            .expect("width");
+        assert_eq!(fits, json!(true), "{page} fits a phone's width");
+    }
+    shot(&phone, &format!("{tag}-17-campaigns-phone")).await;
     phone.close().await.expect("close");
     running.stop().await;
 }

@@ -1,9 +1,11 @@
 // The console's shell: who is signed in, the sign-in form, and the routes of the URL's fragment.
 import { ApiError, canWrite, del, get, post, session } from './api.js';
 import { failure, h } from './ui.js';
+import { campaignPage, campaignsPage } from './campaigns.js';
 import { listPage, listsPage } from './lists.js';
 import { modelPage } from './models.js';
 import { operationsPage } from './operations.js';
+import { overviewPage } from './overview.js';
 import { personPage, peoplePage } from './people.js';
 import { rfmPage } from './rfm.js';
 import { segmentPage, segmentsPage } from './segments.js';
@@ -54,7 +56,7 @@ function signedOut(error) {
 }
 
 async function route() {
-  const path = (location.hash || '#/people').slice(1).split('?')[0];
+  const path = (location.hash || '#/overview').slice(1).split('?')[0];
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   for (const a of document.querySelectorAll('nav a')) {
     a.toggleAttribute('aria-current', a.dataset.section === parts[0]);
@@ -67,9 +69,12 @@ async function route() {
     if (parts[0] === 'lists' && parts[1]) return show(await listPage(parts[1]));
     if (parts[0] === 'lists') return show(await listsPage());
     if (parts[0] === 'rfm') return show(await rfmPage(params));
+    if (parts[0] === 'campaigns' && parts[1]) return show(await campaignPage(parts[1]));
+    if (parts[0] === 'campaigns') return show(await campaignsPage(params));
+    if (parts[0] === 'people') return show(await peoplePage(params));
     if (parts[0] === 'model') return show(await modelPage());
     if (parts[0] === 'operations') return show(await operationsPage());
-    return show(await peoplePage(params));
+    return show(await overviewPage(params));
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return signedOut('Your session has ended: sign in again.');
     show(failure(err));

@@ -44,6 +44,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("app.js", JS, include_bytes!("../console/app.js")),
     ("api.js", JS, include_bytes!("../console/api.js")),
     ("builder.js", JS, include_bytes!("../console/builder.js")),
+    (
+        "campaigns.js",
+        JS,
+        include_bytes!("../console/campaigns.js"),
+    ),
     ("charts.js", JS, include_bytes!("../console/charts.js")),
     ("lists.js", JS, include_bytes!("../console/lists.js")),
     ("models.js", JS, include_bytes!("../console/models.js")),
@@ -52,6 +57,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         JS,
         include_bytes!("../console/operations.js"),
     ),
+    ("overview.js", JS, include_bytes!("../console/overview.js")),
     ("people.js", JS, include_bytes!("../console/people.js")),
     ("rfm.js", JS, include_bytes!("../console/rfm.js")),
     ("segments.js", JS, include_bytes!("../console/segments.js")),
@@ -175,6 +181,7 @@ static VOCABULARY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         "grades": ["A", "B", "C", "D", "E", "F"],
         "rfm": leadstream_schemas::rfm::SEGMENTS,
         "rfm_grid": leadstream_schemas::rfm::GRID,
+        "campaign_channels": leadstream_schemas::campaign::CHANNELS,
     });
     format!(
         "// Written by the query API from its own constants.\nexport const VOCABULARY = {json};\n"

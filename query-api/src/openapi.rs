@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 
 use crate::export::ExportQuery;
 use crate::routes::{
-    accounts, campaigns, crm_calls, failed, handoffs, list_import, lists, models, profiles, rfm,
-    scores, segments, tokens, webhooks,
+    accounts, campaigns, crm_calls, failed, handoffs, list_import, lists, models, overview,
+    profiles, rfm, scores, segments, tokens, webhooks,
 };
 
 /// One operation being described.
@@ -264,6 +264,14 @@ fn describe() -> Doc {
     )
     .body(body)
     .ok(any.clone());
+    let (p, b) = (q!(overview::OverviewQuery), s!(overview::Overview));
+    d.op(
+        "get",
+        "/v1/overview",
+        "The workspace at a glance: events per day and channel, new people, hand-offs, scores, grades, stages",
+    )
+    .params(p)
+    .ok(b);
     let b = s!(models::ModelInfo);
     d.op(
         "get",

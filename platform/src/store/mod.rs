@@ -219,6 +219,37 @@ pub trait Analytics: Send + Sync + 'static {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<leadstream_schemas::rfm::Move>, StoreError>;
+    /// A workspace's activity in `[from_ms, to_ms)` and its people now ([`OverviewRows`]).
+    async fn overview(
+        &self,
+        workspace: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<OverviewRows, StoreError>;
+}
+
+/// What the console's overview shows, as a store counts it. Days are UTC day numbers (days since
+/// 1970-01-01); people are the current, unmerged ones.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OverviewRows {
+    /// Events per (day, kind) in the range.
+    pub events: Vec<(i64, String, u64)>,
+    /// People first seen per day in the range.
+    pub new_people: Vec<(i64, u64)>,
+    /// Hand-offs to sales (each crossing once) per day in the range.
+    pub handoffs: Vec<(i64, u64)>,
+    /// People now per (score bucket, grade, stage): the bucket is `floor(score / 10)` from 0 to
+    /// 10 (10: 100 and more), −1 for a negative score; the grade is empty when there is none.
+    pub people: Vec<(i64, String, String, u64)>,
+}
+
+/// The score bucket of [`OverviewRows::people`].
+pub fn score_bucket(score: f64) -> i64 {
+    if score < 0.0 {
+        -1
+    } else {
+        ((score / 10.0).floor() as i64).min(10)
+    }
 }
 
 /// The CRM webhook sender's deliveries that are not (yet) through.

@@ -9,6 +9,7 @@ pub mod health;
 pub mod list_import;
 pub mod lists;
 pub mod models;
+pub mod overview;
 pub mod profiles;
 pub mod rfm;
 pub mod scores;

@@ -154,4 +154,39 @@ impl Analytics for ClickhouseStore {
                 .map_err(classify)?;
         Ok(crate::store::moves(rows))
     }
+
+    async fn overview(
+        &self,
+        workspace: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<crate::store::OverviewRows, StoreError> {
+        use super::overview;
+        let events = overview::events(workspace, from_ms, to_ms)
+            .query(&self.client)
+            .fetch_all::<(i64, String, u64)>()
+            .await
+            .map_err(classify)?;
+        let handoffs = overview::handoffs(workspace, from_ms, to_ms)
+            .query(&self.client)
+            .fetch_all::<(i64, u64)>()
+            .await
+            .map_err(classify)?;
+        let new_people = overview::new_people(workspace, from_ms, to_ms)
+            .query(&self.client)
+            .fetch_all::<(i64, u64)>()
+            .await
+            .map_err(classify)?;
+        let people = overview::people(workspace)
+            .query(&self.client)
+            .fetch_all::<(i64, String, String, u64)>()
+            .await
+            .map_err(classify)?;
+        Ok(crate::store::OverviewRows {
+            events,
+            new_people,
+            handoffs,
+            people,
+        })
+    }
 }

@@ -25,6 +25,7 @@ pub mod campaign;
 pub mod http;
 pub mod migrations;
 mod objects;
+pub mod overview;
 mod profiles;
 pub mod rfm;
 pub mod segment;

@@ -143,4 +143,28 @@ impl Analytics for EmbeddedStore {
         })
         .await
     }
+
+    async fn overview(
+        &self,
+        workspace: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<crate::store::OverviewRows, StoreError> {
+        let workspace = workspace.to_string();
+        self.blocking(move |store| {
+            let current = store
+                .scan("profiles")?
+                .map(|p| super::current_profiles(p, &workspace));
+            super::overview::overview(
+                store.scan("events")?,
+                store.scan("handoffs")?,
+                current,
+                &workspace,
+                from_ms,
+                to_ms,
+            )
+            .map_err(unavailable)
+        })
+        .await
+    }
 }

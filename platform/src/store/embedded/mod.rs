@@ -17,6 +17,7 @@ pub mod attribution;
 pub mod campaign;
 pub mod codec;
 mod objects;
+mod overview;
 mod profiles;
 pub mod rfm;
 pub mod segment;
