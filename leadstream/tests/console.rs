@@ -839,6 +839,24 @@ async fn check(running: common::Running, tag: &str) {
         .await
         .expect("issue");
     wait_text(&c, "#token-form-error", "name").await;
+    // What the collector refused (the batch's event without an id) is there, with its reason,
+    // and a replay of it is refused again, said so.
+    let (_, failed) = running.get("/v1/failed-events?pending=true").await;
+    let pending = failed["count"].as_u64().expect("count");
+    assert!(pending >= 1, "{failed}");
+    let shown = c
+        .execute(
+            "return document.querySelectorAll('[data-replay-failed]').length",
+            vec![],
+        )
+        .await
+        .expect("rows");
+    assert_eq!(shown, json!(pending.min(50)));
+    let first = failed["failed_events"][0]["id"].as_str().expect("id");
+    click(&c, &format!("button[data-replay-failed='{first}']")).await;
+    wait_text(&c, "#toast", "1 refused again").await;
+    // The workspace's settings, secrets only as whether they are set.
+    wait_text(&c, "#workspace-settings", "acme.io").await;
     shot(&c, &format!("{tag}-6-operations")).await;
 
     // Sign out: the sign-in form, and the session is gone on reload.

@@ -73,7 +73,7 @@ async function route() {
     if (parts[0] === 'campaigns') return show(await campaignsPage(params));
     if (parts[0] === 'people') return show(await peoplePage(params));
     if (parts[0] === 'model') return show(await modelPage());
-    if (parts[0] === 'operations') return show(await operationsPage());
+    if (parts[0] === 'operations') return show(await operationsPage(params));
     return show(await overviewPage(params));
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return signedOut('Your session has ended: sign in again.');

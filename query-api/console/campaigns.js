@@ -106,6 +106,7 @@ function responders(c, currency) {
   let after = null;
   const tbody = h('tbody');
   const more = h('button', { type: 'button', class: 'quiet' }, 'More responders');
+  const waiting = h('p', { class: 'loading', role: 'status' }, 'Loading responders…');
   const load = async () => {
     more.disabled = true;
     try {
@@ -122,10 +123,11 @@ function responders(c, currency) {
       if (page.count === 0) box.replaceChildren(empty('No response yet.'));
       more.hidden = !after;
     } catch (err) { box.append(failure(err, 'Responders')); }
+    waiting.remove();
     more.disabled = false;
   };
   more.addEventListener('click', load);
-  box.append(h('table', {}, h('thead', {}, h('tr', {}, ['Person', 'Responses', 'First response', 'Lead', 'Won', 'Revenue', ''].map((x, i) => h('th', { scope: 'col', class: i === 1 || i === 5 ? 'num' : null }, x)))), tbody), more);
+  box.append(waiting, h('table', {}, h('thead', {}, h('tr', {}, ['Person', 'Responses', 'First response', 'Lead', 'Won', 'Revenue', ''].map((x, i) => h('th', { scope: 'col', class: i === 1 || i === 5 ? 'num' : null }, x)))), tbody), more);
   load();
   return box;
 }

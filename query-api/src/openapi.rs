@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::export::ExportQuery;
 use crate::routes::{
     accounts, campaigns, crm_calls, failed, handoffs, list_import, lists, models, overview,
-    profiles, rfm, scores, segments, tokens, webhooks,
+    profiles, rfm, scores, segments, tokens, webhooks, workspace,
 };
 
 /// One operation being described.
@@ -271,6 +271,13 @@ fn describe() -> Doc {
         "The workspace at a glance: events per day and channel, new people, hand-offs, scores, grades, stages",
     )
     .params(p)
+    .ok(b);
+    let b = s!(workspace::WorkspaceInfo);
+    d.op(
+        "get",
+        "/v1/workspace",
+        "The workspace's settings (secrets only as whether they are set)",
+    )
     .ok(b);
     let b = s!(models::ModelInfo);
     d.op(

@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/profiles/{id}/won", post(routes::crm_calls::won))
         .route("/v1/models/what-if", post(routes::models::what_if))
         .route("/v1/overview", get(routes::overview::overview))
+        .route("/v1/workspace", get(routes::workspace::info))
         .route("/v1/models/live", get(routes::models::live))
         .route("/v1/models/check", post(routes::models::check))
         .route("/v1/segments/preview", post(routes::segments::preview))

@@ -16,3 +16,4 @@ pub mod scores;
 pub mod segments;
 pub mod tokens;
 pub mod webhooks;
+pub mod workspace;
