@@ -712,7 +712,63 @@ async fn pages(c: &Client, running: &common::Running, base: &str, tag: &str) {
     shot(c, &format!("{tag}-16-campaign")).await;
 }
 
+/// A TCP path to ClickHouse the test can cut (every open connection dropped, new ones refused)
+/// and mend: the store going down under a running console, for real.
+struct Cable {
+    addr: std::net::SocketAddr,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+async fn cable(to: &str) -> Cable {
+    let target = to
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (up, watch) = tokio::sync::watch::channel(true);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let mut watch = watch.clone();
+            if !*watch.borrow() {
+                continue; // cut: the connection is dropped at once
+            }
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = watch.wait_for(|up| !*up) => {}
+                }
+            });
+        }
+    });
+    Cable { addr, up }
+}
+
+/// With the store cut off, a page says so (and not a blank or a crash); mended, it works again.
+async fn store_down(c: &Client, base: &str, cable: &Cable, tag: &str) {
+    cable.up.send_replace(false);
+    c.goto(&format!("{base}/console/#/segments"))
+        .await
+        .expect("segments");
+    let said = wait_text(c, "#main .error", "store").await;
+    assert!(said.contains("Try again"), "{said}");
+    shot(c, &format!("{tag}-18-store-down")).await;
+    cable.up.send_replace(true);
+    c.refresh().await.expect("reload");
+    find(c, "#new-segment").await;
+}
+
 async fn check(running: common::Running, tag: &str) {
+    check_with(running, tag, None).await;
+}
+
+async fn check_with(running: common::Running, tag: &str, cut: Option<&Cable>) {
     // Ada: a device's visit, then identified on it, then her activity.
     let (status, body) = running
         .post_batch(&json!({"batch": [
@@ -808,6 +864,9 @@ async fn check(running: common::Running, tag: &str) {
     shot(&c, &format!("{tag}-3-person")).await;
 
     pages(&c, &running, &base, tag).await;
+    if let Some(cable) = cut {
+        store_down(&c, &base, cable, tag).await;
+    }
 
     // Operations: issue a read-only token, see it listed, sign in with it later.
     c.goto(&format!("{base}/console/#/operations"))
@@ -949,8 +1008,11 @@ async fn the_console_in_chromium_embedded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_in_chromium_on_clickhouse() {
-    let config = common::distributed_config();
+    let mut config = common::distributed_config();
+    // ClickHouse through a cable the test can cut.
+    let cable = cable(&config.clickhouse.url).await;
+    config.clickhouse.url = format!("http://{}", cable.addr);
     let running = common::start(config.clone()).await;
-    check(running, "clickhouse").await;
+    check_with(running, "clickhouse", Some(&cable)).await;
     common::drop_database(&config.clickhouse).await;
 }

@@ -54,7 +54,13 @@ export function empty(text) {
 /// An API error as the page shows it: the message, the field it names, the request id to quote.
 export function failure(err, what) {
   if (err && err.status === 0) {
-    return h('div', { class: 'error', role: 'alert' }, h('strong', {}, 'The store or the API is down. '), err.message, ' Try again in a moment.');
+    return h('div', { class: 'error', role: 'alert' }, h('strong', {}, 'The query API is not answering. '), err.message, ' Try again in a moment.');
+  }
+  if (err && err.status === 503) {
+    return h('div', { class: 'error', role: 'alert' }, h('strong', {}, `${what ? `${what}: ` : ''}the store is not answering. `),
+      'Nothing was changed. ',
+      h('button', { type: 'button', class: 'quiet', onclick: () => window.dispatchEvent(new HashChangeEvent('hashchange')) }, 'Try again'),
+      err.requestId ? h('span', { class: 'rid' }, ` request ${err.requestId}`) : null);
   }
   return h('div', { class: 'error', role: 'alert' },
     h('strong', {}, what ? `${what}: ` : ''), err.message,

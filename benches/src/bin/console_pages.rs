@@ -39,6 +39,8 @@ struct Args {
     dir: PathBuf,
     clickhouse: String,
     stores: Vec<String>,
+    /// Where to save a screenshot of each page (e.g. for the README); none by default.
+    screens: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -47,6 +49,7 @@ fn args() -> Args {
         dir: PathBuf::from("/var/tmp/leadstream-bench"),
         clickhouse: "http://127.0.0.1:8123".into(),
         stores: vec!["embedded".into(), "clickhouse".into()],
+        screens: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -56,6 +59,7 @@ fn args() -> Args {
             "--dir" => a.dir = PathBuf::from(value()),
             "--clickhouse" => a.clickhouse = value(),
             "--store" => a.stores = vec![value()],
+            "--screens" => a.screens = Some(PathBuf::from(value())),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -330,6 +334,17 @@ async fn main() {
                 times.push(visit(&c, hash, ready).await);
             }
             times.sort_by(f64::total_cmp);
+            if let Some(dir) = &a.screens {
+                std::fs::create_dir_all(dir).expect("screens dir");
+                c.execute("window.scrollTo(0, 0)", vec![]).await.expect("top");
+                let png = c.screenshot().await.expect("screenshot");
+                let file: String = name
+                    .to_lowercase()
+                    .chars()
+                    .map(|ch| if ch.is_alphanumeric() { ch } else { '-' })
+                    .collect();
+                std::fs::write(dir.join(format!("{store}-{file}.png")), png).expect("write");
+            }
             println!(
                 "| {name} | {store} | {:.0} | {:.0} |",
                 times[times.len() / 2],
