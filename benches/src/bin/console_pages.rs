@@ -336,7 +336,9 @@ async fn main() {
             times.sort_by(f64::total_cmp);
             if let Some(dir) = &a.screens {
                 std::fs::create_dir_all(dir).expect("screens dir");
-                c.execute("window.scrollTo(0, 0)", vec![]).await.expect("top");
+                c.execute("window.scrollTo(0, 0)", vec![])
+                    .await
+                    .expect("top");
                 let png = c.screenshot().await.expect("screenshot");
                 let file: String = name
                     .to_lowercase()

@@ -152,9 +152,20 @@ impl Analytics for EmbeddedStore {
     ) -> Result<crate::store::OverviewRows, StoreError> {
         let workspace = workspace.to_string();
         self.blocking(move |store| {
-            let current = store
-                .scan("profiles")?
-                .map(|p| super::current_profiles(p, &workspace));
+            // Only the columns the overview reads (the traits and the rest stay on disk).
+            let current = store.scan("profiles")?.map(|p| {
+                let p = p.select([
+                    col("workspace"),
+                    col("profile_id"),
+                    col("version"),
+                    col("first_seen_ms"),
+                    col("score"),
+                    col("grade"),
+                    col("lifecycle_stage"),
+                    col("merged_into"),
+                ]);
+                super::current_profiles(p, &workspace)
+            });
             super::overview::overview(
                 store.scan("events")?,
                 store.scan("handoffs")?,

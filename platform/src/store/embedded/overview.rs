@@ -75,7 +75,11 @@ pub fn overview(
         out.handoffs = days.into_iter().zip(n).collect();
     }
     if let Some(current) = current {
-        let people = current.filter(col("merged_into").eq(lit("")));
+        // Collected once, for both counts below.
+        let people = current
+            .filter(col("merged_into").eq(lit("")))
+            .collect()?
+            .lazy();
         let df = people
             .clone()
             .filter(
