@@ -737,6 +737,16 @@ async fn pages(c: &Client, running: &common::Running, base: &str, tag: &str) {
         .await
         .expect("arms");
     assert_eq!(shown, json!(want), "{report}");
+    // The report with its first responders (one count for both), and the overview's top
+    // campaigns from the same responses.
+    let (_, with) = running
+        .get(&format!("/v1/campaigns/{cid}/report?responders=10"))
+        .await;
+    assert_eq!(with["responders"]["count"], 1, "{with}");
+    assert_eq!(with["responders"]["responders"][0]["profile_id"], "ada");
+    let (_, o) = running.get("/v1/overview").await;
+    assert_eq!(o["top_campaigns"][0]["name"], "Winter webinar", "{o}");
+    assert_eq!(o["top_campaigns"][0]["responses"], 1, "{o}");
     click(c, "button[data-lead=ada]").await;
     wait_text(c, "#toast", "goes to sales").await;
     running

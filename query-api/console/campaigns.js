@@ -101,16 +101,17 @@ export async function campaignsPage(params) {
     canWrite() ? section('New campaign', createForm(lists)) : null);
 }
 
-function responders(c, currency) {
+/// The responders: the first page from the report, more on demand.
+function responders(c, currency, first) {
   const box = h('div', { id: 'responders' });
   let after = null;
   const tbody = h('tbody');
   const more = h('button', { type: 'button', class: 'quiet' }, 'More responders');
   const waiting = h('p', { class: 'loading', role: 'status' }, 'Loading responders…');
-  const load = async () => {
+  const load = async (given) => {
     more.disabled = true;
     try {
-      const page = await get(`/v1/campaigns/${enc(c.id)}/responses?limit=50${after ? `&after=${enc(after)}` : ''}`);
+      const page = given || await get(`/v1/campaigns/${enc(c.id)}/responses?limit=50${after ? `&after=${enc(after)}` : ''}`);
       after = page.next_after || null;
       for (const r of page.responders) {
         const lead = canWrite() && !r.qualified_ms ? h('button', { type: 'button', class: 'quiet', 'data-lead': r.profile_id, onclick: async (e) => {
@@ -126,9 +127,9 @@ function responders(c, currency) {
     waiting.remove();
     more.disabled = false;
   };
-  more.addEventListener('click', load);
+  more.addEventListener('click', () => load());
   box.append(waiting, h('table', {}, h('thead', {}, h('tr', {}, ['Person', 'Responses', 'First response', 'Lead', 'Won', 'Revenue', ''].map((x, i) => h('th', { scope: 'col', class: i === 1 || i === 5 ? 'num' : null }, x)))), tbody), more);
-  load();
+  load(first);
   return box;
 }
 
@@ -138,7 +139,7 @@ export async function campaignPage(id) {
     if (err.status === 404) return h('div', { class: 'page' }, h('h1', {}, 'Campaigns'), empty(`There is no campaign ${id}.`));
     throw err;
   }
-  const r = await get(`/v1/campaigns/${enc(id)}/report`);
+  const r = await get(`/v1/campaigns/${enc(id)}/report?responders=50`);
   const arms = [{ title: 'Whole campaign', figures: r.figures }, ...r.arms.map((a) => ({ title: `${a.list_name} (${num(a.targeted, 0)} targeted, ${pct(a.response_rate)} responded)`, figures: a.figures }))];
   if (r.untargeted) arms.push({ title: 'On no target list', figures: r.untargeted });
   return h('div', { class: 'page' },
@@ -159,5 +160,5 @@ export async function campaignPage(id) {
       h('div', {}, h('dt', {}, 'Cost per lead'), h('dd', {}, money(r.figures.cost_per_lead, r.currency))),
       h('div', {}, h('dt', {}, 'ROI'), h('dd', {}, pct(r.figures.roi)))),
     section(r.arms.length ? 'A/B arms side by side' : 'Figures', sideBySide(`As of ${when(r.as_of_ms)}`, arms, r.currency, 'arms-table')),
-    section('Responders', responders(c, r.currency)));
+    section('Responders', responders(c, r.currency, r.responders)));
 }

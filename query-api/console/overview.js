@@ -3,7 +3,7 @@
 // top campaigns by responses.
 import { get } from './api.js';
 import { dayChart, histogram } from './charts.js';
-import { STAGES, empty, failure, h, num, section, table } from './ui.js';
+import { STAGES, empty, h, num, section, table } from './ui.js';
 
 const enc = encodeURIComponent;
 const DAY = 86_400_000;
@@ -15,26 +15,13 @@ function byDay(days, values) {
   return out;
 }
 
-async function topCampaigns() {
-  const { campaigns } = await get('/v1/campaigns');
-  if (campaigns.length === 0) return empty('No campaign yet.');
-  const reports = [];
-  if (campaigns.length === 1) reports.push(await get(`/v1/campaigns/${enc(campaigns[0].id)}/report`));
-  for (let i = 0; campaigns.length > 1 && i < campaigns.length; i += 20) {
-    let ids = campaigns.slice(i, i + 20).map((c) => c.id);
-    if (ids.length === 1) ids = [ids[0], campaigns[0].id];
-    const { campaigns: rs } = await get(`/v1/campaigns/compare?ids=${ids.map(enc).join(',')}`);
-    for (const r of rs) if (!reports.some((x) => x.campaign_id === r.campaign_id)) reports.push(r);
-  }
-  reports.sort((a, b) => b.figures.responses - a.figures.responses);
-  return table('By responses, each over its own dates', [
-    { label: 'Campaign', cell: (r) => h('a', { href: `#/campaigns/${enc(r.campaign_id)}` }, r.name) },
-    { label: 'Channel', cell: (r) => r.channel },
-    { label: 'Responses', num: true, cell: (r) => num(r.figures.responses, 0) },
-    { label: 'Leads', num: true, cell: (r) => num(r.figures.leads, 0) },
-    { label: 'Won', num: true, cell: (r) => num(r.figures.customers_won, 0) },
-    { label: 'Revenue', num: true, cell: (r) => num(r.figures.revenue, 2) },
-  ], reports.slice(0, 5));
+function topCampaigns(o) {
+  if (o.top_campaigns.length === 0) return empty('No campaign response in this range.');
+  return table('Responses in the range (events with a campaign\'s UTM campaign or promo code)', [
+    { label: 'Campaign', cell: (c) => h('a', { href: `#/campaigns/${enc(c.campaign_id)}` }, c.name) },
+    { label: 'Channel', cell: (c) => c.channel },
+    { label: 'Responses', num: true, cell: (c) => h('span', { 'data-responses': c.responses }, num(c.responses, 0)) },
+  ], o.top_campaigns);
 }
 
 export async function overviewPage(params) {
@@ -73,8 +60,7 @@ export async function overviewPage(params) {
     h('div', {}, h('dt', {}, 'People now'), h('dd', { 'data-people': o.people }, num(o.people, 0))));
 
   const channels = Object.entries(o.events_by_channel).sort((a, b) => sum(b[1]) - sum(a[1]));
-  const campaigns = h('div', { id: 'top-campaigns' }, h('p', { class: 'loading' }, 'Loading campaigns…'));
-  topCampaigns().then((t) => campaigns.replaceChildren(t)).catch((err) => campaigns.replaceChildren(failure(err, 'Campaigns')));
+  const campaigns = h('div', { id: 'top-campaigns' }, topCampaigns(o));
   const grades = Object.entries(o.grades).map(([label, count]) => ({ label: label === 'none' ? 'no grade' : label, count }));
   return h('div', { class: 'page' },
     h('h1', {}, 'Overview'),

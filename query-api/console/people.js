@@ -102,11 +102,12 @@ function scoreHistory(p, history, why) {
   }
   const series = Object.entries(byScore).map(([name, points]) => ({ name, points }));
   return section('Score history',
-    h('p', { class: 'why', id: 'why' },
+    why ? h('p', { class: 'why', id: 'why' },
       `${why.score} is ${num(why.value)}: `,
       why.by_rule.length === 0 ? 'no rule has given points yet.' :
         why.by_rule.map((r, i) => [i ? ', ' : '', h('strong', {}, r.rule), ` ${signed(r.points)}${r.times > 1 ? ` (${r.times} times)` : ''}`]),
-      '.'),
+      '.')
+      : h('p', { class: 'why empty', id: 'why' }, 'No score of the model yet: no rule has scored this person.'),
     stepChart(series, `Score history of ${p.profile_id}`),
     changes.length === 0 ? null : table('Each change, newest first, with the rule and the event that made it', [
       { label: 'When', cell: (c) => when(c.at_ms) },
@@ -230,7 +231,10 @@ export async function personPage(id) {
   const pid = enc(p.profile_id);
   const [history, why, tl, member, hs] = await Promise.all([
     get(`/v1/profiles/${pid}/scores/history?limit=200`),
-    get(`/v1/profiles/${pid}/scores/why`),
+    // The qualifying score's reasons (a profile the model never scored has none to ask for).
+    p.score_name || Object.keys(p.scores || {}).length
+      ? get(`/v1/profiles/${pid}/scores/why${p.score_name ? '' : `?score=${enc(Object.keys(p.scores)[0])}`}`)
+      : null,
     get(`/v1/profiles/${pid}/timeline?limit=25`),
     get(`/v1/profiles/${pid}/memberships`),
     get(`/v1/profiles/${pid}/handoffs`),

@@ -533,12 +533,13 @@ fn describe() -> Doc {
     d.op("delete", "/v1/campaigns/{id}", "Delete a campaign record")
         .write()
         .no_content();
-    let b = s!(campaigns::Report);
+    let (p, b) = (q!(campaigns::ReportQuery), s!(campaigns::Report));
     d.op(
         "get",
         "/v1/campaigns/{id}/report",
         "Responses, reach, leads, wins, revenue, cost per lead, ROI, A/B arms",
     )
+    .params(p)
     .ok(b);
     let (p, b) = (q!(segments::PageQuery), s!(campaigns::ResponsesPage));
     d.op(

@@ -41,6 +41,8 @@ struct Args {
     stores: Vec<String>,
     /// Where to save a screenshot of each page (e.g. for the README); none by default.
     screens: Option<PathBuf>,
+    /// Only serve the API (and print its address) until stopped: for timing calls by hand.
+    serve_only: bool,
 }
 
 fn args() -> Args {
@@ -50,6 +52,7 @@ fn args() -> Args {
         clickhouse: "http://127.0.0.1:8123".into(),
         stores: vec!["embedded".into(), "clickhouse".into()],
         screens: None,
+        serve_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,6 +63,7 @@ fn args() -> Args {
             "--clickhouse" => a.clickhouse = value(),
             "--store" => a.stores = vec![value()],
             "--screens" => a.screens = Some(PathBuf::from(value())),
+            "--serve" => a.serve_only = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -206,7 +210,8 @@ async fn visit(c: &Client, hash: &str, ready: &str) -> f64 {
             && !document.querySelector('.loading, [aria-busy="true"]');
         (function poll() {
             if (settled()) requestAnimationFrame(() => done(performance.now() - t0));
-            else if (performance.now() - t0 > 120000) done(-1);
+            else if (main.firstElementChild !== before && main.querySelector('.error:not([hidden])')) done('error: ' + main.querySelector('.error:not([hidden])').textContent);
+            else if (performance.now() - t0 > 25000) done(-1);
             else setTimeout(poll, 5);
         })();
     "#;
@@ -214,10 +219,13 @@ async fn visit(c: &Client, hash: &str, ready: &str) -> f64 {
         .execute_async(script, vec![json!(hash), json!(ready)])
         .await
         .expect("visit");
+    if let Some(text) = ms.as_str() {
+        panic!("{hash}: {text}");
+    }
     let ms = ms.as_f64().expect("ms");
     assert!(ms >= 0.0, "{hash} never got to {ready}");
     // Errors shown instead of the page would be timed as a page: refuse them.
-    if let Ok(e) = c.find(Locator::Css("#main .error")).await {
+    if let Ok(e) = c.find(Locator::Css("#main .error:not([hidden])")).await {
         panic!("{hash}: {}", e.text().await.unwrap_or_default());
     }
     ms
@@ -269,6 +277,11 @@ async fn main() {
         }
         let shutdown = CancellationToken::new();
         let base = serve(config(&store, &a, &data), shutdown.clone()).await;
+        if a.serve_only {
+            println!("{store}: {base} (token {TOKEN})");
+            tokio::signal::ctrl_c().await.expect("ctrl-c");
+            return;
+        }
         let (segment, list, campaign) = objects(&base).await;
         let (_driver, c) = browser().await;
         c.goto(&format!("{base}/console/")).await.expect("open");

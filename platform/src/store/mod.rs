@@ -241,6 +241,9 @@ pub struct OverviewRows {
     /// People now per (score bucket, grade, stage): the bucket is `floor(score / 10)` from 0 to
     /// 10 (10: 100 and more), −1 for a negative score; the grade is empty when there is none.
     pub people: Vec<(i64, String, String, u64)>,
+    /// Events in the range per (UTM campaign, promo code), of those with either: what campaigns
+    /// count responses by.
+    pub campaign_events: Vec<(String, String, u64)>,
 }
 
 /// The score bucket of [`OverviewRows::people`].

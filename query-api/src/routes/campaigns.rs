@@ -206,12 +206,17 @@ pub struct Report {
     pub arms: Vec<Arm>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub untargeted: Option<Figures>,
+    /// The first page of responders, when asked for (`?responders=N`): what
+    /// `GET /v1/campaigns/{id}/responses?limit=N` answers, from the same count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub responders: Option<ResponsesPage>,
 }
 
 async fn report_of(
     state: &AppState,
     workspace: &str,
     row: &ObjectRow,
+    first: Option<usize>,
 ) -> Result<Report, QueryError> {
     let spec = shown(row)?.spec;
     let now = objects::now_ms();
@@ -280,16 +285,48 @@ async fn report_of(
         figures: Figures::of(&responders, spec.actual_cost),
         arms,
         untargeted,
+        responders: first.map(|n| {
+            let count = responders.len();
+            let mut page: Vec<Responder> = responders.into_iter().take(n + 1).collect();
+            let more = page.len() > n;
+            page.truncate(n);
+            ResponsesPage {
+                count,
+                next_after: more
+                    .then(|| page.last().map(|r| r.profile_id.clone()))
+                    .flatten(),
+                responders: page,
+            }
+        }),
     })
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// Include the first this many responders (1 to 1000), as `…/responses?limit=` would.
+    #[serde(default)]
+    pub responders: Option<usize>,
 }
 
 pub async fn report(
     State(state): State<AppState>,
     Workspace(workspace): Workspace,
     Path(id): Path<String>,
+    Params(q): Params<ReportQuery>,
 ) -> Result<Json<Report>, QueryError> {
+    let first = match q.responders {
+        None => None,
+        Some(n) if (1..=1000).contains(&n) => Some(n),
+        Some(_) => {
+            return Err(QueryError::InvalidField {
+                field: "responders".into(),
+                problem: "must be 1 to 1000".into(),
+            });
+        }
+    };
     let row = load(&state, &workspace, &id).await?;
-    Ok(Json(report_of(&state, &workspace, &row).await?))
+    Ok(Json(report_of(&state, &workspace, &row, first).await?))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -331,7 +368,7 @@ pub async fn compare(
                 field: "ids".into(),
                 problem: format!("no campaign `{id}`"),
             })?;
-        campaigns.push(report_of(&state, &workspace, row).await?);
+        campaigns.push(report_of(&state, &workspace, row, None).await?);
     }
     Ok(Json(Comparison { campaigns }))
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
+use leadstream_schemas::campaign::CampaignSpec;
 use leadstream_schemas::kinds::EventKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,6 +42,15 @@ pub struct Bucket {
     pub people: u64,
 }
 
+/// A campaign's responses in the range: events with one of its UTM campaigns or promo codes.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct CampaignResponses {
+    pub campaign_id: String,
+    pub name: String,
+    pub channel: String,
+    pub responses: u64,
+}
+
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Overview {
     pub from_ms: i64,
@@ -65,6 +75,8 @@ pub struct Overview {
     pub grades: BTreeMap<String, u64>,
     /// People per lifecycle stage now.
     pub stages: BTreeMap<String, u64>,
+    /// The campaigns with responses in the range, the most first (at most 10).
+    pub top_campaigns: Vec<CampaignResponses>,
 }
 
 fn day_name(day: i64) -> String {
@@ -106,7 +118,31 @@ pub async fn overview(
             problem: format!("the range may cover at most {MAX_DAYS} days"),
         });
     }
-    let rows = state.store.overview(&workspace, from_ms, to_ms).await?;
+    let (rows, campaigns) = tokio::join!(
+        state.store.overview(&workspace, from_ms, to_ms),
+        objects::CAMPAIGNS.all(&*state.store, &workspace),
+    );
+    let (rows, campaigns) = (rows?, campaigns?);
+    let mut top_campaigns: Vec<CampaignResponses> = campaigns
+        .iter()
+        .filter_map(|row| {
+            let spec: CampaignSpec = serde_json::from_str(&row.definition).ok()?;
+            let responses = rows
+                .campaign_events
+                .iter()
+                .filter(|(c, p, _)| spec.utm_campaigns.contains(c) || spec.promo_codes.contains(p))
+                .map(|(_, _, n)| n)
+                .sum();
+            (responses > 0).then(|| CampaignResponses {
+                campaign_id: row.id.clone(),
+                name: spec.name,
+                channel: spec.channel,
+                responses,
+            })
+        })
+        .collect();
+    top_campaigns.sort_by(|a, b| b.responses.cmp(&a.responses).then(a.name.cmp(&b.name)));
+    top_campaigns.truncate(10);
     let first = from_ms.div_euclid(DAY_MS);
     let last = (to_ms - 1).div_euclid(DAY_MS);
     let n = usize::try_from(last - first + 1).unwrap_or(0);
@@ -169,5 +205,6 @@ pub async fn overview(
             .collect(),
         grades,
         stages,
+        top_campaigns,
     }))
 }

@@ -70,3 +70,12 @@ pub fn people(workspace: &str) -> Sql {
     sql.push(") WHERE mi = '' GROUP BY bucket, gr, st ORDER BY bucket, gr, st");
     sql
 }
+
+/// `campaign, promo code, events` of the events with either.
+pub fn campaign_events(workspace: &str, from: i64, to: i64) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT campaign, promo_code, count() FROM events");
+    range(&mut sql, workspace, "timestamp_ms", from, to);
+    sql.push(" AND (campaign != '' OR promo_code != '') GROUP BY campaign, promo_code");
+    sql
+}

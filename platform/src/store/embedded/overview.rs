@@ -43,8 +43,27 @@ pub fn overview(
 ) -> PolarsResult<OverviewRows> {
     let mut out = OverviewRows::default();
     if let Some(events) = events {
+        let events = events.filter(within("timestamp_ms", workspace, from, to));
         let df = events
-            .filter(within("timestamp_ms", workspace, from, to))
+            .clone()
+            .filter(
+                col("campaign")
+                    .neq(lit(""))
+                    .or(col("promo_code").neq(lit(""))),
+            )
+            .group_by([col("campaign"), col("promo_code")])
+            .agg([len().alias("n")])
+            .collect()?;
+        let c = Columns(&df);
+        let (campaigns, codes, n) = (
+            c.text("campaign")?,
+            c.text("promo_code")?,
+            count_rows(&df, "n")?,
+        );
+        out.campaign_events = (0..df.height())
+            .map(|i| (campaigns[i].clone(), codes[i].clone(), n[i]))
+            .collect();
+        let df = events
             .group_by([day_of("timestamp_ms"), col("kind")])
             .agg([len().alias("n")])
             .sort(["day", "kind"], SortMultipleOptions::default())
