@@ -33,7 +33,7 @@ export function dayChart(label, series, { kind = 'line', height = 220, id } = {}
     height,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
-    axes: [{ stroke: '#5b6475', grid: { stroke: '#eceef2' } }, { stroke: '#5b6475', grid: { stroke: '#eceef2' }, size: 50 }],
+    axes: [{ stroke: '#5b6475', grid: { stroke: '#eceef2' } }, { stroke: '#5b6475', grid: { stroke: '#eceef2' }, size: 64 }],
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
     series: [{ label: 'Day', value: (u, v) => (v == null ? '' : new Date(v * 1000).toISOString().slice(0, 10)) },

@@ -147,14 +147,14 @@ async fn objects(base: &str) -> (String, String, String) {
             .and_then(|x| x["id"].as_str())
             .map(str::to_string)
     };
-    let segment = match named(&get("/v1/segments").await, "segments", "German buyers") {
+    let segment = match named(&get("/v1/segments").await, "segments", "German downloaders") {
         Some(id) => id,
         None => post(
             "/v1/segments",
-            json!({"name": "German buyers", "definition": {"and": [
+            json!({"name": "German downloaders", "definition": {"and": [
                 {"trait": "country", "eq": "DE"},
                 {"score": {"gte": 30}},
-                {"did": "file_downloaded", "at_least": 2, "within_days": 90},
+                {"did": "file_downloaded", "at_least": 2, "within_days": 400},
             ]}}),
         )
         .await["id"]

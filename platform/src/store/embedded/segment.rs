@@ -100,9 +100,49 @@ fn member_frame(
             Segment::Did { .. } | Segment::InList { .. } | Segment::Rfm { .. }
         )
     };
-    let conjuncts: Vec<&Segment> = match segment {
-        Segment::And(xs) => xs.iter().collect(),
-        other => vec![other],
+    // The top-level `and`, flattened (an `and` directly in it is the same conjunction).
+    fn flatten<'a>(s: &'a Segment, out: &mut Vec<&'a Segment>) {
+        match s {
+            Segment::And(xs) => xs.iter().for_each(|x| flatten(x, out)),
+            other => out.push(other),
+        }
+    }
+    let mut conjuncts: Vec<&Segment> = Vec::new();
+    flatten(segment, &mut conjuncts);
+    // Asked about given people only (whether a person is a member): the behaviour counts need
+    // only their events (and those of the ids merged into them), not every event of the
+    // workspace. RFM stays on every customer: its cut points are the population's.
+    let only: Option<Vec<String>> = conjuncts.iter().find_map(|c| match c {
+        Segment::Ids(ids) => Some(ids.clone()),
+        _ => None,
+    });
+    let narrowed = match (&only, &tables.events) {
+        (Some(ids), Some(events)) => {
+            let mut srcs = ids.clone();
+            if let Some(identities) = &tables.identities {
+                let merged = identities
+                    .clone()
+                    .filter(
+                        col("workspace")
+                            .eq(lit(workspace.to_string()))
+                            .and(is_in(col("profile_id"), ids)),
+                    )
+                    .select([col("id")])
+                    .collect()?;
+                srcs.extend(strings_of(&merged, "id")?);
+            }
+            Some(Tables {
+                profiles: tables.profiles.clone(),
+                events: Some(events.clone().filter(is_in(col("profile_id"), &srcs))),
+                identities: tables.identities.clone(),
+                set_members: tables.set_members.clone(),
+            })
+        }
+        _ => None,
+    };
+    let for_leaf = |leaf: &Segment| match (leaf, &narrowed) {
+        (Segment::Did { .. }, Some(n)) => n,
+        _ => tables,
     };
     let (direct, others): (Vec<&Segment>, Vec<&Segment>) =
         conjuncts.into_iter().partition(|s| is_set(s));
@@ -113,7 +153,7 @@ fn member_frame(
     let mut frame = current.filter(col("merged_into").eq(lit("")));
     let mut columns = Columns::new();
     for leaf in others.iter().flat_map(|o| o.behaviours()) {
-        let set = behaviour_set(tables, workspace, leaf, now_ms)?;
+        let set = behaviour_set(for_leaf(leaf), workspace, leaf, now_ms)?;
         let name = format!("__hit{}", columns.len());
         let hits = set
             .people
@@ -134,7 +174,7 @@ fn member_frame(
         .fold(lit(true), |e, o| e.and(condition(o, &columns)));
     frame = frame.filter(filter);
     for leaf in direct {
-        let set = behaviour_set(tables, workspace, leaf, now_ms)?;
+        let set = behaviour_set(for_leaf(leaf), workspace, leaf, now_ms)?;
         let how = if set.include {
             JoinType::Semi
         } else {
