@@ -76,6 +76,8 @@ async fn both_stores_attribute_the_same_responders() {
         // Replayed after a crash.
         response("ann", "a1", "spring", 2),
         purchase("ann", "a2", 100.0, "", 5),
+        // Bought under the anonymous id merged into ann: hers.
+        purchase("eve", "e3", 25.0, "", 7),
         event("w", "ann", "a3", "deal_won", 6),
         purchase("bob", "b1", 50.0, "SPRING10", 4),
         response("cy", "c1", "spring", -1),
@@ -121,7 +123,7 @@ async fn both_stores_attribute_the_same_responders() {
         revenue,
     };
     let want = vec![
-        r("ann", 2, 1, 3, 6, 100.0),
+        r("ann", 2, 1, 3, 6, 125.0),
         r("bob", 1, 4, -1, -1, 50.0),
         r("fay", 1, 2, -1, -1, 0.0),
     ];

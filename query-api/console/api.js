@@ -16,11 +16,13 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
+/// One call with the console's header (and a JSON body, if given): the answer when it is a
+/// success, an `ApiError` with the API's message otherwise (status 0: no answer at all).
+export async function send(method, path, body, accept = 'application/json') {
   const options = {
     method,
     credentials: 'same-origin',
-    headers: { 'x-leadstream-console': '1', accept: 'application/json' },
+    headers: { 'x-leadstream-console': '1', accept },
   };
   if (body !== undefined) {
     options.headers['content-type'] = 'application/json';
@@ -32,13 +34,19 @@ export async function api(method, path, body) {
   } catch (e) {
     throw new ApiError(0, { message: `The query API cannot be reached (${e.message}).` });
   }
-  const text = await response.text();
-  let data = null;
-  if (text) {
+  if (!response.ok) {
+    const text = await response.text();
+    let data = null;
     try { data = JSON.parse(text); } catch { data = { message: text }; }
+    throw new ApiError(response.status, data);
   }
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
+  return response;
+}
+
+export async function api(method, path, body) {
+  const text = await (await send(method, path, body)).text();
+  if (!text) return null;
+  try { return JSON.parse(text); } catch { return { message: text }; }
 }
 
 export const get = (path) => api('GET', path);
@@ -49,22 +57,7 @@ export const patch = (path, body) => api('PATCH', path, body);
 
 /// Fetches a file (an export) and hands it to the browser as a download named `filename`.
 export async function download(method, path, body, filename) {
-  const options = { method, credentials: 'same-origin', headers: { 'x-leadstream-console': '1' } };
-  if (body !== undefined) {
-    options.headers['content-type'] = 'application/json';
-    options.body = JSON.stringify(body);
-  }
-  let response;
-  try {
-    response = await fetch(path, options);
-  } catch (e) {
-    throw new ApiError(0, { message: `The query API cannot be reached (${e.message}).` });
-  }
-  if (!response.ok) {
-    let data = null;
-    try { data = await response.json(); } catch { /* not JSON */ }
-    throw new ApiError(response.status, data);
-  }
+  const response = await send(method, path, body, '*/*');
   const blob = await response.blob();
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');

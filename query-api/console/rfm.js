@@ -1,7 +1,7 @@
 // RFM: the 5 × 5 recency × frequency-monetary grid as a heat map (people or revenue per cell),
 // the named segments, the migration matrix between two dates; a cell or a segment lists its
 // customers, who can be saved as a list.
-import { ApiError, canWrite, post } from './api.js';
+import { canWrite, post, send } from './api.js';
 import { VOCABULARY } from './vocabulary.js';
 import { empty, failure, h, loading, num, section, table, toast, when } from './ui.js';
 
@@ -10,17 +10,7 @@ const day = (ms) => new Date(ms).toISOString().slice(0, 10);
 
 /// Reads JSON lines (an export in `jsonl`).
 async function jsonLines(path, body) {
-  const response = await fetch(path, {
-    method: 'POST', credentials: 'same-origin',
-    headers: { 'x-leadstream-console': '1', 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) {
-    let data = null;
-    try { data = JSON.parse(text); } catch { data = { message: text }; }
-    throw new ApiError(response.status, data);
-  }
+  const text = await (await send('POST', path, body, 'application/x-ndjson')).text();
   return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
 

@@ -266,6 +266,10 @@ async fn browser() -> (tokio::process::Child, Client) {
 
 #[tokio::main]
 async fn main() {
+    // RUST_LOG=… shows the query API's logs (an internal error's cause among them).
+    if std::env::var_os("RUST_LOG").is_some() {
+        leadstream_platform::telemetry::init_tracing(leadstream_platform::config::LogFormat::Text);
+    }
     let a = args();
     for store in a.stores.clone() {
         let data = std::env::temp_dir().join(format!("leadstream-console-bench-{store}"));
