@@ -156,15 +156,7 @@ pub async fn index() -> Response {
 static VOCABULARY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     use leadstream_schemas::kinds::EventKind;
     use leadstream_schemas::profile::LifecycleStage;
-    let kinds: Vec<(&str, Option<&str>)> = EventKind::NAMED
-        .iter()
-        .chain(&[
-            EventKind::Identify,
-            EventKind::Group,
-            EventKind::Alias,
-            EventKind::ScreenViewed,
-            EventKind::Custom,
-        ])
+    let kinds: Vec<(&str, Option<&str>)> = EventKind::all()
         .map(|k| (k.key(), k.event_name()))
         .collect();
     let stages = [

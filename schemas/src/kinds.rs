@@ -234,8 +234,8 @@ impl EventKind {
             .unwrap_or(EventKind::Custom)
     }
 
-    /// Parses a stable key (`"email_opened"`) back into a kind.
-    pub fn from_key(key: &str) -> Option<EventKind> {
+    /// Every kind: the named ones, then the calls that are not marketing events and `custom`.
+    pub fn all() -> impl Iterator<Item = EventKind> {
         EventKind::NAMED
             .iter()
             .chain(&[
@@ -246,7 +246,11 @@ impl EventKind {
                 EventKind::Custom,
             ])
             .copied()
-            .find(|k| k.key() == key)
+    }
+
+    /// Parses a stable key (`"email_opened"`) back into a kind.
+    pub fn from_key(key: &str) -> Option<EventKind> {
+        EventKind::all().find(|k| k.key() == key)
     }
 
     /// What the event's properties lack or carry in the wrong shape, against what this kind
