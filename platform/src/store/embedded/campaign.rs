@@ -44,7 +44,27 @@ pub fn responders(
     .agg([
         col("message_id").count().cast(DataType::UInt64).alias("n"),
         col("ts").min().alias("f0"),
-    ]);
+    ])
+    .collect()?;
+    if responses.height() == 0 {
+        return Ok(Vec::new());
+    }
+    // The outcomes below are read only for the responders and the ids merged into them.
+    let mut srcs = super::codec::Columns(&responses).text("person")?;
+    if let Some(ids) = &identities {
+        let merged = ids
+            .clone()
+            .filter(
+                col("workspace")
+                    .eq(lit(workspace.to_string()))
+                    .and(in_list("profile_id", &srcs)),
+            )
+            .select([col("id")])
+            .collect()?;
+        let merged = super::codec::Columns(&merged).text("id")?;
+        srcs.extend(merged);
+    }
+    let responses = responses.lazy();
     // The first outcome of a kind at or after the first response.
     let first_after = |outcomes: LazyFrame, name: &str| -> LazyFrame {
         responses
@@ -67,7 +87,10 @@ pub fn responders(
             identities.clone(),
             workspace,
             "revenue",
-            col("kind").eq(lit(kind.to_string())).and(until.clone()),
+            col("kind")
+                .eq(lit(kind.to_string()))
+                .and(until.clone())
+                .and(in_list("profile_id", &srcs)),
         )
     };
     let handed = match handoffs {
