@@ -23,6 +23,26 @@ pub const TABLES: &[&str] = &[
     SetMemberRow::TABLE,
 ];
 
+/// The order rows are written in within a file, as the ClickHouse tables' `ORDER BY`: a person's
+/// rows sit together, so the files' row-group statistics let a scan for a few people skip the rest
+/// (a person's page reads a few row groups of each file, not every event).
+pub fn order_by(table: &str) -> &'static [&'static str] {
+    match table {
+        "events" => &["workspace", "profile_id", "timestamp_ms"],
+        "profiles" | "handoffs" => &["workspace", "profile_id"],
+        "score_changes" => &["workspace", "profile_id", "at_ms"],
+        "identities" | "webhook_deliveries" => &["workspace", "id"],
+        "objects" => &["workspace", "kind", "id"],
+        "set_members" => &["workspace", "set_id", "member_id"],
+        _ => &[],
+    }
+}
+
+/// Rows per row group in a written file (about: polars splits a frame into `height / ROW_GROUP`
+/// groups): small enough that a lookup of a few people skips most
+/// of a large file, large enough that a full scan is not slowed by per-group overhead.
+pub const ROW_GROUP: usize = 32_768;
+
 /// The frame of `rows`, one column per field.
 pub fn frame<T: Table>(rows: &[T]) -> PolarsResult<DataFrame> {
     let columns = T::columns(rows)

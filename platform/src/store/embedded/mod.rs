@@ -91,8 +91,22 @@ impl EmbeddedStore {
         let dir = self.table_dir(table);
         let name = uuid::Uuid::now_v7();
         let tmp = dir.join(format!("{name}.parquet.tmp"));
+        let key: Vec<&str> = codec::order_by(table)
+            .iter()
+            .copied()
+            .filter(|c| df.column(c).is_ok())
+            .collect();
+        if !key.is_empty() && df.height() > 1 {
+            df = df
+                .sort(
+                    key,
+                    SortMultipleOptions::default().with_maintain_order(true),
+                )
+                .map_err(unavailable)?;
+        }
         let mut file = File::create(&tmp).map_err(unavailable)?;
         ParquetWriter::new(&mut file)
+            .with_row_group_size(Some(codec::ROW_GROUP))
             .finish(&mut df)
             .map_err(unavailable)?;
         file.sync_all().map_err(unavailable)?;
@@ -391,6 +405,55 @@ mod tests {
                 .await
                 .expect("changes")
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn files_are_written_in_key_order_in_row_groups() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        // Rows arrive in no order: people interleaved, each person's newest first.
+        let n = 3 * codec::ROW_GROUP + 5;
+        let ids: Vec<String> = (0..n).map(|i| format!("p{:03}", (i * 7) % 997)).collect();
+        let ts: Vec<i64> = (0..n as i64).rev().collect();
+        let df = df!("workspace" => vec!["w"; n], "profile_id" => ids, "timestamp_ms" => ts)
+            .expect("frame");
+        store.write_file("events", df).expect("write");
+        let path = std::fs::read_dir(store.table_dir("events"))
+            .expect("dir")
+            .next()
+            .expect("one file")
+            .expect("entry")
+            .path();
+        let mut reader = ParquetReader::new(File::open(&path).expect("open file"));
+        let groups = reader.get_metadata().expect("metadata").row_groups.len();
+        // polars splits a frame into height / size groups: here 3 of ~32.8k rows.
+        assert_eq!(
+            groups,
+            n / codec::ROW_GROUP,
+            "{n} rows in groups of ~{}",
+            codec::ROW_GROUP
+        );
+        let back = reader.finish().expect("read");
+        let keys: Vec<(String, i64)> = back
+            .column("profile_id")
+            .expect("ids")
+            .str()
+            .expect("text")
+            .iter()
+            .zip(
+                back.column("timestamp_ms")
+                    .expect("ts")
+                    .i64()
+                    .expect("int")
+                    .iter(),
+            )
+            .map(|(p, t)| (p.expect("id").to_string(), t.expect("time")))
+            .collect();
+        assert_eq!(keys.len(), n);
+        assert!(
+            keys.windows(2).all(|w| w[0] <= w[1]),
+            "sorted by person, then time"
         );
     }
 }
