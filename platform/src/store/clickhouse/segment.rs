@@ -40,6 +40,7 @@ pub fn members(workspace: &str, segment: &Segment, now_ms: i64) -> Sql {
 }
 
 fn unordered(workspace: &str, segment: &Segment, now_ms: i64) -> Sql {
+    let only = only_ids(segment);
     let mut sql = Sql::default();
     sql.push(
         "SELECT pid FROM (SELECT profile_id AS pid, argMax(traits, version) AS t, \
@@ -49,10 +50,41 @@ fn unordered(workspace: &str, segment: &Segment, now_ms: i64) -> Sql {
          FROM profiles WHERE workspace = ",
     );
     sql.bind(Bind::Str(workspace.to_string()));
+    if let Some(ids) = only {
+        // Asked about given people only: their rows, found by the table's key.
+        sql.push(" AND profile_id IN (SELECT arrayJoin(");
+        sql.bind(Bind::Strs(ids.to_vec()));
+        sql.push("))");
+    }
     sql.push(" GROUP BY profile_id) WHERE mi = '' AND (");
-    condition(&mut sql, workspace, segment, now_ms);
+    let c = Compile {
+        workspace,
+        now_ms,
+        only,
+    };
+    c.condition(&mut sql, segment);
     sql.push(")");
     sql
+}
+
+/// The ids of an `ids` condition in the segment's top-level conjunction (nested `and`s are the
+/// same conjunction): the segment then only asks about those people (whether a person is in it).
+fn only_ids(segment: &Segment) -> Option<&[String]> {
+    match segment {
+        Segment::Ids(ids) => Some(ids),
+        Segment::And(xs) => xs.iter().find_map(only_ids),
+        _ => None,
+    }
+}
+
+/// What every condition of one segment is compiled with.
+struct Compile<'a> {
+    workspace: &'a str,
+    now_ms: i64,
+    /// Only these people can be members (see [`only_ids`]): behaviour counts read only their
+    /// events and those of the ids merged into them, by the events' key, not every event. RFM
+    /// stays on every customer: its cut points are the population's.
+    only: Option<&'a [String]>,
 }
 
 fn list(sql: &mut Sql, column: &str, values: Vec<String>) {
@@ -180,13 +212,30 @@ struct Behaviour<'a> {
     since: i64,
 }
 
-/// People (ids after merges) with between `min` and `max` distinct matching messages.
-fn people_with(sql: &mut Sql, workspace: &str, b: &Behaviour<'_>, min: u64, max: Option<u64>) {
+/// People (ids after merges) with between `min` and `max` distinct matching messages; with
+/// `only`, among those people.
+fn people_with(
+    sql: &mut Sql,
+    workspace: &str,
+    only: Option<&[String]>,
+    b: &Behaviour<'_>,
+    min: u64,
+    max: Option<u64>,
+) {
     sql.push(
         "(SELECT person FROM (SELECT if(ip = '', src, ip) AS person, message_id FROM \
          (SELECT profile_id AS src, message_id FROM events WHERE workspace = ",
     );
     sql.bind(Bind::Str(workspace.to_string()));
+    if let Some(ids) = only {
+        sql.push(" AND (profile_id IN (SELECT arrayJoin(");
+        sql.bind(Bind::Strs(ids.to_vec()));
+        sql.push(")) OR profile_id IN (SELECT id FROM identities WHERE workspace = ");
+        sql.bind(Bind::Str(workspace.to_string()));
+        sql.push(" AND has(");
+        sql.bind(Bind::Strs(ids.to_vec()));
+        sql.push(", profile_id)))");
+    }
     sql.push(" AND kind = ");
     sql.bind(Bind::Str(b.kind.to_string()));
     sql.push(" AND timestamp_ms >= ");
@@ -208,95 +257,99 @@ fn people_with(sql: &mut Sql, workspace: &str, b: &Behaviour<'_>, min: u64, max:
     sql.push(")");
 }
 
-fn condition(sql: &mut Sql, workspace: &str, segment: &Segment, now_ms: i64) {
-    match segment {
-        Segment::And(xs) | Segment::Or(xs) => {
-            let join = if matches!(segment, Segment::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            sql.push("(");
-            for (i, x) in xs.iter().enumerate() {
-                if i > 0 {
-                    sql.push(join);
+impl Compile<'_> {
+    fn condition(&self, sql: &mut Sql, segment: &Segment) {
+        let (workspace, now_ms) = (self.workspace, self.now_ms);
+        match segment {
+            Segment::And(xs) | Segment::Or(xs) => {
+                let join = if matches!(segment, Segment::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                sql.push("(");
+                for (i, x) in xs.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(join);
+                    }
+                    self.condition(sql, x);
                 }
-                condition(sql, workspace, x, now_ms);
+                sql.push(")");
             }
-            sql.push(")");
-        }
-        Segment::Not(x) => {
-            sql.push("NOT (");
-            condition(sql, workspace, x, now_ms);
-            sql.push(")");
-        }
-        Segment::Trait { key, test } => trait_test(sql, "t", key, test),
-        Segment::AccountTrait { key, test } => {
-            sql.push("(acc != '' AND ");
-            trait_test(sql, "atr", key, test);
-            sql.push(")");
-        }
-        Segment::Account(ids) => list(sql, "acc", ids.clone()),
-        Segment::Score(r) => {
-            sql.push("(");
-            let score = Sql {
-                text: "sc".into(),
-                binds: Vec::new(),
-            };
-            range(sql, &score, r);
-            sql.push(")");
-        }
-        Segment::Grade(grades) => list(sql, "gr", grades.clone()),
-        Segment::Stage(stages) => list(
-            sql,
-            "st",
-            stages.iter().map(|s| s.as_str().to_string()).collect(),
-        ),
-        Segment::Did {
-            kind,
-            props,
-            at_least,
-            at_most,
-            days,
-        } => {
-            let b = Behaviour {
-                kind: kind.key(),
+            Segment::Not(x) => {
+                sql.push("NOT (");
+                self.condition(sql, x);
+                sql.push(")");
+            }
+            Segment::Trait { key, test } => trait_test(sql, "t", key, test),
+            Segment::AccountTrait { key, test } => {
+                sql.push("(acc != '' AND ");
+                trait_test(sql, "atr", key, test);
+                sql.push(")");
+            }
+            Segment::Account(ids) => list(sql, "acc", ids.clone()),
+            Segment::Score(r) => {
+                sql.push("(");
+                let score = Sql {
+                    text: "sc".into(),
+                    binds: Vec::new(),
+                };
+                range(sql, &score, r);
+                sql.push(")");
+            }
+            Segment::Grade(grades) => list(sql, "gr", grades.clone()),
+            Segment::Stage(stages) => list(
+                sql,
+                "st",
+                stages.iter().map(|s| s.as_str().to_string()).collect(),
+            ),
+            Segment::Did {
+                kind,
                 props,
-                since: now_ms - i64::from(*days) * DAY_MS,
-            };
-            if *at_least == 0 {
-                // Nobody is below zero: "at most m" is "not more than m".
-                sql.push("pid NOT IN ");
-                people_with(
-                    sql,
-                    workspace,
-                    &b,
-                    at_most.map_or(u64::MAX, |m| m + 1),
-                    None,
-                );
-            } else {
-                sql.push("pid IN ");
-                people_with(sql, workspace, &b, *at_least, *at_most);
+                at_least,
+                at_most,
+                days,
+            } => {
+                let b = Behaviour {
+                    kind: kind.key(),
+                    props,
+                    since: now_ms - i64::from(*days) * DAY_MS,
+                };
+                if *at_least == 0 {
+                    // Nobody is below zero: "at most m" is "not more than m".
+                    sql.push("pid NOT IN ");
+                    people_with(
+                        sql,
+                        workspace,
+                        self.only,
+                        &b,
+                        at_most.map_or(u64::MAX, |m| m + 1),
+                        None,
+                    );
+                } else {
+                    sql.push("pid IN ");
+                    people_with(sql, workspace, self.only, &b, *at_least, *at_most);
+                }
             }
+            Segment::InList { id, accounts } => {
+                sql.push(if *accounts {
+                    "(acc != '' AND acc IN ("
+                } else {
+                    "(pid IN ("
+                });
+                sql.append(set_members(workspace, id));
+                sql.push("))");
+            }
+            Segment::Rfm { segments, spec } => {
+                sql.push("pid IN (SELECT person FROM (");
+                super::rfm::scored(sql, workspace, spec, now_ms);
+                sql.push(") WHERE has(");
+                sql.bind(Bind::Strs(segments.clone()));
+                sql.push(", segment))");
+            }
+            Segment::Ids(ids) => list(sql, "pid", ids.clone()),
+            // Resolved away before compiling (the stores refuse unresolved trees).
+            Segment::InSegment(_) => sql.push("0"),
         }
-        Segment::InList { id, accounts } => {
-            sql.push(if *accounts {
-                "(acc != '' AND acc IN ("
-            } else {
-                "(pid IN ("
-            });
-            sql.append(set_members(workspace, id));
-            sql.push("))");
-        }
-        Segment::Rfm { segments, spec } => {
-            sql.push("pid IN (SELECT person FROM (");
-            super::rfm::scored(sql, workspace, spec, now_ms);
-            sql.push(") WHERE has(");
-            sql.bind(Bind::Strs(segments.clone()));
-            sql.push(", segment))");
-        }
-        Segment::Ids(ids) => list(sql, "pid", ids.clone()),
-        // Resolved away before compiling (the stores refuse unresolved trees).
-        Segment::InSegment(_) => sql.push("0"),
     }
 }
