@@ -17,6 +17,7 @@
 //! bash scripts/services.sh   # ClickHouse on loopback
 //! cargo run --release -p leadstream-benches --bin query-scale -- --profiles 1000000 --events 10000000
 //! cargo run --release -p leadstream-benches --bin query-scale -- --skip-load   # measure again
+//! cargo run --release -p leadstream-benches --bin query-scale -- --reload-embedded  # after a change to its files
 //! ```
 //!
 //! The data: people `p0000000…` with a country (10), a title (8), a company size and a score /
@@ -30,9 +31,7 @@ use std::time::{Duration, Instant};
 use leadstream_platform::config::ClickhouseConfig;
 use leadstream_platform::store::clickhouse::ClickhouseStore;
 use leadstream_platform::store::embedded::EmbeddedStore;
-use leadstream_platform::store::{
-    Analytics, EventRow, ProfileRow, ScorerWrites, Store, WriteBatch,
-};
+use leadstream_platform::store::{Analytics, EventRow, ProfileRow, Store, WriteBatch};
 use leadstream_schemas::rfm::{RfmSpec, SEGMENTS, grid_by_index, quintile_cuts};
 use leadstream_schemas::segment::Segment;
 use leadstream_schemas::{LifecycleStage, Profile};
@@ -56,6 +55,8 @@ struct Args {
     runs: usize,
     dir: PathBuf,
     skip_load: bool,
+    /// Load only the embedded store again (ClickHouse keeps what it has).
+    reload_embedded: bool,
 }
 
 fn args() -> Args {
@@ -65,6 +66,7 @@ fn args() -> Args {
         runs: 5,
         dir: PathBuf::from("/var/tmp/leadstream-bench"),
         skip_load: false,
+        reload_embedded: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -75,6 +77,7 @@ fn args() -> Args {
             "--runs" => a.runs = value().parse().expect("a number"),
             "--dir" => a.dir = PathBuf::from(value()),
             "--skip-load" => a.skip_load = true,
+            "--reload-embedded" => a.reload_embedded = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -488,7 +491,9 @@ fn row(what: &str, ours: Duration, bare: Duration) {
 async fn main() {
     let a = args();
     let config = clickhouse_config();
-    if !a.skip_load {
+    if a.reload_embedded {
+        let _ = std::fs::remove_dir_all(&a.dir);
+    } else if !a.skip_load {
         let admin = clickhouse::Client::default().with_url(&config.url);
         admin
             .query("DROP DATABASE IF EXISTS leadstream_bench")
@@ -499,8 +504,13 @@ async fn main() {
     }
     let ch = ClickhouseStore::connect(&config).await.expect("clickhouse");
     let embedded = EmbeddedStore::open(&a.dir).expect("embedded");
-    if !a.skip_load {
-        load(&a, &[("clickhouse", &ch), ("embedded", &embedded)]).await;
+    if a.reload_embedded || !a.skip_load {
+        let stores: &[(&str, &dyn Store)] = if a.reload_embedded {
+            &[("embedded", &embedded)]
+        } else {
+            &[("clickhouse", &ch), ("embedded", &embedded)]
+        };
+        load(&a, stores).await;
         // One identity row, so that the identities table exists on both sides.
         let batch = WriteBatch {
             identities: vec![leadstream_platform::store::IdentityRow {
@@ -511,8 +521,9 @@ async fn main() {
             }],
             ..WriteBatch::default()
         };
-        ch.write(&batch).await.expect("identity");
-        embedded.write(&batch).await.expect("identity");
+        for (_, store) in stores {
+            store.write(&batch).await.expect("identity");
+        }
     }
     let spec = RfmSpec::default();
     let segment = Segment::parse(&json!({"and": [
