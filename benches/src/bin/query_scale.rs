@@ -212,7 +212,8 @@ async fn load(a: &Args, stores: &[(&str, &dyn Store)]) {
     eprintln!("loaded in {:.1?}", started.elapsed());
 }
 
-/// The same RFM summary as `Store::rfm`, written directly as one ClickHouse query.
+/// The same RFM summary as `Store::rfm`, written directly as one ClickHouse query: one pass over
+/// the purchases, the customers gathered with their sorted measures for the quintiles and unfolded.
 fn bare_rfm_sql() -> String {
     let since = AS_OF - 365 * DAY;
     let grid = grid_by_index()
@@ -241,9 +242,10 @@ fn bare_rfm_sql() -> String {
         "SELECT segment, count(), sum(m), sum(r), sum(f) FROM (\
          SELECT r, f, m, 5 - ({ar}) AS rs, 1 + {af} AS fs, 1 + {am} AS ms, \
          [{grid}][(rs - 1) * 5 + intDiv(fs + ms + 1, 2)] AS segment FROM (\
-         SELECT person, r, f, m, cr, cf, cm FROM ({base}) CROSS JOIN \
-         (SELECT {cr} AS cr, {cf} AS cf, {cm} AS cm FROM (SELECT arraySort(groupArray(r)) AS sr, \
-         arraySort(groupArray(f)) AS sf, arraySort(groupArray(m)) AS sm FROM ({base}))))) GROUP BY segment",
+         SELECT tupleElement(c, 2) AS r, tupleElement(c, 3) AS f, tupleElement(c, 4) AS m, cr, cf, cm FROM \
+         (SELECT customers, {cr} AS cr, {cf} AS cf, {cm} AS cm FROM (SELECT groupArray(tuple(person, r, f, m)) AS customers, \
+         arraySort(groupArray(r)) AS sr, arraySort(groupArray(f)) AS sf, arraySort(groupArray(m)) AS sm FROM ({base}))) \
+         ARRAY JOIN customers AS c)) GROUP BY segment",
         ar = above("r", "cr"),
         af = above("f", "cf"),
         am = above("m", "cm"),

@@ -1,6 +1,6 @@
 //! RFM as ClickHouse SQL. [`scored`] is the per-customer query (measures, scores, segment) the
-//! other three build on; it reads the events once for the quintiles (sorted arrays of the
-//! measures) and once for the customers.
+//! other three build on; it reads the events once, for the customers and the quintiles (sorted
+//! arrays of the measures) of their measures.
 
 use leadstream_schemas::rfm::{RfmSpec, grid_by_index};
 
@@ -62,8 +62,6 @@ fn cuts(sql: &mut Sql, spec: &RfmSpec, i: usize, sorted: &str) {
 }
 
 /// Per customer: `person, r, f, m, cr, cf, cm` (cut points), `rs, fs, ms` (scores), `segment`.
-/// Quintiles come from a one-row cross join of the sorted measures (no `WITH`: 18.16 mixes up
-/// `WITH` aliases of the two sides of a join).
 pub fn scored(sql: &mut Sql, workspace: &str, spec: &RfmSpec, as_of: i64) {
     // No lambdas: 18.16 cannot see columns inside one on the right side of a join.
     let above = |v: &str, c: &str| {
@@ -88,18 +86,22 @@ pub fn scored(sql: &mut Sql, workspace: &str, spec: &RfmSpec, as_of: i64) {
         sql.push("))");
         return;
     }
-    // The cut points are computed once, in a one-row subquery, and joined to every customer.
-    sql.push("cr, cf, cm FROM (");
-    base(sql, workspace, spec, as_of);
-    // Every joined subquery has an alias: current releases require one.
-    sql.push(") AS customers CROSS JOIN (SELECT ");
+    // One pass over the events: the customers are gathered into one row with the sorted
+    // measures, the cut points computed there (before the sorted arrays would be copied to every
+    // customer), and the customers unfolded again with them. 18.16 cannot reuse a subquery, so a
+    // join of the customers to their cut points would compute them twice.
+    sql.push(
+        "cr, cf, cm FROM (SELECT tupleElement(c, 1) AS person, tupleElement(c, 2) AS r, \
+         tupleElement(c, 3) AS f, tupleElement(c, 4) AS m, cr, cf, cm FROM (SELECT customers, ",
+    );
     cut_columns(sql, spec);
     sql.push(
-        " FROM (SELECT arraySort(groupArray(r)) AS sr, arraySort(groupArray(f)) AS sf, \
+        " FROM (SELECT groupArray(tuple(person, r, f, m)) AS customers, \
+         arraySort(groupArray(r)) AS sr, arraySort(groupArray(f)) AS sf, \
          arraySort(groupArray(m)) AS sm FROM (",
     );
     base(sql, workspace, spec, as_of);
-    sql.push("))) AS cuts)");
+    sql.push("))) ARRAY JOIN customers AS c))");
 }
 
 fn cut_columns(sql: &mut Sql, spec: &RfmSpec) {
