@@ -5,7 +5,7 @@ use leadstream_schemas::{AccountSummary, Profile};
 use polars::prelude::*;
 
 use super::codec::Columns;
-use super::{EmbeddedStore, current_profiles, of_profile, of_workspace, unavailable};
+use super::{EmbeddedStore, current_profiles, of_profile, of_workspace, one_of, unavailable};
 use crate::store::{
     AccountSummaryRow, EventRow, HandoffRow, IdentityRow, ProfileReads, ProfileRow, ScoreChangeRow,
     StoreError, Table, distinct_changes, distinct_handoffs, distinct_identities, members,
@@ -65,9 +65,9 @@ impl ProfileReads for EmbeddedStore {
             return Ok(Vec::new());
         }
         let workspace = workspace.to_string();
-        let wanted = lit(Series::new("ids".into(), ids.to_vec())).implode(false);
+        let ids = ids.to_vec();
         self.select::<ProfileRow>(move |scan| {
-            current_profiles(scan, &workspace).filter(col("profile_id").is_in(wanted, false))
+            current_profiles(scan, &workspace).filter(one_of(col("profile_id"), &ids))
         })
         .await?
         .into_iter()
@@ -240,9 +240,8 @@ impl ProfileReads for EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<EventRow>, StoreError> {
         let (before_ms, before_id) = before.unwrap_or((i64::MAX, String::new()));
-        let wanted = lit(Series::new("ids".into(), ids.to_vec())).implode(false);
         let filter = of_workspace(workspace)
-            .and(col("profile_id").is_in(wanted, false))
+            .and(one_of(col("profile_id"), ids))
             .and(
                 col("timestamp_ms")
                     .lt(lit(before_ms))

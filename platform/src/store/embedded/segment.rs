@@ -6,6 +6,7 @@ use leadstream_schemas::segment::{Range, Scalar, Segment, ValueTest};
 use polars::prelude::*;
 
 use super::attribution::attribute;
+use super::one_of;
 use crate::segment::{DAY_MS, NUMBER};
 
 /// The embedded store's tables as lazy scans (`None`: the table has no file yet).
@@ -133,7 +134,7 @@ fn member_frame(
             }
             Some(Tables {
                 profiles: tables.profiles.clone(),
-                events: Some(events.clone().filter(is_in(col("profile_id"), &srcs))),
+                events: Some(events.clone().filter(one_of(col("profile_id"), &srcs))),
                 identities: tables.identities.clone(),
                 set_members: tables.set_members.clone(),
             })
@@ -150,7 +151,13 @@ fn member_frame(
         Segment::InList { accounts: true, .. } => "account",
         _ => "profile_id",
     };
-    let mut frame = current.filter(col("merged_into").eq(lit("")));
+    let mut frame = current;
+    if let Some(ids) = &only {
+        // A filter of its own: polars pushes it past the newest-version `unique` (it is on that
+        // key) down to the scan's row groups, but not when it shares a filter with a trait test.
+        frame = frame.filter(one_of(col("profile_id"), ids));
+    }
+    let mut frame = frame.filter(col("merged_into").eq(lit("")));
     let mut columns = Columns::new();
     for leaf in others.iter().flat_map(|o| o.behaviours()) {
         let set = behaviour_set(for_leaf(leaf), workspace, leaf, now_ms)?;
@@ -383,7 +390,7 @@ fn condition(segment: &Segment, sets: &Columns) -> Expr {
                 None => lit(false),
             }
         }
-        Segment::Ids(ids) => is_in(col("profile_id"), ids),
+        Segment::Ids(ids) => one_of(col("profile_id"), ids),
         // Resolved away before compiling (the stores refuse unresolved trees).
         Segment::InSegment(_) => lit(false),
     }
