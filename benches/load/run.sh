@@ -12,6 +12,7 @@
 # Embedded: the all-in-one `leadstream serve` (scorer included, as a newcomer runs it).
 # Distributed: the collector on its own (`leadstream-ingest`) into tansu on loopback.
 # Loopback only; every wrk run is bounded by $DURATION, every baseline by an event count.
+# Last, the side-by-side run against PostHog capture (benches/load/peer.sh) when the peer is here.
 # Prints Markdown tables for benches/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -128,3 +129,10 @@ echo "|---|---|---|---|---|"
 printf '%s\n' "${BATCH_ROWS[@]}"
 echo
 echo "wrk -t$THREADS -d$DURATION, release build, $(nproc) cores, loopback, $(date -u +%F)."
+
+# Against PostHog's collector, when it is on this machine (PEER=0 skips it): benches/load/peer.sh.
+PEER_DIR=${PEER_DIR:-${LEADSTREAM_SHARED:-../shared}/peers/posthog-capture}
+if [ "${PEER:-1}" != 0 ] && [ -x "$PEER_DIR/capture" ]; then
+  echo
+  SKIP_BUILD=1 PEER_DIR=$PEER_DIR bash benches/load/peer.sh
+fi
