@@ -48,9 +48,11 @@ pub fn validate_event(value: Value) -> Result<Event, Rejection> {
 
 /// The fast path of [`validate_event`]: the event parsed straight from its JSON text into the typed
 /// struct, with no intermediate `serde_json::Value`. `event_type`, when given, is the call type
-/// from the endpoint's path and needs no `type` in the body. `None` when the text is not a
-/// well-formed event as it stands (malformed JSON, a wrong type, a duplicate key, a `type` in a
-/// body that also has one from its path, nesting deeper than `max_depth`): the caller then parses
+/// from the endpoint's path and needs no `type` in the body; a body may carry it too, as
+/// analytics.js's and RudderStack's browser SDKs do on their single calls, when it names the same
+/// call. `None` when the text is not a well-formed event as it stands (malformed JSON, a wrong
+/// type, a duplicate key, a `type` in the body other than the path's, nesting deeper than
+/// `max_depth`): the caller then parses
 /// it into a `Value` and runs [`check_depth`] and [`validate_event`], which name the field at
 /// fault and apply the path's type over the body's. The semantic checks of [`check_event`] are
 /// not run here.
@@ -65,8 +67,16 @@ pub fn parse_event_text(
     match event_type {
         None => serde_json::from_str(text).ok(),
         Some(t) => {
-            // `{"type":"track",` + the rest of the object. A body with a `type` of its own fails
-            // as a duplicate field and takes the slow path, where the path's type wins.
+            // A body with a `type` of its own (browser SDKs send one): parsed as it stands. A
+            // `type` other than the path's takes the slow path, where the path's type wins; a
+            // body whose only `type` is a nested one is spliced below.
+            if text.contains("\"type\"")
+                && let Ok(event) = serde_json::from_str::<Event>(text)
+            {
+                return (event.event_type == t).then_some(event);
+            }
+            // `{"type":"track",` + the rest of the object. A body with a `type` the parse above
+            // refused fails as a duplicate field and takes the slow path too.
             let rest = text.trim_start().strip_prefix('{')?;
             let mut spliced = String::with_capacity(text.len() + 24);
             spliced.push_str("{\"type\":\"");
@@ -123,9 +133,34 @@ pub fn duplicate_key(text: &str) -> Option<String> {
         Key(Cow<'a, str>),
         Index,
     }
+    /// An object's keys so far: compared one by one while there are few (most objects of an
+    /// event have under a dozen, and hashing each cost more than the comparisons), hashed once
+    /// there are many, so a large object is not quadratic.
+    #[derive(Default)]
+    struct Keys<'a> {
+        few: Vec<Cow<'a, str>>,
+        many: HashSet<Cow<'a, str>>,
+    }
+    impl<'a> Keys<'a> {
+        const FEW: usize = 16;
+        /// False when `key` was there already.
+        fn insert(&mut self, key: Cow<'a, str>) -> bool {
+            if self.few.len() < Self::FEW {
+                if self.few.contains(&key) {
+                    return false;
+                }
+                self.few.push(key);
+                return true;
+            }
+            if self.many.is_empty() {
+                self.many.extend(self.few.iter().cloned());
+            }
+            self.many.insert(key)
+        }
+    }
     struct Frame<'a> {
         /// `Some` for an object (its keys so far), `None` for an array.
-        keys: Option<HashSet<Cow<'a, str>>>,
+        keys: Option<Keys<'a>>,
         segment: Segment<'a>,
         index: usize,
         expect_key: bool,
@@ -204,7 +239,7 @@ pub fn duplicate_key(text: &str) -> Option<String> {
                     Some(_) => Segment::Index,
                 };
                 stack.push(Frame {
-                    keys: (c == b'{').then(HashSet::new),
+                    keys: (c == b'{').then(Keys::default),
                     segment,
                     index: 0,
                     expect_key: c == b'{',
@@ -377,6 +412,12 @@ mod tests {
             Some("userId".into())
         );
         assert_eq!(duplicate_key(r#"{"a":"unterminated"#), None);
+        // Past the few keys compared one by one: a repeat of an early key and of a late one.
+        let many: Vec<String> = (0..40).map(|i| format!(r#""k{i}":{i}"#)).collect();
+        let object = |extra: &str| format!("{{{},{extra}}}", many.join(","));
+        assert_eq!(duplicate_key(&object(r#""k40":0"#)), None);
+        assert_eq!(duplicate_key(&object(r#""k3":0"#)), Some("k3".into()));
+        assert_eq!(duplicate_key(&object(r#""k33":0"#)), Some("k33".into()));
     }
 
     #[test]
@@ -432,6 +473,16 @@ mod tests {
                 r#" {"userId":"u1","traits":{"email":"a@b.io"}}"#,
                 Some(crate::EventType::Identify),
             ),
+            // analytics.js's single calls carry their type in the body too.
+            (
+                r#"{"type":"page","name":"Pricing","anonymousId":"a1","properties":{"path":"/pricing"}}"#,
+                Some(crate::EventType::Page),
+            ),
+            // A nested `type` only: spliced.
+            (
+                r#"{"event":"Plan Chosen","userId":"u1","properties":{"type":"annual"}}"#,
+                Some(crate::EventType::Track),
+            ),
         ];
         for (text, forced) in valid {
             let fast = parse_event_text(text, forced, 32).expect(text);
@@ -447,6 +498,10 @@ mod tests {
             (r#"{"type":"track","type":"page","userId":"u"}"#, None),
             (
                 r#"{"type":"page","event":"x","userId":"u"}"#,
+                Some(crate::EventType::Track),
+            ),
+            (
+                r#"{"type":"nonsense","event":"x","userId":"u"}"#,
                 Some(crate::EventType::Track),
             ),
             (r#"{}"#, Some(crate::EventType::Track)),
