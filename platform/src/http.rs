@@ -272,11 +272,10 @@ pub async fn observe(
         .get(REQUEST_ID)
         .and_then(usable_request_id)
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
-    let route = request
+    let matched = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+        .cloned();
     let method = request.method().clone();
     let started = std::time::Instant::now();
     let mut response = CURRENT_REQUEST_ID
@@ -284,8 +283,11 @@ pub async fn observe(
         .await;
     let elapsed = started.elapsed();
     let status = response.status();
+    let route = matched
+        .as_ref()
+        .map_or("unmatched", axum::extract::MatchedPath::as_str);
     REQUEST_SECONDS
-        .with_label_values(&[service, route.as_str(), method.as_str(), status.as_str()])
+        .with_label_values(&[service, route, method.as_str(), status.as_str()])
         .observe(elapsed.as_secs_f64());
     let ms = elapsed.as_secs_f64() * 1000.0;
     if status.is_server_error() {

@@ -11,6 +11,7 @@
 //! with `enrichment.bot = true`, so scoring can ignore them.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -100,7 +101,7 @@ async fn record(
 }
 
 pub async fn open(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(file): Path<String>,
     request: Request,
 ) -> Response {
@@ -119,7 +120,7 @@ pub async fn open(
 }
 
 pub async fn click(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
     request: Request,
 ) -> Response {
@@ -180,7 +181,7 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> IngestError 
 }
 
 pub async fn mint(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, IngestError> {

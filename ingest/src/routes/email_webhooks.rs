@@ -28,6 +28,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 use crate::error::IngestError;
 use crate::intake::{Rejected, accept_value, append, count_rejection, facts, json_error};
@@ -236,7 +237,7 @@ fn generic_event(raw: Value, signed_at: &str, index: usize) -> Result<Mapped, (S
 }
 
 pub async fn webhook(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(provider): Path<String>,
     Query(query): Query<WebhookQuery>,
     headers: HeaderMap,

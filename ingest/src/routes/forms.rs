@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -147,7 +148,7 @@ fn done(thank_you: Option<&str>, json_wanted: bool, form_id: &str) -> Response {
 }
 
 pub async fn submit(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(form_id): Path<String>,
     request: Request,
 ) -> Result<Response, IngestError> {

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use leadstream_platform::http::ready_response;
 use serde_json::json;
+use std::sync::Arc;
 
 use crate::router::AppState;
 
@@ -15,7 +16,7 @@ pub async fn health() -> Response {
 
 /// Ready while the sink accepts writes: the broker, or the spool while it has room. The body
 /// shows the spool, so a probe can tell "ready, but spooling" from "ready".
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let check = state.log.check().await;
     let Some(spool) = state.log.spool() else {
         return ready_response(check);

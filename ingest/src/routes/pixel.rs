@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -177,7 +178,7 @@ fn event_from_query(q: &HashMap<String, String>, anonymous_id: Option<&str>) -> 
 }
 
 pub async fn pixel(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Query(query): Query<HashMap<String, String>>,
     request: Request,
 ) -> Response {

@@ -24,6 +24,7 @@ use base64::Engine;
 use leadstream_schemas::Rejection;
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::enrich::BatchDefaults;
 use crate::error::IngestError;
@@ -327,7 +328,7 @@ fn decode(text: &str) -> Result<Decoded, IngestError> {
 
 /// `POST /e`, `/i/v0/e`, `/batch`, `/capture`, `/track`.
 pub async fn capture(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Response, IngestError> {
     let (parts, body): (_, Body) = request.into_parts();

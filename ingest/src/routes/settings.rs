@@ -19,12 +19,13 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 
 use crate::error::IngestError;
 use crate::router::AppState;
 
 pub async fn segment_settings(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(write_key): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, IngestError> {
@@ -62,7 +63,7 @@ pub struct SourceConfigQuery {
 }
 
 pub async fn rudderstack_source_config(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Query(query): Query<SourceConfigQuery>,
     headers: HeaderMap,
 ) -> Result<Response, IngestError> {

@@ -23,6 +23,7 @@
 //! number in `context.traits.phone`, until identity resolution ties it to a known person.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -262,7 +263,7 @@ fn generic_events(
 }
 
 pub async fn webhook(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(provider): Path<String>,
     Query(query): Query<WebhookQuery>,
     headers: HeaderMap,

@@ -14,6 +14,7 @@ use leadstream_schemas::{EventType, parse_event_text};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 use crate::auth;
 use crate::enrich::BatchDefaults;
@@ -42,7 +43,7 @@ struct Envelope<'a> {
 
 /// `POST /v1/batch`.
 pub async fn batch(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Response, IngestError> {
     let Incoming {
@@ -97,7 +98,7 @@ pub async fn batch(
 
 /// `POST /v1/{track,identify,page,screen,group,alias}`: one event, its type from the path.
 pub async fn single(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(call): Path<String>,
     request: Request,
 ) -> Result<Response, IngestError> {
