@@ -17,6 +17,8 @@
 # rdkafka producer with leadstream's producer settings and as many writers as wrk has
 # connections, each handing over one event (or 100) of the page view's size and waiting until the
 # broker acknowledged it, with its own CPU per event.
+# LINGER_MS and COMPRESSION, when set, change leadstream's producer (benches/load/measure.sh), not
+# the bare producer's or capture's.
 # Loopback only; every wrk run is bounded by $DURATION. Prints a Markdown table.
 # Called by run.sh; runs alone too (`bash benches/load/peer.sh`).
 set -euo pipefail
@@ -44,60 +46,8 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
-ticks=$(getconf CLK_TCK)
-cpu_seconds() { awk -v t="$ticks" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$1/stat"; }
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-
-# wrk with its latency distribution; prints "events/s p99_ms non2xx". $1 port, $2 script, $3 conns,
-# $4 events per request; BATCH in the environment for the scripts.
-run_wrk() {
-  local out
-  out=$(BATCH=$4 wrk -t"$THREADS" -c"$3" -d"$DURATION" --latency -s "$2" "http://127.0.0.1:$1")
-  echo "$out" | awk -v per="$4" '
-    /Requests\/sec/ { rps = $2 }
-    $1 == "99%" { v = $2; ms = v + 0; if (v ~ /us$/) ms = ms / 1000; else if (v ~ /ms$/) ms = ms; else if (v ~ /s$/) ms = ms * 1000; p99 = ms }
-    /Non-2xx/ { bad = $NF }
-    /requests in/ { reqs = $1 }
-    END { printf "%.0f %.1f %d %d\n", rps * per, p99, bad + 0, reqs * per }'
-}
-
-# One measured run: $1 port, $2 pid, $3 script, $4 conns, $5 events per request.
-# Prints "events/s p99_ms cpu_us_per_event non2xx".
-measured() {
-  local before after r
-  before=$(cpu_seconds "$2")
-  r=$(run_wrk "$1" "$3" "$4" "$5")
-  sleep 1 # the last acknowledgements and the producer's flush belong to the run
-  after=$(cpu_seconds "$2")
-  echo "$r" | awk -v b="$before" -v a="$after" '{ printf "%s %s %.1f %s\n", $1, $2, ($4 > 0 ? (a - b) * 1e6 / $4 : 0), $3 }'
-}
-
-leadstream_run() { # broker conns per_request
-  local topic="peer_ls_$RANDOM$RANDOM" pid
-  cat > "$WORK/ls.toml" <<TOML
-mode = "distributed"
-data_dir = "$WORK/ls-data"
-[ingest]
-listen = "127.0.0.1:18082"
-[kafka]
-brokers = "$1"
-events_topic = "$topic"
-partitions = 6
-[[workspaces]]
-name = "bench"
-write_keys = ["wk_quickstart_demo"]
-TOML
-  RUST_LOG=warn "$BIN/leadstream-ingest" --config "$WORK/ls.toml" >"$WORK/ls.log" 2>&1 & pid=$!
-  PIDS+=("$pid")
-  wait_port 18082
-  # One request first, so topic creation and the producer's start are not in the run.
-  curl -fsS -o /dev/null -H "Authorization: $AUTH" -H 'Content-Type: application/json' \
-    -d '{"type":"page","anonymousId":"warm-up","messageId":"warm-up-'"$topic"'"}' \
-    http://127.0.0.1:18082/v1/page
-  measured 18082 "$pid" benches/load/page.lua "$2" "$3"
-  stop "$pid"
-}
+# wait_port, cpu_seconds, run_wrk, measured, leadstream_run.
+source benches/load/measure.sh
 
 capture_run() { # broker conns per_request linger
   local topic="peer_ph_$RANDOM$RANDOM" pid cpid script

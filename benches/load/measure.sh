@@ -1,0 +1,63 @@
+# Shared by peer.sh and ab.sh (sourced, from the repository's root): starting a collector,
+# and one measured wrk run with the collector's CPU per event. Expects WORK (a scratch
+# directory), PIDS (an array of processes to stop at exit), BIN, DURATION, THREADS, AUTH; the
+# collector binary is $INGEST_BIN when set, else $BIN/leadstream-ingest; LINGER_MS, when set, is
+# its producer's linger.ms and COMPRESSION its compression.type (else the defaults).
+
+wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
+ticks=$(getconf CLK_TCK)
+cpu_seconds() { awk -v t="$ticks" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$1/stat"; }
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# wrk with its latency distribution; prints "events/s p99_ms non2xx events_sent". $1 port, $2
+# script, $3 conns, $4 events per request; BATCH in the environment for the scripts.
+run_wrk() {
+  local out
+  out=$(BATCH=$4 wrk -t"$THREADS" -c"$3" -d"$DURATION" --latency -s "$2" "http://127.0.0.1:$1")
+  echo "$out" | awk -v per="$4" '
+    /Requests\/sec/ { rps = $2 }
+    $1 == "99%" { v = $2; ms = v + 0; if (v ~ /us$/) ms = ms / 1000; else if (v ~ /ms$/) ms = ms; else if (v ~ /s$/) ms = ms * 1000; p99 = ms }
+    /Non-2xx/ { bad = $NF }
+    /requests in/ { reqs = $1 }
+    END { printf "%.0f %.1f %d %d\n", rps * per, p99, bad + 0, reqs * per }'
+}
+
+# One measured run: $1 port, $2 pid, $3 script, $4 conns, $5 events per request.
+# Prints "events/s p99_ms cpu_us_per_event non2xx".
+measured() {
+  local before after r
+  before=$(cpu_seconds "$2")
+  r=$(run_wrk "$1" "$3" "$4" "$5")
+  sleep 1 # the last acknowledgements and the producer's flush belong to the run
+  after=$(cpu_seconds "$2")
+  echo "$r" | awk -v b="$before" -v a="$after" '{ printf "%s %s %.1f %s\n", $1, $2, ($4 > 0 ? (a - b) * 1e6 / $4 : 0), $3 }'
+}
+
+leadstream_run() { # broker conns per_request
+  local topic="peer_ls_$RANDOM$RANDOM" pid
+  cat > "$WORK/ls.toml" <<TOML
+mode = "distributed"
+data_dir = "$WORK/ls-data"
+[ingest]
+listen = "127.0.0.1:18082"
+[kafka]
+brokers = "$1"
+events_topic = "$topic"
+partitions = 6
+${LINGER_MS:+linger_ms = $LINGER_MS}
+${COMPRESSION:+compression = \"$COMPRESSION\"}
+[[workspaces]]
+name = "bench"
+write_keys = ["wk_quickstart_demo"]
+TOML
+  RUST_LOG=warn "${INGEST_BIN:-$BIN/leadstream-ingest}" --config "$WORK/ls.toml" >"$WORK/ls.log" 2>&1 & pid=$!
+  PIDS+=("$pid")
+  wait_port 18082
+  # One request first, so topic creation and the producer's start are not in the run.
+  curl -fsS -o /dev/null -H "Authorization: $AUTH" -H 'Content-Type: application/json' \
+    -d '{"type":"page","anonymousId":"warm-up","messageId":"warm-up-'"$topic"'"}' \
+    http://127.0.0.1:18082/v1/page
+  measured 18082 "$pid" benches/load/page.lua "$2" "$3"
+  stop "$pid"
+}
+
