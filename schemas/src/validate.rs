@@ -61,22 +61,22 @@ pub fn parse_event_text(
     event_type: Option<crate::EventType>,
     max_depth: usize,
 ) -> Option<Event> {
-    if nests_deeper_than(text, max_depth) || duplicate_key(text).is_some() {
+    if nests_deeper_than(text, max_depth) {
+        return None;
+    }
+    let keys = scan_keys(text);
+    if keys.duplicate.is_some() {
         return None;
     }
     match event_type {
         None => serde_json::from_str(text).ok(),
+        // A body with a `type` of its own (browser SDKs send one): parsed as it stands. A `type`
+        // other than the path's takes the slow path, where the path's type wins.
+        Some(t) if keys.root_type => serde_json::from_str::<Event>(text)
+            .ok()
+            .filter(|event| event.event_type == t),
         Some(t) => {
-            // A body with a `type` of its own (browser SDKs send one): parsed as it stands. A
-            // `type` other than the path's takes the slow path, where the path's type wins; a
-            // body whose only `type` is a nested one is spliced below.
-            if text.contains("\"type\"")
-                && let Ok(event) = serde_json::from_str::<Event>(text)
-            {
-                return (event.event_type == t).then_some(event);
-            }
-            // `{"type":"track",` + the rest of the object. A body with a `type` the parse above
-            // refused fails as a duplicate field and takes the slow path too.
+            // `{"type":"track",` + the rest of the object, which has no `type` at its top.
             let rest = text.trim_start().strip_prefix('{')?;
             let mut spliced = String::with_capacity(text.len() + 24);
             spliced.push_str("{\"type\":\"");
@@ -126,6 +126,18 @@ fn nests_deeper_than(text: &str, max: usize) -> bool {
 /// last of two equal keys silently: a collector must not guess which the sender meant. The text
 /// need not be valid JSON; a parser judges that.
 pub fn duplicate_key(text: &str) -> Option<String> {
+    scan_keys(text).duplicate
+}
+
+/// What one scan of an object's keys found ([`duplicate_key`]'s scan).
+struct KeyScan {
+    /// The first key given twice, as its path.
+    duplicate: Option<String>,
+    /// Whether the outermost object has a `type` key (before the duplicate, when there is one).
+    root_type: bool,
+}
+
+fn scan_keys(text: &str) -> KeyScan {
     use std::borrow::Cow;
     use std::collections::HashSet;
     enum Segment<'a> {
@@ -191,6 +203,7 @@ pub fn duplicate_key(text: &str) -> Option<String> {
     }
     let b = text.as_bytes();
     let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut root_type = false;
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -209,6 +222,7 @@ pub fn duplicate_key(text: &str) -> Option<String> {
                     }
                 }
                 let end = j.min(b.len());
+                let depth = stack.len();
                 if let Some(f) = stack.last_mut()
                     && f.expect_key
                     && let Some(keys) = f.keys.as_mut()
@@ -221,8 +235,14 @@ pub fn duplicate_key(text: &str) -> Option<String> {
                     } else {
                         Cow::Borrowed(raw)
                     };
+                    if depth == 1 && key == "type" {
+                        root_type = true;
+                    }
                     if !keys.insert(key.clone()) {
-                        return Some(path(&stack, &key));
+                        return KeyScan {
+                            duplicate: Some(path(&stack, &key)),
+                            root_type,
+                        };
                     }
                     f.expect_key = false;
                     f.last_key = Some(key);
@@ -262,7 +282,10 @@ pub fn duplicate_key(text: &str) -> Option<String> {
         }
         i += 1;
     }
-    None
+    KeyScan {
+        duplicate: None,
+        root_type,
+    }
 }
 
 /// Refuses an event whose objects and arrays nest deeper than `max` (the event object itself is
