@@ -26,11 +26,7 @@ source benches/load/measure.sh
 
 if [ -z "${KAFKA:-}" ]; then
   KAFKA=127.0.0.1:29092
-  mkdir -p "$WORK/tansu-memory"
-  (cd "$WORK/tansu-memory" && exec tansu broker --listener-url "tcp://$KAFKA" \
-    --advertised-listener-url "tcp://$KAFKA" --storage-engine memory://tansu/) \
-    >"$WORK/tansu-memory.log" 2>&1 & PIDS+=($!)
-  wait_port "${KAFKA##*:}"
+  start_memory_tansu "$KAFKA"
 fi
 
 declare -A RUNS

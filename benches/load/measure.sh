@@ -9,6 +9,15 @@ ticks=$(getconf CLK_TCK)
 cpu_seconds() { awk -v t="$ticks" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$1/stat"; }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
+# tansu on its memory engine at $1 (host:port), stopped at exit with PIDS; a produce-only broker.
+start_memory_tansu() {
+  mkdir -p "$WORK/tansu-memory"
+  (cd "$WORK/tansu-memory" && exec tansu broker --listener-url "tcp://$1" \
+    --advertised-listener-url "tcp://$1" --storage-engine memory://tansu/) \
+    >"$WORK/tansu-memory.log" 2>&1 & PIDS+=($!)
+  wait_port "${1##*:}"
+}
+
 # wrk with its latency distribution; prints "events/s p99_ms non2xx events_sent". $1 port, $2
 # script, $3 conns, $4 events per request; BATCH in the environment for the scripts.
 run_wrk() {

@@ -46,7 +46,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# wait_port, cpu_seconds, run_wrk, measured, leadstream_run.
+# wait_port, start_memory_tansu, run_wrk, measured, leadstream_run.
 source benches/load/measure.sh
 
 capture_run() { # broker conns per_request linger
@@ -91,11 +91,7 @@ row() { # broker_label load_label ls c5 c20 bare
 }
 
 brokers=()
-mkdir -p "$WORK/tansu-memory"
-(cd "$WORK/tansu-memory" && exec tansu broker --listener-url "tcp://$MEMORY_KAFKA" \
-  --advertised-listener-url "tcp://$MEMORY_KAFKA" --storage-engine memory://tansu/) \
-  >"$WORK/tansu-memory.log" 2>&1 & PIDS+=($!)
-wait_port "${MEMORY_KAFKA##*:}"
+start_memory_tansu "$MEMORY_KAFKA"
 brokers+=("memory $MEMORY_KAFKA")
 if [ "$SQLITE" = 1 ]; then
   brokers+=("sqlite $(bash scripts/services.sh)")
