@@ -9,7 +9,9 @@
 use leadstream_schemas::kinds::add_money;
 use leadstream_schemas::{Event, EventKind, EventType, LifecycleStage, StageChange, Touch};
 
-use super::state::{CapState, DAY_MS, DayCount, ProfileState, ScoreState, WINDOW_DAYS, name_hash};
+use super::state::{
+    CapState, DAY_MS, DayCount, ProfileState, Rare, ScoreState, WINDOW_DAYS, name_hash,
+};
 use crate::model::{Model, RecycleScores, path_of_url};
 
 /// How many recent message ids each profile remembers for deduplication (a 64-bit hash each,
@@ -79,7 +81,6 @@ fn score_slot(state: &mut ProfileState, key: u32, at_ms: i64) -> &mut ScoreState
     match state.scores.iter().position(|s| s.key == key) {
         Some(i) => &mut state.scores[i],
         None => {
-            state.scores.reserve_exact(1);
             state.scores.push(ScoreState {
                 key,
                 value: 0.0,
@@ -115,11 +116,7 @@ pub fn apply(
         return Err(Skipped::DuplicateMessageId);
     }
     if let Some(h) = id {
-        if state.recent.len() >= RECENT_IDS {
-            state.recent.remove(0);
-        }
-        state.recent.reserve_exact(1);
-        state.recent.push(h);
+        state.recent.push_bounded(h, RECENT_IDS);
     }
     if let Some((p, o)) = position {
         state.advance(p, o);
@@ -150,8 +147,8 @@ pub fn apply(
     let machine_email = bot && matches!(kind, EventKind::EmailOpened | EventKind::EmailClicked);
     if machine_email {
         match kind {
-            EventKind::EmailOpened => state.bot_opens += 1,
-            _ => state.bot_clicks += 1,
+            EventKind::EmailOpened => state.rare.get_mut().bot_opens += 1,
+            _ => state.rare.get_mut().bot_clicks += 1,
         }
     } else {
         state.kinds.add(kind, 1);
@@ -164,39 +161,34 @@ pub fn apply(
                 .and_then(|p| p.path.as_deref())
                 .or_else(|| page.and_then(|p| p.url.as_deref()).map(path_of_url))
                 .or(event.name.as_deref());
-            if let Some(path) = path
-                && settings.pages > 0
-            {
-                if state.pages.len() >= settings.pages {
-                    state.pages.pop_front();
-                }
-                if state.pages.len() == state.pages.capacity() {
-                    state.pages.reserve_exact(1);
-                }
-                state.pages.push_back(path.into());
+            if let Some(path) = path {
+                state.pages.push_bounded(path.into(), settings.pages);
             }
         }
-        EventKind::EmailUnsubscribed => state.email_unsubscribed = true,
-        EventKind::SmsOptedOut => state.sms_opted_out = true,
+        EventKind::EmailUnsubscribed => state.rare.get_mut().email_unsubscribed = true,
+        EventKind::SmsOptedOut => state.rare.get_mut().sms_opted_out = true,
         // The order's value by Segment's fallbacks (revenue, total, value, products), bounded
         // where it entered; a purchase without a usable value still counts, with 0.
         EventKind::PurchaseCompleted => {
-            state.revenue = add_money(state.revenue, kind.money(&event.properties));
-            state.last_purchase_ms = state.last_purchase_ms.max(at);
+            let rare = state.rare.get_mut();
+            rare.revenue = add_money(rare.revenue, kind.money(&event.properties));
+            rare.last_purchase_ms = rare.last_purchase_ms.max(at);
         }
         EventKind::OrderRefunded => {
-            state.revenue = add_money(state.revenue, kind.money(&event.properties));
+            let rare = state.rare.get_mut();
+            rare.revenue = add_money(rare.revenue, kind.money(&event.properties));
         }
         // The latest `group` call decides the person's account (people change jobs); the
         // traits of repeated calls for one account add up, a new account starts afresh.
-        EventKind::Group if at >= state.account_at_ms && event.group_id.is_some() => {
-            if state.account != event.group_id {
-                state.account_traits = None;
+        EventKind::Group if at >= state.rare.account_at_ms && event.group_id.is_some() => {
+            let rare = state.rare.get_mut();
+            if rare.account != event.group_id {
+                rare.account_traits = None;
             }
-            state.account = event.group_id.clone();
-            state.account_at_ms = at;
+            rare.account = event.group_id.clone();
+            rare.account_at_ms = at;
             if !event.traits.is_empty() {
-                let traits = state.account_traits.get_or_insert_with(Default::default);
+                let traits = rare.account_traits.get_or_insert_with(Default::default);
                 for (k, v) in &event.traits {
                     traits.insert(k.clone(), v.clone());
                 }
@@ -212,10 +204,11 @@ pub fn apply(
             .as_ref()
             .is_some_and(|e| e.submitted_traits);
         for (k, v) in &event.traits {
+            let traits = state.traits.get_mut();
             if submitted {
-                state.traits.entry(k.clone()).or_insert_with(|| v.clone());
+                traits.entry(k.clone()).or_insert_with(|| v.clone());
             } else {
-                state.traits.insert(k.clone(), v.clone());
+                traits.insert(k.clone(), v.clone());
             }
         }
         let (points, grade) = model.grade(&state.traits);
@@ -231,10 +224,11 @@ pub fn apply(
             name: c.name.clone(),
             at_ms: at,
         };
-        if state.first_touch.is_none() {
-            state.first_touch = Some(Box::new(touch.clone()));
+        let rare = state.rare.get_mut();
+        if rare.first_touch.is_none() {
+            rare.first_touch = Some(Box::new(touch.clone()));
         }
-        state.last_touch = Some(Box::new(touch));
+        rare.last_touch = Some(Box::new(touch));
     }
 
     // Scores: decay since the last activity, then the matching rules.
@@ -267,7 +261,7 @@ pub fn apply(
             continue;
         }
         let rule_key = name_hash(&rule.name);
-        if rule.once && state.once.contains(&rule_key) {
+        if rule.once && state.rare.once.contains(&rule_key) {
             continue;
         }
         let mut points = rule.points;
@@ -300,7 +294,7 @@ pub fn apply(
             used.points += points.abs() as f32;
         }
         if rule.once {
-            state.once.push(rule_key);
+            state.rare.get_mut().once.push(rule_key);
         }
         let name = &model.scores[rule.score].name;
         let slot = score_slot(state, name_hash(name), at);
@@ -365,10 +359,10 @@ fn hand_over(state: &mut ProfileState, at: i64) -> Option<u32> {
         return None;
     }
     state.armed = false;
-    state.handoffs += 1;
+    state.rare.get_mut().handoffs += 1;
     set_stage(state, LifecycleStage::Mql, at);
     set_stage(state, LifecycleStage::SalesAccepted, at);
-    Some(state.handoffs)
+    Some(state.rare.handoffs)
 }
 
 /// Hands the lead over when it is armed, not a customer, and at or over the qualification
@@ -425,42 +419,23 @@ pub fn absorb(
         state.days.retain(|d| d.day + WINDOW_DAYS > newest);
     }
     // The anonymous visit usually came first: its pages go before, the newest are kept.
-    let mut pages: std::collections::VecDeque<Box<str>> = other.pages.clone();
-    pages.extend(state.pages.drain(..));
-    while pages.len() > settings.pages {
-        pages.pop_front();
+    let mut pages = other.pages.to_vec();
+    pages.extend(std::mem::take(&mut state.pages).into_vec());
+    let excess = pages.len().saturating_sub(settings.pages);
+    state.pages = pages.into_iter().skip(excess).collect();
+    if other.rare.is_present() {
+        absorb_rare(state.rare.get_mut(), &other.rare);
     }
-    state.pages = pages;
-    state.bot_opens += other.bot_opens;
-    state.bot_clicks += other.bot_clicks;
-    state.email_unsubscribed |= other.email_unsubscribed;
-    state.sms_opted_out |= other.sms_opted_out;
-    state.revenue = add_money(state.revenue, other.revenue);
-    state.last_purchase_ms = state.last_purchase_ms.max(other.last_purchase_ms);
-    if let Some(t) = &other.first_touch
-        && state.first_touch.as_ref().is_none_or(|m| t.at_ms < m.at_ms)
-    {
-        state.first_touch = Some(t.clone());
+    if !other.traits.is_empty() {
+        let traits = state.traits.get_mut();
+        for (k, v) in other.traits.iter() {
+            traits.entry(k.clone()).or_insert_with(|| v.clone());
+        }
     }
-    if let Some(t) = &other.last_touch
-        && state.last_touch.as_ref().is_none_or(|m| t.at_ms > m.at_ms)
-    {
-        state.last_touch = Some(t.clone());
-    }
-    for (k, v) in &other.traits {
-        state.traits.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    if other.account.is_some()
-        && (state.account.is_none() || other.account_at_ms > state.account_at_ms)
-    {
-        state.account = other.account.clone();
-        state.account_traits = other.account_traits.clone();
-        state.account_at_ms = other.account_at_ms;
-    }
-    let mut stages = other.stages.clone();
-    stages.append(&mut state.stages);
+    let mut stages = other.stages.to_vec();
+    stages.extend_from_slice(&state.stages);
     stages.sort_by_key(|s| s.at_ms);
-    state.stages = stages;
+    state.stages = stages.into();
     if state.stage == LifecycleStage::Name && other.stage != LifecycleStage::Name {
         state.stage = other.stage;
     }
@@ -472,17 +447,9 @@ pub fn absorb(
             None => state.caps.push(*c),
         }
     }
-    for r in &other.once {
-        if !state.once.contains(r) {
-            state.once.push(*r);
-        }
-    }
-    for h in &other.recent {
+    for h in other.recent.iter() {
         if !state.recent.contains(h) {
-            if state.recent.len() >= RECENT_IDS {
-                state.recent.remove(0);
-            }
-            state.recent.push(*h);
+            state.recent.push_bounded(*h, RECENT_IDS);
         }
     }
     if !other.traits.is_empty() {
@@ -519,6 +486,38 @@ pub fn absorb(
     }
     applied.handoff = qualify(state, model, at);
     applied
+}
+
+/// The [`Rare`] facts of an absorbed profile added to `state`'s (see [`absorb`]).
+fn absorb_rare(state: &mut Rare, other: &Rare) {
+    state.bot_opens += other.bot_opens;
+    state.bot_clicks += other.bot_clicks;
+    state.email_unsubscribed |= other.email_unsubscribed;
+    state.sms_opted_out |= other.sms_opted_out;
+    state.revenue = add_money(state.revenue, other.revenue);
+    state.last_purchase_ms = state.last_purchase_ms.max(other.last_purchase_ms);
+    if let Some(t) = &other.first_touch
+        && state.first_touch.as_ref().is_none_or(|m| t.at_ms < m.at_ms)
+    {
+        state.first_touch = Some(t.clone());
+    }
+    if let Some(t) = &other.last_touch
+        && state.last_touch.as_ref().is_none_or(|m| t.at_ms > m.at_ms)
+    {
+        state.last_touch = Some(t.clone());
+    }
+    if other.account.is_some()
+        && (state.account.is_none() || other.account_at_ms > state.account_at_ms)
+    {
+        state.account = other.account.clone();
+        state.account_traits = other.account_traits.clone();
+        state.account_at_ms = other.account_at_ms;
+    }
+    for r in other.once.iter() {
+        if !state.once.contains(r) {
+            state.once.push(*r);
+        }
+    }
 }
 
 fn count_day(state: &mut ProfileState, kind: EventKind, at: i64) {

@@ -149,7 +149,7 @@ impl ProfileBook {
         let key = self.key(&record.workspace, person);
         let mut entry = self.profiles.entry(key.clone()).or_default();
         let state = entry.value_mut();
-        if let Some(into) = state.merged_into.clone() {
+        if let Some(into) = state.rare.merged_into.clone() {
             if let Some((p, o)) = position {
                 if state.applied(p, o) {
                     return Some((key, Err(Skipped::Replayed)));
@@ -189,10 +189,10 @@ impl ProfileBook {
             return None;
         }
         let mut state = self.profiles.get_mut(key)?;
-        if state.requested.iter().any(|r| &**r == from) {
+        if state.rare.requested.iter().any(|r| &**r == from) {
             return None;
         }
-        state.requested.push(from.into());
+        state.rare.get_mut().requested.push(from.into());
         let at_ms = event
             .event_time()
             .map_or(state.last_seen_ms, |t| t.timestamp_millis());
@@ -239,16 +239,16 @@ impl ProfileBook {
             } => {
                 if !self.identity.is_legal(from) || !self.identity.is_legal(into) || from == into {
                     ControlOutcome::Refused("illegal id")
-                } else if state.merged_into.as_deref() == Some(into.as_str()) {
+                } else if state.rare.merged_into.as_deref() == Some(into.as_str()) {
                     ControlOutcome::Skipped
-                } else if state.merged_into.is_some() {
+                } else if state.rare.merged_into.is_some() {
                     ControlOutcome::Refused("already merged into another person")
                 } else if state.identified {
                     ControlOutcome::Refused("both are identified people")
                 } else {
                     let handed = std::mem::take(state);
                     state.positions = handed.positions.clone();
-                    state.merged_into = Some(into.as_str().into());
+                    state.rare.get_mut().merged_into = Some(into.as_str().into());
                     if handed.event_count == 0 {
                         ControlOutcome::Nothing
                     } else {
@@ -272,7 +272,7 @@ impl ProfileBook {
                 at_ms,
                 ..
             } => {
-                if state.absorbed.iter().any(|a| &**a == from.as_str()) {
+                if state.rare.absorbed.iter().any(|a| &**a == from.as_str()) {
                     ControlOutcome::Skipped
                 } else {
                     match serde_json::from_value::<ProfileState>(other.clone()) {
@@ -280,7 +280,7 @@ impl ProfileBook {
                         Ok(other) => {
                             let at = (*at_ms).max(other.last_seen_ms);
                             let applied = engine::absorb(state, &other, model, settings, at);
-                            state.absorbed.push(from.as_str().into());
+                            state.rare.get_mut().absorbed.push(from.as_str().into());
                             ControlOutcome::Absorbed(applied)
                         }
                     }

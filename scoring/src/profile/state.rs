@@ -2,7 +2,7 @@
 //! names of scores and rules as 32-bit hashes) because a million of them must fit in about a
 //! gigabyte. [`ProfileState::view`] turns it into the published [`Profile`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use leadstream_schemas::{
     EmailStats, EventKind, LifecycleStage, Profile, Purchases, SmsStats, StageChange, Touch,
@@ -87,135 +87,404 @@ fn default_true() -> bool {
     true
 }
 
+/// One person's state. Lists are kept at exactly their length ([`List`]); traits and what few
+/// people have (purchases, opt-outs, machine-made email activity, campaign touches, an account,
+/// identity merges, once-only rules, hand-offs, in [`Rare`]) are boxed and absent until first
+/// written ([`Sparse`]). A million states are held in memory: see `profile-memory` in
+/// `benches/RESULTS.md`.
+///
+/// Stored as JSON with every field at the top level ([`Stored`] reads it, also as written
+/// before `Rare` existed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct ProfileState {
-    #[serde(default)]
-    pub traits: Map<String, Value>,
+    #[serde(serialize_with = "traits_out")]
+    pub traits: Sparse<Map<String, Value>>,
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
     pub event_count: u64,
     /// All-time counts per kind (bot-flagged email opens and clicks are not in here).
     #[serde(with = "kind_counts")]
     pub kinds: KindCounts,
-    #[serde(default)]
-    pub days: Vec<DayCount>,
-    #[serde(default)]
-    pub pages: VecDeque<Box<str>>,
-    #[serde(default)]
-    pub bot_opens: u32,
-    #[serde(default)]
-    pub bot_clicks: u32,
-    #[serde(default)]
-    pub email_unsubscribed: bool,
-    #[serde(default)]
-    pub sms_opted_out: bool,
-    #[serde(default)]
-    pub revenue: f64,
-    #[serde(default)]
-    pub last_purchase_ms: i64,
-    #[serde(default)]
-    pub first_touch: Option<Box<Touch>>,
-    #[serde(default)]
-    pub last_touch: Option<Box<Touch>>,
+    pub days: List<DayCount>,
+    /// The last pages viewed, oldest first.
+    pub pages: List<Box<str>>,
     pub stage: LifecycleStage,
-    #[serde(default)]
-    pub stages: Vec<StageChange>,
-    #[serde(default)]
-    pub scores: Vec<ScoreState>,
-    #[serde(default)]
-    pub caps: Vec<CapState>,
-    /// Rules (name hashes) that count once per person and have counted.
-    #[serde(default)]
-    pub once: Vec<u32>,
-    #[serde(default)]
+    pub stages: List<StageChange>,
+    pub scores: List<ScoreState>,
+    pub caps: List<CapState>,
     pub fit_points: f64,
-    #[serde(default)]
     pub grade: Option<char>,
     /// A crossing of the qualification threshold hands the lead over only while armed; recycling
     /// re-arms.
-    #[serde(default = "default_true")]
     pub armed: bool,
-    #[serde(default)]
-    pub handoffs: u32,
     /// The last applied log offset per partition: a replay skips what is at or before it. A
     /// person's events can come from more than one partition (the collector keys events by the
     /// anonymous id when there is one), so one position per partition.
-    #[serde(
-        default,
-        alias = "position",
-        deserialize_with = "positions::deserialize"
-    )]
-    pub positions: Vec<(i32, i64)>,
+    pub positions: List<(i32, i64)>,
     /// Hashes of the last message ids applied, newest last.
-    #[serde(default)]
-    pub recent: Vec<u64>,
-    #[serde(default)]
-    pub account: Option<String>,
-    /// The account's traits from this person's latest `group` call (boxed: most people have none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_traits: Option<Box<Map<String, Value>>>,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub account_at_ms: i64,
-    /// This anonymous profile was handed over to that person: later events are forwarded there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merged_into: Option<Box<str>>,
-    /// Ids this profile asked to absorb (merge requests sent).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub requested: Vec<Box<str>>,
-    /// Ids whose profiles this one absorbed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub absorbed: Vec<Box<str>>,
+    pub recent: List<u64>,
     /// Seen under its own `userId`: a known person, never merged into another.
-    #[serde(default)]
     pub identified: bool,
-    #[serde(default)]
     pub version: u64,
-    #[serde(default)]
     pub updated_at_ms: i64,
+    #[serde(flatten)]
+    pub rare: Sparse<Rare>,
     /// The log partition this profile's records are on (stored in the row, not in the state):
     /// what a scorer drops when the partition is revoked.
     #[serde(skip)]
     pub partition: i32,
 }
 
+/// What few people have, kept out of line (see [`ProfileState`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Rare {
+    pub bot_opens: u32,
+    pub bot_clicks: u32,
+    pub email_unsubscribed: bool,
+    pub sms_opted_out: bool,
+    pub revenue: f64,
+    pub last_purchase_ms: i64,
+    pub first_touch: Option<Box<Touch>>,
+    pub last_touch: Option<Box<Touch>>,
+    /// Rules (name hashes) that count once per person and have counted.
+    pub once: List<u32>,
+    pub handoffs: u32,
+    pub account: Option<String>,
+    /// The account's traits from this person's latest `group` call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_traits: Option<Box<Map<String, Value>>>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub account_at_ms: i64,
+    /// This anonymous profile was handed over to that person: later events are forwarded there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<Box<str>>,
+    /// Ids this profile asked to absorb (merge requests sent).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub requested: List<Box<str>>,
+    /// Ids whose profiles this one absorbed.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub absorbed: List<Box<str>>,
+}
+
+/// A part of the state most people lack ([`Rare`], traits): absent until first written
+/// ([`Sparse::get_mut`]), read as its empty value meanwhile. Absent and present-but-empty are equal.
+#[derive(Debug, Clone, Default)]
+pub struct Sparse<T>(Option<Box<T>>);
+
+/// The shared empty value an absent [`Sparse`] reads as.
+pub trait Empty: Default + PartialEq + Sized + 'static {
+    fn empty() -> &'static Self;
+}
+
+impl Empty for Rare {
+    fn empty() -> &'static Rare {
+        static EMPTY: std::sync::LazyLock<Rare> = std::sync::LazyLock::new(Rare::default);
+        &EMPTY
+    }
+}
+
+impl Empty for Map<String, Value> {
+    fn empty() -> &'static Map<String, Value> {
+        static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+        &EMPTY
+    }
+}
+
+impl<T: Empty> Sparse<T> {
+    /// Keeps `value` only when it is not empty.
+    pub fn new(value: T) -> Sparse<T> {
+        Sparse((value != T::default()).then(|| Box::new(value)))
+    }
+
+    /// For writing: allocates the empty value when absent.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Default::default)
+    }
+
+    pub fn is_present(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl<T: Empty> std::ops::Deref for Sparse<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self.0.as_deref() {
+            Some(value) => value,
+            None => T::empty(),
+        }
+    }
+}
+
+impl<T: Empty> PartialEq for Sparse<T> {
+    fn eq(&self, other: &Sparse<T>) -> bool {
+        **self == **other
+    }
+}
+
+/// Flattened into the state ([`Rare`]): absent writes no field (readers default them).
+impl<T: Serialize> Serialize for Sparse<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// Traits are written as an object, `{}` when absent.
+fn traits_out<S: serde::Serializer>(t: &Sparse<Map<String, Value>>, s: S) -> Result<S::Ok, S::Error> {
+    (**t).serialize(s)
+}
+
+/// A list kept at exactly its length: 16 bytes in the state where a `Vec` takes 24 and its
+/// spare capacity, and no allocation while empty. Stored as a plain JSON array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct List<T>(Box<[T]>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List(Box::default())
+    }
+}
+
+impl<T> std::ops::Deref for List<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for List<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.0
+    }
+}
+
+impl<T> From<Vec<T>> for List<T> {
+    fn from(v: Vec<T>) -> List<T> {
+        List(v.into_boxed_slice())
+    }
+}
+
+impl<'a, T> IntoIterator for &'a List<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a mut List<T> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter_mut()
+    }
+}
+
+impl<T> FromIterator<T> for List<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> List<T> {
+        List(items.into_iter().collect())
+    }
+}
+
+impl<T> List<T> {
+    /// Changes the list as a `Vec`, then keeps it at exactly its new length.
+    fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
+        let mut v = std::mem::take(&mut self.0).into_vec();
+        let out = f(&mut v);
+        self.0 = v.into_boxed_slice();
+        out
+    }
+
+    pub fn push(&mut self, item: T) {
+        self.edit(|v| {
+            v.reserve_exact(1);
+            v.push(item);
+        });
+    }
+
+    pub fn insert(&mut self, index: usize, item: T) {
+        self.edit(|v| {
+            v.reserve_exact(1);
+            v.insert(index, item);
+        });
+    }
+
+    /// Appends `item`, dropping the oldest first when the list already holds `max`: a full list
+    /// is rotated in place, without allocating.
+    pub fn push_bounded(&mut self, item: T, max: usize) {
+        if max == 0 {
+            return;
+        }
+        if self.0.len() >= max {
+            let excess = self.0.len() + 1 - max;
+            if excess > 1 {
+                self.edit(|v| drop(v.drain(..excess - 1)));
+            }
+            self.0.rotate_left(1);
+            if let Some(last) = self.0.last_mut() {
+                *last = item;
+            }
+        } else {
+            self.push(item);
+        }
+    }
+
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.edit(|v| v.retain(keep));
+    }
+
+    pub fn into_vec(self) -> Vec<T> {
+        self.0.into_vec()
+    }
+}
+
+/// The state as stored: every field at the top level, as [`ProfileState`] writes it and as it was
+/// written before [`Rare`] existed.
+#[derive(Deserialize)]
+struct Stored {
+    #[serde(default)]
+    traits: Map<String, Value>,
+    first_seen_ms: i64,
+    last_seen_ms: i64,
+    event_count: u64,
+    #[serde(with = "kind_counts")]
+    kinds: KindCounts,
+    #[serde(default)]
+    days: List<DayCount>,
+    #[serde(default)]
+    pages: List<Box<str>>,
+    #[serde(default)]
+    bot_opens: u32,
+    #[serde(default)]
+    bot_clicks: u32,
+    #[serde(default)]
+    email_unsubscribed: bool,
+    #[serde(default)]
+    sms_opted_out: bool,
+    #[serde(default)]
+    revenue: f64,
+    #[serde(default)]
+    last_purchase_ms: i64,
+    #[serde(default)]
+    first_touch: Option<Box<Touch>>,
+    #[serde(default)]
+    last_touch: Option<Box<Touch>>,
+    stage: LifecycleStage,
+    #[serde(default)]
+    stages: List<StageChange>,
+    #[serde(default)]
+    scores: List<ScoreState>,
+    #[serde(default)]
+    caps: List<CapState>,
+    #[serde(default)]
+    once: List<u32>,
+    #[serde(default)]
+    fit_points: f64,
+    #[serde(default)]
+    grade: Option<char>,
+    #[serde(default = "default_true")]
+    armed: bool,
+    #[serde(default)]
+    handoffs: u32,
+    #[serde(
+        default,
+        alias = "position",
+        deserialize_with = "positions::deserialize"
+    )]
+    positions: List<(i32, i64)>,
+    #[serde(default)]
+    recent: List<u64>,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    account_traits: Option<Box<Map<String, Value>>>,
+    #[serde(default)]
+    account_at_ms: i64,
+    #[serde(default)]
+    merged_into: Option<Box<str>>,
+    #[serde(default)]
+    requested: List<Box<str>>,
+    #[serde(default)]
+    absorbed: List<Box<str>>,
+    #[serde(default)]
+    identified: bool,
+    #[serde(default)]
+    version: u64,
+    #[serde(default)]
+    updated_at_ms: i64,
+}
+
+impl From<Stored> for ProfileState {
+    fn from(s: Stored) -> ProfileState {
+        let rare = Rare {
+            bot_opens: s.bot_opens,
+            bot_clicks: s.bot_clicks,
+            email_unsubscribed: s.email_unsubscribed,
+            sms_opted_out: s.sms_opted_out,
+            revenue: s.revenue,
+            last_purchase_ms: s.last_purchase_ms,
+            first_touch: s.first_touch,
+            last_touch: s.last_touch,
+            once: s.once,
+            handoffs: s.handoffs,
+            account: s.account,
+            account_traits: s.account_traits,
+            account_at_ms: s.account_at_ms,
+            merged_into: s.merged_into,
+            requested: s.requested,
+            absorbed: s.absorbed,
+        };
+        ProfileState {
+            traits: Sparse::new(s.traits),
+            first_seen_ms: s.first_seen_ms,
+            last_seen_ms: s.last_seen_ms,
+            event_count: s.event_count,
+            kinds: s.kinds,
+            days: s.days,
+            pages: s.pages,
+            stage: s.stage,
+            stages: s.stages,
+            scores: s.scores,
+            caps: s.caps,
+            fit_points: s.fit_points,
+            grade: s.grade,
+            armed: s.armed,
+            positions: s.positions,
+            recent: s.recent,
+            identified: s.identified,
+            version: s.version,
+            updated_at_ms: s.updated_at_ms,
+            rare: Sparse::new(rare),
+            partition: 0,
+        }
+    }
+}
+
 impl Default for ProfileState {
     fn default() -> Self {
         ProfileState {
-            traits: Map::new(),
+            traits: Sparse::default(),
             first_seen_ms: 0,
             last_seen_ms: 0,
             event_count: 0,
             kinds: KindCounts::default(),
-            days: Vec::new(),
-            pages: VecDeque::new(),
-            bot_opens: 0,
-            bot_clicks: 0,
-            email_unsubscribed: false,
-            sms_opted_out: false,
-            revenue: 0.0,
-            last_purchase_ms: 0,
-            first_touch: None,
-            last_touch: None,
+            days: List::default(),
+            pages: List::default(),
             stage: LifecycleStage::Name,
-            stages: Vec::new(),
-            scores: Vec::new(),
-            caps: Vec::new(),
-            once: Vec::new(),
+            stages: List::default(),
+            scores: List::default(),
+            caps: List::default(),
             fit_points: 0.0,
             grade: None,
             armed: true,
-            handoffs: 0,
-            positions: Vec::new(),
-            recent: Vec::new(),
-            account: None,
-            account_traits: None,
-            account_at_ms: 0,
-            merged_into: None,
-            requested: Vec::new(),
-            absorbed: Vec::new(),
+            positions: List::default(),
+            recent: List::default(),
             identified: false,
             version: 0,
             updated_at_ms: 0,
+            rare: Sparse::default(),
             partition: 0,
         }
     }
@@ -234,29 +503,27 @@ impl ProfileState {
         self.partition = partition;
         match self.positions.iter_mut().find(|(p, _)| *p == partition) {
             Some(slot) => slot.1 = slot.1.max(offset),
-            None => {
-                self.positions.reserve_exact(1);
-                self.positions.push((partition, offset));
-            }
+            None => self.positions.push((partition, offset)),
         }
     }
 }
 
 /// Reads the positions, also in the one-position shape states were stored in before.
 mod positions {
+    use super::List;
     use serde::{Deserialize, Deserializer};
 
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Stored {
         One(i32, i64),
-        Many(Vec<(i32, i64)>),
+        Many(List<(i32, i64)>),
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(i32, i64)>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<List<(i32, i64)>, D::Error> {
         Ok(match Option::<Stored>::deserialize(d)? {
-            None => Vec::new(),
-            Some(Stored::One(p, o)) => vec![(p, o)],
+            None => List::default(),
+            Some(Stored::One(p, o)) => List::from(vec![(p, o)]),
             Some(Stored::Many(v)) => v,
         })
     }
@@ -265,7 +532,7 @@ mod positions {
 /// All-time counts per kind, only of the kinds a person did (most do a handful of the ~30):
 /// sorted `(kind, count)` pairs, a few bytes each instead of a fixed array of every kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KindCounts(Vec<(u8, u32)>);
+pub struct KindCounts(List<(u8, u32)>);
 
 impl KindCounts {
     pub fn get(&self, kind: EventKind) -> u32 {
@@ -279,10 +546,7 @@ impl KindCounts {
         let k = kind as u8;
         match self.0.binary_search_by_key(&k, |e| e.0) {
             Ok(i) => self.0[i].1 = self.0[i].1.saturating_add(n),
-            Err(i) => {
-                self.0.insert(i, (k, n));
-                self.0.shrink_to_fit();
-            }
+            Err(i) => self.0.insert(i, (k, n)),
         }
     }
 
@@ -389,7 +653,7 @@ impl ProfileState {
             workspace: workspace.to_string(),
             profile_id: profile_id.to_string(),
             version: self.version,
-            traits: self.traits.clone(),
+            traits: (*self.traits).clone(),
             counts,
             event_count: self.event_count,
             score: scores.get(qualifying).copied().unwrap_or(0.0),
@@ -408,30 +672,30 @@ impl ProfileState {
             email: EmailStats {
                 opens: self.count(EventKind::EmailOpened),
                 clicks: self.count(EventKind::EmailClicked),
-                bot_opens: u64::from(self.bot_opens),
-                bot_clicks: u64::from(self.bot_clicks),
+                bot_opens: u64::from(self.rare.bot_opens),
+                bot_clicks: u64::from(self.rare.bot_clicks),
                 bounces: self.count(EventKind::EmailBounced),
-                unsubscribed: self.email_unsubscribed,
+                unsubscribed: self.rare.email_unsubscribed,
             },
             sms: SmsStats {
                 replies: self.count(EventKind::SmsReceived),
-                opted_out: self.sms_opted_out,
+                opted_out: self.rare.sms_opted_out,
             },
             purchases: Purchases {
                 count: self.count(EventKind::PurchaseCompleted),
-                revenue: round2(self.revenue),
-                last_purchase_ms: self.last_purchase_ms,
+                revenue: round2(self.rare.revenue),
+                last_purchase_ms: self.rare.last_purchase_ms,
             },
-            first_touch: self.first_touch.as_deref().cloned(),
-            last_touch: self.last_touch.as_deref().cloned(),
-            stage_history: self.stages.clone(),
-            handoffs: self.handoffs,
-            account: self.account.clone(),
-            account_traits: self.account_traits.as_deref().cloned().unwrap_or_default(),
-            account_at_ms: self.account_at_ms,
+            first_touch: self.rare.first_touch.as_deref().cloned(),
+            last_touch: self.rare.last_touch.as_deref().cloned(),
+            stage_history: self.stages.to_vec(),
+            handoffs: self.rare.handoffs,
+            account: self.rare.account.clone(),
+            account_traits: self.rare.account_traits.as_deref().cloned().unwrap_or_default(),
+            account_at_ms: self.rare.account_at_ms,
             identified: self.identified,
-            merged_into: self.merged_into.as_deref().map(str::to_string),
-            merged_ids: self.absorbed.iter().map(|s| s.to_string()).collect(),
+            merged_into: self.rare.merged_into.as_deref().map(str::to_string),
+            merged_ids: self.rare.absorbed.iter().map(|s| s.to_string()).collect(),
         }
     }
 

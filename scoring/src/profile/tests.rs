@@ -217,7 +217,7 @@ fn machine_made_clicks_are_counted_apart_and_score_nothing() {
     assert!(a.changes.is_empty());
     run.apply(&click(false)).expect("applied");
     let s = run.state();
-    assert_eq!(s.bot_clicks, 1);
+    assert_eq!(s.rare.bot_clicks, 1);
     assert_eq!(s.count(leadstream_schemas::EventKind::EmailClicked), 1);
     assert_eq!(run.score("engagement"), 3.0);
 }
@@ -375,7 +375,7 @@ fn replays_are_skipped_per_partition() {
     obj.remove("positions");
     obj.insert("position".into(), serde_json::json!([1, 69]));
     let read: ProfileState = serde_json::from_value(old).expect("reads");
-    assert_eq!(read.positions, vec![(1, 69)]);
+    assert_eq!(*read.positions, [(1, 69)]);
 }
 
 #[test]
@@ -578,7 +578,7 @@ fn identify_merges_the_anonymous_profile_into_the_person_and_forwards_later_even
     ));
     let ada = log.state("ada").expect("person");
     assert_eq!(ada.event_count, 4, "2 anonymous + click + identify");
-    assert_eq!(ada.absorbed, vec![Box::<str>::from("a1")]);
+    assert_eq!(*ada.rare.absorbed, [Box::<str>::from("a1")]);
     assert_eq!(ada.count(leadstream_schemas::EventKind::PageViewed), 2);
     assert_eq!(ada.first_seen_ms, T0);
     // Points from both: 2 + 2 (pages, within the cap) + 3 (click), decayed a little.
@@ -590,7 +590,7 @@ fn identify_merges_the_anonymous_profile_into_the_person_and_forwards_later_even
         "the anonymous pricing visit counts"
     );
     let a1 = log.state("a1").expect("stub");
-    assert_eq!(a1.merged_into.as_deref(), Some("ada"));
+    assert_eq!(a1.rare.merged_into.as_deref(), Some("ada"));
     assert_eq!(a1.event_count, 0);
     // A later anonymous-only event of the device counts toward the person.
     log.send(anon(T0 + 4000, "a1", "/docs"));
@@ -601,7 +601,7 @@ fn identify_merges_the_anonymous_profile_into_the_person_and_forwards_later_even
         T0 + 5000,
         json!({"type": "page", "anonymousId": "a1", "context": {"page": {"path": "/x"}}}),
     ));
-    assert_eq!(log.state("ada").expect("person").absorbed.len(), 1);
+    assert_eq!(log.state("ada").expect("person").rare.absorbed.len(), 1);
     assert!(log.refused.is_empty(), "{:?}", log.refused);
     // The published view says so.
     let view = log
@@ -643,7 +643,7 @@ fn a_shared_device_does_not_fuse_two_people_and_two_known_people_never_merge() {
         ]
     );
     assert_eq!(log.state("ann").expect("ann").event_count, 2);
-    assert!(log.state("ann").expect("ann").merged_into.is_none());
+    assert!(log.state("ann").expect("ann").rare.merged_into.is_none());
     // alias of an anonymous id into a known person: merged.
     log.send(anon(T0 + 4000, "old-cookie", "/a"));
     log.send(event(
@@ -653,8 +653,8 @@ fn a_shared_device_does_not_fuse_two_people_and_two_known_people_never_merge() {
     // identify + the refused alias + this alias + the anonymous page.
     assert_eq!(log.state("bob").expect("bob").event_count, 4);
     assert_eq!(
-        log.state("bob").expect("bob").absorbed,
-        vec![Box::<str>::from("old-cookie")]
+        *log.state("bob").expect("bob").rare.absorbed,
+        [Box::<str>::from("old-cookie")]
     );
 }
 
@@ -667,7 +667,7 @@ fn illegal_ids_never_merge_and_repeats_after_a_crash_change_nothing() {
         json!({"type": "identify", "userId": "ann", "anonymousId": "undefined"}),
     ));
     assert_eq!(log.state("ann").expect("ann").event_count, 1);
-    assert!(log.state("ann").expect("ann").requested.is_empty());
+    assert!(log.state("ann").expect("ann").rare.requested.is_empty());
 
     // A merge replayed after a crash: the same records again, at new positions.
     let mut log = Log::new();
@@ -780,4 +780,94 @@ fn versions_follow_log_offsets_and_revoked_partitions_are_dropped() {
     assert_eq!(run.book.drop_partitions(&[3]), 1);
     assert!(run.book.state("w", "ada").is_none());
     assert!(run.book.state("w", "bob").is_some());
+}
+
+/// A state as stored before its rare facts were kept out of line (every field at the top level,
+/// defaults included) reads into the same state, and the state writes them back at the top level.
+#[test]
+fn stored_states_read_and_write_every_field_at_the_top_level() {
+    let stored = json!({
+        "traits": {"email": "ada@example.com"},
+        "first_seen_ms": T0, "last_seen_ms": T0 + 5, "event_count": 3,
+        "kinds": {"email_clicked": 1, "purchase_completed": 1},
+        "days": [{"day": 20454, "kind": 3, "count": 1}],
+        "pages": ["/a", "/b"],
+        "bot_opens": 0, "bot_clicks": 2, "email_unsubscribed": false, "sms_opted_out": true,
+        "revenue": 99.5, "last_purchase_ms": T0 + 5,
+        "first_touch": {"source": "news", "at_ms": T0}, "last_touch": null,
+        "stage": "mql", "stages": [{"stage": "mql", "at_ms": T0}],
+        "scores": [{"key": 7, "value": 12.5, "as_of_ms": T0}],
+        "caps": [{"rule": 9, "window": 2, "points": 4.0}], "once": [11],
+        "fit_points": 3.0, "grade": "B", "armed": false, "handoffs": 1,
+        "positions": [[0, 41], [3, 7]], "recent": [1, 2, 3],
+        "account": "acme", "account_traits": {"plan": "pro"}, "account_at_ms": T0,
+        "merged_into": null, "requested": ["anon-1"], "absorbed": ["anon-2"],
+        "identified": true, "version": 4, "updated_at_ms": T0 + 9
+    });
+    let state: ProfileState = serde_json::from_value(stored.clone()).expect("reads");
+    assert!(state.rare.is_present());
+    assert_eq!(state.rare.bot_clicks, 2);
+    assert!(state.rare.sms_opted_out);
+    assert_eq!(state.rare.revenue, 99.5);
+    assert_eq!(*state.rare.once, [11]);
+    assert_eq!(state.rare.handoffs, 1);
+    assert_eq!(state.rare.account.as_deref(), Some("acme"));
+    assert_eq!(*state.rare.requested, [Box::<str>::from("anon-1")]);
+    assert_eq!(*state.rare.absorbed, [Box::<str>::from("anon-2")]);
+    assert_eq!(*state.pages, [Box::<str>::from("/a"), Box::<str>::from("/b")]);
+    assert_eq!(*state.positions, [(0, 41), (3, 7)]);
+    assert!(!state.armed);
+    // Written back: the same fields at the top level (the nulls and empties aside), read the same.
+    let written = serde_json::to_value(&state).expect("writes");
+    for (key, value) in stored.as_object().expect("object") {
+        if value.is_null() {
+            continue;
+        }
+        assert_eq!(written.get(key), Some(value), "{key}");
+    }
+    let again: ProfileState = serde_json::from_value(written).expect("reads back");
+    assert_eq!(again, state);
+
+    // Without rare facts nothing is allocated for them, and the defaults read as before.
+    let plain: ProfileState = serde_json::from_value(json!({
+        "first_seen_ms": T0, "last_seen_ms": T0, "event_count": 1,
+        "kinds": {"page_viewed": 1}, "stage": "name",
+        "bot_opens": 0, "revenue": 0.0, "account": null
+    }))
+    .expect("reads");
+    assert!(!plain.rare.is_present() && !plain.traits.is_present());
+    assert!(plain.armed);
+    let written = serde_json::to_value(&plain).expect("writes");
+    assert!(written.get("revenue").is_none() && written.get("handoffs").is_none());
+    assert_eq!(written["traits"], json!({}));
+    // Absent and allocated-with-defaults are the same state.
+    let mut touched = plain.clone();
+    touched.rare.get_mut();
+    assert_eq!(touched, plain);
+}
+
+#[test]
+fn bounded_lists_keep_the_newest_at_exactly_their_length() {
+    let mut list = state::List::<u32>::default();
+    for i in 0..5 {
+        list.push_bounded(i, 3);
+    }
+    assert_eq!(*list, [2, 3, 4]);
+    // A smaller bound than the list holds (a settings change) drops the oldest.
+    list.push_bounded(5, 2);
+    assert_eq!(*list, [4, 5]);
+    list.push_bounded(6, 0);
+    assert_eq!(*list, [4, 5]);
+    list.insert(0, 1);
+    list.retain(|&x| x != 4);
+    assert_eq!(*list, [1, 5]);
+}
+
+/// The state's inline part stays in mimalloc's 224-byte size class (it was 464 bytes, in the
+/// 512-byte class): a million profiles are held in memory (`benches/RESULTS.md`).
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn the_state_stays_small() {
+    let size = std::mem::size_of::<ProfileState>();
+    assert!(size <= 224, "ProfileState is {size} bytes inline");
 }
