@@ -207,7 +207,7 @@ impl Pipeline {
         &mut self,
         partitions: &[i32],
         of: i32,
-        rows: Vec<leadstream_platform::store::ProfileRow>,
+        rows: Vec<leadstream_platform::store::StateRow>,
     ) -> usize {
         let restored = restore(&self.book, partitions, of, rows);
         self.owned.extend_from_slice(partitions);
@@ -860,7 +860,7 @@ pub fn restore(
     book: &ProfileBook,
     partitions: &[i32],
     of: i32,
-    rows: Vec<leadstream_platform::store::ProfileRow>,
+    rows: Vec<leadstream_platform::store::StateRow>,
 ) -> usize {
     let mut restored = 0usize;
     for row in rows {

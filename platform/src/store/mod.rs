@@ -20,7 +20,7 @@ pub mod rows;
 
 pub use rows::{
     AccountSummaryRow, Cell, Column, ColumnType, DeliveryRow, EventRow, HandoffRow, IdentityRow,
-    ObjectRow, OwnedValues, ProfileRow, ScoreChangeRow, SetMemberRow, Table, Values,
+    ObjectRow, OwnedValues, ProfileRow, ScoreChangeRow, SetMemberRow, StateRow, Table, Values,
     latest_deliveries,
 };
 
@@ -72,16 +72,17 @@ impl WriteBatch {
 pub trait ScorerWrites: Send + Sync + 'static {
     /// Writes events, score changes and profile versions; returns once they are durable.
     async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError>;
-    /// The newest version of the rows of the profiles on these log partitions, and of every
+    /// The newest version of the states of the profiles on these log partitions, and of every
     /// profile stored before rows carried their partition (`log_partition` -1; the caller tells
-    /// by the key): what a scorer loads for the partitions it was assigned.
-    async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<ProfileRow>, StoreError>;
+    /// by the key): what a scorer loads for the partitions it was assigned. Only the columns a
+    /// scorer restores from ([`StateRow`]).
+    async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<StateRow>, StoreError>;
     /// [`ScorerWrites::load_profiles`] of one workspace only (`leadstream replay`).
     async fn load_workspace_profiles(
         &self,
         workspace: &str,
         partitions: &[i32],
-    ) -> Result<Vec<ProfileRow>, StoreError>;
+    ) -> Result<Vec<StateRow>, StoreError>;
 }
 
 /// Profiles and what happened to them: versions, score changes, timelines, hand-offs, accounts,
@@ -367,13 +368,37 @@ pub fn latest_objects(rows: Vec<ObjectRow>) -> Vec<ObjectRow> {
     out
 }
 
+/// A row of one profile version.
+pub trait Versioned {
+    fn profile_key(&self) -> (String, String);
+    fn version(&self) -> u64;
+}
+
+impl Versioned for ProfileRow {
+    fn profile_key(&self) -> (String, String) {
+        (self.workspace.clone(), self.profile_id.clone())
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+impl Versioned for StateRow {
+    fn profile_key(&self) -> (String, String) {
+        (self.workspace.clone(), self.profile_id.clone())
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
 /// Keeps the highest version of each profile.
-pub fn latest_versions(rows: impl IntoIterator<Item = ProfileRow>) -> Vec<ProfileRow> {
-    let mut latest: HashMap<(String, String), ProfileRow> = HashMap::new();
+pub fn latest_versions<R: Versioned>(rows: impl IntoIterator<Item = R>) -> Vec<R> {
+    let mut latest: HashMap<(String, String), R> = HashMap::new();
     for row in rows {
-        let key = (row.workspace.clone(), row.profile_id.clone());
+        let key = row.profile_key();
         match latest.get(&key) {
-            Some(have) if have.version >= row.version => {}
+            Some(have) if have.version() >= row.version() => {}
             _ => {
                 latest.insert(key, row);
             }

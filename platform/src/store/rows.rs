@@ -340,6 +340,19 @@ table! {
     }
 }
 
+table! {
+    /// The columns of a stored profile version a scorer restores its book from: what
+    /// [`super::ScorerWrites::load_profiles`] reads (a third of a [`ProfileRow`]'s bytes).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+    pub struct StateRow in "profiles" {
+        pub workspace: String,
+        pub profile_id: String,
+        pub version: u64,
+        pub state: String,
+        pub log_partition: i64,
+    }
+}
+
 impl ProfileRow {
     /// The row for a profile version on log partition `partition`, with the scorer's `state`.
     pub fn new(p: &Profile, state: String, partition: i32) -> ProfileRow {

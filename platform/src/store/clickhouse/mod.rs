@@ -39,7 +39,7 @@ use clickhouse::{Client, inserter::Inserter};
 use tokio::sync::Mutex;
 
 use super::{
-    EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow, ScorerWrites, Store, StoreError,
+    EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow, ScorerWrites, StateRow, Store, StoreError,
     WriteBatch, latest_versions,
 };
 use crate::config::ClickhouseConfig;
@@ -226,7 +226,7 @@ impl ScorerWrites for ClickhouseStore {
         Ok(())
     }
 
-    async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<ProfileRow>, StoreError> {
+    async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<StateRow>, StoreError> {
         self.load_profiles_where(None, partitions).await
     }
 
@@ -234,7 +234,7 @@ impl ScorerWrites for ClickhouseStore {
         &self,
         workspace: &str,
         partitions: &[i32],
-    ) -> Result<Vec<ProfileRow>, StoreError> {
+    ) -> Result<Vec<StateRow>, StoreError> {
         self.load_profiles_where(Some(workspace), partitions).await
     }
 }
@@ -244,7 +244,7 @@ impl ClickhouseStore {
         &self,
         workspace: Option<&str>,
         partitions: &[i32],
-    ) -> Result<Vec<ProfileRow>, StoreError> {
+    ) -> Result<Vec<StateRow>, StoreError> {
         // Partition numbers are integers, written into the statement (18.16 takes no array
         // for `IN`); no partitions: only the rows stored before rows carried one.
         let wanted = partitions
@@ -267,7 +267,7 @@ impl ClickhouseStore {
         if let Some(workspace) = workspace {
             query = query.bind(workspace);
         }
-        let rows = query.fetch_all::<ProfileRow>().await.map_err(classify)?;
+        let rows = query.fetch_all::<StateRow>().await.map_err(classify)?;
         Ok(latest_versions(rows))
     }
 }

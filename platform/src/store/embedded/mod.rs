@@ -29,7 +29,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use polars::prelude::*;
 
-use super::{ProfileRow, ScorerWrites, Store, StoreError, Table, WriteBatch, latest_versions};
+use super::{
+    ScorerWrites, StateRow, Store, StoreError, Table, WriteBatch, latest_versions,
+};
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -243,7 +245,7 @@ impl ScorerWrites for EmbeddedStore {
     }
 
     /// Files written before rows carried their partition read it as 0, the embedded log's one.
-    async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<ProfileRow>, StoreError> {
+    async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<StateRow>, StoreError> {
         self.load_profiles_where(None, partitions).await
     }
 
@@ -251,7 +253,7 @@ impl ScorerWrites for EmbeddedStore {
         &self,
         workspace: &str,
         partitions: &[i32],
-    ) -> Result<Vec<ProfileRow>, StoreError> {
+    ) -> Result<Vec<StateRow>, StoreError> {
         self.load_profiles_where(Some(workspace.to_string()), partitions)
             .await
     }
@@ -262,20 +264,21 @@ impl EmbeddedStore {
         &self,
         workspace: Option<String>,
         partitions: &[i32],
-    ) -> Result<Vec<ProfileRow>, StoreError> {
+    ) -> Result<Vec<StateRow>, StoreError> {
         let wanted: Vec<i64> = partitions.iter().map(|&p| i64::from(p)).collect();
         let wanted = lit(Series::new("partitions".into(), wanted)).implode(false);
         let rows = self
-            .select::<ProfileRow>(move |scan| {
+            .select::<StateRow>(move |scan| {
                 let partition = col("log_partition").fill_null(lit(0i64));
                 let on_partitions = partition
                     .clone()
                     .is_in(wanted, false)
                     .or(partition.lt(lit(0i64)));
-                match workspace {
+                let scan = match workspace {
                     None => scan.filter(on_partitions),
                     Some(w) => scan.filter(col("workspace").eq(lit(w)).and(on_partitions)),
-                }
+                };
+                scan.select(StateRow::COLUMNS.iter().map(|c| col(c.name)).collect::<Vec<_>>())
             })
             .await?;
         Ok(latest_versions(rows))
@@ -294,7 +297,7 @@ impl Store for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ProfileReads, ScoreChangeRow};
+    use crate::store::{ProfileReads, ProfileRow, ScoreChangeRow};
     use leadstream_schemas::Profile;
 
     fn row(ws: &str, id: &str, version: u64, score: f64) -> ProfileRow {
