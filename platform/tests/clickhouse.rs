@@ -4,7 +4,9 @@
 mod common;
 
 use leadstream_platform::store::clickhouse::ClickhouseStore;
-use leadstream_platform::store::{EventRow, ProfileRow, ScoreChangeRow, Store, WriteBatch};
+use leadstream_platform::store::{
+    EventRow, ProfileRow, ScoreChangeRow, StateRow, Store, WriteBatch,
+};
 use leadstream_platform::store::{ProfileReads, ScorerWrites};
 use leadstream_schemas::{LifecycleStage, Profile};
 
@@ -314,7 +316,7 @@ async fn profiles_load_by_log_partition_in_both_stores() {
             .write(&batch(vec![row("legacy", 2, legacy_now)]))
             .await
             .expect("write");
-        let ids = |rows: Vec<ProfileRow>| {
+        let ids = |rows: Vec<StateRow>| {
             let mut got: Vec<(String, u64, i64)> = rows
                 .into_iter()
                 .map(|r| (r.profile_id, r.version, r.log_partition))

@@ -231,7 +231,10 @@ impl<T: Serialize> Serialize for Sparse<T> {
 }
 
 /// Traits are written as an object, `{}` when absent.
-fn traits_out<S: serde::Serializer>(t: &Sparse<Map<String, Value>>, s: S) -> Result<S::Ok, S::Error> {
+fn traits_out<S: serde::Serializer>(
+    t: &Sparse<Map<String, Value>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     (**t).serialize(s)
 }
 
@@ -691,7 +694,12 @@ impl ProfileState {
             stage_history: self.stages.to_vec(),
             handoffs: self.rare.handoffs,
             account: self.rare.account.clone(),
-            account_traits: self.rare.account_traits.as_deref().cloned().unwrap_or_default(),
+            account_traits: self
+                .rare
+                .account_traits
+                .as_deref()
+                .cloned()
+                .unwrap_or_default(),
             account_at_ms: self.rare.account_at_ms,
             identified: self.identified,
             merged_into: self.rare.merged_into.as_deref().map(str::to_string),

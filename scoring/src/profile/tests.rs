@@ -814,7 +814,10 @@ fn stored_states_read_and_write_every_field_at_the_top_level() {
     assert_eq!(state.rare.account.as_deref(), Some("acme"));
     assert_eq!(*state.rare.requested, [Box::<str>::from("anon-1")]);
     assert_eq!(*state.rare.absorbed, [Box::<str>::from("anon-2")]);
-    assert_eq!(*state.pages, [Box::<str>::from("/a"), Box::<str>::from("/b")]);
+    assert_eq!(
+        *state.pages,
+        [Box::<str>::from("/a"), Box::<str>::from("/b")]
+    );
     assert_eq!(*state.positions, [(0, 41), (3, 7)]);
     assert!(!state.armed);
     // Written back: the same fields at the top level (the nulls and empties aside), read the same.

@@ -39,8 +39,8 @@ use clickhouse::{Client, inserter::Inserter};
 use tokio::sync::Mutex;
 
 use super::{
-    EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow, ScorerWrites, StateRow, Store, StoreError,
-    WriteBatch, latest_versions,
+    EventRow, HandoffRow, IdentityRow, ProfileRow, ScoreChangeRow, ScorerWrites, StateRow, Store,
+    StoreError, WriteBatch, latest_versions,
 };
 use crate::config::ClickhouseConfig;
 pub use migrations::{MIGRATIONS, Migration, migrate};
@@ -128,6 +128,20 @@ impl Inserters {
     }
 }
 
+/// Writes `rows` with `inserter` and sends them: done when ClickHouse has them.
+async fn insert_all<T>(
+    inserter: &mut Inserter<T>,
+    rows: &[T],
+) -> Result<(), clickhouse::error::Error>
+where
+    T: clickhouse::RowOwned + clickhouse::RowWrite,
+{
+    for row in rows {
+        inserter.write(row).await?;
+    }
+    inserter.force_commit().await.map(|_| ())
+}
+
 #[derive(Clone)]
 pub struct ClickhouseStore {
     client: Client,
@@ -194,28 +208,24 @@ impl ClickhouseStore {
 impl ScorerWrites for ClickhouseStore {
     async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut inserters = self.inserters.lock().await;
+        let Inserters {
+            events,
+            score_changes,
+            profiles,
+            handoffs,
+            identities,
+        } = &mut *inserters;
+        // The tables a profile version covers are written at once, each its own INSERT; the
+        // profile versions only after all of them are in, so that a crash in between replays
+        // (the stored profile does not yet have the offset) rather than loses their rows.
         let result: Result<(), clickhouse::error::Error> = async {
-            for row in &batch.events {
-                inserters.events.write(row).await?;
-            }
-            inserters.events.force_commit().await?;
-            for row in &batch.score_changes {
-                inserters.score_changes.write(row).await?;
-            }
-            inserters.score_changes.force_commit().await?;
-            for row in &batch.handoffs {
-                inserters.handoffs.write(row).await?;
-            }
-            inserters.handoffs.force_commit().await?;
-            for row in &batch.identities {
-                inserters.identities.write(row).await?;
-            }
-            inserters.identities.force_commit().await?;
-            for row in &batch.profiles {
-                inserters.profiles.write(row).await?;
-            }
-            inserters.profiles.force_commit().await?;
-            Ok(())
+            tokio::try_join!(
+                insert_all(events, &batch.events),
+                insert_all(score_changes, &batch.score_changes),
+                insert_all(handoffs, &batch.handoffs),
+                insert_all(identities, &batch.identities),
+            )?;
+            insert_all(profiles, &batch.profiles).await
         }
         .await;
         if let Err(e) = result {

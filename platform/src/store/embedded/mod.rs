@@ -29,9 +29,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use polars::prelude::*;
 
-use super::{
-    ScorerWrites, StateRow, Store, StoreError, Table, WriteBatch, latest_versions,
-};
+use super::{ScorerWrites, StateRow, Store, StoreError, Table, WriteBatch, latest_versions};
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -278,7 +276,12 @@ impl EmbeddedStore {
                     None => scan.filter(on_partitions),
                     Some(w) => scan.filter(col("workspace").eq(lit(w)).and(on_partitions)),
                 };
-                scan.select(StateRow::COLUMNS.iter().map(|c| col(c.name)).collect::<Vec<_>>())
+                scan.select(
+                    StateRow::COLUMNS
+                        .iter()
+                        .map(|c| col(c.name))
+                        .collect::<Vec<_>>(),
+                )
             })
             .await?;
         Ok(latest_versions(rows))
