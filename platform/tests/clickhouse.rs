@@ -324,10 +324,24 @@ async fn profiles_load_by_log_partition_in_both_stores() {
             got.sort();
             got
         };
+        // Streamed (what a scorer's assignment reads): the same rows as collected.
+        let streamed = |partitions: &'static [i32]| {
+            let store = &store;
+            async move {
+                let mut rows = Vec::new();
+                store
+                    .load_profiles_each(partitions, &mut |r| rows.push(r))
+                    .await
+                    .expect("stream");
+                ids(rows)
+            }
+        };
         let loaded = ids(store.load_profiles(&[0]).await.expect("load"));
+        assert_eq!(streamed(&[0]).await, loaded);
         if many_partitions {
             assert_eq!(loaded, vec![("a".to_string(), 1, 0)]);
             let loaded = ids(store.load_profiles(&[1, 2]).await.expect("load"));
+            assert_eq!(streamed(&[1, 2]).await, loaded);
             assert_eq!(
                 loaded,
                 vec![

@@ -181,16 +181,20 @@ impl Pipeline {
             loaded: Arc::new(AtomicBool::new(true)),
         };
         if let Some((partitions, of)) = fixed {
-            let rows = match &pipeline.scope {
-                None => pipeline.store.load_profiles(&partitions).await?,
+            match &pipeline.scope {
+                None => {
+                    let restored =
+                        load_into(&pipeline.book, pipeline.store.as_ref(), &partitions, of).await?;
+                    pipeline.owns(&partitions, of, restored);
+                }
                 Some(w) => {
-                    pipeline
+                    let rows = pipeline
                         .store
                         .load_workspace_profiles(w, &partitions)
-                        .await?
+                        .await?;
+                    pipeline.restore(&partitions, of, rows);
                 }
-            };
-            pipeline.restore(&partitions, of, rows);
+            }
         }
         Ok(pipeline)
     }
@@ -210,6 +214,12 @@ impl Pipeline {
         rows: Vec<leadstream_platform::store::StateRow>,
     ) -> usize {
         let restored = restore(&self.book, partitions, of, rows);
+        self.owns(partitions, of, restored);
+        restored
+    }
+
+    /// Records `partitions` (of `of`) as owned once `restored` of their profiles are in the book.
+    fn owns(&mut self, partitions: &[i32], of: i32, restored: usize) {
         self.owned.extend_from_slice(partitions);
         self.owned.sort_unstable();
         self.owned.dedup();
@@ -225,7 +235,6 @@ impl Pipeline {
         metrics::PARTITIONS_OWNED.set(self.owned.len() as i64);
         metrics::PROFILES_UNREADABLE.set(self.book.quarantined() as i64);
         metrics::PROFILES_IN_MEMORY.set(self.book.len() as i64);
-        restored
     }
 
     /// Handles a change of the partitions this scorer owns (see the module's docs).
@@ -235,10 +244,10 @@ impl Pipeline {
                 self.loaded.store(false, Ordering::Relaxed);
                 let started = Instant::now();
                 let mut backoff = Duration::from_millis(200);
-                let rows = loop {
+                let restored = loop {
                     self.heartbeats.beat(HEARTBEAT, HEARTBEAT_DEADLINE);
-                    match self.store.load_profiles(&partitions).await {
-                        Ok(rows) => break rows,
+                    match load_into(&self.book, self.store.as_ref(), &partitions, of).await {
+                        Ok(restored) => break restored,
                         Err(e) => {
                             metrics::ERRORS.with_label_values(&["load"]).inc();
                             tracing::warn!(error = %e, ?partitions, "loading the assigned partitions' profiles failed; retrying, consuming none of them meanwhile");
@@ -250,7 +259,7 @@ impl Pipeline {
                         }
                     }
                 };
-                self.restore(&partitions, of, rows);
+                self.owns(&partitions, of, restored);
                 metrics::LOAD_SECONDS.observe(started.elapsed().as_secs_f64());
                 self.loaded.store(true, Ordering::Relaxed);
             }
@@ -862,38 +871,65 @@ pub fn restore(
     of: i32,
     rows: Vec<leadstream_platform::store::StateRow>,
 ) -> usize {
+    rows.into_iter()
+        .filter(|row| restore_row(book, partitions, of, row))
+        .count()
+}
+
+/// [`restore`] of the rows as the store streams them
+/// ([`leadstream_platform::store::ScorerWrites::load_profiles_each`]): only
+/// the rows in flight are held, not every row of the assignment beside the book. A profile that
+/// comes twice keeps its highest version.
+pub async fn load_into(
+    book: &ProfileBook,
+    store: &dyn ScorerStore,
+    partitions: &[i32],
+    of: i32,
+) -> Result<usize, leadstream_platform::store::StoreError> {
     let mut restored = 0usize;
-    for row in rows {
-        let partition = match i32::try_from(row.log_partition) {
-            Ok(p) if p >= 0 => p,
-            // One partition: everybody's.
-            _ if of == 1 => partitions.first().copied().unwrap_or(0),
-            _ if of > 1 => leadstream_platform::log::kafka::partition_for(
-                &format!("{}/{}", row.workspace, row.profile_id),
-                of,
-            ),
-            // The partition count is unknown: kept (its events come only to its owner, which
-            // loaded it too), and dropped at the next revocation.
-            _ => -1,
-        };
-        if partition >= 0 && !partitions.contains(&partition) {
-            continue;
+    store
+        .load_profiles_each(partitions, &mut |row| {
+            restored += usize::from(restore_row(book, partitions, of, &row));
+        })
+        .await?;
+    Ok(restored)
+}
+
+/// Puts one stored row's state into `book` (see [`restore`]); whether the profile was new to it.
+fn restore_row(
+    book: &ProfileBook,
+    partitions: &[i32],
+    of: i32,
+    row: &leadstream_platform::store::StateRow,
+) -> bool {
+    let partition = match i32::try_from(row.log_partition) {
+        Ok(p) if p >= 0 => p,
+        // One partition: everybody's.
+        _ if of == 1 => partitions.first().copied().unwrap_or(0),
+        _ if of > 1 => leadstream_platform::log::kafka::partition_for(
+            &format!("{}/{}", row.workspace, row.profile_id),
+            of,
+        ),
+        // The partition count is unknown: kept (its events come only to its owner, which
+        // loaded it too), and dropped at the next revocation.
+        _ => -1,
+    };
+    if partition >= 0 && !partitions.contains(&partition) {
+        return false;
+    }
+    if row.state.is_empty() {
+        return false;
+    }
+    match serde_json::from_str::<ProfileState>(&row.state) {
+        Ok(mut state) => {
+            state.partition = partition;
+            book.insert_newer(&row.workspace, &row.profile_id, state)
         }
-        if row.state.is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<ProfileState>(&row.state) {
-            Ok(mut state) => {
-                state.partition = partition;
-                book.insert(&row.workspace, &row.profile_id, state);
-                restored += 1;
-            }
-            Err(e) => {
-                // Never replaced by an empty state: kept as stored, its events parked.
-                book.quarantine(&row.workspace, &row.profile_id, partition);
-                tracing::error!(workspace = %row.workspace, profile = %row.profile_id, error = %e, "stored profile state unreadable; kept as stored and not written again; its events go to the dead-letter log until it is repaired");
-            }
+        Err(e) => {
+            // Never replaced by an empty state: kept as stored, its events parked.
+            book.quarantine(&row.workspace, &row.profile_id, partition);
+            tracing::error!(workspace = %row.workspace, profile = %row.profile_id, error = %e, "stored profile state unreadable; kept as stored and not written again; its events go to the dead-letter log until it is repaired");
+            false
         }
     }
-    restored
 }

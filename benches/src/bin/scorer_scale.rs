@@ -132,8 +132,10 @@ async fn measure(partitions: &[i32], of: i32) {
     let before = resident_bytes();
     let book = ProfileBook::new();
     let started = Instant::now();
-    let rows = store.load_profiles(partitions).await.expect("load");
-    let loaded = leadstream_scorer::pipeline::restore(&book, partitions, of, rows);
+    // As the scorer does on an assignment: the rows streamed into the book.
+    let loaded = leadstream_scorer::pipeline::load_into(&book, &store, partitions, of)
+        .await
+        .expect("load");
     let seconds = started.elapsed().as_secs_f64();
     let resident = resident_bytes().saturating_sub(before);
     assert_eq!(loaded, book.len());

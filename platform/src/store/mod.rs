@@ -77,6 +77,19 @@ pub trait ScorerWrites: Send + Sync + 'static {
     /// by the key): what a scorer loads for the partitions it was assigned. Only the columns a
     /// scorer restores from ([`StateRow`]).
     async fn load_profiles(&self, partitions: &[i32]) -> Result<Vec<StateRow>, StoreError>;
+    /// [`ScorerWrites::load_profiles`], handing each row to `each` as it arrives instead of
+    /// collecting them first (a profile may come twice: the caller keeps the highest version).
+    /// On an error, the rows handed so far are a part of the whole.
+    async fn load_profiles_each(
+        &self,
+        partitions: &[i32],
+        each: &mut (dyn FnMut(StateRow) + Send),
+    ) -> Result<(), StoreError> {
+        for row in self.load_profiles(partitions).await? {
+            each(row);
+        }
+        Ok(())
+    }
     /// [`ScorerWrites::load_profiles`] of one workspace only (`leadstream replay`).
     async fn load_workspace_profiles(
         &self,

@@ -113,6 +113,24 @@ impl ProfileBook {
             .insert(self.key(workspace, person), Box::new(state));
     }
 
+    /// Puts a stored state back unless the book holds a newer version of it (rows streamed from
+    /// the store may hold a profile twice). Returns whether the profile was new to the book.
+    pub fn insert_newer(&self, workspace: &str, person: &str, state: ProfileState) -> bool {
+        use dashmap::mapref::entry::Entry;
+        match self.profiles.entry(self.key(workspace, person)) {
+            Entry::Vacant(slot) => {
+                slot.insert(Box::new(state));
+                true
+            }
+            Entry::Occupied(mut have) => {
+                if have.get().version <= state.version {
+                    have.insert(Box::new(state));
+                }
+                false
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.profiles.len()
     }

@@ -247,6 +247,22 @@ impl ScorerWrites for ClickhouseStore {
     ) -> Result<Vec<StateRow>, StoreError> {
         self.load_profiles_where(Some(workspace), partitions).await
     }
+
+    /// Streamed from ClickHouse's answer: only the rows in flight are held.
+    async fn load_profiles_each(
+        &self,
+        partitions: &[i32],
+        each: &mut (dyn FnMut(StateRow) + Send),
+    ) -> Result<(), StoreError> {
+        let mut cursor = self
+            .profiles_query(None, partitions)
+            .fetch::<StateRow>()
+            .map_err(classify)?;
+        while let Some(row) = cursor.next().await.map_err(classify)? {
+            each(row);
+        }
+        Ok(())
+    }
 }
 
 impl ClickhouseStore {
@@ -255,6 +271,21 @@ impl ClickhouseStore {
         workspace: Option<&str>,
         partitions: &[i32],
     ) -> Result<Vec<StateRow>, StoreError> {
+        let rows = self
+            .profiles_query(workspace, partitions)
+            .fetch_all::<StateRow>()
+            .await
+            .map_err(classify)?;
+        Ok(latest_versions(rows))
+    }
+
+    /// The newest stored states of the profiles on `partitions` (and of rows stored before rows
+    /// carried their partition), of `workspace` or of all.
+    fn profiles_query(
+        &self,
+        workspace: Option<&str>,
+        partitions: &[i32],
+    ) -> clickhouse::query::Query {
         // Partition numbers are integers, written into the statement (18.16 takes no array
         // for `IN`); no partitions: only the rows stored before rows carried one.
         let wanted = partitions
@@ -277,8 +308,7 @@ impl ClickhouseStore {
         if let Some(workspace) = workspace {
             query = query.bind(workspace);
         }
-        let rows = query.fetch_all::<StateRow>().await.map_err(classify)?;
-        Ok(latest_versions(rows))
+        query
     }
 }
 
