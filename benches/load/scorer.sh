@@ -61,7 +61,7 @@ dead_letter_topic = "${TOPIC}_dead"
 name = "acme"
 write_keys = ["wk_scorer_bench"]
 TOML
-RUST_LOG=warn "$SCORER_BIN" --config "$WORK/scorer.toml" >"$WORK/scorer.log" 2>&1 & PIDS+=($!)
+RUST_LOG=${SCORER_LOG:-warn} "$SCORER_BIN" --config "$WORK/scorer.toml" >"$WORK/scorer.log" 2>&1 & PIDS+=($!)
 first= stored=0
 deadline=$(( $(date +%s) + WAIT_SECS ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
@@ -74,7 +74,7 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
   sleep 0.2
 done
 last=$(now)
-[ "$stored" -ge "$EVENTS" ] || { echo "the scorer stored $stored of $EVENTS events in $WAIT_SECS s" >&2; tail -20 "$WORK/scorer.log" >&2; exit 1; }
+[ "$stored" -ge "$EVENTS" ] || { echo "the scorer stored $stored of $EVENTS events in $WAIT_SECS s" >&2; grep -v REQTMOUT "$WORK/scorer.log" | tail -40 >&2; exit 1; }
 flush_sum=$(metric 18095 leadstream_scorer_flush_duration_seconds_sum)
 flushes=$(metric 18095 leadstream_scorer_flush_duration_seconds_count)
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
