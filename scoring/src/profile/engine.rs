@@ -203,8 +203,8 @@ pub fn apply(
             .enrichment
             .as_ref()
             .is_some_and(|e| e.submitted_traits);
+        let traits = state.traits.get_mut();
         for (k, v) in &event.traits {
-            let traits = state.traits.get_mut();
             if submitted {
                 traits.entry(k.clone()).or_insert_with(|| v.clone());
             } else {
@@ -447,7 +447,7 @@ pub fn absorb(
             None => state.caps.push(*c),
         }
     }
-    for h in other.recent.iter() {
+    for h in &other.recent {
         if !state.recent.contains(h) {
             state.recent.push_bounded(*h, RECENT_IDS);
         }
