@@ -11,6 +11,7 @@
 # Uses the broker and ClickHouse of scripts/services.sh (tansu's SQLite engine, the
 # engine the scorer is tested on) unless LEADSTREAM_TEST_KAFKA / LEADSTREAM_TEST_CLICKHOUSE say
 # otherwise. Loopback only; bounded by $EVENTS and, for each wait, $WAIT_SECS.
+# SCORER_LOG sets the scorer's log level; KEEP_LOG=<file> keeps its log.
 # Prints a Markdown table for benches/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +27,11 @@ BIN=${CARGO_TARGET_DIR:-target}/release
 SCORER_BIN=${SCORER_BIN:-$BIN/leadstream-scorer} # another build, for before/after runs
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "${KEEP_LOG:-}" ] && [ -f "$WORK/scorer.log" ]; then cp "$WORK/scorer.log" "$KEEP_LOG"; fi
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 now() { date +%s.%N; }
 metric() { # port name: the value of an unlabelled metric

@@ -141,6 +141,16 @@ pub static WEBHOOKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static CONSUMER_STARVED: LazyLock<prometheus::Gauge> = LazyLock::new(|| {
+    prometheus::register_gauge!(
+        "leadstream_scorer_consumer_starved_seconds",
+        "How long the scorer has been asking the log for records while it lags without getting \
+         one (0 while records arrive or nothing waits). From 60 s on, `/health` fails (a consumer \
+         that stopped fetching is restarted)."
+    )
+    .expect("metric registers once")
+});
+
 pub static CONSUMER_LAG: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "leadstream_scorer_consumer_lag_events",

@@ -44,6 +44,10 @@ const HEARTBEAT_DEADLINE: Duration = Duration::from_secs(60);
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often the consumer lag is measured.
 const LAG_EVERY: Duration = Duration::from_secs(5);
+/// How long polls may come back empty while the log says records wait before the pipeline
+/// stops reporting in (then `/health` fails after [`HEARTBEAT_DEADLINE`]): longer than a
+/// rebalance, and than the lag's own staleness (librdkafka's statistics, every 5 s).
+const STALL_AFTER: Duration = Duration::from_secs(60);
 /// How many contributions a hand-off lists.
 const TOP_CONTRIBUTIONS: usize = 5;
 
@@ -300,15 +304,28 @@ impl Pipeline {
         let mut last_flush = Instant::now();
         let mut poll_backoff = Duration::from_millis(100);
         let mut lag_checked = Instant::now() - LAG_EVERY;
+        let mut lag = 0;
+        // Time spent in polls that came back empty while records wait: a consumer that stopped
+        // fetching (it happened: see `log/kafka.rs`, `GroupContext::stats`) must not pass for a
+        // healthy one with nothing to do.
+        let mut starved = Duration::ZERO;
         loop {
             if lag_checked.elapsed() >= LAG_EVERY {
                 lag_checked = Instant::now();
-                if let Some(lag) = self.consumer.lag().await {
-                    metrics::CONSUMER_LAG.set(lag);
+                if let Some(measured) = self.consumer.lag().await {
+                    metrics::CONSUMER_LAG.set(measured);
+                    lag = measured;
+                    if lag == 0 {
+                        starved = Duration::ZERO;
+                    }
                 }
+                metrics::CONSUMER_STARVED.set(starved.as_secs_f64());
             }
-            self.heartbeats.beat(HEARTBEAT, HEARTBEAT_DEADLINE);
+            if starved < STALL_AFTER {
+                self.heartbeats.beat(HEARTBEAT, HEARTBEAT_DEADLINE);
+            }
             let wait = interval.min(Duration::from_millis(250));
+            let poll_started = Instant::now();
             let polled = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 r = self.consumer.poll(self.config.flush_max_events, wait) => r,
@@ -316,6 +333,19 @@ impl Pipeline {
             match polled {
                 Ok(batch) => {
                     poll_backoff = Duration::from_millis(100);
+                    if !batch.is_empty() {
+                        starved = Duration::ZERO;
+                    } else if lag > 0 {
+                        let was = starved;
+                        starved += poll_started.elapsed();
+                        if was < STALL_AFTER && starved >= STALL_AFTER {
+                            tracing::error!(
+                                lag,
+                                seconds = starved.as_secs(),
+                                "the log says records wait but none arrive; reporting unhealthy"
+                            );
+                        }
+                    }
                     self.apply(batch);
                     if let Some(change) = self.consumer.ownership() {
                         self.own(change, &shutdown).await?;

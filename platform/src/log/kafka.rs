@@ -8,6 +8,7 @@
 //! positions of a batch after the store write that covers it. Rebalances reach the consumer's
 //! owner as [`Ownership`] changes in line with the messages (see [`GroupContext`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -225,6 +226,8 @@ static CONSUMERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::n
 const REVOKE_WAIT: Duration = Duration::from_secs(30);
 /// How many polled items wait for the owner at most (then the polling thread waits too).
 const QUEUE: usize = 4096;
+/// How often librdkafka reports its statistics (the consumer lag comes from them).
+const STATS_EVERY: Duration = Duration::from_secs(5);
 
 /// What the polling thread hands the consumer's owner, in log order.
 enum Item {
@@ -243,6 +246,8 @@ pub struct GroupContext {
     /// `{group.instance.id or pid}-{n}`: one per consumer of the process.
     name: String,
     items: tokio::sync::mpsc::Sender<Item>,
+    /// The consumer lag, from librdkafka's statistics.
+    lag: Arc<Lag>,
 }
 
 impl GroupContext {
@@ -264,7 +269,37 @@ impl GroupContext {
     }
 }
 
-impl rdkafka::ClientContext for GroupContext {}
+impl rdkafka::ClientContext for GroupContext {
+    /// librdkafka's statistics (every [`STATS_EVERY`]), served by the polling thread: the lag of
+    /// each partition this member fetches, from what librdkafka already knows (the high watermark
+    /// of the last fetch response, the offset of the last message handed over, the last committed
+    /// offset). Measuring it with requests of its own (`ListOffsets`, `OffsetFetch`) sat on the
+    /// broker connection behind a slow fetch; when one timed out librdkafka closed the connection,
+    /// the fetch with it, and on tansu's SQLite engine (fetches of seconds) the consumer stopped
+    /// for good (issue 20: stuck at 51,060 of 300,000 events).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        let known = topic
+            .partitions
+            .values()
+            .filter(|p| p.partition >= 0 && p.desired && p.hi_offset >= 0)
+            .map(|p| {
+                // Where reading stands when this consumer has taken nothing of the partition.
+                let read = [p.committed_offset, p.lo_offset]
+                    .into_iter()
+                    .find(|&o| o >= 0);
+                (p.partition, (p.hi_offset, read))
+            })
+            .collect();
+        *self
+            .lag
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(known);
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _base: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -342,6 +377,8 @@ pub struct KafkaConsumer {
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     lag: Arc<Lag>,
+    /// Per partition, the offset after the last message the owner took.
+    taken: HashMap<i32, i64>,
 }
 
 impl KafkaConsumer {
@@ -352,9 +389,15 @@ impl KafkaConsumer {
     /// A member of `config.consumer_group` reading `topic`.
     pub fn for_topic(config: &KafkaConfig, topic: &str) -> Result<KafkaConsumer, LogError> {
         let (tx, items) = tokio::sync::mpsc::channel(QUEUE);
+        let lag = Arc::new(Lag::default());
         let consumer: BaseConsumer<GroupContext> = config
             .client_config(KafkaRole::Consumer)
+            .set(
+                "statistics.interval.ms",
+                STATS_EVERY.as_millis().to_string(),
+            )
             .create_with_context(GroupContext {
+                lag: lag.clone(),
                 topic: topic.to_string(),
                 name: format!(
                     "{}-{}",
@@ -384,20 +427,18 @@ impl KafkaConsumer {
             change: None,
             stop,
             thread: Some(thread),
-            lag: Arc::new(Lag {
-                last: std::sync::atomic::AtomicI64::new(-1),
-                ..Lag::default()
-            }),
+            lag,
+            taken: HashMap::new(),
         })
     }
 }
 
-/// The consumer lag, measured off the poll loop.
+/// What librdkafka's last statistics say of the partitions this member fetches: the high
+/// watermark and, when known, the committed (else the first) offset. `None` before the first.
 #[derive(Default)]
 struct Lag {
-    /// The last measure; -1 while none.
-    last: std::sync::atomic::AtomicI64,
-    measuring: std::sync::atomic::AtomicBool,
+    #[allow(clippy::type_complexity)]
+    partitions: std::sync::Mutex<Option<HashMap<i32, (i64, Option<i64>)>>>,
 }
 
 static PARTITION_LAG: std::sync::LazyLock<prometheus::IntGaugeVec> =
@@ -410,39 +451,6 @@ static PARTITION_LAG: std::sync::LazyLock<prometheus::IntGaugeVec> =
         )
         .expect("metric registers once")
     });
-
-fn measure_lag(consumer: &BaseConsumer<GroupContext>) -> Option<i64> {
-    let positions = consumer.position().ok()?;
-    // Partitions not fetched from yet resume at their committed offset.
-    let committed = consumer.committed(Duration::from_secs(2)).ok();
-    let mut lag = 0i64;
-    let mut measured = Vec::new();
-    for e in positions.elements() {
-        let (low, high) = consumer
-            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
-            .ok()?;
-        let committed_at = committed
-            .as_ref()
-            .and_then(|c| c.find_partition(e.topic(), e.partition()))
-            .map(|c| c.offset());
-        let next = match (e.offset(), committed_at) {
-            (Offset::Offset(o), _) | (_, Some(Offset::Offset(o))) => o,
-            // Never read nor committed: all of it is behind.
-            _ => low,
-        };
-        let behind = (high - next).max(0);
-        measured.push((e.topic().to_string(), e.partition().to_string(), behind));
-        lag += behind;
-    }
-    // Partitions this consumer no longer owns stop being reported (another scorer reports them).
-    PARTITION_LAG.reset();
-    for (topic, partition, behind) in measured {
-        PARTITION_LAG
-            .with_label_values(&[topic.as_str(), partition.as_str()])
-            .set(behind);
-    }
-    Some(lag)
-}
 
 fn poll_thread(
     consumer: Arc<BaseConsumer<GroupContext>>,
@@ -488,26 +496,33 @@ impl LogConsumer for KafkaConsumer {
         self.change.take()
     }
 
-    /// Per assigned partition: the high watermark minus the next offset to read. Asking the
-    /// broker takes a round trip per partition, so it is measured on a blocking thread of its own
-    /// and this returns the last measure at once (a poll loop never waits for it).
+    /// Per partition this member fetches: the high watermark minus the next offset the owner
+    /// has to take (what it took, or what is committed, whichever is further), from
+    /// librdkafka's statistics (no request of its own; see [`GroupContext`]'s `stats`).
     async fn lag(&mut self) -> Option<i64> {
-        if !self
+        let partitions = self
             .lag
-            .measuring
-            .swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
-            let (consumer, lag) = (self.consumer.clone(), self.lag.clone());
-            tokio::task::spawn_blocking(move || {
-                let measured = measure_lag(&consumer).unwrap_or(-1);
-                lag.last
-                    .store(measured, std::sync::atomic::Ordering::Release);
-                lag.measuring
-                    .store(false, std::sync::atomic::Ordering::Release);
-            });
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        // Partitions this member no longer fetches stop being reported (another reports them).
+        PARTITION_LAG.reset();
+        let mut total = 0;
+        for (partition, (high, read)) in partitions {
+            let next = match (self.taken.get(&partition).copied(), read) {
+                (Some(t), Some(r)) => t.max(r),
+                (Some(t), None) => t,
+                (None, Some(r)) => r,
+                (None, None) => continue,
+            };
+            let behind = (high - next).max(0);
+            PARTITION_LAG
+                .with_label_values(&[self.topic.as_str(), partition.to_string().as_str()])
+                .set(behind);
+            total += behind;
         }
-        let last = self.lag.last.load(std::sync::atomic::Ordering::Acquire);
-        (last >= 0).then_some(last)
+        Some(total)
     }
 
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError> {
@@ -522,7 +537,10 @@ impl LogConsumer for KafkaConsumer {
         let mut next = Some(first);
         while let Some(item) = next.take() {
             match item {
-                Item::Message(d) => out.push(d),
+                Item::Message(d) => {
+                    self.taken.insert(d.partition, d.offset + 1);
+                    out.push(d)
+                }
                 Item::Error(e) if out.is_empty() => return Err(e),
                 Item::Error(e) => {
                     tracing::warn!(error = %e, "kafka consumer error while batching");
