@@ -4,7 +4,8 @@
 //! one Parquet file per table per write, named by a UUIDv7 so names sort by time, with the columns
 //! of the table's row (`store/rows.rs`). Every file is written to a `.tmp` name, fsynced and
 //! renamed, so a reader never sees half a file and a crash leaves at most an orphaned `.tmp`
-//! (removed at open). Versioned tables (`profiles`, `objects`, …) keep every version; a read takes
+//! (removed at open). Small files are merged into larger ones in the background ([`compact`]).
+//! Versioned tables (`profiles`, `objects`, …) keep every version; a read takes
 //! the highest `version`, as ClickHouse's `ReplacingMergeTree` does.
 //!
 //! The folder, as `store/clickhouse/` is: this file (opening, scanning, writing files, the
@@ -16,6 +17,7 @@ mod analytics;
 pub mod attribution;
 pub mod campaign;
 pub mod codec;
+mod compact;
 mod objects;
 mod overview;
 mod profiles;
@@ -38,6 +40,11 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     root: PathBuf,
+    /// Held for reading while a read scans and for writing while a merge swaps its files in
+    /// (`compact.rs`): a read never sees a merged file beside its inputs.
+    files: Arc<std::sync::RwLock<()>>,
+    /// A merge is running (one at a time).
+    compacting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl EmbeddedStore {
@@ -51,9 +58,12 @@ impl EmbeddedStore {
                     std::fs::remove_file(&path).map_err(unavailable)?;
                 }
             }
+            compact::recover(&dir)?;
         }
         Ok(EmbeddedStore {
             root: root.to_path_buf(),
+            files: Arc::default(),
+            compacting: Arc::default(),
         })
     }
 
@@ -87,10 +97,25 @@ impl EmbeddedStore {
             .map_err(unavailable)
     }
 
-    fn write_file(&self, table: &str, mut df: DataFrame) -> Result<(), StoreError> {
+    fn write_file(&self, table: &str, df: DataFrame) -> Result<(), StoreError> {
         let dir = self.table_dir(table);
         let name = uuid::Uuid::now_v7();
-        let tmp = dir.join(format!("{name}.parquet.tmp"));
+        let tmp = self.write_tmp(table, name, df)?;
+        std::fs::rename(&tmp, dir.join(format!("{name}.parquet"))).map_err(unavailable)?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(unavailable)
+    }
+
+    /// Writes `df` (in the table's key order) to `<name>.parquet.tmp` in `table`'s folder and
+    /// fsyncs it; returns its path.
+    fn write_tmp(
+        &self,
+        table: &str,
+        name: uuid::Uuid,
+        mut df: DataFrame,
+    ) -> Result<PathBuf, StoreError> {
+        let tmp = self.table_dir(table).join(format!("{name}.parquet.tmp"));
         let key: Vec<&str> = codec::order_by(table)
             .iter()
             .copied()
@@ -110,23 +135,24 @@ impl EmbeddedStore {
             .finish(&mut df)
             .map_err(unavailable)?;
         file.sync_all().map_err(unavailable)?;
-        std::fs::rename(&tmp, dir.join(format!("{name}.parquet"))).map_err(unavailable)?;
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(unavailable)
+        Ok(tmp)
     }
 }
 
 impl EmbeddedStore {
-    /// Runs `f` on a blocking thread: polars scans and file writes block.
+    /// Runs `f` on a blocking thread (polars scans and file writes block), with no merge
+    /// swapping files meanwhile.
     async fn blocking<R: Send + 'static>(
         &self,
         f: impl FnOnce(&EmbeddedStore) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(unavailable)?
+        tokio::task::spawn_blocking(move || {
+            let _files = store.files.read().unwrap_or_else(|e| e.into_inner());
+            f(&store)
+        })
+        .await
+        .map_err(unavailable)?
     }
 
     /// The frame `query` selects from `table`'s scan; `None` while the table has no file.
@@ -160,7 +186,9 @@ impl EmbeddedStore {
         }
         let df = codec::frame(rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.blocking(move |store| store.write_file(T::TABLE, df))
-            .await
+            .await?;
+        self.compact_in_background();
+        Ok(())
     }
 
     /// Runs `f` over the tables a segment reads (`None`: no profiles yet), off the async runtime.
@@ -234,11 +262,14 @@ fn of_profile(workspace: &str, profile_id: &str) -> Expr {
 #[async_trait]
 impl ScorerWrites for EmbeddedStore {
     async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        // Profiles last: a profile version is never visible before the events it counts.
-        self.append(&batch.events).await?;
-        self.append(&batch.score_changes).await?;
-        self.append(&batch.handoffs).await?;
-        self.append(&batch.identities).await?;
+        // The tables' files at once (each on a blocking thread of its own), then the profiles:
+        // a profile version is never visible before the events it counts.
+        tokio::try_join!(
+            self.append(&batch.events),
+            self.append(&batch.score_changes),
+            self.append(&batch.handoffs),
+            self.append(&batch.identities),
+        )?;
         self.append(&batch.profiles).await
     }
 
