@@ -8,10 +8,11 @@
 //!   tasks, each on its own fixed schedule (open loop: a sender that falls behind sends its
 //!   late batches at once, and the achieved rate is printed).
 //! - Probes, `PROBES` per second while the load runs: a `POST /v1/track` for a person nobody has
-//!   seen; from the collector's acknowledgement, `GET /v1/profiles/{id}` every `POLL_MS` until the
-//!   profile shows the event (`event_count` ≥ 1). The latency is acknowledgement → first answer
-//!   that shows it (resolution: `POLL_MS` plus one GET). A probe not visible within 30 s counts as
-//!   timed out.
+//!   seen; from the collector's acknowledgement, `GET /v1/profiles/{id}` until the profile shows
+//!   the event (`event_count` ≥ 1): every `POLL_MS` at first, then every 5 % of the time waited
+//!   (at most 200 ms), so that the probes' own reads stay a small load when latencies are long.
+//!   The latency is acknowledgement → first answer that shows it (resolution: the larger of
+//!   `POLL_MS` and 5 %, plus one GET). A probe not visible within 30 s counts as timed out.
 //! - `<events/s>` 0: the maximum sustained rate instead. `SENDERS` tasks send batches back to back
 //!   for `<seconds>`; then one probe; the rate is the events sent over the time from the start until
 //!   that probe is visible (the whole pipeline, collector to store, has then absorbed the burst).
@@ -126,7 +127,11 @@ impl Target {
             {
                 return Some(acked.elapsed());
             }
-            tokio::time::sleep(poll).await;
+            // Every `poll` at first, then every 5 % of the time waited so far (at most 200 ms):
+            // the reading stays within 5 % while the probes' own GETs stay a small load when
+            // the latency is seconds.
+            let every = (acked.elapsed() / 20).clamp(poll, Duration::from_millis(200).max(poll));
+            tokio::time::sleep(every).await;
         }
         None
     }
@@ -153,7 +158,7 @@ async fn main() {
     let seconds: u64 = args[6].parse().expect("seconds");
     assert!(seconds <= 600, "at most 600 s");
     let batch = env_or("BATCH", 20).max(1);
-    let senders = env_or("SENDERS", 8).max(1);
+    let senders = env_or("SENDERS", 32).max(1);
     let people = env_or("PEOPLE", 10_000).max(1);
     let probes_per_s = env_or("PROBES", 5).max(1);
     let poll = Duration::from_millis(env_or("POLL_MS", 10));

@@ -207,6 +207,14 @@ impl KafkaConfig {
                     .set("enable.auto.offset.store", "false")
                     .set("auto.offset.reset", "earliest")
                     .set("session.timeout.ms", self.session_timeout_ms.to_string());
+                // How long a fetch may wait for records when there are none (librdkafka's
+                // default is 500 ms). Apache Kafka answers as soon as records arrive, so this
+                // only bounds idle fetches; tansu (0.6.0) waits about this long on every fetch,
+                // even one that found records, which put ~0.25-0.5 s into each event's way to
+                // a visible score. A `[kafka.properties]` value wins.
+                if !self.properties.contains_key("fetch.wait.max.ms") {
+                    c.set("fetch.wait.max.ms", "100");
+                }
                 if let Some(id) = &self.group_instance_id {
                     c.set("group.instance.id", id);
                 }

@@ -467,7 +467,10 @@ impl Default for CookieConfig {
 pub struct ScorerConfig {
     /// Health and metrics endpoint of a scorer that runs on its own.
     pub listen: SocketAddr,
-    /// Write to the store (and then commit the log position) at least this often.
+    /// Write to the store (and then commit the log position) at least this often: an applied
+    /// event waits at most this long before the write that makes it visible begins (100 ms by
+    /// default; a flush that is due while events keep coming waits for nothing else). Longer
+    /// means fewer, larger writes (ClickHouse parts, embedded files) and a later visible score.
     pub flush_interval_ms: u64,
     /// … or when this many events are pending.
     pub flush_max_events: usize,
@@ -490,7 +493,7 @@ impl Default for ScorerConfig {
     fn default() -> Self {
         ScorerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8082)),
-            flush_interval_ms: 1000,
+            flush_interval_ms: 100,
             flush_max_events: 10_000,
             model: None,
             model_reload_secs: 5,
