@@ -55,7 +55,7 @@ impl Target {
     fn event(&self, n: u64, people: u64) -> serde_json::Value {
         let person = n.wrapping_mul(2_654_435_761) % people;
         let (event, path) = KINDS[(n % KINDS.len() as u64) as usize];
-        if n % 17 == 0 {
+        if n.is_multiple_of(17) {
             return json!({
                 "type": "identify",
                 "userId": format!("lat-{person}"),

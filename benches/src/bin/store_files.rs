@@ -135,7 +135,7 @@ async fn main() {
     }
     // Every person has a profile (the stream may not reach all of them).
     let everyone: Vec<ProfileRow> = (0..people)
-        .map(|p| ProfileRow::from(&Profile::new("acme", &format!("person-{p}"))))
+        .map(|p| ProfileRow::from(&Profile::new("acme", format!("person-{p}"))))
         .collect();
     write(dir, &everyone);
     println!("write_seconds={:.1}", started.elapsed().as_secs_f64());
