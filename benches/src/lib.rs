@@ -64,6 +64,15 @@ fn chrono_free_rfc3339(ms: i64) -> String {
     )
 }
 
+/// The `q` quantile (nearest rank) of `sorted` durations, in milliseconds; NaN for none.
+pub fn quantile_ms(sorted: &[std::time::Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -137,14 +137,6 @@ impl Target {
     }
 }
 
-fn quantile(sorted: &[Duration], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -259,9 +251,9 @@ async fn main() {
     seen.sort();
     println!("probes={}", seen.len() + lost);
     println!("probes_not_visible={lost}");
-    println!("p50_ms={:.0}", quantile(&seen, 0.50));
-    println!("p90_ms={:.0}", quantile(&seen, 0.90));
-    println!("p99_ms={:.0}", quantile(&seen, 0.99));
+    println!("p50_ms={:.0}", leadstream_benches::quantile_ms(&seen, 0.50));
+    println!("p90_ms={:.0}", leadstream_benches::quantile_ms(&seen, 0.90));
+    println!("p99_ms={:.0}", leadstream_benches::quantile_ms(&seen, 0.99));
     println!(
         "max_ms={:.0}",
         seen.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)

@@ -64,11 +64,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn quantile(sorted: &[Duration], q: f64) -> f64 {
-    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-    ms(sorted[i])
-}
-
 async fn reads(store: &EmbeddedStore, people: usize, label: &str) {
     let mut lookups = Vec::new();
     let mut timelines = Vec::new();
@@ -91,9 +86,18 @@ async fn reads(store: &EmbeddedStore, people: usize, label: &str) {
     let all = store.workspace_profiles("acme").await.expect("profiles");
     let scan = started.elapsed();
     assert_eq!(all.len(), people, "every person once");
-    println!("{label}_profile_p50_ms={:.2}", quantile(&lookups, 0.5));
-    println!("{label}_profile_p99_ms={:.2}", quantile(&lookups, 0.99));
-    println!("{label}_timeline_p50_ms={:.2}", quantile(&timelines, 0.5));
+    println!(
+        "{label}_profile_p50_ms={:.2}",
+        leadstream_benches::quantile_ms(&lookups, 0.5)
+    );
+    println!(
+        "{label}_profile_p99_ms={:.2}",
+        leadstream_benches::quantile_ms(&lookups, 0.99)
+    );
+    println!(
+        "{label}_timeline_p50_ms={:.2}",
+        leadstream_benches::quantile_ms(&timelines, 0.5)
+    );
     println!("{label}_all_profiles_ms={:.0}", ms(scan));
 }
 

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::{EmbeddedStore, codec, unavailable};
+use super::{EmbeddedStore, codec, newest_profiles, scan_files, sync_dir, unavailable};
 use crate::store::StoreError;
 
 /// Files of one tier merged at once.
@@ -76,12 +76,6 @@ fn pick(files: Vec<DataFile>) -> Option<Vec<DataFile>> {
     })
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(unavailable)
-}
-
 impl EmbeddedStore {
     /// Merges `table`'s files until no tier holds [`FANIN`] of them; returns the merges done.
     pub fn compact(&self, table: &str) -> Result<usize, StoreError> {
@@ -98,24 +92,10 @@ impl EmbeddedStore {
         let dir = self.table_dir(table);
         let paths = inputs
             .iter()
-            .map(|f| PlRefPath::new(f.path.to_string_lossy().as_ref()))
-            .collect();
-        let args = ScanArgsParquet {
-            schema: Some(Arc::new(codec::schema(table)?)),
-            allow_missing_columns: true,
-            ..ScanArgsParquet::default()
-        };
-        let mut merged = LazyFrame::scan_parquet_files(paths, args).map_err(unavailable)?;
+            .map(|f| PlRefPath::new(f.path.to_string_lossy().as_ref()));
+        let mut merged = scan_files(table, paths)?;
         if table == <crate::store::ProfileRow as crate::store::Table>::TABLE {
-            merged = merged
-                .sort(
-                    ["version"],
-                    SortMultipleOptions::default().with_order_descending(true),
-                )
-                .unique_stable_generic(
-                    Some(vec![col("workspace"), col("profile_id")]),
-                    UniqueKeepStrategy::First,
-                );
+            merged = newest_profiles(merged);
         }
         let df = merged.collect().map_err(unavailable)?;
         let name = uuid::Uuid::now_v7();

@@ -85,16 +85,8 @@ impl EmbeddedStore {
         if !self.has_files(table)? {
             return Ok(None);
         }
-        let schema = codec::schema(table)?;
         let glob = format!("{}/*.parquet", self.table_dir(table).display());
-        let args = ScanArgsParquet {
-            schema: Some(Arc::new(schema)),
-            allow_missing_columns: true,
-            ..ScanArgsParquet::default()
-        };
-        LazyFrame::scan_parquet(PlRefPath::new(glob), args)
-            .map(Some)
-            .map_err(unavailable)
+        scan_files(table, [PlRefPath::new(glob)]).map(Some)
     }
 
     fn write_file(&self, table: &str, df: DataFrame) -> Result<(), StoreError> {
@@ -102,9 +94,7 @@ impl EmbeddedStore {
         let name = uuid::Uuid::now_v7();
         let tmp = self.write_tmp(table, name, df)?;
         std::fs::rename(&tmp, dir.join(format!("{name}.parquet"))).map_err(unavailable)?;
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(unavailable)
+        sync_dir(&dir)
     }
 
     /// Writes `df` (in the table's key order) to `<name>.parquet.tmp` in `table`'s folder and
@@ -226,14 +216,42 @@ impl EmbeddedStore {
     }
 }
 
+/// A lazy scan of `table`'s files `paths` (or globs) with the table's current columns: files
+/// written before a column existed read it as null (so a data directory survives upgrades).
+fn scan_files(
+    table: &str,
+    paths: impl IntoIterator<Item = PlRefPath>,
+) -> Result<LazyFrame, StoreError> {
+    let args = ScanArgsParquet {
+        schema: Some(Arc::new(codec::schema(table)?)),
+        allow_missing_columns: true,
+        ..ScanArgsParquet::default()
+    };
+    LazyFrame::scan_parquet_files(paths.into_iter().collect(), args).map_err(unavailable)
+}
+
+/// Makes the entries of `dir` (a renamed or removed file) durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(unavailable)
+}
+
+/// The newest version of each profile in `scan` (profile rows).
+fn newest_profiles(scan: LazyFrame) -> LazyFrame {
+    scan.sort(
+        ["version"],
+        SortMultipleOptions::default().with_order_descending(true),
+    )
+    .unique_stable_generic(
+        Some(vec![col("workspace"), col("profile_id")]),
+        UniqueKeepStrategy::First,
+    )
+}
+
 /// The newest version of each profile of `workspace`.
 fn current_profiles(scan: LazyFrame, workspace: &str) -> LazyFrame {
-    scan.filter(of_workspace(workspace))
-        .sort(
-            ["version"],
-            SortMultipleOptions::default().with_order_descending(true),
-        )
-        .unique_stable_generic(Some(vec![col("profile_id")]), UniqueKeepStrategy::First)
+    newest_profiles(scan.filter(of_workspace(workspace)))
 }
 
 /// `column` is one of `values`, for a column that is never null (ids). Not wrapped in a
