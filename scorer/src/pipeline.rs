@@ -300,7 +300,7 @@ impl Pipeline {
 
     /// Runs until `shutdown`, then writes what is pending and commits it.
     pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let interval = Duration::from_millis(self.config.flush_interval_ms);
+        let interval = Duration::from_millis(self.config.flush_interval_ms.unwrap_or(100));
         let mut last_flush = Instant::now();
         let mut poll_backoff = Duration::from_millis(100);
         let mut lag_checked = Instant::now() - LAG_EVERY;

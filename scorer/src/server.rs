@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use leadstream_platform::Backends;
 use leadstream_platform::backends::SideLog;
+use leadstream_platform::config::ScorerConfig;
 use leadstream_platform::telemetry::Heartbeats;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -61,7 +62,10 @@ pub async fn pipeline(
         outputs,
         book,
         model,
-        backends.config().scorer.clone(),
+        ScorerConfig {
+            flush_interval_ms: Some(backends.config().flush_interval_ms()),
+            ..backends.config().scorer.clone()
+        },
         heartbeats,
     )
     .await

@@ -55,7 +55,7 @@ pub fn embedded_config(dir: &std::path::Path) -> Config {
         workspaces: workspaces(),
         ..Config::default()
     };
-    c.scorer.flush_interval_ms = 100;
+    c.scorer.flush_interval_ms = Some(100);
     c
 }
 
@@ -75,7 +75,7 @@ pub fn distributed_config() -> Config {
     c.ingest.failed_events_topic = unique("leadstream_e2e_failed");
     c.clickhouse.url = clickhouse_url();
     c.clickhouse.database = unique("leadstream_e2e");
-    c.scorer.flush_interval_ms = 200;
+    c.scorer.flush_interval_ms = Some(200);
     c.validate().expect("valid config");
     c
 }

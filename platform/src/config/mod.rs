@@ -468,10 +468,13 @@ pub struct ScorerConfig {
     /// Health and metrics endpoint of a scorer that runs on its own.
     pub listen: SocketAddr,
     /// Write to the store (and then commit the log position) at least this often: an applied
-    /// event waits at most this long before the write that makes it visible begins (100 ms by
-    /// default; a flush that is due while events keep coming waits for nothing else). Longer
-    /// means fewer, larger writes (ClickHouse parts, embedded files) and a later visible score.
-    pub flush_interval_ms: u64,
+    /// event waits at most this long before the write that makes it visible begins (a flush
+    /// that is due while events keep coming waits for nothing else). Longer means fewer, larger
+    /// writes (ClickHouse parts, embedded files) and a later visible score. Unset: 25 ms
+    /// embedded (a local file write of ~20 ms; background merges keep the files few), 100 ms
+    /// distributed (each flush is one ClickHouse INSERT per table); see
+    /// [`Config::flush_interval_ms`].
+    pub flush_interval_ms: Option<u64>,
     /// … or when this many events are pending.
     pub flush_max_events: usize,
     /// The scoring model file (TOML); without one, the model that ships with leadstream
@@ -493,7 +496,7 @@ impl Default for ScorerConfig {
     fn default() -> Self {
         ScorerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8082)),
-            flush_interval_ms: 100,
+            flush_interval_ms: None,
             flush_max_events: 10_000,
             model: None,
             model_reload_secs: 5,
@@ -720,7 +723,7 @@ impl IngestConfig {
 impl ScorerConfig {
     /// Checks the `[scorer]` section.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.flush_interval_ms == 0 {
+        if self.flush_interval_ms == Some(0) {
             return Err(invalid("scorer.flush_interval_ms", "must be above 0"));
         }
         if self.flush_max_events == 0 {
@@ -879,6 +882,15 @@ impl Config {
         self.validate_with(true)
     }
 
+    /// `scorer.flush_interval_ms`, or its default for the mode: 25 ms embedded, 100 ms
+    /// distributed (`benches/RESULTS.md`, "Event to visible score").
+    pub fn flush_interval_ms(&self) -> u64 {
+        self.scorer.flush_interval_ms.unwrap_or(match self.mode {
+            Mode::Embedded => 25,
+            Mode::Distributed => 100,
+        })
+    }
+
     /// Like [`Config::validate`], but without requiring declared workspaces in distributed mode
     /// (for the command that makes them).
     pub fn validate_with(&self, require_workspaces: bool) -> Result<(), ConfigError> {
@@ -912,6 +924,19 @@ mod tests {
         assert_eq!(c.mode, Mode::Embedded);
         assert_eq!(c.ingest.listen.port(), 8080);
         assert_eq!(c.query.listen.port(), 8081);
+    }
+
+    #[test]
+    fn the_flush_interval_defaults_by_mode_and_a_set_one_wins() {
+        let mut c = Config::default();
+        assert_eq!(c.flush_interval_ms(), 25);
+        c.mode = Mode::Distributed;
+        assert_eq!(c.flush_interval_ms(), 100);
+        c.scorer.flush_interval_ms = Some(250);
+        assert_eq!(c.flush_interval_ms(), 250);
+        c.scorer.flush_interval_ms = Some(0);
+        let err = c.scorer.validate().expect_err("zero");
+        assert!(err.to_string().contains("scorer.flush_interval_ms"), "{err}");
     }
 
     #[test]
