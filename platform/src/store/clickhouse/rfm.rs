@@ -23,8 +23,10 @@ fn base(sql: &mut Sql, workspace: &str, spec: &RfmSpec, as_of: i64) {
     person_events(sql, workspace, &spec.revenue_property, |sql| {
         sql.push(" AND (kind = ");
         sql.bind(Bind::Str(spec.purchase_event.clone()));
-        sql.push(" OR event = ");
-        sql.bind(Bind::Str(spec.purchase_event.clone()));
+        if spec.purchase_kind().is_none() {
+            sql.push(" OR event = ");
+            sql.bind(Bind::Str(spec.purchase_event.clone()));
+        }
         if refunds {
             sql.push(" OR kind = 'order_refunded'");
         }
