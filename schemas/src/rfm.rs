@@ -455,8 +455,14 @@ mod tests {
             purchase_event: e.into(),
             ..RfmSpec::default()
         };
-        assert_eq!(RfmSpec::default().purchase_kind(), Some("purchase_completed"));
-        assert_eq!(spec("form_submitted").purchase_kind(), Some("form_submitted"));
+        assert_eq!(
+            RfmSpec::default().purchase_kind(),
+            Some("purchase_completed")
+        );
+        assert_eq!(
+            spec("form_submitted").purchase_kind(),
+            Some("form_submitted")
+        );
         // A track call named `custom` is a custom event: kind `custom` covers it.
         assert_eq!(spec("custom").purchase_kind(), Some("custom"));
         // A name (not a key), a custom name, and a kind no `track` name is filed under.

@@ -936,7 +936,10 @@ mod tests {
         assert_eq!(c.flush_interval_ms(), 250);
         c.scorer.flush_interval_ms = Some(0);
         let err = c.scorer.validate().expect_err("zero");
-        assert!(err.to_string().contains("scorer.flush_interval_ms"), "{err}");
+        assert!(
+            err.to_string().contains("scorer.flush_interval_ms"),
+            "{err}"
+        );
     }
 
     #[test]
