@@ -354,7 +354,10 @@ async fn an_interrupted_replay_goes_on_when_run_again() {
     const MANY: usize = 400;
     const EACH: usize = 40;
     let dir = tempfile::tempdir().expect("dir");
-    let config = common::embedded_config(&dir.path().join("data"));
+    let mut config = common::embedded_config(&dir.path().join("data"));
+    // Flushes of 2,000 events: the replay writes in several steps, so it can be interrupted
+    // between them (the default, 50,000, would write these 16,000 events at once).
+    config.scorer.flush_max_events = 2_000;
     let file = write_config(dir.path(), &config);
     let running = common::start(config.clone()).await;
     for chunk in 0..MANY / 50 {
