@@ -157,14 +157,13 @@ impl Default for RfmSpec {
 pub const MAX_WINDOW_DAYS: u32 = 3650;
 
 impl RfmSpec {
-    /// The kind that identifies a purchase on its own, when `purchase_event` is the key of a kind
-    /// the collector files that very name under (`purchase_completed`): a `track` call named so
-    /// is stored with that kind, so matching the kind alone finds what matching kind or event
-    /// name finds, without reading every event's name. `None`: match the kind or the event name
-    /// (`Subscription Renewed`, or a kind the collector never gives a `track` name).
-    pub fn purchase_kind(&self) -> Option<&str> {
-        let kind = crate::kinds::EventKind::from_name(&self.purchase_event);
-        (kind.key() == self.purchase_event).then_some(self.purchase_event.as_str())
+    /// Whether the kind alone identifies a purchase: `purchase_event` is the key of a kind the
+    /// collector files that very name under (`purchase_completed`), so a `track` call named so
+    /// is stored with that kind, and matching the kind finds what matching kind or event name
+    /// finds, without reading every event's name. Otherwise (`Subscription Renewed`, or a kind
+    /// the collector never gives a `track` name) a purchase is the kind or the event name.
+    pub fn purchase_is_kind(&self) -> bool {
+        crate::kinds::EventKind::from_name(&self.purchase_event).key() == self.purchase_event
     }
 
     /// Whether refunds (`Order Refunded`) lower the monetary value: with the default purchase
@@ -455,20 +454,14 @@ mod tests {
             purchase_event: e.into(),
             ..RfmSpec::default()
         };
-        assert_eq!(
-            RfmSpec::default().purchase_kind(),
-            Some("purchase_completed")
-        );
-        assert_eq!(
-            spec("form_submitted").purchase_kind(),
-            Some("form_submitted")
-        );
+        assert!(RfmSpec::default().purchase_is_kind());
+        assert!(spec("form_submitted").purchase_is_kind());
         // A track call named `custom` is a custom event: kind `custom` covers it.
-        assert_eq!(spec("custom").purchase_kind(), Some("custom"));
+        assert!(spec("custom").purchase_is_kind());
         // A name (not a key), a custom name, and a kind no `track` name is filed under.
-        assert_eq!(spec("Order Completed").purchase_kind(), None);
-        assert_eq!(spec("Subscription Renewed").purchase_kind(), None);
-        assert_eq!(spec("screen_viewed").purchase_kind(), None);
+        assert!(!spec("Order Completed").purchase_is_kind());
+        assert!(!spec("Subscription Renewed").purchase_is_kind());
+        assert!(!spec("screen_viewed").purchase_is_kind());
         // What the shortcut relies on: a `track` call named as the key is filed under it.
         for key in ["purchase_completed", "form_submitted", "email_clicked"] {
             assert_eq!(crate::kinds::EventKind::from_name(key).key(), key);

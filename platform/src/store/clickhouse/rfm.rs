@@ -23,7 +23,7 @@ fn base(sql: &mut Sql, workspace: &str, spec: &RfmSpec, as_of: i64) {
     person_events(sql, workspace, &spec.revenue_property, |sql| {
         sql.push(" AND (kind = ");
         sql.bind(Bind::Str(spec.purchase_event.clone()));
-        if spec.purchase_kind().is_none() {
+        if !spec.purchase_is_kind() {
             sql.push(" OR event = ");
             sql.bind(Bind::Str(spec.purchase_event.clone()));
         }

@@ -27,12 +27,10 @@ fn base(
             "m" => Vec::<f64>::new(),
         );
     };
-    let mut counted = match spec.purchase_kind() {
-        Some(kind) => col("kind").eq(lit(kind.to_string())),
-        None => col("kind")
-            .eq(lit(spec.purchase_event.clone()))
-            .or(col("event").eq(lit(spec.purchase_event.clone()))),
-    };
+    let mut counted = col("kind").eq(lit(spec.purchase_event.clone()));
+    if !spec.purchase_is_kind() {
+        counted = counted.or(col("event").eq(lit(spec.purchase_event.clone())));
+    }
     if spec.counts_refunds() {
         counted = counted.or(col("kind").eq(lit(REFUND)));
     }
