@@ -103,7 +103,12 @@ pub async fn security_headers(
     personal: bool,
 ) -> Response {
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    add_security_headers(response.headers_mut(), personal);
+    response
+}
+
+/// What [`security_headers`] adds to an answer's headers.
+fn add_security_headers(headers: &mut axum::http::HeaderMap, personal: bool) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -122,7 +127,6 @@ pub async fn security_headers(
     if personal && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }
 
 /// Answers every error in the JSON shape, also those the framework makes itself (an unknown
@@ -133,15 +137,26 @@ pub async fn json_errors(
     next: axum::middleware::Next,
 ) -> Response {
     let response = next.run(request).await;
+    if needs_json_error(&response) {
+        return json_error(response).await;
+    }
+    response
+}
+
+/// A 4xx or 5xx whose body is not JSON (one the framework made itself).
+fn needs_json_error(response: &Response) -> bool {
     let status = response.status();
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return response;
-    }
+    (status.is_client_error() || status.is_server_error()) && !is_json
+}
+
+/// `response` in the JSON error shape, its text as the message and its headers kept.
+async fn json_error(response: Response) -> Response {
+    let status = response.status();
     let (parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, 4096)
         .await
@@ -267,38 +282,238 @@ pub async fn observe(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(usable_request_id)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
-    let matched = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .cloned();
-    let method = request.method().clone();
-    let started = std::time::Instant::now();
+    let observation = Observation::begin(&request);
     let mut response = CURRENT_REQUEST_ID
-        .scope(id.clone(), next.run(request))
+        .scope(observation.id.clone(), next.run(request))
         .await;
-    let elapsed = started.elapsed();
-    let status = response.status();
-    let route = matched
-        .as_ref()
-        .map_or("unmatched", axum::extract::MatchedPath::as_str);
-    REQUEST_SECONDS
-        .with_label_values(&[service, route, method.as_str(), status.as_str()])
-        .observe(elapsed.as_secs_f64());
-    let ms = elapsed.as_secs_f64() * 1000.0;
-    if status.is_server_error() {
-        tracing::warn!(request_id = %id, service, %method, route, status = status.as_u16(), ms, "request failed");
-    } else if status.is_client_error() {
-        tracing::info!(request_id = %id, service, %method, route, status = status.as_u16(), ms, "request refused");
-    } else {
-        tracing::debug!(request_id = %id, service, %method, route, status = status.as_u16(), ms, "request");
-    }
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
+    observation.end(service, &mut response, None);
     response
+}
+
+/// A new request id: a UUIDv7 (time-ordered), its random part from the thread's generator
+/// rather than a `getrandom` call per request.
+fn new_request_id() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random())
+        .into_uuid()
+        .simple()
+        .to_string()
+}
+
+/// What [`observe`] notes of a request before answering it.
+struct Observation {
+    id: String,
+    matched: Option<axum::extract::MatchedPath>,
+    method: axum::http::Method,
+    started: std::time::Instant,
+}
+
+impl Observation {
+    fn begin(request: &axum::extract::Request) -> Observation {
+        Observation {
+            id: request
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(usable_request_id)
+                .unwrap_or_else(new_request_id),
+            matched: request
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .cloned(),
+            method: request.method().clone(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Records the answer (latency histogram, `count`, the log line) and echoes the id.
+    fn end(self, service: &'static str, response: &mut Response, count: Option<CountRequest>) {
+        let elapsed = self.started.elapsed();
+        let status = response.status();
+        let route = self
+            .matched
+            .as_ref()
+            .map_or("unmatched", axum::extract::MatchedPath::as_str);
+        let method = &self.method;
+        let id = &self.id;
+        REQUEST_SECONDS
+            .with_label_values(&[service, route, method.as_str(), status.as_str()])
+            .observe(elapsed.as_secs_f64());
+        if let Some(count) = count {
+            count(route, status);
+        }
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        if status.is_server_error() {
+            tracing::warn!(request_id = %id, service, %method, route, status = status.as_u16(), ms, "request failed");
+        } else if status.is_client_error() {
+            tracing::info!(request_id = %id, service, %method, route, status = status.as_u16(), ms, "request refused");
+        } else {
+            tracing::debug!(request_id = %id, service, %method, route, status = status.as_u16(), ms, "request");
+        }
+        if let Ok(value) = HeaderValue::from_str(id) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+    }
+}
+
+/// A service's own request counter, by matched route and status.
+pub type CountRequest = fn(&str, StatusCode);
+
+/// [`observe`], [`security_headers`] and [`json_errors`] in one layer, for a router's hot
+/// path: one future per request instead of a boxed service and a boxed future for each of
+/// them (the collector spent ~10 µs of CPU per single-event request in those four
+/// `from_fn` layers). Outermost, like `observe`: `router.layer(Front::new("ingest"))`.
+#[derive(Clone, Copy)]
+pub struct Front {
+    service: &'static str,
+    personal: bool,
+    count: Option<CountRequest>,
+}
+
+impl Front {
+    /// For `service`'s router: request ids, latency and log lines, the security headers
+    /// (answers that may be cached) and errors in the JSON shape.
+    pub fn new(service: &'static str) -> Front {
+        Front {
+            service,
+            personal: false,
+            count: None,
+        }
+    }
+
+    /// Every answer may hold personal data: `Cache-Control: no-store` unless a route set its own.
+    pub fn personal(self) -> Front {
+        Front {
+            personal: true,
+            ..self
+        }
+    }
+
+    /// Also counts each request in the service's own counter.
+    pub fn counting(self, count: CountRequest) -> Front {
+        Front {
+            count: Some(count),
+            ..self
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for Front {
+    type Service = FrontService<S>;
+
+    fn layer(&self, inner: S) -> FrontService<S> {
+        FrontService {
+            inner,
+            front: *self,
+        }
+    }
+}
+
+/// The service [`Front`] wraps a route in.
+#[derive(Clone)]
+pub struct FrontService<S> {
+    inner: S,
+    front: Front,
+}
+
+impl<S> tower::Service<axum::extract::Request> for FrontService<S>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = Response,
+            Error = std::convert::Infallible,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = FrontFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let observation = Observation::begin(&request);
+        let answer = CURRENT_REQUEST_ID.scope(observation.id.clone(), self.inner.call(request));
+        FrontFuture {
+            state: FrontState::Answering { answer },
+            observation: Some(observation),
+            front: self.front,
+        }
+    }
+}
+
+type BoxedAnswer = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The answer of a [`FrontService`].
+    pub struct FrontFuture<F> {
+        #[pin]
+        state: FrontState<F>,
+        observation: Option<Observation>,
+        front: Front,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = FrontStateProj]
+    enum FrontState<F> {
+        // The route answering, inside the request id's scope.
+        Answering { #[pin] answer: tokio::task::futures::TaskLocalFuture<String, F> },
+        // An error the framework made, being rewritten into the JSON shape (rare: boxed).
+        Rewriting { rewrite: BoxedAnswer },
+    }
+}
+
+impl<F> std::future::Future for FrontFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, std::convert::Infallible>>,
+{
+    type Output = Result<Response, std::convert::Infallible>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        loop {
+            let this = self.as_mut().project();
+            let mut response = match this.state.project() {
+                FrontStateProj::Answering { answer } => {
+                    let Poll::Ready(Ok(response)) = answer.poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    if needs_json_error(&response) {
+                        let id = this
+                            .observation
+                            .as_ref()
+                            .map_or_else(String::new, |o| o.id.clone());
+                        let rewrite: BoxedAnswer =
+                            Box::pin(CURRENT_REQUEST_ID.scope(id, json_error(response)));
+                        self.as_mut()
+                            .project()
+                            .state
+                            .set(FrontState::Rewriting { rewrite });
+                        continue;
+                    }
+                    response
+                }
+                FrontStateProj::Rewriting { rewrite } => match rewrite.as_mut().poll(cx) {
+                    Poll::Ready(response) => response,
+                    Poll::Pending => return Poll::Pending,
+                },
+            };
+            let front = *this.front;
+            add_security_headers(response.headers_mut(), front.personal);
+            if let Some(observation) = this.observation.take() {
+                observation.end(front.service, &mut response, front.count);
+            }
+            return Poll::Ready(Ok(response));
+        }
+    }
 }

@@ -84,6 +84,37 @@ async fn the_frameworks_own_refusals_answer_in_the_json_shape() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["code"], "method_not_allowed", "{body}");
     assert_eq!(body["detail"], body["message"], "{body}");
+    // A rewritten refusal still carries the request's id (header and body), the framework's
+    // own headers and the security headers.
+    let (status, headers, body) = h
+        .send(
+            Request::get("/v1/batch")
+                .header("x-request-id", "lb-405")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers["x-request-id"], "lb-405");
+    assert_eq!(body["request_id"], "lb-405", "{body}");
+    assert!(
+        headers[header::ALLOW]
+            .to_str()
+            .expect("ok")
+            .contains("POST")
+    );
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    // Without an id of its own, a request gets a new one (a UUID, 32 hex digits).
+    let (_, headers, body) = h
+        .send(Request::get("/nope").body(Body::empty()).expect("request"))
+        .await;
+    let id = headers["x-request-id"].to_str().expect("ok");
+    assert_eq!(id.len(), 32, "{id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    assert_eq!(body["request_id"], id, "{body}");
+    // Time-ordered (UUIDv7): version 7 in the 13th digit.
+    assert_eq!(&id[12..13], "7", "{id}");
 }
 
 #[tokio::test]
