@@ -73,8 +73,11 @@ pub struct Campaign {
     pub content: Option<String>,
 }
 
+// Read by hand (`ContextVisitor`) rather than derived: with `#[serde(flatten)]` the derived reader
+// buffers every key and value of the object, then reads each again from that buffer into the
+// typed fields or `extra` (the scorer's decode of a record: -5.6 %, benches/RESULTS.md).
 /// `context`: where the event came from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Context {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +96,106 @@ pub struct Context {
     /// Everything else an SDK sends (library, os, device, …), kept as is.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for Context {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Context, D::Error> {
+        deserializer.deserialize_map(ContextVisitor)
+    }
+}
+
+/// A key of `context`: one of the typed fields, or one kept in `extra`.
+enum ContextKey {
+    Ip,
+    UserAgent,
+    Page,
+    Campaign,
+    Locale,
+    Channel,
+    Other(String),
+}
+
+impl ContextKey {
+    fn known(name: &str) -> Option<ContextKey> {
+        Some(match name {
+            "ip" => ContextKey::Ip,
+            "userAgent" => ContextKey::UserAgent,
+            "page" => ContextKey::Page,
+            "campaign" => ContextKey::Campaign,
+            "locale" => ContextKey::Locale,
+            "channel" => ContextKey::Channel,
+            _ => return None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ContextKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ContextKey, D::Error> {
+        struct KeyVisitor;
+        impl serde::de::Visitor<'_> for KeyVisitor {
+            type Value = ContextKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key of context")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<ContextKey, E> {
+                Ok(ContextKey::known(name).unwrap_or_else(|| ContextKey::Other(name.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, name: String) -> Result<ContextKey, E> {
+                Ok(ContextKey::known(&name).unwrap_or(ContextKey::Other(name)))
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// Reads `context` in one pass: the typed fields as they come, every other key into `extra`.
+/// Refuses a typed field given twice, as the derived reader does.
+struct ContextVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ContextVisitor {
+    type Value = Context;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("struct Context")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Context, A::Error> {
+        fn once<'de, T: Deserialize<'de>, A: serde::de::MapAccess<'de>>(
+            map: &mut A,
+            slot: &mut Option<T>,
+            seen: &mut bool,
+            name: &'static str,
+        ) -> Result<(), A::Error> {
+            if std::mem::replace(seen, true) {
+                return Err(serde::de::Error::duplicate_field(name));
+            }
+            *slot = map.next_value()?;
+            Ok(())
+        }
+        let mut context = Context::default();
+        let mut seen = [false; 6];
+        while let Some(key) = map.next_key::<ContextKey>()? {
+            match key {
+                ContextKey::Ip => once(&mut map, &mut context.ip, &mut seen[0], "ip")?,
+                ContextKey::UserAgent => {
+                    once(&mut map, &mut context.user_agent, &mut seen[1], "userAgent")?
+                }
+                ContextKey::Page => once(&mut map, &mut context.page, &mut seen[2], "page")?,
+                ContextKey::Campaign => {
+                    once(&mut map, &mut context.campaign, &mut seen[3], "campaign")?
+                }
+                ContextKey::Locale => once(&mut map, &mut context.locale, &mut seen[4], "locale")?,
+                ContextKey::Channel => {
+                    once(&mut map, &mut context.channel, &mut seen[5], "channel")?
+                }
+                ContextKey::Other(name) => {
+                    let value: Value = map.next_value()?;
+                    context.extra.insert(name, value);
+                }
+            }
+        }
+        Ok(context)
+    }
 }
 
 /// One event, as a Segment-compatible client sends it and as the collector enriches it.
@@ -261,4 +364,71 @@ pub struct BatchRequest {
     )]
     #[schemars(with = "Option<DateTime<Utc>>")]
     pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_reads_its_fields_and_keeps_the_rest() {
+        let text = r#"{"library":{"name":"analytics.js","version":"npm:next-1.70.0"},
+            "ip":"203.0.113.9","userAgent":"Mozilla/5.0","locale":"en-US",
+            "page":{"url":"https://acme.io/pricing?utm_source=x","path":"/pricing","title":null},
+            "campaign":{"source":"news"},"channel":"web","timezone":"Europe/Berlin",
+            "screen":{"width":1920,"height":1080}}"#;
+        let context: Context = serde_json::from_str(text).expect("ok");
+        assert_eq!(context.ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(context.user_agent.as_deref(), Some("Mozilla/5.0"));
+        assert_eq!(context.locale.as_deref(), Some("en-US"));
+        assert_eq!(context.channel.as_deref(), Some("web"));
+        let page = context.page.as_ref().expect("ok");
+        assert_eq!(page.path.as_deref(), Some("/pricing"));
+        assert_eq!(page.title, None);
+        assert_eq!(
+            context.campaign.as_ref().expect("ok").source.as_deref(),
+            Some("news")
+        );
+        let mut kept: Vec<&str> = context.extra.keys().map(String::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["library", "screen", "timezone"]);
+        assert_eq!(context.extra["screen"]["width"], 1920);
+        // Written and read again: the same context, from text or from a `Value`.
+        let again: Context =
+            serde_json::from_slice(&serde_json::to_vec(&context).expect("ok")).expect("ok");
+        assert_eq!(again, context);
+        let value = serde_json::to_value(&context).expect("ok");
+        assert_eq!(
+            serde_json::from_value::<Context>(value).expect("ok"),
+            context
+        );
+        // Nulls are absent; an empty context is the default.
+        let nulls: Context = serde_json::from_str(r#"{"ip":null,"page":null}"#).expect("ok");
+        assert_eq!(nulls, Context::default());
+    }
+
+    #[test]
+    fn context_refuses_a_typed_field_twice_or_in_the_wrong_shape_and_names_it() {
+        let twice = serde_json::from_str::<Context>(r#"{"ip":"1.2.3.4","ip":"5.6.7.8"}"#);
+        assert!(
+            twice
+                .expect_err("refused")
+                .to_string()
+                .contains("duplicate field `ip`")
+        );
+        let text = r#"{"context":{"library":{},"page":5}}"#;
+        #[derive(Debug, Deserialize)]
+        struct Outer {
+            #[allow(dead_code)]
+            context: Context,
+        }
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let err = serde_path_to_error::deserialize::<_, Outer>(de).expect_err("refused");
+        assert_eq!(err.path().to_string(), "context.page");
+        assert!(
+            err.inner().to_string().contains("expected struct Page"),
+            "{err}"
+        );
+        assert!(serde_json::from_str::<Context>("[1]").is_err());
+    }
 }
