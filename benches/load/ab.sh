@@ -5,8 +5,8 @@
 # effect is read beside the run-to-run spread rather than across days.
 #   bash benches/load/ab.sh before=/var/tmp/ab/ingest-before after=target/release/leadstream-ingest
 # LOADS: "events_per_request:connections …" (default "1:32 1:256 100:8"; 1 = one page view per
-# request, POST /v1/page; 100 = POST /v1/batch); ROUNDS (3); DURATION (10s). The broker: tansu on
-# its memory engine, started here on 127.0.0.1:29092 (KAFKA=host:port uses another one).
+# request, POST /v1/page; 100 = POST /v1/batch); ROUNDS (3); DURATION (10s). The broker: a fresh tansu
+# on its memory engine for each run, on 127.0.0.1:29092 (KAFKA=host:port uses that one for all).
 # Prints each run and, per load and build, the medians. Loopback only, bounded by DURATION.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,9 +24,13 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 source benches/load/measure.sh
 
+# Without KAFKA, each run gets a fresh memory-engine tansu: one broker kept for every run grew
+# and slowed down as the runs went on (the same build's CPU per event rose from ~45 to ~65 µs
+# over three rounds), which favoured whichever build ran first.
+FRESH_BROKER=
 if [ -z "${KAFKA:-}" ]; then
   KAFKA=127.0.0.1:29092
-  start_memory_tansu "$KAFKA"
+  FRESH_BROKER=1
 fi
 
 declare -A RUNS
@@ -37,7 +41,15 @@ for load in $LOADS; do
   for round in $(seq 1 "$ROUNDS"); do
     for build in "$@"; do
       label=${build%%=*}
+      if [ -n "$FRESH_BROKER" ]; then
+        rm -rf "$WORK/tansu-memory"
+        start_memory_tansu "$KAFKA"
+      fi
       r=$(INGEST_BIN=${build#*=} leadstream_run "$KAFKA" "$conns" "$per")
+      if [ -n "$FRESH_BROKER" ]; then
+        stop "${PIDS[-1]}"
+        unset 'PIDS[-1]'
+      fi
       read -r eps p99 cpu bad <<<"$r"
       [ "$bad" = 0 ] || echo "warning: $label had $bad non-2xx answers" >&2
       echo "| $per × $conns | $label | $round | $eps | $cpu | $p99 |"
