@@ -18,6 +18,7 @@
 //! cargo run --release -p leadstream-benches --bin query-scale -- --profiles 1000000 --events 10000000
 //! cargo run --release -p leadstream-benches --bin query-scale -- --skip-load   # measure again
 //! cargo run --release -p leadstream-benches --bin query-scale -- --reload-embedded  # after a change to its files
+//! cargo run --release -p leadstream-benches --bin query-scale -- --skip-load --only rfm-embedded  # one row
 //! ```
 //!
 //! The data: people `p0000000…` with a country (10), a title (8), a company size and a score /
@@ -57,7 +58,25 @@ struct Args {
     skip_load: bool,
     /// Load only the embedded store again (ClickHouse keeps what it has).
     reload_embedded: bool,
+    /// Which of the four rows to measure (`--only rfm-embedded,segment-clickhouse`; all without).
+    only: Option<Vec<String>>,
 }
+
+impl Args {
+    fn wants(&self, row: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|r| r == row))
+    }
+}
+
+/// The rows `--only` names.
+const ROWS: [&str; 4] = [
+    "rfm-clickhouse",
+    "rfm-embedded",
+    "segment-clickhouse",
+    "segment-embedded",
+];
 
 fn args() -> Args {
     let mut a = Args {
@@ -67,6 +86,7 @@ fn args() -> Args {
         dir: PathBuf::from("/var/tmp/leadstream-bench"),
         skip_load: false,
         reload_embedded: false,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -78,6 +98,13 @@ fn args() -> Args {
             "--dir" => a.dir = PathBuf::from(value()),
             "--skip-load" => a.skip_load = true,
             "--reload-embedded" => a.reload_embedded = true,
+            "--only" => {
+                let rows: Vec<String> = value().split(',').map(str::to_string).collect();
+                for r in &rows {
+                    assert!(ROWS.contains(&r.as_str()), "--only takes {ROWS:?}, not {r}");
+                }
+                a.only = Some(rows);
+            }
             other => panic!("unknown flag {other}"),
         }
     }
@@ -541,70 +568,95 @@ async fn main() {
     );
     println!("| query | leadstream | bare engine | overhead |\n|---|---|---|---|");
 
-    let (ours, report) = median(a.runs, || ch.rfm(WS, &spec, AS_OF)).await;
-    let report = report.expect("rfm");
-    let rfm_sql = bare_rfm_sql();
-    let (bare, rows) = median(a.runs, || {
-        client
-            .query(&rfm_sql)
-            .fetch_all::<(String, u64, f64, f64, f64)>()
-    })
-    .await;
-    let rows = rows.expect("bare rfm");
-    for s in &report.segments {
-        let bare_people = rows.iter().find(|r| r.0 == s.segment).map_or(0, |r| r.1);
-        assert_eq!(s.people, bare_people, "clickhouse {}", s.segment);
+    let mut report = None;
+    if a.wants("rfm-clickhouse") {
+        let (ours, r) = median(a.runs, || ch.rfm(WS, &spec, AS_OF)).await;
+        let r = r.expect("rfm");
+        let rfm_sql = bare_rfm_sql();
+        let (bare, rows) = median(a.runs, || {
+            client
+                .query(&rfm_sql)
+                .fetch_all::<(String, u64, f64, f64, f64)>()
+        })
+        .await;
+        let rows = rows.expect("bare rfm");
+        for s in &r.segments {
+            let bare_people = rows.iter().find(|r| r.0 == s.segment).map_or(0, |r| r.1);
+            assert_eq!(s.people, bare_people, "clickhouse {}", s.segment);
+        }
+        row("RFM, ClickHouse", ours, bare);
+        report = Some(r);
     }
-    row("RFM, ClickHouse", ours, bare);
 
-    let (ours, e_report) = median(a.runs, || embedded.rfm(WS, &spec, AS_OF)).await;
-    let e_report = e_report.expect("rfm");
     let dir = a.dir.clone();
-    let (bare, rows) = median(a.runs, || {
-        let dir = dir.clone();
-        async move {
-            tokio::task::spawn_blocking(move || bare_rfm_polars(&dir))
-                .await
-                .expect("join")
+    if a.wants("rfm-embedded") {
+        let (ours, e_report) = median(a.runs, || embedded.rfm(WS, &spec, AS_OF)).await;
+        let e_report = e_report.expect("rfm");
+        let (bare, rows) = median(a.runs, || {
+            let dir = dir.clone();
+            async move {
+                tokio::task::spawn_blocking(move || bare_rfm_polars(&dir))
+                    .await
+                    .expect("join")
+            }
+        })
+        .await;
+        for s in &e_report.segments {
+            let bare_people = rows.iter().find(|r| r.0 == s.segment).map_or(0, |r| r.1);
+            assert_eq!(s.people, bare_people, "polars {}", s.segment);
         }
-    })
-    .await;
-    for (s, c) in e_report.segments.iter().zip(&report.segments) {
-        let bare_people = rows.iter().find(|r| r.0 == s.segment).map_or(0, |r| r.1);
-        assert_eq!(s.people, bare_people, "polars {}", s.segment);
-        assert_eq!(s.people, c.people, "the stores agree on {}", s.segment);
+        if let Some(report) = &report {
+            for (s, c) in e_report.segments.iter().zip(&report.segments) {
+                assert_eq!(s.people, c.people, "the stores agree on {}", s.segment);
+            }
+        }
+        row("RFM, embedded (polars)", ours, bare);
+        report.get_or_insert(e_report);
     }
-    row("RFM, embedded (polars)", ours, bare);
 
-    let (ours, preview) = median(a.runs, || ch.segment_preview(WS, &segment, AS_OF, 20)).await;
-    let (count, _) = preview.expect("preview");
-    let seg_sql = bare_segment_sql();
-    let (bare, bare_count) = median(a.runs, || client.query(&seg_sql).fetch_one::<u64>()).await;
-    assert_eq!(
-        count,
-        bare_count.expect("bare count"),
-        "clickhouse segment count"
-    );
-    row("segment count + sample, ClickHouse", ours, bare);
+    let mut count = None;
+    if a.wants("segment-clickhouse") {
+        let (ours, preview) = median(a.runs, || ch.segment_preview(WS, &segment, AS_OF, 20)).await;
+        let (c, _) = preview.expect("preview");
+        let seg_sql = bare_segment_sql();
+        let (bare, bare_count) = median(a.runs, || client.query(&seg_sql).fetch_one::<u64>()).await;
+        assert_eq!(
+            c,
+            bare_count.expect("bare count"),
+            "clickhouse segment count"
+        );
+        row("segment count + sample, ClickHouse", ours, bare);
+        count = Some(c);
+    }
 
-    let (ours, preview) =
-        median(a.runs, || embedded.segment_preview(WS, &segment, AS_OF, 20)).await;
-    let (e_count, _) = preview.expect("preview");
-    let (bare, bare_count) = median(a.runs, || {
-        let dir = dir.clone();
-        async move {
-            tokio::task::spawn_blocking(move || bare_segment_polars(&dir))
-                .await
-                .expect("join")
+    if a.wants("segment-embedded") {
+        let (ours, preview) =
+            median(a.runs, || embedded.segment_preview(WS, &segment, AS_OF, 20)).await;
+        let (e_count, _) = preview.expect("preview");
+        let (bare, bare_count) = median(a.runs, || {
+            let dir = dir.clone();
+            async move {
+                tokio::task::spawn_blocking(move || bare_segment_polars(&dir))
+                    .await
+                    .expect("join")
+            }
+        })
+        .await;
+        assert_eq!(e_count, bare_count, "polars segment count");
+        if let Some(count) = count {
+            assert_eq!(e_count, count, "the stores agree on the segment");
         }
-    })
-    .await;
-    assert_eq!(e_count, bare_count, "polars segment count");
-    assert_eq!(e_count, count, "the stores agree on the segment");
-    row("segment count + sample, embedded (polars)", ours, bare);
-    println!(
-        "\nRFM: {} customers, {:.0} revenue, Champions {}; segment: {count} people",
-        report.customers, report.revenue, report.segments[0].people
-    );
+        row("segment count + sample, embedded (polars)", ours, bare);
+        count.get_or_insert(e_count);
+    }
+    if let Some(report) = report {
+        println!(
+            "\nRFM: {} customers, {:.0} revenue, Champions {}",
+            report.customers, report.revenue, report.segments[0].people
+        );
+    }
+    if let Some(count) = count {
+        println!("segment: {count} people");
+    }
     let _ = SEGMENTS;
 }
