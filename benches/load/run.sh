@@ -12,6 +12,9 @@
 # Embedded: the all-in-one `leadstream serve` (scorer included, as a newcomer runs it).
 # Distributed: the collector on its own (`leadstream-ingest`) into tansu on loopback.
 # Loopback only; every wrk run is bounded by $DURATION, every baseline by an event count.
+# The embedded single-event runs also measure CPU per request from /proc (issue 20's goal 2: the
+# collector's CPU per request at most 2x the trivial endpoint's), the all-in-one's threads by name:
+# request workers, the log writer, the scorer.
 # Last, the side-by-side run against PostHog capture (benches/load/peer.sh) when the peer is here.
 # Prints Markdown tables for benches/RESULTS.md.
 set -euo pipefail
@@ -51,6 +54,21 @@ caught_up() { # port of the all-in-one's query API
 stop_last() { kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 times100() { awk -v a="$1" 'BEGIN { printf "%.0f", 100 * a }'; }
+ticks=$(getconf CLK_TCK)
+# CPU seconds of a process: all of it, or (with $2) the threads whose name starts with $2.
+cpu_of() {
+  local pid=$1 prefix=${2:-}
+  if [ -z "$prefix" ]; then
+    awk -v t="$ticks" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$pid/stat"
+    return
+  fi
+  for task in /proc/"$pid"/task/*; do
+    [[ $(cat "$task/comm" 2>/dev/null) == "$prefix"* ]] || continue
+    sed 's/^.*) //' "$task/stat" 2>/dev/null
+  done | awk -v t="$ticks" '{ s += $12 + $13 } END { print s / t }'
+}
+us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }'; }
+secs=${DURATION%s}
 baseline_eps() { "$BIN/log-baseline" "$@" | awk -F= '/events_per_second/ {print $2}'; }
 
 "$BIN/baseline-server" 127.0.0.1:18090 & PIDS+=($!)
@@ -73,8 +91,27 @@ TOML
 RUST_LOG=warn "$BIN/leadstream" serve --config "$WORK/embedded.toml" >/dev/null & PIDS+=($!)
 wait_port 18080
 declare -A GOT BASE
+CPU_ROWS=()
+ALL_IN_ONE=${PIDS[-1]}
+TRIVIAL=${PIDS[0]}
 for c in $CONNECTIONS; do
-  BASE[$c]=$(wrk_rps 18090 track.lua "$c"); caught_up 18081; GOT[$c]=$(wrk_rps 18080 track.lua "$c")
+  t0=$(cpu_of "$TRIVIAL")
+  BASE[$c]=$(wrk_rps 18090 track.lua "$c")
+  t1=$(cpu_of "$TRIVIAL")
+  caught_up 18081
+  w0=$(cpu_of "$ALL_IN_ONE" tokio-rt-worker); l0=$(cpu_of "$ALL_IN_ONE" embedded-log-wr)
+  s0=$(cpu_of "$ALL_IN_ONE" scorer)
+  GOT[$c]=$(wrk_rps 18080 track.lua "$c")
+  w1=$(cpu_of "$ALL_IN_ONE" tokio-rt-worker); l1=$(cpu_of "$ALL_IN_ONE" embedded-log-wr)
+  s1=$(cpu_of "$ALL_IN_ONE" scorer)
+  # Requests as wrk counted them: requests/s times the run's length.
+  n_base=$(awk -v r="${BASE[$c]}" -v d="$secs" 'BEGIN { printf "%.0f", r * d }')
+  n_got=$(awk -v r="${GOT[$c]}" -v d="$secs" 'BEGIN { printf "%.0f", r * d }')
+  trivial=$(us_per "$t0" "$t1" "$n_base")
+  workers=$(us_per "$w0" "$w1" "$n_got"); writer=$(us_per "$l0" "$l1" "$n_got")
+  scorer=$(us_per "$s0" "$s1" "$n_got")
+  ratio=$(awk -v w="$workers" -v l="$writer" -v t="$trivial" 'BEGIN { printf "%.1f×", (w + l) / t }')
+  CPU_ROWS+=("| $c | ${BASE[$c]} / $trivial | ${GOT[$c]} ($(pct "${GOT[$c]}" "${BASE[$c]}")) | $workers | $writer | **$ratio** | $scorer |")
 done
 caught_up 18081
 got=$(times100 "$(wrk_rps 18080 batch.lua "$BATCH_CONNECTIONS")")
@@ -121,6 +158,13 @@ echo
 echo "| target | connections | requests/s | baseline (trivial axum) requests/s | ratio (goal) | log alone, same concurrency, events/s (collector's share) |"
 echo "|---|---|---|---|---|---|"
 printf '%s\n' "${SINGLE_ROWS[@]}"
+echo
+echo "CPU per single-event request, embedded (issue 20, goal 2: the collector at most 2× the trivial"
+echo "endpoint's CPU per request, and at least 50 % of its requests/s; the scorer is shown apart)"
+echo
+echo "| connections | trivial axum: requests/s / CPU µs per request | all-in-one: requests/s (share) | request workers, µs | log writer, µs | collector (workers + writer) / trivial | scorer during the run, µs |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${CPU_ROWS[@]}"
 echo
 echo "POST /v1/batch, 100 events per request (goal: 50 % of the log alone)"
 echo
