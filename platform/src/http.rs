@@ -97,17 +97,6 @@ pub fn ready_response<E: std::fmt::Display>(check: Result<(), E>) -> Response {
 /// Headers every answer of a leadstream API carries: no MIME sniffing, no referrer, no framing,
 /// and (`personal`) no caching of the answer anywhere, since it may hold personal data. A route
 /// that sets its own `Cache-Control` keeps it.
-pub async fn security_headers(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-    personal: bool,
-) -> Response {
-    let mut response = next.run(request).await;
-    add_security_headers(response.headers_mut(), personal);
-    response
-}
-
-/// What [`security_headers`] adds to an answer's headers.
 fn add_security_headers(headers: &mut axum::http::HeaderMap, personal: bool) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -127,20 +116,6 @@ fn add_security_headers(headers: &mut axum::http::HeaderMap, personal: bool) {
     if personal && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-}
-
-/// Answers every error in the JSON shape, also those the framework makes itself (an unknown
-/// route's 404, a wrong method's 405, a body over the limit's 413, a stalled body's 408): a
-/// 4xx or 5xx whose body is not JSON gets the shape, its text as the message.
-pub async fn json_errors(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let response = next.run(request).await;
-    if needs_json_error(&response) {
-        return json_error(response).await;
-    }
-    response
 }
 
 /// A 4xx or 5xx whose body is not JSON (one the framework made itself).
@@ -240,7 +215,7 @@ tokio::task_local! {
     static CURRENT_REQUEST_ID: String;
 }
 
-/// The id of the request the current task is answering (inside [`observe`]).
+/// The id of the request the current task is answering (inside [`Front`]).
 pub fn current_request_id() -> Option<String> {
     CURRENT_REQUEST_ID.try_with(|id| id.clone()).ok()
 }
@@ -271,25 +246,6 @@ static REQUEST_SECONDS: std::sync::LazyLock<prometheus::HistogramVec> = std::syn
     },
 );
 
-/// Request-level observability for every service's router (`.layer(from_fn_with_state(service,
-/// observe))`, outermost): a request id (the caller's `x-request-id` when usable, else a new
-/// one) echoed in the response header and in JSON error bodies; the latency by matched route
-/// (never the raw path) in `leadstream_http_request_duration_seconds`; one log line per request
-/// with the id, route, status and latency (`debug` when it succeeded, `info` for a 4xx, `warn`
-/// for a 5xx, so a busy collector does not log every event at the default level).
-pub async fn observe(
-    axum::extract::State(service): axum::extract::State<&'static str>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let observation = Observation::begin(&request);
-    let mut response = CURRENT_REQUEST_ID
-        .scope(observation.id.clone(), next.run(request))
-        .await;
-    observation.end(service, &mut response, None);
-    response
-}
-
 /// A new request id: a UUIDv7 (time-ordered), its random part from the thread's generator
 /// rather than a `getrandom` call per request.
 fn new_request_id() -> String {
@@ -302,7 +258,7 @@ fn new_request_id() -> String {
         .to_string()
 }
 
-/// What [`observe`] notes of a request before answering it.
+/// What [`Front`] notes of a request before answering it.
 struct Observation {
     id: String,
     matched: Option<axum::extract::MatchedPath>,
@@ -360,10 +316,22 @@ impl Observation {
 /// A service's own request counter, by matched route and status.
 pub type CountRequest = fn(&str, StatusCode);
 
-/// [`observe`], [`security_headers`] and [`json_errors`] in one layer, for a router's hot
-/// path: one future per request instead of a boxed service and a boxed future for each of
-/// them (the collector spent ~10 µs of CPU per single-event request in those four
-/// `from_fn` layers). Outermost, like `observe`: `router.layer(Front::new("ingest"))`.
+/// What every service's router does around each request, in one layer (outermost, or just
+/// inside a compression layer: `router.layer(Front::new("ingest"))`):
+/// - a request id (the caller's `x-request-id` when usable, else a new one) echoed in the
+///   response header and in JSON error bodies;
+/// - the latency by matched route (never the raw path) in
+///   `leadstream_http_request_duration_seconds`, and the service's own counter when it has one;
+/// - one log line per request with the id, route, status and latency (`debug` when it succeeded,
+///   `info` for a 4xx, `warn` for a 5xx, so a busy collector does not log every event at the
+///   default level);
+/// - the security headers ([`add_security_headers`]);
+/// - every error in the JSON shape, also those the framework makes itself (an unknown route's
+///   404, a wrong method's 405, a body over the limit's 413, a stalled body's 408): a 4xx or 5xx
+///   whose body is not JSON gets the shape, its text as the message.
+///
+/// One future per request, where four `from_fn` layers each cost a boxed service and a boxed
+/// future (the collector spent ~10 µs of CPU per single-event request in them).
 #[derive(Clone, Copy)]
 pub struct Front {
     service: &'static str,

@@ -190,17 +190,12 @@ pub fn router(state: AppState) -> Router {
                 n,
             )
         }))
-        .layer(middleware::from_fn(leadstream_platform::http::json_errors))
-        // Every answer may hold personal data: never cached, never sniffed or framed.
-        .layer(middleware::from_fn(|r, n| {
-            leadstream_platform::http::security_headers(r, n, true)
-        }))
+        // Request ids, latency and log lines, errors in the JSON shape, and (every answer may
+        // hold personal data) never cached, never sniffed or framed. Inside the compression, so
+        // that a framework error is rewritten from its plain text.
+        .layer(leadstream_platform::http::Front::new("query").personal())
         // JSON answers and exports gzipped for clients that ask (`Accept-Encoding: gzip`):
         // a segment's members or a list export shrink ~10×.
         .layer(tower_http::compression::CompressionLayer::new())
-        .layer(middleware::from_fn_with_state(
-            "query",
-            leadstream_platform::http::observe,
-        ))
         .with_state(state)
 }

@@ -33,10 +33,7 @@ pub fn router(state: ScorerState) -> Router {
             "/metrics",
             get(move |r: axum::extract::Request| metrics.clone().serve(r)),
         )
-        .layer(axum::middleware::from_fn_with_state(
-            "scorer",
-            leadstream_platform::http::observe,
-        ))
+        .layer(leadstream_platform::http::Front::new("scorer"))
         .with_state(state)
 }
 
