@@ -129,6 +129,47 @@ async fn the_frameworks_own_refusals_answer_in_the_json_shape() {
     assert_eq!(body["code"], "body_too_large", "{body}");
 }
 
+/// The front layer sits inside the compression: a framework error asked for gzipped is rewritten
+/// from its plain text first, then compressed, and keeps its request id and headers.
+#[tokio::test]
+async fn a_frameworks_refusal_asked_for_gzip_is_json_then_compressed() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(dir.path()).await;
+    let request = Request::builder()
+        .method(Method::DELETE)
+        .uri("/v1/rfm")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .header("x-request-id", "req-gzip-405")
+        .body(Body::empty())
+        .expect("request");
+    let response = app.oneshot(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let headers = response.headers().clone();
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip", "{headers:?}");
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .expect("text")
+            .starts_with("application/json"),
+        "{headers:?}"
+    );
+    assert_eq!(headers["x-request-id"], "req-gzip-405");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .expect("gzip");
+    let body: Value = serde_json::from_str(&text).expect("json");
+    assert_error(&body, "method_not_allowed", None);
+    assert_eq!(body["request_id"], "req-gzip-405", "{body}");
+}
+
 #[tokio::test]
 async fn bad_input_is_a_400_naming_the_field() {
     let dir = tempfile::tempdir().expect("tempdir");
