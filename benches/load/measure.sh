@@ -1,4 +1,4 @@
-# Shared by peer.sh and ab.sh (sourced, from the repository's root): starting a collector,
+# Shared by run.sh, peer.sh and ab.sh (sourced, from the repository's root): starting a collector,
 # and one measured wrk run with the collector's CPU per event. Expects WORK (a scratch
 # directory), PIDS (an array of processes to stop at exit), BIN, DURATION, THREADS, AUTH; the
 # collector binary is $INGEST_BIN when set, else $BIN/leadstream-ingest; LINGER_MS, when set, is
@@ -7,6 +7,14 @@
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
 ticks=$(getconf CLK_TCK)
 cpu_seconds() { awk -v t="$ticks" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$1/stat"; }
+# CPU seconds of $1's threads whose name starts with $2 (thread names: /proc/<pid>/task/*/comm).
+thread_cpu_seconds() {
+  local task
+  for task in /proc/"$1"/task/*; do
+    [[ $(cat "$task/comm" 2>/dev/null) == "$2"* ]] || continue
+    sed 's/^.*) //' "$task/stat" 2>/dev/null
+  done | awk -v t="$ticks" '{ s += $12 + $13 } END { print s / t }'
+}
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 # tansu on its memory engine at $1 (host:port), stopped at exit with PIDS; a produce-only broker.

@@ -35,7 +35,8 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
+# wait_port, cpu_seconds, thread_cpu_seconds.
+source benches/load/measure.sh
 wrk_rps() { # port script connections
   wrk -t"$THREADS" -c"$3" -d"$DURATION" -s "benches/load/$2" "http://127.0.0.1:$1" | awk '/Requests\/sec/ {print $2}'
 }
@@ -54,19 +55,6 @@ caught_up() { # port of the all-in-one's query API
 stop_last() { kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 times100() { awk -v a="$1" 'BEGIN { printf "%.0f", 100 * a }'; }
-ticks=$(getconf CLK_TCK)
-# CPU seconds of a process: all of it, or (with $2) the threads whose name starts with $2.
-cpu_of() {
-  local pid=$1 prefix=${2:-}
-  if [ -z "$prefix" ]; then
-    awk -v t="$ticks" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$pid/stat"
-    return
-  fi
-  for task in /proc/"$pid"/task/*; do
-    [[ $(cat "$task/comm" 2>/dev/null) == "$prefix"* ]] || continue
-    sed 's/^.*) //' "$task/stat" 2>/dev/null
-  done | awk -v t="$ticks" '{ s += $12 + $13 } END { print s / t }'
-}
 us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }'; }
 secs=${DURATION%s}
 baseline_eps() { "$BIN/log-baseline" "$@" | awk -F= '/events_per_second/ {print $2}'; }
@@ -95,15 +83,15 @@ CPU_ROWS=()
 ALL_IN_ONE=${PIDS[-1]}
 TRIVIAL=${PIDS[0]}
 for c in $CONNECTIONS; do
-  t0=$(cpu_of "$TRIVIAL")
+  t0=$(cpu_seconds "$TRIVIAL")
   BASE[$c]=$(wrk_rps 18090 track.lua "$c")
-  t1=$(cpu_of "$TRIVIAL")
+  t1=$(cpu_seconds "$TRIVIAL")
   caught_up 18081
-  w0=$(cpu_of "$ALL_IN_ONE" tokio-rt-worker); l0=$(cpu_of "$ALL_IN_ONE" embedded-log-wr)
-  s0=$(cpu_of "$ALL_IN_ONE" scorer)
+  w0=$(thread_cpu_seconds "$ALL_IN_ONE" tokio-rt-worker); l0=$(thread_cpu_seconds "$ALL_IN_ONE" embedded-log-wr)
+  s0=$(thread_cpu_seconds "$ALL_IN_ONE" scorer)
   GOT[$c]=$(wrk_rps 18080 track.lua "$c")
-  w1=$(cpu_of "$ALL_IN_ONE" tokio-rt-worker); l1=$(cpu_of "$ALL_IN_ONE" embedded-log-wr)
-  s1=$(cpu_of "$ALL_IN_ONE" scorer)
+  w1=$(thread_cpu_seconds "$ALL_IN_ONE" tokio-rt-worker); l1=$(thread_cpu_seconds "$ALL_IN_ONE" embedded-log-wr)
+  s1=$(thread_cpu_seconds "$ALL_IN_ONE" scorer)
   # Requests as wrk counted them: requests/s times the run's length.
   n_base=$(awk -v r="${BASE[$c]}" -v d="$secs" 'BEGIN { printf "%.0f", r * d }')
   n_got=$(awk -v r="${GOT[$c]}" -v d="$secs" 'BEGIN { printf "%.0f", r * d }')

@@ -507,6 +507,23 @@ async fn median<T, F: std::future::Future<Output = T>>(
     (times[times.len() / 2], last)
 }
 
+/// [`median`] of a bare polars query over the files under `dir`, each run on a blocking thread.
+async fn bare_polars_median<T: Send + 'static>(
+    runs: usize,
+    dir: &std::path::Path,
+    query: fn(&std::path::Path) -> T,
+) -> (Duration, T) {
+    median(runs, || {
+        let dir = dir.to_path_buf();
+        async move {
+            tokio::task::spawn_blocking(move || query(&dir))
+                .await
+                .expect("join")
+        }
+    })
+    .await
+}
+
 fn row(what: &str, ours: Duration, bare: Duration) {
     let overhead = (ours.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0;
     println!(
@@ -588,19 +605,10 @@ async fn main() {
         report = Some(r);
     }
 
-    let dir = a.dir.clone();
     if a.wants("rfm-embedded") {
         let (ours, e_report) = median(a.runs, || embedded.rfm(WS, &spec, AS_OF)).await;
         let e_report = e_report.expect("rfm");
-        let (bare, rows) = median(a.runs, || {
-            let dir = dir.clone();
-            async move {
-                tokio::task::spawn_blocking(move || bare_rfm_polars(&dir))
-                    .await
-                    .expect("join")
-            }
-        })
-        .await;
+        let (bare, rows) = bare_polars_median(a.runs, &a.dir, bare_rfm_polars).await;
         for s in &e_report.segments {
             let bare_people = rows.iter().find(|r| r.0 == s.segment).map_or(0, |r| r.1);
             assert_eq!(s.people, bare_people, "polars {}", s.segment);
@@ -633,15 +641,7 @@ async fn main() {
         let (ours, preview) =
             median(a.runs, || embedded.segment_preview(WS, &segment, AS_OF, 20)).await;
         let (e_count, _) = preview.expect("preview");
-        let (bare, bare_count) = median(a.runs, || {
-            let dir = dir.clone();
-            async move {
-                tokio::task::spawn_blocking(move || bare_segment_polars(&dir))
-                    .await
-                    .expect("join")
-            }
-        })
-        .await;
+        let (bare, bare_count) = bare_polars_median(a.runs, &a.dir, bare_segment_polars).await;
         assert_eq!(e_count, bare_count, "polars segment count");
         if let Some(count) = count {
             assert_eq!(e_count, count, "the stores agree on the segment");
