@@ -54,6 +54,36 @@ pub enum Values<'a> {
     Float64(Vec<f64>),
 }
 
+impl Values<'_> {
+    /// How the values at rows `a` and `b` compare (text by bytes, floats by `total_cmp`: the
+    /// order polars sorts in).
+    pub fn cmp_at(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        match self {
+            Values::Text(v) => v[a].cmp(v[b]),
+            Values::Int64(v) => v[a].cmp(&v[b]),
+            Values::UInt64(v) => v[a].cmp(&v[b]),
+            Values::UInt32(v) => v[a].cmp(&v[b]),
+            Values::Flag(v) => v[a].cmp(&v[b]),
+            Values::Float64(v) => v[a].total_cmp(&v[b]),
+        }
+    }
+
+    /// The values in the row order `order` (indices into the current order).
+    pub fn permute(&mut self, order: &[usize]) {
+        fn by<T: Copy>(v: &mut Vec<T>, order: &[usize]) {
+            *v = order.iter().map(|&i| v[i]).collect();
+        }
+        match self {
+            Values::Text(v) => by(v, order),
+            Values::Int64(v) => by(v, order),
+            Values::UInt64(v) => by(v, order),
+            Values::UInt32(v) => by(v, order),
+            Values::Flag(v) => by(v, order),
+            Values::Float64(v) => by(v, order),
+        }
+    }
+}
+
 /// One column's values read back.
 #[derive(Debug, PartialEq)]
 pub enum OwnedValues {

@@ -43,14 +43,45 @@ pub fn order_by(table: &str) -> &'static [&'static str] {
 /// of a large file, large enough that a full scan is not slowed by per-group overhead.
 pub const ROW_GROUP: usize = 32_768;
 
-/// The frame of `rows`, one column per field.
+/// The frame of `rows`, one column per field, in the table's key order ([`order_by`]; rows
+/// with equal keys keep their order). Sorting here, on the borrowed values, costs a fraction of
+/// polars' sort of the built frame, which gathers every column again (a tenth of the scorer's
+/// CPU under load, `perf`).
 pub fn frame<T: Table>(rows: &[T]) -> PolarsResult<DataFrame> {
-    let columns = T::columns(rows)
+    let mut values = T::columns(rows);
+    if let Some(order) = key_order::<T>(&values, rows.len()) {
+        for v in &mut values {
+            v.permute(&order);
+        }
+    }
+    let columns = values
         .into_iter()
         .zip(T::COLUMNS)
         .map(|(values, c)| column(c.name, values))
         .collect();
     DataFrame::new_infer_height(columns)
+}
+
+/// The row order that sorts `values` (`len` rows of `T`) by the table's key; `None` when they
+/// already are.
+fn key_order<T: Table>(values: &[Values<'_>], len: usize) -> Option<Vec<usize>> {
+    let key: Vec<&Values<'_>> = order_by(T::TABLE)
+        .iter()
+        .filter_map(|k| T::COLUMNS.iter().position(|c| c.name == *k))
+        .map(|i| &values[i])
+        .collect();
+    let compare = |a: usize, b: usize| {
+        key.iter()
+            .map(|v| v.cmp_at(a, b))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
+    if key.is_empty() || (1..len).all(|i| compare(i - 1, i).is_le()) {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..len).collect();
+    order.sort_by(|&a, &b| compare(a, b));
+    Some(order)
 }
 
 fn column(name: &str, values: Values<'_>) -> Column {

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::{EmbeddedStore, codec, newest_profiles, scan_files, sync_dir, unavailable};
+use super::{EmbeddedStore, Order, codec, newest_profiles, scan_files, sync_dir, unavailable};
 use crate::store::StoreError;
 
 /// Files of one tier merged at once.
@@ -99,7 +99,7 @@ impl EmbeddedStore {
         }
         let df = merged.collect().map_err(unavailable)?;
         let name = uuid::Uuid::now_v7();
-        let tmp = self.write_tmp(table, name, df)?;
+        let tmp = self.write_tmp(table, name, df, Order::Any)?;
         let names: Vec<String> = inputs
             .iter()
             .filter_map(|f| f.path.file_name())
@@ -211,6 +211,53 @@ mod tests {
         }
     }
 
+    /// `codec::frame` puts rows in the table's key order itself (so appends skip polars' sort):
+    /// the order polars' stable sort gives, rows with equal keys in their given order.
+    #[test]
+    fn frames_are_in_key_order_as_polars_sorts_them() {
+        let rows: Vec<EventRow> = (0..200)
+            .map(|i: i64| event(&format!("p{}", (i * 7) % 13), &format!("m{i}"), (i * 5) % 3))
+            .collect();
+        let df = codec::frame(&rows).expect("frame");
+        let sorted = df
+            .sort(
+                codec::order_by("events").to_vec(),
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .expect("sort");
+        assert!(df.equals(&sorted), "frame {df} vs polars {sorted}");
+        let ids = |df: &DataFrame| -> Vec<String> {
+            df.column("message_id")
+                .expect("ids")
+                .str()
+                .expect("text")
+                .iter()
+                .map(|m| m.expect("id").to_string())
+                .collect()
+        };
+        assert_ne!(
+            ids(&df),
+            rows.iter()
+                .map(|r| r.message_id.clone())
+                .collect::<Vec<_>>(),
+            "the input was not in key order"
+        );
+        // Equal keys (same person, same time) keep their input order.
+        let p0: Vec<String> = ids(&df)
+            .into_iter()
+            .filter(|m| {
+                let i: i64 = m[1..].parse().expect("number");
+                (i * 7) % 13 == 0 && (i * 5) % 3 == 0
+            })
+            .collect();
+        let mut by_input = p0.clone();
+        by_input.sort_by_key(|m| m[1..].parse::<i64>().expect("number"));
+        assert_eq!(p0, by_input);
+        // Already sorted rows come out unchanged.
+        let again = codec::rows::<EventRow>(&df).expect("rows");
+        assert!(codec::frame(&again).expect("frame").equals(&df));
+    }
+
     fn count(dir: &Path) -> usize {
         data_files(dir).expect("list").len()
     }
@@ -250,12 +297,14 @@ mod tests {
                 .write_file(
                     "events",
                     codec::frame(&events as &Vec<EventRow>).expect("frame"),
+                    Order::Key,
                 )
                 .expect("events");
             store
                 .write_file(
                     "profiles",
                     codec::frame(&profiles as &Vec<ProfileRow>).expect("frame"),
+                    Order::Key,
                 )
                 .expect("profiles");
         }
@@ -335,7 +384,11 @@ mod tests {
         let table = store.table_dir("profiles");
         for v in 1..=3 {
             store
-                .write_file("profiles", codec::frame(&[profile("p", v)]).expect("frame"))
+                .write_file(
+                    "profiles",
+                    codec::frame(&[profile("p", v)]).expect("frame"),
+                    Order::Key,
+                )
                 .expect("write");
         }
         let inputs: Vec<String> = data_files(&table)
@@ -356,7 +409,11 @@ mod tests {
         assert!(!table.join("aaaa.merged").exists());
         // Interrupted after the rename, one input already removed.
         store
-            .write_file("profiles", codec::frame(&[profile("p", 2)]).expect("frame"))
+            .write_file(
+                "profiles",
+                codec::frame(&[profile("p", 2)]).expect("frame"),
+                Order::Key,
+            )
             .expect("merged");
         let merged = data_files(&table)
             .expect("list")

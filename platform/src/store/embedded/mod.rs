@@ -89,21 +89,22 @@ impl EmbeddedStore {
         scan_files(table, [PlRefPath::new(glob)]).map(Some)
     }
 
-    fn write_file(&self, table: &str, df: DataFrame) -> Result<(), StoreError> {
+    fn write_file(&self, table: &str, df: DataFrame, order: Order) -> Result<(), StoreError> {
         let dir = self.table_dir(table);
         let name = uuid::Uuid::now_v7();
-        let tmp = self.write_tmp(table, name, df)?;
+        let tmp = self.write_tmp(table, name, df, order)?;
         std::fs::rename(&tmp, dir.join(format!("{name}.parquet"))).map_err(unavailable)?;
         sync_dir(&dir)
     }
 
-    /// Writes `df` (in the table's key order) to `<name>.parquet.tmp` in `table`'s folder and
-    /// fsyncs it; returns its path.
+    /// Writes `df` (in the table's key order: sorted here unless `order` says it is) to
+    /// `<name>.parquet.tmp` in `table`'s folder and fsyncs it; returns its path.
     fn write_tmp(
         &self,
         table: &str,
         name: uuid::Uuid,
         mut df: DataFrame,
+        order: Order,
     ) -> Result<PathBuf, StoreError> {
         let tmp = self.table_dir(table).join(format!("{name}.parquet.tmp"));
         let key: Vec<&str> = codec::order_by(table)
@@ -111,7 +112,7 @@ impl EmbeddedStore {
             .copied()
             .filter(|c| df.column(c).is_ok())
             .collect();
-        if !key.is_empty() && df.height() > 1 {
+        if order == Order::Any && !key.is_empty() && df.height() > 1 {
             df = df
                 .sort(
                     key,
@@ -127,6 +128,15 @@ impl EmbeddedStore {
         file.sync_all().map_err(unavailable)?;
         Ok(tmp)
     }
+}
+
+/// The row order of a frame handed to [`EmbeddedStore::write_file`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Already in the table's key order ([`codec::frame`]'s frames).
+    Key,
+    /// Any order: sorted before it is written.
+    Any,
 }
 
 impl EmbeddedStore {
@@ -175,7 +185,7 @@ impl EmbeddedStore {
             return Ok(());
         }
         let df = codec::frame(rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        self.blocking(move |store| store.write_file(T::TABLE, df))
+        self.blocking(move |store| store.write_file(T::TABLE, df, Order::Key))
             .await?;
         self.compact_in_background();
         Ok(())
@@ -379,7 +389,9 @@ mod tests {
             "updated_at_ms" => [1i64],
         )
         .expect("frame");
-        store.write_file("profiles", old).expect("old file");
+        store
+            .write_file("profiles", old, Order::Any)
+            .expect("old file");
         store
             .write(&WriteBatch {
                 profiles: vec![row("w", "q", 1, 2.0)],
@@ -486,7 +498,7 @@ mod tests {
         let ts: Vec<i64> = (0..n as i64).rev().collect();
         let df = df!("workspace" => vec!["w"; n], "profile_id" => ids, "timestamp_ms" => ts)
             .expect("frame");
-        store.write_file("events", df).expect("write");
+        store.write_file("events", df, Order::Any).expect("write");
         let path = std::fs::read_dir(store.table_dir("events"))
             .expect("dir")
             .next()
