@@ -121,7 +121,12 @@ impl EmbeddedStore {
                 .map_err(unavailable)?;
         }
         let mut file = File::create(&tmp).map_err(unavailable)?;
+        // Encoded on the calling thread, not on polars' shared pool: the scorer's and the merges'
+        // threads run at a lower priority than the collector's (`leadstream::spawn_scorer`), the
+        // shared pool at the normal one, so a parallel write would take the CPU the collector
+        // needs during a burst.
         ParquetWriter::new(&mut file)
+            .set_parallel(false)
             .with_row_group_size(Some(codec::ROW_GROUP))
             .finish(&mut df)
             .map_err(unavailable)?;
