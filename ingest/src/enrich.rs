@@ -35,6 +35,17 @@ pub struct RequestFacts {
     pub sent_at: Option<DateTime<Utc>>,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// `ip` as text, formatted once per request: a batch's events share it.
+    pub ip_text: std::sync::OnceLock<Option<String>>,
+}
+
+impl RequestFacts {
+    /// The client's address as text (`context.ip`).
+    pub fn ip_text(&self) -> Option<String> {
+        self.ip_text
+            .get_or_init(|| self.ip.map(|ip| ip.to_string()))
+            .clone()
+    }
 }
 
 /// Batch-level `context` and `integrations`, merged into each event of a batch.
@@ -252,7 +263,7 @@ impl Enricher {
         // A client's own `context.ip` is believed from server-side keys (a backend forwarding its
         // visitor's address); a public key's page could claim any address.
         if event.context.ip.is_none() || facts.public_key {
-            event.context.ip = facts.ip.map(|ip| ip.to_string());
+            event.context.ip = facts.ip_text();
         }
         if self.anonymize_ip {
             event.context.ip = event
@@ -404,6 +415,7 @@ mod tests {
             sent_at: None,
             ip: Some("203.0.113.9".parse().expect("ip")),
             user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36".into()),
+            ip_text: Default::default(),
         }
     }
 

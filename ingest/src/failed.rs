@@ -55,7 +55,7 @@ pub fn failed_event(facts: &RequestFacts, refusal: Refusal<'_>, payload: &str) -
         message_id: text("messageId").unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         sent_at: facts.sent_at.map(|t| t.to_rfc3339()),
         public_key: facts.public_key,
-        ip: facts.ip.map(|ip| ip.to_string()),
+        ip: facts.ip_text(),
         user_agent: facts.user_agent.clone(),
         payload,
         replayed_at_ms: None,
@@ -165,6 +165,7 @@ pub async fn replay(
                 .and_then(|s| s.parse::<DateTime<Utc>>().ok()),
             ip: e.ip.as_deref().and_then(|ip| ip.parse().ok()),
             user_agent: e.user_agent.clone(),
+            ip_text: Default::default(),
         };
         let mut value: Value = match crate::routes::translate::event_value(&e.endpoint, &e.payload)
         {

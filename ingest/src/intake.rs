@@ -244,6 +244,7 @@ pub(crate) fn facts_for_workspace(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        ip_text: Default::default(),
     }
 }
 
@@ -448,9 +449,9 @@ pub(crate) fn count_rejection(r: &Rejection) {
 /// whether it was written (`false`: a duplicate).
 pub(crate) async fn append(
     state: &AppState,
-    records: Vec<LogRecord>,
+    mut records: Vec<LogRecord>,
 ) -> Result<Vec<bool>, IngestError> {
-    let keys: Vec<u64> = records
+    let mut keys: Vec<u64> = records
         .iter()
         .map(|r| {
             let id = r.event.message_id.as_deref().unwrap_or("");
@@ -460,17 +461,16 @@ pub(crate) async fn append(
     let seen = state.dedup.seen(&keys);
     let mut in_call = crate::dedup::Keys::with_capacity_and_hasher(keys.len(), Default::default());
     let total = records.len();
-    let mut written = Vec::with_capacity(total);
-    let (records, keys): (Vec<LogRecord>, Vec<u64>) = records
-        .into_iter()
-        .zip(keys)
+    let written: Vec<bool> = keys
+        .iter()
         .zip(seen)
-        .filter_map(|((r, key), seen)| {
-            let new = in_call.insert(key) && !seen;
-            written.push(new);
-            new.then_some((r, key))
-        })
-        .unzip();
+        .map(|(&key, seen)| in_call.insert(key) && !seen)
+        .collect();
+    // Filtered in place: a record is large, and usually every one is new.
+    let mut new = written.iter();
+    records.retain(|_| new.next().copied().unwrap_or(false));
+    let mut new = written.iter();
+    keys.retain(|_| new.next().copied().unwrap_or(false));
     if records.len() < total {
         metrics::EVENTS
             .with_label_values(&["duplicate"])
