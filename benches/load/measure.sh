@@ -1,4 +1,4 @@
-# Shared by run.sh, peer.sh and ab.sh (sourced, from the repository's root): starting a collector,
+# Shared by run.sh, peer.sh, ab.sh and ab-embedded.sh (sourced, from the repository's root): starting a collector,
 # and one measured wrk run with the collector's CPU per event. Expects WORK (a scratch
 # directory), PIDS (an array of processes to stop at exit), BIN, DURATION, THREADS, AUTH; the
 # collector binary is $INGEST_BIN when set, else $BIN/leadstream-ingest; LINGER_MS, when set, is
@@ -16,6 +16,33 @@ thread_cpu_seconds() {
   done | awk -v t="$ticks" '{ s += $12 + $13 } END { print s / t }'
 }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# The all-in-one's config at $1: data under $2, the collector on 18080, the query API on 18081, the
+# load scripts' write key.
+embedded_config() {
+  cat > "$1" <<TOML
+mode = "embedded"
+data_dir = "$2"
+[ingest]
+listen = "127.0.0.1:18080"
+[query]
+listen = "127.0.0.1:18081"
+[[workspaces]]
+name = "bench"
+write_keys = ["wk_quickstart_demo"]
+TOML
+}
+# The all-in-one's scorer lags during a burst and catches up after it (see RESULTS.md): each run
+# against it starts once the previous run's events are all applied (at most 120 s), so a run does
+# not pay for the one before it.
+caught_up() { # port of the all-in-one's query API
+  local lag=
+  for _ in $(seq 1 240); do
+    lag=$(curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk '/^leadstream_scorer_consumer_lag_events/ {print $2; exit}' || true)
+    [ "$lag" = 0 ] && return 0
+    sleep 0.5
+  done
+  echo "scorer still lagging (${lag:-no metric}) after 120 s" >&2
+}
 
 # tansu on its memory engine at $1 (host:port), stopped at exit with PIDS; a produce-only broker.
 start_memory_tansu() {

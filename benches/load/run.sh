@@ -35,22 +35,10 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# wait_port, cpu_seconds, thread_cpu_seconds.
+# wait_port, cpu_seconds, thread_cpu_seconds, caught_up, embedded_config.
 source benches/load/measure.sh
 wrk_rps() { # port script connections
   wrk -t"$THREADS" -c"$3" -d"$DURATION" -s "benches/load/$2" "http://127.0.0.1:$1" | awk '/Requests\/sec/ {print $2}'
-}
-# The all-in-one's scorer lags during a burst and catches up after it (see RESULTS.md): each run
-# against it starts once the previous run's events are all applied (at most 120 s), so a run does
-# not pay for the one before it.
-caught_up() { # port of the all-in-one's query API
-  local lag=
-  for _ in $(seq 1 240); do
-    lag=$(curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk '/^leadstream_scorer_consumer_lag_events/ {print $2; exit}' || true)
-    [ "$lag" = 0 ] && return 0
-    sleep 0.5
-  done
-  echo "scorer still lagging (${lag:-no metric}) after 120 s" >&2
 }
 stop_last() { kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
@@ -65,17 +53,7 @@ SINGLE_ROWS=()
 BATCH_ROWS=()
 
 # --- embedded -------------------------------------------------------------------------------
-cat > "$WORK/embedded.toml" <<TOML
-mode = "embedded"
-data_dir = "$WORK/embedded"
-[ingest]
-listen = "127.0.0.1:18080"
-[query]
-listen = "127.0.0.1:18081"
-[[workspaces]]
-name = "bench"
-write_keys = ["wk_quickstart_demo"]
-TOML
+embedded_config "$WORK/embedded.toml" "$WORK/embedded"
 RUST_LOG=warn "$BIN/leadstream" serve --config "$WORK/embedded.toml" >/dev/null & PIDS+=($!)
 wait_port 18080
 declare -A GOT BASE
