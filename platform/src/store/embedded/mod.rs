@@ -113,10 +113,13 @@ impl EmbeddedStore {
             .filter(|c| df.column(c).is_ok())
             .collect();
         if order == Order::Any && !key.is_empty() && df.height() > 1 {
+            // On this thread too (see the encoding below): merges sort what they write.
             df = df
                 .sort(
                     key,
-                    SortMultipleOptions::default().with_maintain_order(true),
+                    SortMultipleOptions::default()
+                        .with_maintain_order(true)
+                        .with_multithreaded(false),
                 )
                 .map_err(unavailable)?;
         }
