@@ -55,8 +55,8 @@ pub enum Values<'a> {
 }
 
 impl Values<'_> {
-    /// How the values at rows `a` and `b` compare (text by bytes, floats by `total_cmp`: the
-    /// order polars sorts in).
+    /// How the values at rows `a` and `b` compare: text by bytes and integers by value, as polars
+    /// sorts them (no table's key has a float column; floats compare by `total_cmp`).
     pub fn cmp_at(&self, a: usize, b: usize) -> std::cmp::Ordering {
         match self {
             Values::Text(v) => v[a].cmp(v[b]),
