@@ -16,12 +16,8 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-4}
 SCRIPT=${SCRIPT:-batch.lua}
 CONNECTIONS=${CONNECTIONS:-8}
-export AUTH="Basic $(printf 'wk_quickstart_demo:' | base64)"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
 source benches/load/measure.sh
+start_scratch
 secs=${DURATION%s}
 
 embedded_config "$WORK/embedded.toml" "$WORK/data"

@@ -17,12 +17,8 @@ ROUNDS=${ROUNDS:-3}
 LOADS=${LOADS:-"1:32 1:256 100:8"}
 BIN=${CARGO_TARGET_DIR:-target}/release
 export PATH="$HOME/.cargo/bin:$PATH"
-export AUTH="Basic $(printf 'wk_quickstart_demo:' | base64)"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
 source benches/load/measure.sh
+start_scratch
 
 # Without KAFKA, each run gets a fresh memory-engine tansu: one broker kept for every run grew
 # and slowed down as the runs went on (the same build's CPU per event rose from ~45 to ~65 µs

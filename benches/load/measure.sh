@@ -1,9 +1,18 @@
-# Shared by run.sh, peer.sh, ab.sh and ab-embedded.sh (sourced, from the repository's root): starting a collector,
-# and one measured wrk run with the collector's CPU per event. Expects WORK (a scratch
-# directory), PIDS (an array of processes to stop at exit), BIN, DURATION, THREADS, AUTH; the
+# Shared by run.sh, peer.sh, ab.sh and ab-embedded.sh (sourced, from the repository's root): the
+# run's scratch (start_scratch), starting a collector or the all-in-one, CPU time from /proc, and
+# one measured wrk run with the collector's CPU per event. Expects BIN, DURATION, THREADS; the
 # collector binary is $INGEST_BIN when set, else $BIN/leadstream-ingest; LINGER_MS, when set, is
 # its producer's linger.ms and COMPRESSION its compression.type (else the defaults).
 
+# WORK (a fresh scratch directory) and PIDS (processes to stop), both cleaned up at exit, and AUTH,
+# the load scripts' write key as a Basic header.
+start_scratch() {
+  export AUTH="Basic $(printf 'wk_quickstart_demo:' | base64)"
+  WORK=$(mktemp -d)
+  PIDS=()
+  trap cleanup EXIT
+}
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
 ticks=$(getconf CLK_TCK)
 cpu_seconds() { awk -v t="$ticks" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$1/stat"; }

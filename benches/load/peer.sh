@@ -39,15 +39,11 @@ if [ -z "${SKIP_BUILD:-}" ]; then
     --bin log-baseline
 fi
 BIN=${CARGO_TARGET_DIR:-target}/release
-export AUTH="Basic $(printf 'wk_quickstart_demo:' | base64)"
-WORK=$(mktemp -d)
 MEMORY_KAFKA=127.0.0.1:29092
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
 
-# wait_port, start_memory_tansu, run_wrk, measured, leadstream_run.
+# start_scratch, wait_port, start_memory_tansu, run_wrk, measured, leadstream_run.
 source benches/load/measure.sh
+start_scratch
 
 capture_run() { # broker conns per_request linger
   local topic="peer_ph_$RANDOM$RANDOM" pid cpid script

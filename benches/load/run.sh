@@ -29,14 +29,9 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 cargo build --release -q -p leadstream -p leadstream-ingest -p leadstream-benches \
   --bin leadstream --bin leadstream-ingest --bin baseline-server --bin log-baseline
 BIN=${CARGO_TARGET_DIR:-target}/release
-export AUTH="Basic $(printf 'wk_quickstart_demo:' | base64)"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-# wait_port, cpu_seconds, thread_cpu_seconds, caught_up, embedded_config.
+# start_scratch, wait_port, cpu_seconds, thread_cpu_seconds, caught_up, embedded_config.
 source benches/load/measure.sh
+start_scratch
 wrk_rps() { # port script connections
   wrk -t"$THREADS" -c"$3" -d"$DURATION" -s "benches/load/$2" "http://127.0.0.1:$1" | awk '/Requests\/sec/ {print $2}'
 }
