@@ -6,6 +6,7 @@ pub mod admin;
 use std::sync::Arc;
 
 use leadstream_platform::Backends;
+use leadstream_platform::config::ScorerCpu;
 use leadstream_platform::telemetry::Heartbeats;
 use leadstream_platform::workspaces::Registry;
 use leadstream_scorer::Pipeline;
@@ -53,7 +54,7 @@ pub async fn serve(
         )
     });
     let token = shutdown.clone();
-    let pipeline = spawn_scorer(scorer.pipeline, token)?;
+    let pipeline = spawn_scorer(scorer.pipeline, backends.config().scorer.cpu, token)?;
     tasks.spawn(async move {
         let result = pipeline.await.unwrap_or_else(|_| {
             Err(anyhow::anyhow!(
@@ -90,15 +91,16 @@ pub async fn serve(
     }
 }
 
-/// Runs the scorer on its own thread, with its own single-threaded runtime, at a lower CPU
-/// priority than the collector and the query API. The collector acknowledges an event only once
-/// it is durable in the log, and the scorer reads it from there: when a burst saturates the
-/// CPU, answering senders comes first and scoring lags behind and catches up after (as a Kafka
-/// consumer does; `leadstream_consumer_lag` shows by how much). With CPU to spare, priority
-/// changes nothing. Threads the scorer starts (its blocking pool) inherit the priority; polars'
-/// shared pool is started first, at normal priority.
+/// Runs the scorer on its own thread, with its own single-threaded runtime, at the CPU share
+/// `cpu` sets (by default only the CPU the collector and the query API leave). The collector
+/// acknowledges an event only once it is durable in the log, and the scorer reads it from there:
+/// when a burst saturates the CPU, answering senders comes first and scoring lags behind and
+/// catches up after (as a Kafka consumer does; `leadstream_scorer_consumer_lag_events` shows by
+/// how much). With CPU to spare, the share changes nothing. Threads the scorer starts (its
+/// blocking pool) inherit it; polars' shared pool is started first, at the normal priority.
 fn spawn_scorer(
     pipeline: Pipeline,
+    cpu: ScorerCpu,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<anyhow::Result<()>>> {
     // Threads inherit their creator's priority: polars' shared pool (the query API's too) must not
@@ -108,7 +110,7 @@ fn spawn_scorer(
     std::thread::Builder::new()
         .name("scorer".into())
         .spawn(move || {
-            lower_this_threads_priority();
+            share_cpu(cpu);
             let outcome = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .thread_name("scorer-blocking")
@@ -120,35 +122,84 @@ fn spawn_scorer(
     Ok(result)
 }
 
-/// Lowers the calling thread's priority to `nice` 10 (Linux keeps one per thread; raising it needs
-/// no privilege). `thread-priority` maps its 0–99 scale onto nice 19…−20: 22 is nice 10.
-fn lower_this_threads_priority() {
-    let lower = thread_priority::ThreadPriorityValue::try_from(22u8)
-        .map_err(|e| e.to_string())
-        .and_then(|v| {
-            thread_priority::set_current_thread_priority(
-                thread_priority::ThreadPriority::Crossplatform(v),
-            )
+/// Sets the calling thread's CPU share (Linux keeps one per thread; lowering it needs no
+/// privilege, and neither `SCHED_IDLE` nor `nice` 10 can be undone without one).
+///
+/// `Idle` is `SCHED_IDLE`, not a high `nice`: measured on two cores (`benches/RESULTS.md`),
+/// `SCHED_IDLE` bought the collector 26–50 % more batch requests per second over `nice` 10,
+/// `nice` 19 4 %, and a longer scheduler slice for the niced scorer (so that a waking collector
+/// thread ends its slice early) 5 %. The scheduler counts a core that runs only `SCHED_IDLE`
+/// threads as idle when it places a waking thread, and a waking normal thread preempts a
+/// `SCHED_IDLE` one at once.
+fn share_cpu(cpu: ScorerCpu) {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+    };
+    let set = match cpu {
+        ScorerCpu::Normal => return,
+        // Under SCHED_IDLE the priority value must be 0; `nice` means nothing there.
+        ScorerCpu::Idle => thread_priority::set_thread_priority_and_policy(
+            thread_priority::thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        )
+        .map_err(|e| e.to_string()),
+        // `thread-priority` maps its 0–99 scale onto nice 19…−20: 22 is nice 10.
+        ScorerCpu::Lower => ThreadPriorityValue::try_from(22u8)
             .map_err(|e| e.to_string())
-        });
-    if let Err(e) = lower {
-        tracing::warn!(error = %e, "could not lower the scorer's priority; it shares the CPU equally with the collector");
+            .and_then(|v| {
+                thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(v))
+                    .map_err(|e| e.to_string())
+            }),
+    };
+    if let Err(e) = set {
+        tracing::warn!(error = %e, ?cpu, "could not lower the scorer's CPU share; it shares the CPU equally with the collector");
     }
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    #[test]
-    fn the_scorer_thread_runs_at_nice_10() {
-        let nice = std::thread::spawn(|| {
-            super::lower_this_threads_priority();
-            // Field 19 of /proc/thread-self/stat, after the parenthesised name.
-            let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
-            let after_name = &stat[stat.rfind(')').expect("name") + 2..];
-            after_name.split(' ').nth(16).expect("nice").to_string()
+    use super::*;
+
+    /// The calling thread's scheduling policy and nice value, from /proc/thread-self/stat
+    /// (fields 41 and 19; 0 is SCHED_OTHER, 5 SCHED_IDLE).
+    fn policy_and_nice() -> (String, String) {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        // The fields after the parenthesised name start at field 3.
+        let fields: Vec<String> = stat[stat.rfind(')').expect("name") + 2..]
+            .split(' ')
+            .map(str::to_string)
+            .collect();
+        (fields[38].clone(), fields[16].clone())
+    }
+
+    fn on_a_thread(cpu: ScorerCpu) -> ((String, String), (String, String)) {
+        std::thread::spawn(move || {
+            share_cpu(cpu);
+            let own = policy_and_nice();
+            // What the scorer's blocking pool gets: a thread started from the scorer's.
+            let child = std::thread::spawn(policy_and_nice).join().expect("child");
+            (own, child)
         })
         .join()
-        .expect("thread");
-        assert_eq!(nice, "10");
+        .expect("thread")
+    }
+
+    #[test]
+    fn the_scorer_threads_take_the_configured_cpu_share() {
+        let other = ("0".to_string(), "0".to_string());
+        let (own, child) = on_a_thread(ScorerCpu::Idle);
+        assert_eq!(own.0, "5", "SCHED_IDLE");
+        assert_eq!(child.0, "5", "inherited by the threads it starts");
+        let (own, child) = on_a_thread(ScorerCpu::Lower);
+        assert_eq!(
+            own,
+            ("0".to_string(), "10".to_string()),
+            "SCHED_OTHER, nice 10"
+        );
+        assert_eq!(child, own);
+        // The test's own threads run at the normal priority, and Normal leaves them there.
+        assert_eq!(policy_and_nice(), other);
+        assert_eq!(on_a_thread(ScorerCpu::Normal), (other.clone(), other));
     }
 }

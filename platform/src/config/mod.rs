@@ -493,6 +493,30 @@ pub struct ScorerConfig {
     /// Where undecodable log messages go (distributed: this Kafka topic; embedded: a log under
     /// the data directory).
     pub dead_letter_topic: String,
+    /// In the all-in-one process (`leadstream serve`), how the scorer's threads share the CPU
+    /// with the collector and the query API. A scorer that runs on its own
+    /// (`leadstream-scorer`) ignores it: the operator sets that process's priority.
+    pub cpu: ScorerCpu,
+}
+
+/// How the all-in-one's scorer shares the CPU ([`ScorerConfig::cpu`]). The collector
+/// acknowledges an event once it is durable in the log and the scorer reads it from there, so a
+/// scorer that yields lags behind the log and catches up after; it loses nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScorerCpu {
+    /// Only the CPU the collector and the query API leave (Linux `SCHED_IDLE`): a request
+    /// that wakes up takes a core from the scorer at once. The most requests per second under
+    /// load; under a load that saturates the CPU for long, the scorer falls furthest behind.
+    #[default]
+    Idle,
+    /// `nice` 10: the collector and the query API come first, but the scorer keeps a share
+    /// of a saturated CPU (about a tenth against each busy collector thread), so it falls
+    /// behind less and the collector answers fewer requests.
+    Lower,
+    /// The same priority as the collector: the freshest scores under load, the fewest
+    /// requests per second.
+    Normal,
 }
 
 impl Default for ScorerConfig {
@@ -506,6 +530,7 @@ impl Default for ScorerConfig {
             recent_pages: 10,
             handoff_topic: "leadstream.handoffs".into(),
             dead_letter_topic: "leadstream.dead-letters".into(),
+            cpu: ScorerCpu::default(),
         }
     }
 }
@@ -1022,5 +1047,23 @@ mod tests {
         let err = Config::load(&path, true).expect_err("unknown key");
         assert!(err.to_string().contains("listne"), "{err}");
         assert!(Config::load(&dir.path().join("missing.toml"), true).is_err());
+    }
+
+    #[test]
+    fn the_scorers_cpu_share_defaults_to_idle_and_a_wrong_one_is_named() {
+        assert_eq!(Config::default().scorer.cpu, ScorerCpu::Idle);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("leadstream.toml");
+        for (text, cpu) in [
+            ("idle", ScorerCpu::Idle),
+            ("lower", ScorerCpu::Lower),
+            ("normal", ScorerCpu::Normal),
+        ] {
+            std::fs::write(&path, format!("[scorer]\ncpu = \"{text}\"\n")).expect("write");
+            assert_eq!(Config::load(&path, true).expect("load").scorer.cpu, cpu);
+        }
+        std::fs::write(&path, "[scorer]\ncpu = \"low\"\n").expect("write");
+        let err = format!("{:#}", Config::load(&path, true).expect_err("not a share"));
+        assert!(err.contains("cpu") && err.contains("low"), "{err}");
     }
 }
