@@ -63,9 +63,11 @@ struct Child {
     query: String,
 }
 
+/// `cpu`: the scorer's CPU share (`scorer.cpu`), the default without one.
 async fn spawn_leadstream(
     data_dir: &std::path::Path,
     flush_interval_ms: u64,
+    cpu: Option<&str>,
 ) -> (Child, Option<(String, String)>) {
     let (cp, qp) = (
         leadstream_platform::testing::free_port(),
@@ -84,6 +86,7 @@ async fn spawn_leadstream(
             "LEADSTREAM__SCORER__FLUSH_INTERVAL_MS",
             flush_interval_ms.to_string(),
         )
+        .envs(cpu.map(|cpu| ("LEADSTREAM__SCORER__CPU", cpu)))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -126,7 +129,7 @@ async fn spawn_leadstream(
 async fn acknowledged_events_survive_kill_dash_nine() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The scorer does not flush in this first life: everything acknowledged lives only in the log.
-    let (mut first, creds) = spawn_leadstream(dir.path(), 3_600_000).await;
+    let (mut first, creds) = spawn_leadstream(dir.path(), 3_600_000, None).await;
     let (key, token) = creds.expect("first start prints the default workspace's credentials");
     let http = reqwest::Client::new();
     let mut acked = 0;
@@ -145,11 +148,20 @@ async fn acknowledged_events_survive_kill_dash_nine() {
         assert_eq!(r.status(), 200);
         acked += 2;
     }
+    // By default the scorer's threads run at SCHED_IDLE (policy 5), the collector's at the normal
+    // priority.
+    let pid = first.child.id().expect("pid");
+    assert_eq!(scorer_thread(pid).await, ("5".to_string(), "0".to_string()));
+    assert!(
+        threads(pid, "tokio-rt-worker")
+            .iter()
+            .all(|t| *t == ("0".to_string(), "0".to_string()))
+    );
     first.child.start_kill().expect("kill -9");
     first.child.wait().await.expect("reaped");
 
     // Second life: the persisted cursor replays the log; every acknowledged event is scored once.
-    let (second, creds) = spawn_leadstream(dir.path(), 100).await;
+    let (second, creds) = spawn_leadstream(dir.path(), 100, Some("lower")).await;
     assert!(
         creds.is_none(),
         "the default workspace is created only once"
@@ -176,6 +188,12 @@ async fn acknowledged_events_survive_kill_dash_nine() {
     };
     assert_eq!(profile["counts"]["page_viewed"], 20);
     assert_eq!(profile["counts"]["email_opened"], 20);
+    // `scorer.cpu = "lower"`: the normal policy at nice 10.
+    let pid = second.child.id().expect("pid");
+    assert_eq!(
+        scorer_thread(pid).await,
+        ("0".to_string(), "10".to_string())
+    );
 
     // A graceful stop commits the cursor: a third life does not score anything twice.
     let pid = second.child.id().expect("pid");
@@ -188,7 +206,7 @@ async fn acknowledged_events_survive_kill_dash_nine() {
         .expect("stops")
         .expect("wait");
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
-    let (third, _) = spawn_leadstream(dir.path(), 100).await;
+    let (third, _) = spawn_leadstream(dir.path(), 100, None).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let r = http
         .get(format!("http://{}/v1/profiles/grace", third.query))
@@ -202,6 +220,38 @@ async fn acknowledged_events_survive_kill_dash_nine() {
     // Whatever the umask this test runs under, the data directory and everything in it (log,
     // store, registry, signing key, failed events) are the owner's only.
     assert_owner_only(dir.path());
+}
+
+/// The policy and nice value of `pid`'s scorer thread, once it has started (the process says it
+/// is up before the scorer's thread exists).
+async fn scorer_thread(pid: u32) -> (String, String) {
+    for _ in 0..100 {
+        if let [one] = threads(pid, "scorer").as_slice() {
+            return one.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no single scorer thread in process {pid}");
+}
+
+/// The scheduling policy and nice value (fields 41 and 19 of `/proc/<pid>/task/<tid>/stat`) of
+/// each of `pid`'s threads named `name`.
+fn threads(pid: u32, name: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
+        let task = task.expect("task").path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).expect("stat");
+        // The fields after the parenthesised name start at field 3.
+        let fields: Vec<&str> = stat[stat.rfind(')').expect("name") + 2..]
+            .split(' ')
+            .collect();
+        out.push((fields[38].to_string(), fields[16].to_string()));
+    }
+    out
 }
 
 fn assert_owner_only(dir: &std::path::Path) {
