@@ -514,8 +514,8 @@ pub enum ScorerCpu {
     /// of a saturated CPU (about a tenth against each busy collector thread), so it falls
     /// behind less and the collector answers fewer requests.
     Lower,
-    /// The same priority as the collector: the freshest scores under load, the fewest
-    /// requests per second.
+    /// The same priority as the collector: the scorer falls least behind under load, and the
+    /// collector answers the fewest requests per second.
     Normal,
 }
 
