@@ -42,12 +42,16 @@ TOML
 }
 # The all-in-one's scorer lags during a burst and catches up after it (see RESULTS.md): each run
 # against it starts once the previous run's events are all applied (at most 120 s), so a run does
-# not pay for the one before it.
+# not pay for the one before it. The lag gauge is measured only every 5 s (it can still read 0
+# from before a short burst), so caught up also means no event applied in the last 2 s.
 caught_up() { # port of the all-in-one's query API
-  local lag=
+  local lag= metrics applied seen=()
   for _ in $(seq 1 240); do
-    lag=$(curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk '/^leadstream_scorer_consumer_lag_events/ {print $2; exit}' || true)
-    [ "$lag" = 0 ] && return 0
+    metrics=$(curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null || true)
+    lag=$(awk '/^leadstream_scorer_consumer_lag_events/ {print $2; exit}' <<<"$metrics")
+    applied=$(awk '/^leadstream_scorer_events_total/ {print $2; exit}' <<<"$metrics")
+    seen+=("$applied")
+    [ "$lag" = 0 ] && [ ${#seen[@]} -ge 5 ] && [ -n "$applied" ] && [ "$applied" = "${seen[-5]}" ] && return 0
     sleep 0.5
   done
   echo "scorer still lagging (${lag:-no metric}) after 120 s" >&2
