@@ -169,16 +169,11 @@ fn share_cpu(cpu: ScorerCpu) {
 mod tests {
     use super::*;
 
-    /// The calling thread's scheduling policy and nice value, from /proc/thread-self/stat
-    /// (fields 41 and 19; 0 is SCHED_OTHER, 5 SCHED_IDLE).
+    /// The calling thread's scheduling policy and nice value.
     fn policy_and_nice() -> (String, String) {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
-        // The fields after the parenthesised name start at field 3.
-        let fields: Vec<String> = stat[stat.rfind(')').expect("name") + 2..]
-            .split(' ')
-            .map(str::to_string)
-            .collect();
-        (fields[38].clone(), fields[16].clone())
+        leadstream_platform::testing::policy_and_nice(std::path::Path::new(
+            "/proc/thread-self/stat",
+        ))
     }
 
     fn on_a_thread(cpu: ScorerCpu) -> ((String, String), (String, String)) {

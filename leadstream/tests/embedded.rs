@@ -7,6 +7,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
+use leadstream_platform::testing::policy_and_nice;
 use serde_json::json;
 
 #[tokio::test]
@@ -197,7 +198,6 @@ async fn acknowledged_events_survive_kill_dash_nine() {
     );
 
     // A graceful stop commits the cursor: a third life does not score anything twice.
-    let pid = second.child.id().expect("pid");
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
@@ -247,16 +247,6 @@ fn threads(pid: u32, name: &str) -> Vec<(String, String)> {
         out.push(policy_and_nice(&task.join("stat")));
     }
     out
-}
-
-/// The scheduling policy and nice value (fields 41 and 19) in a `/proc/…/stat` file.
-fn policy_and_nice(stat: &std::path::Path) -> (String, String) {
-    let stat = std::fs::read_to_string(stat).expect("stat");
-    // The fields after the parenthesised name start at field 3.
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("name") + 2..]
-        .split(' ')
-        .collect();
-    (fields[38].to_string(), fields[16].to_string())
 }
 
 fn assert_owner_only(dir: &std::path::Path) {

@@ -395,3 +395,14 @@ impl OwnClickhouse {
         }
     }
 }
+
+/// The scheduling policy (0 SCHED_OTHER, 5 SCHED_IDLE) and the nice value in a Linux
+/// `/proc/…/stat` file (fields 41 and 19), for tests of the threads' CPU share.
+pub fn policy_and_nice(stat: &std::path::Path) -> (String, String) {
+    let stat = std::fs::read_to_string(stat).expect("stat");
+    // The fields after the parenthesised name start at field 3.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("name") + 2..]
+        .split(' ')
+        .collect();
+    (fields[38].to_string(), fields[16].to_string())
+}
