@@ -49,7 +49,9 @@ caught_up() { # port of the all-in-one's query API
   for _ in $(seq 1 240); do
     metrics=$(curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null || true)
     lag=$(awk '/^leadstream_scorer_consumer_lag_events/ {print $2; exit}' <<<"$metrics")
+    # Absent until the scorer's first event (a fresh all-in-one): nothing applied yet.
     applied=$(awk '/^leadstream_scorer_events_total/ {print $2; exit}' <<<"$metrics")
+    [ -n "$metrics" ] && applied=${applied:-0}
     seen+=("$applied")
     [ "$lag" = 0 ] && [ ${#seen[@]} -ge 5 ] && [ -n "$applied" ] && [ "$applied" = "${seen[-5]}" ] && return 0
     sleep 0.5

@@ -16,7 +16,10 @@
 # Beside them, the limit of any librdkafka collector at that concurrency: `log-baseline`, a bare
 # rdkafka producer with leadstream's producer settings and as many writers as wrk has
 # connections, each handing over one event (or 100) of the page view's size and waiting until the
-# broker acknowledged it, with its own CPU per event.
+# broker acknowledged it, with its own CPU per event. And for single events, the least an HTTP
+# collector with that producer does: `baseline-server <addr> kafka …`, a trivial axum endpoint that
+# sends the body as one message and answers once the broker confirmed it (no parsing, validation or
+# enrichment), under the same wrk load: the ceiling of the collector's own design on this machine.
 # LINGER_MS and COMPRESSION, when set, change leadstream's producer (benches/load/measure.sh), not
 # the bare producer's or capture's.
 # Loopback only; every wrk run is bounded by $DURATION. Prints a Markdown table.
@@ -36,7 +39,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
 if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release -q -p leadstream-ingest -p leadstream-benches --bin leadstream-ingest \
-    --bin log-baseline
+    --bin log-baseline --bin baseline-server
 fi
 BIN=${CARGO_TARGET_DIR:-target}/release
 MEMORY_KAFKA=127.0.0.1:29092
@@ -74,8 +77,19 @@ bare_run() { # broker events per_request writers -> "events/s cpu_us_per_event"
     awk -F= '/events_per_second/ { e = $2 } /cpu_us_per_event/ { c = $2 } END { print e " " c }'
 }
 
+# The trivial endpoint with the collector's producer: "events/s cpu_us_per_event p99_ms".
+minimal_run() { # broker conns
+  local topic="peer_min_$RANDOM$RANDOM" pid
+  "$BIN/baseline-server" 127.0.0.1:18093 kafka "$1" "$topic" >"$WORK/minimal.log" 2>&1 & pid=$!
+  PIDS+=("$pid")
+  wait_port 18093
+  curl -fsS -o /dev/null -d '{}' http://127.0.0.1:18093/v1/page
+  measured 18093 "$pid" benches/load/page.lua "$2" 1 | awk '{ print $1 " " $3 " " $2 }'
+  stop "$pid"
+}
+
 ROWS=()
-row() { # broker_label load_label ls c5 c20 bare
+row() { # broker_label load_label ls c5 c20 bare [minimal]
   read -r ls_eps ls_p99 ls_cpu ls_bad <<<"$3"
   read -r c5_eps c5_p99 c5_cpu c5_bad <<<"$4"
   read -r c20_eps c20_p99 c20_cpu c20_bad <<<"$5"
@@ -83,7 +97,12 @@ row() { # broker_label load_label ls c5 c20 bare
   ratio=$(awk -v a="$ls_eps" -v b="$c5_eps" -v c="$c20_eps" 'BEGIN { m = (b > c ? b : c); printf "%.2f×", a / m }')
   [ "$ls_bad$c5_bad$c20_bad" != 000 ] && bad=" (non-2xx: $ls_bad / $c5_bad / $c20_bad)"
   read -r bare_eps bare_cpu <<<"$6"
-  ROWS+=("| $1 | $2 | $ls_eps | $c5_eps / $c20_eps | $ratio | $ls_cpu / $c5_cpu / $c20_cpu | $ls_p99 / $c5_p99 / $c20_p99 | $bare_eps / $bare_cpu |$bad")
+  local minimal="—"
+  if [ -n "${7:-}" ]; then
+    read -r min_eps min_cpu min_p99 <<<"$7"
+    minimal="$min_eps / $min_cpu / $min_p99 ($(awk -v a="$min_eps" -v b="$c5_eps" -v c="$c20_eps" 'BEGIN { m = (b > c ? b : c); printf "%.2f×", a / m }'))"
+  fi
+  ROWS+=("| $1 | $2 | $ls_eps | $c5_eps / $c20_eps | $ratio | $ls_cpu / $c5_cpu / $c20_cpu | $ls_p99 / $c5_p99 / $c20_p99 | $bare_eps / $bare_cpu | $minimal |$bad")
 }
 
 brokers=()
@@ -99,7 +118,7 @@ for b in "${brokers[@]}"; do
     for c in $CONNECTIONS; do
       row "tansu $engine" "single, $c conn." "$(leadstream_run "$addr" "$c" 1)" \
         "$(capture_run "$addr" "$c" 1 5)" "$(capture_run "$addr" "$c" 1 20)" \
-        "$(bare_run "$addr" "$LOG_EVENTS_SINGLE" 1 "$c")"
+        "$(bare_run "$addr" "$LOG_EVENTS_SINGLE" 1 "$c")" "$(minimal_run "$addr" "$c")"
     done
     row "tansu $engine" "batch of 100, $BATCH_CONNECTIONS conn." \
       "$(leadstream_run "$addr" "$BATCH_CONNECTIONS" 100)" \
@@ -110,8 +129,8 @@ done
 
 echo "Against PostHog capture (goal: leadstream ≥ 1.5× capture's events/s, lower CPU per event, no worse p99)"
 echo
-echo "| broker | load | leadstream events/s | capture events/s (linger 5 / 20 ms) | ratio to capture's better | CPU µs per event: leadstream / capture 5 / 20 | p99 ms: leadstream / capture 5 / 20 | bare producer, same writers: events/s / CPU µs per event |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| broker | load | leadstream events/s | capture events/s (linger 5 / 20 ms) | ratio to capture's better | CPU µs per event: leadstream / capture 5 / 20 | p99 ms: leadstream / capture 5 / 20 | bare producer, same writers: events/s / CPU µs per event | trivial axum + the same producer: events/s / CPU µs per event / p99 ms (× capture's better) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "wrk -t$THREADS -d$DURATION --latency, release build, $(nproc) cores, loopback, $(date -u +%F)."

@@ -8,7 +8,9 @@
 # Beside the goal's baseline, each single-event row also shows the log alone at the same
 # concurrency (`log-baseline … 1 <connections>`: as many writers as connections, each appending one
 # event and waiting until it is durable): the ceiling of any collector that acknowledges only
-# durable events, on this disk / this broker.
+# durable events, on this disk / this broker; and the trivial endpoint with one durable append of
+# the body before it answers (`baseline-server <addr> embedded|kafka …`): HTTP and durability with
+# nothing else, the least such a collector does per request, under the same wrk load.
 # Embedded: the all-in-one `leadstream serve` (scorer included, as a newcomer runs it).
 # Distributed: the collector on its own (`leadstream-ingest`) into tansu on loopback.
 # Loopback only; every wrk run is bounded by $DURATION, every baseline by an event count.
@@ -44,6 +46,19 @@ baseline_eps() { "$BIN/log-baseline" "$@" | awk -F= '/events_per_second/ {print 
 
 "$BIN/baseline-server" 127.0.0.1:18090 & PIDS+=($!)
 wait_port 18090
+TRIVIAL=${PIDS[-1]}
+"$BIN/baseline-server" 127.0.0.1:18091 embedded "$WORK/durable-log" & PIDS+=($!)
+wait_port 18091
+DURABLE=${PIDS[-1]}
+# requests/s and CPU µs per request of the durable trivial endpoint at $2 connections, port $1.
+durable_run() {
+  local d0 d1 rps
+  d0=$(cpu_seconds "$DURABLE")
+  rps=$(wrk_rps "$1" track.lua "$2")
+  d1=$(cpu_seconds "$DURABLE")
+  echo "$rps $(us_per "$d0" "$d1" "$(awk -v r="$rps" -v d="$secs" 'BEGIN { printf "%.0f", r * d }')")"
+}
+declare -A DUR
 SINGLE_ROWS=()
 BATCH_ROWS=()
 
@@ -54,11 +69,12 @@ wait_port 18080
 declare -A GOT BASE
 CPU_ROWS=()
 ALL_IN_ONE=${PIDS[-1]}
-TRIVIAL=${PIDS[0]}
 for c in $CONNECTIONS; do
   t0=$(cpu_seconds "$TRIVIAL")
   BASE[$c]=$(wrk_rps 18090 track.lua "$c")
   t1=$(cpu_seconds "$TRIVIAL")
+  read -r drps dcpu <<<"$(durable_run 18091 "$c")"
+  DUR[$c]=$drps
   caught_up 18081
   w0=$(thread_cpu_seconds "$ALL_IN_ONE" tokio-rt-worker); l0=$(thread_cpu_seconds "$ALL_IN_ONE" embedded-log-wr)
   s0=$(thread_cpu_seconds "$ALL_IN_ONE" scorer)
@@ -72,14 +88,16 @@ for c in $CONNECTIONS; do
   workers=$(us_per "$w0" "$w1" "$n_got"); writer=$(us_per "$l0" "$l1" "$n_got")
   scorer=$(us_per "$s0" "$s1" "$n_got")
   ratio=$(awk -v w="$workers" -v l="$writer" -v t="$trivial" 'BEGIN { printf "%.1f×", (w + l) / t }')
-  CPU_ROWS+=("| $c | ${BASE[$c]} / $trivial | ${GOT[$c]} ($(pct "${GOT[$c]}" "${BASE[$c]}")) | $workers | $writer | **$ratio** | $scorer |")
+  dratio=$(awk -v d="$dcpu" -v t="$trivial" 'BEGIN { printf "%.1f×", d / t }')
+  CPU_ROWS+=("| $c | ${BASE[$c]} / $trivial | $drps ($(pct "$drps" "${BASE[$c]}")) / $dcpu ($dratio) | ${GOT[$c]} ($(pct "${GOT[$c]}" "${BASE[$c]}")) | $workers | $writer | **$ratio** | $scorer |")
 done
 caught_up 18081
 got=$(times100 "$(wrk_rps 18080 batch.lua "$BATCH_CONNECTIONS")")
 stop_last
+stop_last # the durable trivial endpoint
 for c in $CONNECTIONS; do
   log=$(baseline_eps embedded "$WORK/single-log-$c" "$SINGLE_LOG_EVENTS" 1 "$c")
-  SINGLE_ROWS+=("| embedded (all-in-one, fsynced) | $c | ${GOT[$c]} | ${BASE[$c]} | $(pct "${GOT[$c]}" "${BASE[$c]}") | $log ($(pct "${GOT[$c]}" "$log")) |")
+  SINGLE_ROWS+=("| embedded (all-in-one, fsynced) | $c | ${GOT[$c]} | ${BASE[$c]} | $(pct "${GOT[$c]}" "${BASE[$c]}") | $log ($(pct "${GOT[$c]}" "$log")) | ${DUR[$c]} ($(pct "${GOT[$c]}" "${DUR[$c]}")) |")
 done
 base=$(baseline_eps embedded "$WORK/baseline-log" "$BASELINE_EVENTS" 100 "$BATCH_CONNECTIONS")
 BATCH_ROWS+=("| embedded (all-in-one, fsynced) | $BATCH_CONNECTIONS | $got | $base (redb log alone) | $(pct "$got" "$base") |")
@@ -100,31 +118,37 @@ partitions = 6
 name = "bench"
 write_keys = ["wk_quickstart_demo"]
 TOML
+"$BIN/baseline-server" 127.0.0.1:18092 kafka "$KAFKA" "${TOPIC}_durable" & PIDS+=($!)
+wait_port 18092
+DURABLE=${PIDS[-1]}
 RUST_LOG=warn "$BIN/leadstream-ingest" --config "$WORK/distributed.toml" >/dev/null & PIDS+=($!)
 wait_port 18082
 for c in $CONNECTIONS; do
   BASE[$c]=$(wrk_rps 18090 track.lua "$c"); GOT[$c]=$(wrk_rps 18082 track.lua "$c")
+  read -r drps _ <<<"$(durable_run 18092 "$c")"
+  DUR[$c]=$drps
 done
 got=$(times100 "$(wrk_rps 18082 batch.lua "$BATCH_CONNECTIONS")")
 stop_last
+stop_last # the durable trivial endpoint
 for c in $CONNECTIONS; do
   log=$(baseline_eps kafka "$KAFKA" "$TOPIC" "$SINGLE_LOG_EVENTS" 1 "$c")
-  SINGLE_ROWS+=("| distributed (collector, acks=all to tansu) | $c | ${GOT[$c]} | ${BASE[$c]} | $(pct "${GOT[$c]}" "${BASE[$c]}") | $log ($(pct "${GOT[$c]}" "$log")) |")
+  SINGLE_ROWS+=("| distributed (collector, acks=all to tansu) | $c | ${GOT[$c]} | ${BASE[$c]} | $(pct "${GOT[$c]}" "${BASE[$c]}") | $log ($(pct "${GOT[$c]}" "$log")) | ${DUR[$c]} ($(pct "${GOT[$c]}" "${DUR[$c]}")) |")
 done
 base=$(baseline_eps kafka "$KAFKA" "$TOPIC" "$BASELINE_EVENTS" 100 "$BATCH_CONNECTIONS")
 BATCH_ROWS+=("| distributed (collector, acks=all to tansu) | $BATCH_CONNECTIONS | $got | $base (bare rdkafka producer) | $(pct "$got" "$base") |")
 
 echo "Single-event POST /v1/track (goal: 60 % of the trivial endpoint)"
 echo
-echo "| target | connections | requests/s | baseline (trivial axum) requests/s | ratio (goal) | log alone, same concurrency, events/s (collector's share) |"
-echo "|---|---|---|---|---|---|"
+echo "| target | connections | requests/s | baseline (trivial axum) requests/s | ratio (goal) | log alone, same concurrency, events/s (collector's share) | trivial axum + one durable append, requests/s (collector's share) |"
+echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${SINGLE_ROWS[@]}"
 echo
 echo "CPU per single-event request, embedded (issue 20, goal 2: the collector at most 2× the trivial"
 echo "endpoint's CPU per request, and at least 50 % of its requests/s; the scorer is shown apart)"
 echo
-echo "| connections | trivial axum: requests/s / CPU µs per request | all-in-one: requests/s (share) | request workers, µs | log writer, µs | collector (workers + writer) / trivial | scorer during the run, µs |"
-echo "|---|---|---|---|---|---|---|"
+echo "| connections | trivial axum: requests/s / CPU µs per request | trivial + one durable append: requests/s (share) / CPU µs per request (× trivial) | all-in-one: requests/s (share) | request workers, µs | log writer, µs | collector (workers + writer) / trivial | scorer during the run, µs |"
+echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${CPU_ROWS[@]}"
 echo
 echo "POST /v1/batch, 100 events per request (goal: 50 % of the log alone)"
