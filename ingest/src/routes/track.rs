@@ -21,8 +21,8 @@ use crate::enrich::BatchDefaults;
 use crate::error::IngestError;
 use crate::intake::{
     Incoming, Refusals, accept_parsed, append, batch_response, check_text, check_value, facts,
-    invalid_body, json_error, keep_body, keep_error, parse_sent_at, read_request,
-    refuse_duplicate_keys, refuse_one, require_object,
+    free_before_waiting, invalid_body, json_error, keep_body, keep_error, parse_sent_at,
+    read_request, refuse_duplicate_keys, refuse_one, require_object,
 };
 use crate::router::AppState;
 
@@ -90,10 +90,13 @@ pub async fn batch(
         }
     }
     let accepted = records.len();
+    let total = batch.len();
     let rejected = refusals.keep(&state).await;
+    free_before_waiting((batch, envelope.context, envelope.integrations, facts));
+    free_before_waiting((text, headers, path));
     append(&state, records).await?;
 
-    Ok(batch_response(accepted, rejected, batch.len()))
+    Ok(batch_response(accepted, rejected, total))
 }
 
 /// `POST /v1/{track,identify,page,screen,group,alias}`: one event, its type from the path.
@@ -129,6 +132,7 @@ pub async fn single(
             Ok(r) => r,
             Err(r) => return Err(refuse_one(&state, &facts, &path, r, &text).await),
         };
+        free_before_waiting((facts, text, headers, path));
         append(&state, vec![record]).await?;
         return Ok(success());
     }
@@ -165,6 +169,7 @@ pub async fn single(
         Ok(r) => r,
         Err(r) => return Err(refuse_one(&state, &facts, &path, r, &text).await),
     };
+    free_before_waiting((facts, text, headers, path));
     append(&state, vec![record]).await?;
     Ok(success())
 }
