@@ -89,18 +89,20 @@ minimal_run() { # broker conns
 }
 
 ROWS=()
+# $1 events/s as a multiple of the better of capture's two ($2, $3).
+vs_capture() { awk -v a="$1" -v b="$2" -v c="$3" 'BEGIN { m = (b > c ? b : c); printf "%.2f×", a / m }'; }
 row() { # broker_label load_label ls c5 c20 bare [minimal]
   read -r ls_eps ls_p99 ls_cpu ls_bad <<<"$3"
   read -r c5_eps c5_p99 c5_cpu c5_bad <<<"$4"
   read -r c20_eps c20_p99 c20_cpu c20_bad <<<"$5"
   local ratio bad=""
-  ratio=$(awk -v a="$ls_eps" -v b="$c5_eps" -v c="$c20_eps" 'BEGIN { m = (b > c ? b : c); printf "%.2f×", a / m }')
+  ratio=$(vs_capture "$ls_eps" "$c5_eps" "$c20_eps")
   [ "$ls_bad$c5_bad$c20_bad" != 000 ] && bad=" (non-2xx: $ls_bad / $c5_bad / $c20_bad)"
   read -r bare_eps bare_cpu <<<"$6"
   local minimal="—"
   if [ -n "${7:-}" ]; then
     read -r min_eps min_cpu min_p99 <<<"$7"
-    minimal="$min_eps / $min_cpu / $min_p99 ($(awk -v a="$min_eps" -v b="$c5_eps" -v c="$c20_eps" 'BEGIN { m = (b > c ? b : c); printf "%.2f×", a / m }'))"
+    minimal="$min_eps / $min_cpu / $min_p99 ($(vs_capture "$min_eps" "$c5_eps" "$c20_eps"))"
   fi
   ROWS+=("| $1 | $2 | $ls_eps | $c5_eps / $c20_eps | $ratio | $ls_cpu / $c5_cpu / $c20_cpu | $ls_p99 / $c5_p99 / $c20_p99 | $bare_eps / $bare_cpu | $minimal |$bad")
 }

@@ -42,6 +42,8 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 times100() { awk -v a="$1" 'BEGIN { printf "%.0f", 100 * a }'; }
 us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }'; }
 secs=${DURATION%s}
+# Requests as wrk counted them: requests/s ($1) times the run's length.
+requests() { awk -v r="$1" -v d="$secs" 'BEGIN { printf "%.0f", r * d }'; }
 baseline_eps() { "$BIN/log-baseline" "$@" | awk -F= '/events_per_second/ {print $2}'; }
 
 "$BIN/baseline-server" 127.0.0.1:18090 & PIDS+=($!)
@@ -56,7 +58,7 @@ durable_run() {
   d0=$(cpu_seconds "$DURABLE")
   rps=$(wrk_rps "$1" track.lua "$2")
   d1=$(cpu_seconds "$DURABLE")
-  echo "$rps $(us_per "$d0" "$d1" "$(awk -v r="$rps" -v d="$secs" 'BEGIN { printf "%.0f", r * d }')")"
+  echo "$rps $(us_per "$d0" "$d1" "$(requests "$rps")")"
 }
 declare -A DUR
 SINGLE_ROWS=()
@@ -81,9 +83,8 @@ for c in $CONNECTIONS; do
   GOT[$c]=$(wrk_rps 18080 track.lua "$c")
   w1=$(thread_cpu_seconds "$ALL_IN_ONE" tokio-rt-worker); l1=$(thread_cpu_seconds "$ALL_IN_ONE" embedded-log-wr)
   s1=$(thread_cpu_seconds "$ALL_IN_ONE" scorer)
-  # Requests as wrk counted them: requests/s times the run's length.
-  n_base=$(awk -v r="${BASE[$c]}" -v d="$secs" 'BEGIN { printf "%.0f", r * d }')
-  n_got=$(awk -v r="${GOT[$c]}" -v d="$secs" 'BEGIN { printf "%.0f", r * d }')
+  n_base=$(requests "${BASE[$c]}")
+  n_got=$(requests "${GOT[$c]}")
   trivial=$(us_per "$t0" "$t1" "$n_base")
   workers=$(us_per "$w0" "$w1" "$n_got"); writer=$(us_per "$l0" "$l1" "$n_got")
   scorer=$(us_per "$s0" "$s1" "$n_got")

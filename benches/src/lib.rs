@@ -64,6 +64,14 @@ fn chrono_free_rfc3339(ms: i64) -> String {
     )
 }
 
+/// Command-line argument `i` of a benchmark binary, parsed; panics naming it when it is missing
+/// or does not parse.
+pub fn arg<T: std::str::FromStr>(args: &[String], i: usize, name: &str) -> T {
+    args.get(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("argument {i} ({name}) missing or invalid"))
+}
+
 /// The `q` quantile (nearest rank) of `sorted` durations, in milliseconds; NaN for none.
 pub fn quantile_ms(sorted: &[std::time::Duration], q: f64) -> f64 {
     if sorted.is_empty() {

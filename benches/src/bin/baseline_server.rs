@@ -28,6 +28,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use leadstream_benches::arg;
 use leadstream_platform::config::KafkaConfig;
 use leadstream_platform::log::embedded::EmbeddedLog;
 use leadstream_platform::log::kafka::{KafkaLog, ensure_topic};
@@ -67,20 +68,16 @@ async fn main() -> std::io::Result<()> {
         .get(1)
         .cloned()
         .unwrap_or_else(|| "127.0.0.1:18090".into());
-    let arg = |i: usize, name: &str| {
-        args.get(i)
-            .cloned()
-            .unwrap_or_else(|| panic!("argument {i} ({name}) missing"))
-    };
     let log: Option<Box<dyn EventLog>> = match args.get(2).map(String::as_str) {
         None => None,
         Some("embedded") => Some(Box::new(
-            EmbeddedLog::open(std::path::Path::new(&arg(3, "dir"))).expect("embedded log"),
+            EmbeddedLog::open(std::path::Path::new(&arg::<String>(&args, 3, "dir")))
+                .expect("embedded log"),
         )),
         Some("kafka") => {
             let config = KafkaConfig {
-                brokers: arg(3, "brokers"),
-                events_topic: arg(4, "topic"),
+                brokers: arg(&args, 3, "brokers"),
+                events_topic: arg(&args, 4, "topic"),
                 ..KafkaConfig::default()
             };
             ensure_topic(&config, &config.events_topic)

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::join_all;
+use leadstream_benches::arg;
 use leadstream_platform::config::{KafkaConfig, KafkaRole};
 use leadstream_platform::log::embedded::EmbeddedLog;
 use leadstream_platform::log::{EventLog, LogMessage};
@@ -65,12 +66,6 @@ fn cpu_seconds() -> f64 {
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; clock ticks
     // of 1/100 s (USER_HZ on Linux).
     (ticks(11) + ticks(12)) / 100.0
-}
-
-fn arg<T: std::str::FromStr>(args: &[String], i: usize, name: &str) -> T {
-    args.get(i)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("argument {i} ({name}) missing or invalid"))
 }
 
 #[tokio::main]
