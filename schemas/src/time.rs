@@ -149,7 +149,12 @@ impl<'de> Deserialize<'de> for Rfc3339 {
                     None => s
                         .parse::<DateTime<FixedOffset>>()
                         .map(|t| Rfc3339(t.with_timezone(&Utc)))
-                        .map_err(E::custom),
+                        // chrono's own text ("input contains invalid characters") names no form.
+                        .map_err(|e| {
+                            E::custom(format_args!(
+                                "must be an ISO-8601 date-time such as 2026-12-07T10:00:00Z: {e}"
+                            ))
+                        }),
                 }
             }
         }
@@ -285,7 +290,14 @@ mod tests {
             let chrono = serde_json::from_str::<Chrono>(&json)
                 .map(|c| Ours(c.0))
                 .map_err(|e| e.to_string());
-            assert_eq!(ours, chrono, "{text}");
+            match (ours, chrono) {
+                // The same refusal, ours with the expected form in front of chrono's reason.
+                (Err(ours), Err(chrono)) => assert!(
+                    ours.starts_with("must be an ISO-8601 date-time") && ours.ends_with(&chrono),
+                    "{text}: {ours} / {chrono}"
+                ),
+                (ours, chrono) => assert_eq!(ours, chrono, "{text}"),
+            }
         }
         for json in ["5", "true", "{}"] {
             assert_eq!(

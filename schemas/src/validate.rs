@@ -612,6 +612,20 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_time_says_what_form_is_expected() {
+        let err = validate_event(
+            json!({"type": "track", "event": "x", "userId": "u", "timestamp": "yesterday"}),
+        )
+        .expect_err("not a time");
+        assert_eq!(err.field, "timestamp");
+        assert!(
+            err.problem.contains("ISO-8601") && err.problem.contains("2026-12-07T10:00:00Z"),
+            "{}",
+            err.problem
+        );
+    }
+
+    #[test]
     fn unknown_type_lists_the_known_ones() {
         let err =
             validate_event(json!({"type": "launch", "userId": "u"})).expect_err("unknown type");
