@@ -192,12 +192,12 @@ pub(crate) fn parse_sent_at(
                 .map(Some)
                 .map_err(|e| IngestError::InvalidField {
                     field: field.into(),
-                    problem: format!("must be an ISO-8601 date-time: {e}"),
+                    problem: format!("{}: {e}", leadstream_schemas::time::EXPECTED),
                 })
         }
         Some(_) => Err(IngestError::InvalidField {
             field: field.into(),
-            problem: "must be an ISO-8601 date-time string".into(),
+            problem: format!("{} (a string)", leadstream_schemas::time::EXPECTED),
         }),
     }
 }

@@ -12,6 +12,10 @@
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serializer, de};
 
+/// What a refused time is told it must be (chrono's own reasons, such as "input contains invalid
+/// characters", name no form): every event time, and the request-level `sentAt`.
+pub const EXPECTED: &str = "must be an ISO-8601 date-time such as 2026-12-07T10:00:00Z";
+
 /// `YYYY-MM-DDTHH:MM:SS.fffffffffZ` is 30 bytes.
 const MAX_LEN: usize = 30;
 
@@ -149,12 +153,7 @@ impl<'de> Deserialize<'de> for Rfc3339 {
                     None => s
                         .parse::<DateTime<FixedOffset>>()
                         .map(|t| Rfc3339(t.with_timezone(&Utc)))
-                        // chrono's own text ("input contains invalid characters") names no form.
-                        .map_err(|e| {
-                            E::custom(format_args!(
-                                "must be an ISO-8601 date-time such as 2026-12-07T10:00:00Z: {e}"
-                            ))
-                        }),
+                        .map_err(|e| E::custom(format_args!("{EXPECTED}: {e}"))),
                 }
             }
         }
@@ -293,7 +292,7 @@ mod tests {
             match (ours, chrono) {
                 // The same refusal, ours with the expected form in front of chrono's reason.
                 (Err(ours), Err(chrono)) => assert!(
-                    ours.starts_with("must be an ISO-8601 date-time") && ours.ends_with(&chrono),
+                    ours.starts_with(EXPECTED) && ours.ends_with(&chrono),
                     "{text}: {ours} / {chrono}"
                 ),
                 (ours, chrono) => assert_eq!(ours, chrono, "{text}"),
